@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	goruntime "runtime"
+	"runtime/debug"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/empirefederation/neuron/internal/agent"
+	"github.com/empirefederation/neuron/internal/config"
+	"github.com/empirefederation/neuron/runtime"
+	"github.com/empirefederation/neuron/sdk/abi"
+)
+
+// Exit statuses, as the contract fixes them.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// Build information, set with -ldflags "-X main.version=... -X main.commit=...".
+var (
+	version = "dev"
+	commit  = ""
+)
+
+const usage = `neuron serves WebAssembly processors as HTTP API endpoints and joins the
+Empire Federation.
+
+Usage:
+  neuron run [flags]                  load ./plugins/*.wasm and serve their endpoints
+  neuron plugin inspect [--json] FILE show a module's manifest, endpoints, exports and imports
+  neuron plugin validate FILE         check a module against the ABI; exit 0 or explain
+  neuron version                      print version, commit, Go and wazero versions
+
+Every command takes --help. Exit status: 0 success, 1 failure, 2 usage error.
+
+Quick start:
+  make plugins          # build the example processors into ./plugins
+  neuron run            # serve them on :8080
+  curl localhost:8080/hello/world
+
+Writing a processor: sdk/README.md and docs/abi.md.
+`
+
+// run executes the command in args and returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "run":
+		return runNeuron(ctx, args[1:], stdout, stderr)
+	case "plugin":
+		return plugin(ctx, args[1:], stdout, stderr)
+	case "version":
+		return printVersion(stdout)
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "neuron: unknown command %q\n\n%s", args[0], usage)
+	return exitUsage
+}
+
+func runNeuron(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, err := config.Load(args, nil)
+	var uerr *config.UsageError
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		config.Usage(stdout)
+		return exitOK
+	case errors.As(err, &uerr):
+		fmt.Fprintf(stderr, "neuron run: %v\nRun 'neuron run --help' for the flags.\n", uerr.Err)
+		return exitUsage
+	case err != nil:
+		fmt.Fprintf(stderr, "neuron run: invalid configuration:\n%v\n", indent(err.Error()))
+		return exitFailure
+	}
+	if err := agent.Run(ctx, cfg, stderr); err != nil {
+		fmt.Fprintf(stderr, "neuron run: %v\n", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+const pluginUsage = `Usage:
+  neuron plugin inspect [--json] FILE.wasm
+      Print the module's manifest (from its neuron_manifest export or the
+      sidecar FILE.json), endpoints, effective limits, exports, imports, size
+      and sha256. --json prints the same as JSON.
+  neuron plugin validate FILE.wasm
+      Check the module exactly as 'neuron run' would load it: a Wasm binary,
+      the required exports, ABI v%d, a valid manifest, and an instance that
+      initializes. Exit 0 when it would load, 1 with the reason when not.
+`
+
+func plugin(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" || args[0] == "help" {
+		fmt.Fprintf(stdout, pluginUsage, abi.Version)
+		return exitOK
+	}
+	fs := flag.NewFlagSet("neuron plugin "+args[0], flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	asJSON := fs.Bool("json", false, "print JSON")
+	err := fs.Parse(args[1:])
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprintf(stdout, pluginUsage, abi.Version)
+		return exitOK
+	case err != nil || fs.NArg() != 1 || (args[0] != "inspect" && args[0] != "validate"):
+		fmt.Fprintf(stderr, "neuron plugin: expected 'inspect FILE.wasm' or 'validate FILE.wasm'\n\n"+pluginUsage, abi.Version)
+		return exitUsage
+	}
+	info, err := runtime.Inspect(ctx, fs.Arg(0), "")
+	if err != nil {
+		fmt.Fprintf(stderr, "neuron plugin %s: %v\n", args[0], err)
+		return exitFailure
+	}
+	if args[0] == "validate" {
+		fmt.Fprintf(stdout, "ok: %s is %s@%s, ABI v%d, %d endpoints\n", fs.Arg(0), info.Manifest.Name, info.Manifest.Version, info.ABI, len(info.Manifest.Endpoints))
+		return exitOK
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(info)
+		return exitOK
+	}
+	printInspection(stdout, info)
+	return exitOK
+}
+
+func printInspection(w io.Writer, info *runtime.Inspection) {
+	m := info.Manifest
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "name\t%s\nversion\t%s\ndescription\t%s\n", m.Name, m.Version, m.Description)
+	fmt.Fprintf(tw, "file\t%s (%d bytes)\nsha256\t%s\nabi\tv%d\nmanifest\t%s\n", info.Path, info.Size, info.Digest, info.ABI, info.ManifestSource)
+	fmt.Fprintf(tw, "capabilities\t%s\npermissions\t%s\nheaders\t%s\n", list(m.Capabilities), list(m.Permissions), list(m.Headers))
+	l := info.Limits
+	fmt.Fprintf(tw, "limits\tmemory %d pages (%d MiB), timeout %s, body %d B, response %d B, pool %d..%d, queue %d\n",
+		l.MemoryPages, l.MemoryPages/16, l.CallTimeout, l.MaxBodyBytes, l.MaxResponseBytes, l.PoolMin, l.PoolMax, l.PoolQueue)
+	_ = tw.Flush()
+	fmt.Fprintln(w, "\nendpoints:")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, e := range m.Endpoints {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", e.Method, e.Path, e.Export, e.Description)
+	}
+	_ = tw.Flush()
+	fmt.Fprintf(w, "\nexports: %s\nimports: %s\n", list(info.Exports), list(info.Imports))
+}
+
+func list(s []string) string {
+	if len(s) == 0 {
+		return "-"
+	}
+	return strings.Join(s, ", ")
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
+}
+
+func printVersion(w io.Writer) int {
+	wazero := "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/tetratelabs/wazero" {
+				wazero = d.Version
+			}
+		}
+		if commit == "" {
+			for _, s := range bi.Settings {
+				if s.Key == "vcs.revision" {
+					commit = s.Value
+				}
+			}
+		}
+	}
+	fmt.Fprintf(w, "neuron %s\ncommit %s\ngo %s\nwazero %s\nabi v%d\n", version, orNone(commit), goruntime.Version(), wazero, abi.Version)
+	return exitOK
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}

@@ -1,0 +1,91 @@
+// Package host is the host module that processors import as
+// "neuron:host/v1": structured logging, the processor's configuration,
+// custom metrics and analytics events.
+//
+// Each loaded processor version has its own wazero.Runtime, so the module is
+// instantiated once per processor with that processor's Env:
+//
+//	r := wazero.NewRuntime(ctx)
+//	defer r.Close(ctx)
+//	host.MustInstantiate(ctx, r, env)
+//
+// Every function treats guest pointers as hostile: a pointer or length
+// outside guest memory makes the function return abi.ErrCodeBadPointer; no
+// host function panics or traps the guest. See docs/abi.md.
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/empirefederation/neuron/sdk/abi"
+)
+
+// Limits on what one host function call accepts.
+const (
+	// MaxLogBytes is the longest log message; longer ones are cut.
+	MaxLogBytes = 16 << 10
+	// MaxNameBytes is the longest metric name or event type.
+	MaxNameBytes = 128
+	// MaxEventBytes is the largest event data.
+	MaxEventBytes = 64 << 10
+)
+
+// Env is what the host functions need from the processor they serve. Its
+// methods are called concurrently from every instance of the processor.
+type Env interface {
+	// Logger receives the processor's log lines.
+	Logger() *slog.Logger
+	// Config returns the processor's current configuration as a JSON object.
+	// The host reads it on every call, so a configuration change reaches
+	// running instances without a restart.
+	Config() []byte
+	// AddMetric adds v to the processor's custom counter name.
+	AddMetric(name string, v float64)
+	// Emit records an analytics event whose data is a JSON object.
+	Emit(eventType string, data json.RawMessage)
+}
+
+// Instantiate adds the "neuron:host/v1" module to r, bound to env. Closing r
+// closes the module.
+func Instantiate(ctx context.Context, r wazero.Runtime, env Env) (api.Closer, error) {
+	return NewBuilder(r, env).Instantiate(ctx)
+}
+
+// MustInstantiate calls Instantiate and panics on error. It is for tests and
+// examples whose setup cannot fail.
+func MustInstantiate(ctx context.Context, r wazero.Runtime, env Env) {
+	if _, err := Instantiate(ctx, r, env); err != nil {
+		panic(err)
+	}
+}
+
+// NewBuilder returns a builder of the host module with every function of
+// this package, for callers that add functions of their own before
+// instantiating it.
+func NewBuilder(r wazero.Runtime, env Env) wazero.HostModuleBuilder {
+	b := r.NewHostModuleBuilder(abi.ImportModule)
+	i32, f64 := api.ValueTypeI32, api.ValueTypeF64
+	export(b, abi.FuncLog, logFunc(env), []api.ValueType{i32, i32, i32}, nil)
+	export(b, abi.FuncConfig, configFunc(env), []api.ValueType{i32, i32}, []api.ValueType{i32})
+	export(b, abi.FuncMetricAdd, metricAddFunc(env), []api.ValueType{i32, i32, f64}, []api.ValueType{i32})
+	export(b, abi.FuncEventEmit, eventEmitFunc(env), []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32})
+	return b
+}
+
+func export(b wazero.HostModuleBuilder, name string, fn api.GoModuleFunc, params, results []api.ValueType) {
+	b.NewFunctionBuilder().WithGoModuleFunction(fn, params, results).WithName(name).Export(name)
+}
+
+// read returns the guest bytes [ptr, ptr+n), or false when they are outside
+// guest memory. The slice aliases guest memory: copy what is kept.
+func read(m api.Module, ptr, n uint64) ([]byte, bool) {
+	return m.Memory().Read(uint32(ptr), uint32(n))
+}
+
+// status encodes an i32 status for the stack.
+func status(code int32) uint64 { return api.EncodeI32(code) }

@@ -1,0 +1,226 @@
+// Package pool keeps a bounded set of reusable instances with a bounded wait
+// queue. It knows nothing of Wasm: the runtime gives it functions that create
+// and destroy an instance.
+//
+// A pool never holds more than Max instances and never lets more than Queue
+// callers wait; a caller past that gets ErrQueueFull at once, so a burst of
+// traffic costs a fast refusal rather than unbounded memory. Instances that
+// misbehave are handed back with Discard and replaced on demand; idle
+// instances above Min are closed by Shrink.
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// ErrQueueFull is returned by Get when Queue callers are already waiting.
+var ErrQueueFull = errors.New("pool: all instances busy and the wait queue is full")
+
+// ErrClosed is returned by Get once Close has begun.
+var ErrClosed = errors.New("pool: closed")
+
+// closePoll is how often Close checks whether busy instances came back.
+const closePoll = 5 * time.Millisecond
+
+// Config sizes a pool.
+type Config[T any] struct {
+	Min, Max, Queue int
+	// New creates an instance. It runs on the caller's goroutine.
+	New func(ctx context.Context) (T, error)
+	// Destroy releases an instance. It must tolerate any instance New made.
+	Destroy func(T)
+}
+
+// Pool is a bounded pool of instances of T. Its methods are safe for
+// concurrent use.
+type Pool[T any] struct {
+	cfg     Config[T]
+	idle    chan entry[T]
+	tokens  chan struct{} // one per live instance: sending acquires a slot
+	done    chan struct{}
+	closed  atomic.Bool
+	waiting atomic.Int64
+
+	created, discarded atomic.Uint64
+}
+
+type entry[T any] struct {
+	v    T
+	used time.Time
+}
+
+// Stats is a point-in-time view of a pool, for metrics.
+type Stats struct {
+	Busy, Idle, Waiting int
+	Created, Discarded  uint64
+}
+
+// New returns a pool with cfg, holding no instances yet; call Fill to create
+// the minimum.
+func New[T any](cfg Config[T]) *Pool[T] {
+	cfg.Max = max(cfg.Max, 1)
+	cfg.Min = min(max(cfg.Min, 0), cfg.Max)
+	return &Pool[T]{
+		cfg:    cfg,
+		idle:   make(chan entry[T], cfg.Max),
+		tokens: make(chan struct{}, cfg.Max),
+		done:   make(chan struct{}),
+	}
+}
+
+// Fill creates instances until Min exist. An error leaves the pool with the
+// instances made so far; the caller closes it.
+func (p *Pool[T]) Fill(ctx context.Context) error {
+	for len(p.tokens) < p.cfg.Min {
+		p.tokens <- struct{}{}
+		v, err := p.create(ctx)
+		if err != nil {
+			return err
+		}
+		p.Put(v)
+	}
+	return nil
+}
+
+// Get returns an idle instance, or creates one while fewer than Max exist,
+// or waits for one. It fails with ErrQueueFull when Queue callers already
+// wait, with ctx's error when ctx ends first, and with ErrClosed after Close.
+func (p *Pool[T]) Get(ctx context.Context) (T, error) {
+	if p.closed.Load() {
+		var zero T
+		return zero, ErrClosed
+	}
+	select {
+	case e := <-p.idle:
+		return e.v, nil
+	default:
+	}
+	select {
+	case p.tokens <- struct{}{}:
+		return p.create(ctx)
+	default:
+	}
+	if p.closed.Load() {
+		var zero T
+		return zero, ErrClosed
+	}
+	if p.waiting.Add(1) > int64(p.cfg.Queue) {
+		p.waiting.Add(-1)
+		var zero T
+		return zero, ErrQueueFull
+	}
+	defer p.waiting.Add(-1)
+	select {
+	case e := <-p.idle:
+		return e.v, nil
+	case p.tokens <- struct{}{}:
+		return p.create(ctx)
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	case <-p.done:
+		var zero T
+		return zero, ErrClosed
+	}
+}
+
+// create makes an instance for a slot the caller already holds.
+func (p *Pool[T]) create(ctx context.Context) (T, error) {
+	if p.closed.Load() {
+		<-p.tokens
+		var zero T
+		return zero, ErrClosed
+	}
+	v, err := p.cfg.New(ctx)
+	if err != nil {
+		<-p.tokens
+		return v, err
+	}
+	p.created.Add(1)
+	return v, nil
+}
+
+// Put returns a healthy instance for reuse. After Close it destroys it.
+func (p *Pool[T]) Put(v T) {
+	if p.closed.Load() {
+		p.destroy(v)
+		return
+	}
+	p.idle <- entry[T]{v, time.Now()}
+}
+
+// Discard destroys an instance that must not be reused (it trapped, timed
+// out or broke a limit) and frees its slot for a fresh one.
+func (p *Pool[T]) Discard(v T) {
+	p.discarded.Add(1)
+	p.destroy(v)
+}
+
+func (p *Pool[T]) destroy(v T) {
+	p.cfg.Destroy(v)
+	<-p.tokens
+}
+
+// Shrink destroys idle instances unused for longer than idleFor while more
+// than Min exist, so that a pool grown by a spike returns to its floor.
+func (p *Pool[T]) Shrink(idleFor time.Duration) {
+	cutoff := time.Now().Add(-idleFor)
+	for range len(p.idle) {
+		select {
+		case e := <-p.idle:
+			if len(p.tokens) > p.cfg.Min && e.used.Before(cutoff) {
+				p.destroy(e.v)
+				continue
+			}
+			p.idle <- e
+		default:
+			return
+		}
+	}
+}
+
+// Stats returns the pool's current counts.
+func (p *Pool[T]) Stats() Stats {
+	live, idle := len(p.tokens), len(p.idle)
+	return Stats{
+		Busy:      max(live-idle, 0),
+		Idle:      idle,
+		Waiting:   int(p.waiting.Load()),
+		Created:   p.created.Load(),
+		Discarded: p.discarded.Load(),
+	}
+}
+
+// Close stops handing out instances, destroys idle ones at once and busy ones
+// as they come back, and returns when all are destroyed or ctx ends. Waiting
+// callers get ErrClosed. Close is idempotent.
+func (p *Pool[T]) Close(ctx context.Context) error {
+	if p.closed.CompareAndSwap(false, true) {
+		close(p.done)
+	}
+	tick := time.NewTicker(closePoll)
+	defer tick.Stop()
+	for len(p.tokens) > 0 {
+		// Drain idle instances first: if ctx has already ended, the select
+		// below could pick ctx.Done over a ready idle instance and leave it
+		// undestroyed (and counted as busy).
+		select {
+		case e := <-p.idle:
+			p.destroy(e.v)
+			continue
+		default:
+		}
+		select {
+		case e := <-p.idle:
+			p.destroy(e.v)
+		case <-tick.C:
+		case <-ctx.Done():
+			return fmt.Errorf("pool: %d instances still busy: %w", len(p.tokens), context.Cause(ctx))
+		}
+	}
+	return nil
+}

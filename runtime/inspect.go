@@ -1,0 +1,76 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/tetratelabs/wazero"
+
+	"github.com/empirefederation/neuron/host"
+	"github.com/empirefederation/neuron/sdk/abi"
+)
+
+// Inspection is what Inspect learns of a module without serving it.
+type Inspection struct {
+	Path     string       `json:"path"`
+	Size     int          `json:"size"`
+	Digest   string       `json:"sha256"`
+	ABI      int          `json:"abiVersion"`
+	Manifest abi.Manifest `json:"manifest"`
+	// ManifestSource is "export" or the sidecar file's path.
+	ManifestSource string   `json:"manifestSource"`
+	Limits         Limits   `json:"limits"` // effective: defaults < manifest
+	Exports        []string `json:"exports"`
+	Imports        []string `json:"imports"`
+}
+
+// Inspect checks the module at path against the ABI exactly as loading it
+// would (compile, exports, ABI version, manifest), then starts one instance
+// to prove it initializes. It serves nothing. cacheDir, when not empty,
+// holds a compilation cache.
+func Inspect(ctx context.Context, path, cacheDir string) (*Inspection, error) {
+	cache := wazero.NewCompilationCache()
+	if cacheDir != "" {
+		if c, err := wazero.NewCompilationCacheWithDir(cacheDir); err == nil {
+			cache = c
+		}
+	}
+	defer cache.Close(ctx)
+	r := newWazeroRuntime(ctx, cache, DefaultLimits.MemoryPages)
+	defer r.Close(ctx)
+	if _, err := host.Instantiate(ctx, r, inspectEnv{}); err != nil {
+		return nil, err
+	}
+	m, compiled, err := readModule(ctx, r, path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
+	}
+	limits := DefaultLimits.Override(limitsFromManifest(m.Manifest.Limits))
+	if err := limits.validate(); err != nil {
+		return nil, fmt.Errorf("%s: limits: %w", filepath.Base(path), err)
+	}
+	var stderr tailBuffer
+	mod, err := r.InstantiateModule(ctx, compiled, moduleConfig(&stderr))
+	if err != nil {
+		return nil, fmt.Errorf("%s: initialize: %w", filepath.Base(path), withStderr(err, stderr.String()))
+	}
+	_ = mod.Close(ctx)
+	src := "export " + abi.ExportManifest
+	if m.Sidecar != "" {
+		src = m.Sidecar
+	}
+	return &Inspection{Path: path, Size: m.Size, Digest: m.Digest, ABI: abi.Version, Manifest: m.Manifest,
+		ManifestSource: src, Limits: limits, Exports: m.Exports, Imports: m.Imports}, nil
+}
+
+// inspectEnv serves the host functions while a module is inspected: an
+// empty config, and logs, metrics and events dropped.
+type inspectEnv struct{}
+
+func (inspectEnv) Logger() *slog.Logger         { return slog.New(slog.DiscardHandler) }
+func (inspectEnv) Config() []byte               { return []byte("{}") }
+func (inspectEnv) AddMetric(string, float64)    {}
+func (inspectEnv) Emit(string, json.RawMessage) {}

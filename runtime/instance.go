@@ -1,0 +1,135 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"math/bits"
+	"sync"
+
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/empirefederation/neuron/sdk/abi"
+)
+
+// instance is one instantiated module of a processor. It serves one call at a
+// time; the pool hands it to one caller at a time.
+type instance struct {
+	mod      api.Module
+	mem      api.Memory
+	alloc    api.Function
+	handlers []api.Function // by endpoint index
+	stderr   *tailBuffer
+	limit    uint32 // memory limit in bytes, 0 for none
+
+	buf, bufCap uint32 // the guest's request buffer from its last alloc
+	stack       [2]uint64
+}
+
+// minRequestBuffer is the smallest buffer the host asks a guest for, so that
+// small requests of varying size do not each cost an alloc call.
+const minRequestBuffer = 4 << 10
+
+// call sends an encoded request to the handler export at index ep and returns
+// the decoded response, whose body is appended to out (the guest's memory is
+// not retained). On error the instance may be unusable; see CallError.Discard.
+func (in *instance) call(ctx context.Context, ep int, msg []byte, maxResponse int64, out []byte) (abi.Response, *CallError) {
+	in.stderr.Reset()
+	n := uint32(len(msg))
+	if n > in.bufCap {
+		if err := in.grow(ctx, n); err != nil {
+			return abi.Response{}, err
+		}
+	}
+	if !in.mem.Write(in.buf, msg) {
+		return abi.Response{}, abiViolation("request buffer at %d (%d bytes) from %s is outside guest memory", in.buf, n, abi.ExportAlloc)
+	}
+	in.stack[0], in.stack[1] = uint64(in.buf), uint64(n)
+	if err := in.handlers[ep].CallWithStack(ctx, in.stack[:]); err != nil {
+		return abi.Response{}, in.failed(err)
+	}
+	ptr, size := abi.Unpack(in.stack[0])
+	if int64(size) > maxResponse {
+		return abi.Response{}, &CallError{Status: 502, Code: CodeResponseTooLarge,
+			Msg: fmt.Sprintf("response of %d bytes exceeds the limit of %d; raise limits.maxResponseBytes if it is expected", size, maxResponse)}
+	}
+	b, ok := in.mem.Read(ptr, size)
+	if !ok {
+		return abi.Response{}, abiViolation("response at %d (%d bytes) is outside guest memory of %d bytes", ptr, size, in.mem.Size())
+	}
+	resp, err := abi.DecodeResponse(b)
+	if err != nil {
+		return abi.Response{}, abiViolation("response is not a valid ABI v%d response: %v", abi.Version, err)
+	}
+	if resp.Status < 100 || resp.Status > 599 {
+		return abi.Response{}, abiViolation("response status %d is not an HTTP status", resp.Status)
+	}
+	resp.Body = append(out, resp.Body...)
+	return resp, nil
+}
+
+// grow asks the guest for a request buffer of at least n bytes.
+func (in *instance) grow(ctx context.Context, n uint32) *CallError {
+	size := max(uint32(minRequestBuffer), n)
+	if size < 1<<31 {
+		size = 1 << (32 - bits.LeadingZeros32(size-1)) // next power of two
+	}
+	in.stack[0] = uint64(size)
+	if err := in.alloc.CallWithStack(ctx, in.stack[:]); err != nil {
+		return in.failed(err)
+	}
+	ptr := uint32(in.stack[0])
+	if ptr == 0 || uint64(ptr)+uint64(size) > uint64(in.mem.Size()) {
+		return abiViolation("%s(%d) returned %d, outside guest memory of %d bytes", abi.ExportAlloc, size, ptr, in.mem.Size())
+	}
+	in.buf, in.bufCap = ptr, size
+	return nil
+}
+
+// failed classifies an error from a guest call.
+func (in *instance) failed(err error) *CallError {
+	nearLimit := in.limit > 0 && in.mem.Size()+memoryLimitSlack >= in.limit
+	return guestError(err, in.stderr.String(), nearLimit)
+}
+
+// memoryLimitSlack is how close to its limit a failed guest's memory must be
+// for the failure to count as running out of memory: Go's runtime grows its
+// heap in steps of up to 4 MiB.
+const memoryLimitSlack = 4 << 20
+
+func (in *instance) close(ctx context.Context) { _ = in.mod.Close(ctx) }
+
+// tailBuffer keeps the last bytes written to it: a guest's standard error,
+// bounded so that a chatty guest cannot grow the host's memory.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+// tailBytes is how much of a guest's standard error is kept per call.
+const tailBytes = 4 << 10
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := len(p)
+	if len(p) > tailBytes {
+		p = p[len(p)-tailBytes:]
+	}
+	if over := len(t.buf) + len(p) - tailBytes; over > 0 {
+		t.buf = t.buf[:copy(t.buf, t.buf[over:])]
+	}
+	t.buf = append(t.buf, p...)
+	return n, nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
+}
+
+func (t *tailBuffer) Reset() {
+	t.mu.Lock()
+	t.buf = t.buf[:0]
+	t.mu.Unlock()
+}

@@ -1,0 +1,222 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/empirefederation/neuron/sdk/abi"
+)
+
+// MaxModuleBytes is the largest module file the neuron reads.
+const MaxModuleBytes = 256 << 20
+
+// wasmMagic starts every Wasm binary.
+var wasmMagic = []byte{0x00, 'a', 's', 'm'}
+
+// module is a module file read and checked against the ABI, before any
+// instance of it serves traffic.
+type module struct {
+	Path     string
+	Digest   string // hex sha256 of the file
+	Size     int
+	Manifest abi.Manifest
+	Sidecar  string // path of the sidecar manifest, if one was used
+	Exports  []string
+	Imports  []string
+	binary   []byte
+}
+
+// readModule reads path and its optional sidecar manifest, checks the file
+// is a Wasm binary, compiles it, checks its exports and ABI version, and
+// reads and validates its manifest. r compiles and runs the probe; the
+// caller closes r, which closes the compiled module returned.
+func readModule(ctx context.Context, r wazero.Runtime, path string) (*module, wazero.CompiledModule, error) {
+	bin, err := readFileLimit(path, MaxModuleBytes)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !bytes.HasPrefix(bin, wasmMagic) {
+		return nil, nil, errors.New("not a WebAssembly module (no \\0asm header); build processors with GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared")
+	}
+	sum := sha256.Sum256(bin)
+	m := &module{Path: path, Digest: hex.EncodeToString(sum[:]), Size: len(bin), binary: bin}
+	compiled, err := r.CompileModule(ctx, bin)
+	if err != nil {
+		return nil, nil, fmt.Errorf("compile: %w (is the file complete?)", err)
+	}
+	m.Exports, m.Imports = exportNames(compiled), importNames(compiled)
+	if missing := missingExports(m.Exports, abi.ExportABIVersion, abi.ExportAlloc); len(missing) > 0 {
+		return nil, nil, fmt.Errorf("missing required exports %s: is this a neuron processor built against ABI v%d?", strings.Join(missing, ", "), abi.Version)
+	}
+	if m.Sidecar, err = readSidecar(path, &m.Manifest); err != nil {
+		return nil, nil, err
+	}
+	if err := probe(ctx, r, compiled, m); err != nil {
+		return nil, nil, err
+	}
+	if err := validateManifest(&m.Manifest); err != nil {
+		return nil, nil, fmt.Errorf("invalid manifest: %w", err)
+	}
+	for _, e := range m.Manifest.Endpoints {
+		if missing := missingExports(m.Exports, e.Export); len(missing) > 0 {
+			return nil, nil, fmt.Errorf("endpoint %s %s: the module has no export %q", e.Method, e.Path, e.Export)
+		}
+	}
+	return m, compiled, nil
+}
+
+// probe instantiates the module once to check its ABI version and, without
+// a sidecar, read its manifest.
+func probe(ctx context.Context, r wazero.Runtime, compiled wazero.CompiledModule, m *module) error {
+	var stderr tailBuffer
+	mod, err := r.InstantiateModule(ctx, compiled, moduleConfig(&stderr))
+	if err != nil {
+		return fmt.Errorf("initialize: %w", withStderr(err, stderr.String()))
+	}
+	defer mod.Close(ctx)
+	res, err := mod.ExportedFunction(abi.ExportABIVersion).Call(ctx)
+	if err != nil || len(res) != 1 {
+		return fmt.Errorf("%s: %w", abi.ExportABIVersion, withStderr(err, stderr.String()))
+	}
+	if v := api.DecodeI32(res[0]); v != abi.Version {
+		return fmt.Errorf("ABI version %d is not supported: this neuron speaks ABI v%d; rebuild the processor with a matching SDK", v, abi.Version)
+	}
+	if m.Sidecar != "" {
+		return nil
+	}
+	fn := mod.ExportedFunction(abi.ExportManifest)
+	if fn == nil {
+		return fmt.Errorf("no manifest: export %s or put a sidecar %s next to the module", abi.ExportManifest, sidecarPath(m.Path))
+	}
+	res, err = fn.Call(ctx)
+	if err != nil || len(res) != 1 {
+		return fmt.Errorf("%s: %w", abi.ExportManifest, withStderr(err, stderr.String()))
+	}
+	ptr, n := abi.Unpack(res[0])
+	b, ok := mod.Memory().Read(ptr, n)
+	if !ok {
+		return fmt.Errorf("%s returned %d bytes at %d, outside guest memory", abi.ExportManifest, n, ptr)
+	}
+	if err := decodeStrict(b, &m.Manifest); err != nil {
+		return fmt.Errorf("manifest from %s: %w", abi.ExportManifest, err)
+	}
+	return nil
+}
+
+// moduleConfig is the configuration of every instance: a reactor
+// initialized by _initialize, with real clocks and randomness, anonymous so
+// that any number of instances coexist, and nothing else unless a permission
+// grants it. See docs/design.md, "What does a guest get?".
+func moduleConfig(stderr io.Writer) wazero.ModuleConfig {
+	return wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions(abi.ExportInitialize).
+		WithSysWalltime().WithSysNanotime().WithSysNanosleep().
+		WithRandSource(cryptoRand{}).
+		WithStderr(stderr).WithStdout(stderr)
+}
+
+// newWazeroRuntime returns a runtime for one processor with WASI, the
+// optimizing compiler, the shared compilation cache, a memory limit and
+// calls that stop when their context ends.
+func newWazeroRuntime(ctx context.Context, cache wazero.CompilationCache, memoryPages uint32) wazero.Runtime {
+	cfg := wazero.NewRuntimeConfigCompiler().
+		WithCompilationCache(cache).
+		WithMemoryLimitPages(memoryPages).
+		WithCloseOnContextDone(true)
+	r := wazero.NewRuntimeWithConfig(ctx, cfg)
+	wasi_snapshot_preview1.MustInstantiate(ctx, r)
+	return r
+}
+
+func readSidecar(path string, m *abi.Manifest) (string, error) {
+	side := sidecarPath(path)
+	b, err := os.ReadFile(side)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read sidecar manifest: %w", err)
+	}
+	if err := decodeStrict(b, m); err != nil {
+		return "", fmt.Errorf("sidecar manifest %s: %w", side, err)
+	}
+	return side, nil
+}
+
+// sidecarPath is NAME.json next to NAME.wasm.
+func sidecarPath(path string) string {
+	return strings.TrimSuffix(path, filepath.Ext(path)) + ".json"
+}
+
+// decodeStrict decodes JSON into v, refusing unknown fields and trailing data.
+func decodeStrict(b []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return err
+	}
+	if d.More() {
+		return errors.New("trailing data after the JSON object")
+	}
+	return nil
+}
+
+func readFileLimit(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("larger than %d bytes", limit)
+	}
+	return b, nil
+}
+
+func exportNames(c wazero.CompiledModule) []string {
+	var names []string
+	for name := range c.ExportedFunctions() {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func importNames(c wazero.CompiledModule) []string {
+	var names []string
+	for _, f := range c.ImportedFunctions() {
+		mod, name, _ := f.Import()
+		names = append(names, mod+"."+name)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+func missingExports(have []string, want ...string) []string {
+	var missing []string
+	for _, w := range want {
+		if _, ok := slices.BinarySearch(have, w); !ok {
+			missing = append(missing, w)
+		}
+	}
+	return missing
+}

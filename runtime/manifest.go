@@ -1,0 +1,110 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/gorilla/mux"
+	"golang.org/x/mod/semver"
+
+	"github.com/empirefederation/neuron/sdk/abi"
+)
+
+var (
+	namePattern   = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$`)
+	exportPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.$-]{0,127}$`)
+	tokenPattern  = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+	varPattern    = regexp.MustCompile(`\{[^{}]*\}`)
+)
+
+var allowedMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// reservedPaths belong to the neuron itself; no processor may serve them.
+var reservedPaths = []string{"/health", "/ready", "/metrics"}
+
+// reservedPrefix is the neuron's own API.
+const reservedPrefix = "/api/neuron/"
+
+// validateManifest checks m completely and returns every problem at once,
+// each naming the field, so that an author fixes them in one go. It fills in
+// default exports.
+func validateManifest(m *abi.Manifest) error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if !namePattern.MatchString(m.Name) {
+		bad("name %q: use 1-64 lower-case letters, digits, '.', '_' or '-'", m.Name)
+	}
+	if !semver.IsValid("v"+m.Version) || strings.HasPrefix(m.Version, "v") {
+		bad("version %q: use a semantic version such as 1.2.0", m.Version)
+	}
+	if len(m.Endpoints) == 0 {
+		bad("endpoints: a processor must declare at least one endpoint")
+	}
+	seen := map[string]bool{}
+	for i := range m.Endpoints {
+		e := &m.Endpoints[i]
+		if e.Export == "" {
+			e.Export = abi.DefaultHandlerExport
+		}
+		at := fmt.Sprintf("endpoints[%d]", i)
+		if err := validateEndpoint(e); err != nil {
+			bad("%s: %w", at, err)
+			continue
+		}
+		key := routeKey(e.Method, e.Path)
+		if seen[key] {
+			bad("%s: %s %s is declared twice", at, e.Method, e.Path)
+		}
+		seen[key] = true
+	}
+	for _, p := range m.Permissions {
+		if p != abi.PermFilesystem && p != abi.PermEnvironment {
+			bad("permissions: unknown permission %q (known: %s, %s)", p, abi.PermFilesystem, abi.PermEnvironment)
+		}
+	}
+	for _, h := range m.Headers {
+		if !tokenPattern.MatchString(h) {
+			bad("headers: %q is not a valid header name", h)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func validateEndpoint(e *abi.Endpoint) error {
+	if !slices.Contains(allowedMethods, e.Method) {
+		return fmt.Errorf("method %q: use one of %s", e.Method, strings.Join(allowedMethods, ", "))
+	}
+	if !strings.HasPrefix(e.Path, "/") {
+		return fmt.Errorf("path %q: must start with '/'", e.Path)
+	}
+	if slices.Contains(reservedPaths, e.Path) || strings.HasPrefix(e.Path, reservedPrefix) {
+		return fmt.Errorf("path %q: reserved for the neuron itself", e.Path)
+	}
+	if err := mux.NewRouter().Path(e.Path).GetError(); err != nil {
+		return fmt.Errorf("path %q: %w", e.Path, err)
+	}
+	if !exportPattern.MatchString(e.Export) {
+		return fmt.Errorf("export %q: not a valid export name", e.Export)
+	}
+	return nil
+}
+
+// routeKey identifies a method and path regardless of variable names, so
+// that /users/{id} and /users/{name} are seen as the same route.
+func routeKey(method, path string) string {
+	return method + " " + varPattern.ReplaceAllString(path, "{}")
+}
+
+// routeVars returns the variable names of a route in the order they appear.
+func routeVars(path string) []string {
+	var names []string
+	for _, v := range varPattern.FindAllString(path, -1) {
+		name, _, _ := strings.Cut(v[1:len(v)-1], ":")
+		names = append(names, name)
+	}
+	return names
+}

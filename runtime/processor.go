@@ -1,0 +1,239 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/textproto"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+
+	"github.com/empirefederation/neuron/host"
+	"github.com/empirefederation/neuron/internal/pool"
+	"github.com/empirefederation/neuron/sdk/abi"
+)
+
+// processor is one loaded version of a processor: its own wazero runtime
+// (so its memory limit and host bindings are its own, and closing it frees
+// everything), the compiled module and a pool of instances.
+type processor struct {
+	rt       *Runtime
+	mod      *module
+	limits   Limits
+	log      *slog.Logger
+	wr       wazero.Runtime
+	compiled wazero.CompiledModule
+	modCfg   wazero.ModuleConfig
+	pool     *pool.Pool[*instance]
+	exports  []string // handler exports, indexed by endpoint.fn
+	headers  []string // canonical request headers forwarded to the guest
+	config   atomic.Pointer[[]byte]
+
+	customMu sync.Mutex
+	custom   map[string]float64
+}
+
+// Name, Version and the digest identify a processor version everywhere:
+// logs, events, metrics labels, inspect output.
+func (p *processor) name() string    { return p.mod.Manifest.Name }
+func (p *processor) version() string { return p.mod.Manifest.Version }
+func (p *processor) id() string      { return p.name() + "@" + p.version() }
+
+// openProcessor loads the module at path and fills its pool. On error
+// everything it made is closed.
+func (rt *Runtime) openProcessor(ctx context.Context, path string) (*processor, error) {
+	p := &processor{rt: rt, log: rt.log.With("file", filepath.Base(path)), custom: map[string]float64{}}
+	p.setConfig(nil)
+	if err := p.open(ctx, path); err != nil {
+		p.close(ctx)
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *processor) open(ctx context.Context, path string) error {
+	rt := p.rt
+	pages := rt.opts.Limits.MemoryPages
+	p.wr = newWazeroRuntime(ctx, rt.cache, pages)
+	if _, err := host.Instantiate(ctx, p.wr, p); err != nil {
+		return fmt.Errorf("host module: %w", err)
+	}
+	m, compiled, err := readModule(ctx, p.wr, path)
+	if err != nil {
+		return err
+	}
+	p.mod, p.compiled = m, compiled
+	p.log = rt.log.With("plugin", m.Manifest.Name, "version", m.Manifest.Version, "digest", m.Digest[:12], "file", filepath.Base(path))
+	p.limits = rt.opts.Limits.Override(limitsFromManifest(m.Manifest.Limits)).Override(rt.opts.PluginLimits[m.Manifest.Name])
+	if err := p.limits.validate(); err != nil {
+		return fmt.Errorf("limits: %w", err)
+	}
+	if p.modCfg, err = rt.grant(m.Manifest); err != nil {
+		return err
+	}
+	if p.limits.MemoryPages != pages { // recompile under its own limit; the cache makes this cheap
+		_ = p.wr.Close(ctx)
+		p.wr = newWazeroRuntime(ctx, rt.cache, p.limits.MemoryPages)
+		if _, err := host.Instantiate(ctx, p.wr, p); err != nil {
+			return fmt.Errorf("host module: %w", err)
+		}
+		if p.compiled, err = p.wr.CompileModule(ctx, m.binary); err != nil {
+			return fmt.Errorf("compile: %w", err)
+		}
+	}
+	m.binary = nil
+	p.headers = forwardedHeaders(m.Manifest.Headers)
+	for _, e := range m.Manifest.Endpoints {
+		if !slices.Contains(p.exports, e.Export) {
+			p.exports = append(p.exports, e.Export)
+		}
+	}
+	p.setConfig(rt.configFor(m.Manifest.Name))
+	p.pool = pool.New(pool.Config[*instance]{
+		Min: p.limits.PoolMin, Max: p.limits.PoolMax, Queue: p.limits.PoolQueue,
+		New: p.newInstance, Destroy: func(in *instance) { in.close(context.Background()) },
+	})
+	if err := p.pool.Fill(ctx); err != nil {
+		return fmt.Errorf("start instances: %w", err)
+	}
+	return nil
+}
+
+// newInstance instantiates the module, running _initialize, and resolves
+// its exports once so that calls do no lookups.
+func (p *processor) newInstance(ctx context.Context) (*instance, error) {
+	// Instantiation must not be cut short by the caller that happened to
+	// need it, but is bounded like a call.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.limits.CallTimeout)
+	defer cancel()
+	stderr := &tailBuffer{}
+	mod, err := p.wr.InstantiateModule(ctx, p.compiled, p.modCfg.WithStderr(stderr).WithStdout(stderr))
+	if err != nil {
+		return nil, fmt.Errorf("instantiate %s: %w", p.id(), withStderr(err, stderr.String()))
+	}
+	in := &instance{mod: mod, mem: mod.Memory(), alloc: mod.ExportedFunction(abi.ExportAlloc), stderr: stderr,
+		limit: p.limits.MemoryPages * 65536}
+	for _, name := range p.exports {
+		in.handlers = append(in.handlers, mod.ExportedFunction(name))
+	}
+	if in.mem == nil {
+		in.close(ctx)
+		return nil, fmt.Errorf("instantiate %s: the module exports no memory", p.id())
+	}
+	return in, nil
+}
+
+// close releases the pool, then the wazero runtime and everything in it. It
+// tolerates a processor that failed halfway through open.
+func (p *processor) close(ctx context.Context) error {
+	var err error
+	if p.pool != nil {
+		err = p.pool.Close(ctx)
+	}
+	if p.wr != nil {
+		err = errors.Join(err, p.wr.Close(context.WithoutCancel(ctx)))
+	}
+	return err
+}
+
+// grant returns the instance configuration for a manifest, with the
+// permissions it asks for if the operator allows them.
+func (rt *Runtime) grant(m abi.Manifest) (wazero.ModuleConfig, error) {
+	cfg := moduleConfig(nil)
+	for _, perm := range m.Permissions {
+		if !slices.Contains(rt.opts.AllowPermissions, perm) {
+			return nil, fmt.Errorf("permission %q is not allowed by the operator; allow it with NEURON_ALLOW_PERMISSIONS=%s or remove it from the manifest", perm, perm)
+		}
+		switch perm {
+		case abi.PermFilesystem:
+			dir := filepath.Join(rt.opts.DataDir, "plugins", m.Name)
+			if err := os.MkdirAll(dir, 0o750); err != nil {
+				return nil, fmt.Errorf("permission filesystem: %w", err)
+			}
+			cfg = cfg.WithFSConfig(wazero.NewFSConfig().WithDirMount(dir, "/data"))
+		case abi.PermEnvironment:
+			prefix := "NEURON_PLUGIN_" + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(m.Name)) + "_"
+			for _, kv := range os.Environ() {
+				if k, v, _ := strings.Cut(kv, "="); strings.HasPrefix(k, prefix) {
+					cfg = cfg.WithEnv(strings.TrimPrefix(k, prefix), v)
+				}
+			}
+		}
+	}
+	return cfg, nil
+}
+
+func forwardedHeaders(extra []string) []string {
+	hs := slices.Clone(abi.DefaultHeaders[:])
+	for _, h := range extra {
+		hs = append(hs, textproto.CanonicalMIMEHeaderKey(h))
+	}
+	slices.Sort(hs)
+	return slices.Compact(hs)
+}
+
+// setConfig publishes the processor's configuration for the config host
+// function; nil means an empty object.
+func (p *processor) setConfig(cfg map[string]any) {
+	b, err := json.Marshal(cfg)
+	if err != nil || cfg == nil {
+		b = []byte("{}")
+	}
+	p.config.Store(&b)
+}
+
+// Logger implements host.Env.
+func (p *processor) Logger() *slog.Logger { return p.log }
+
+// Config implements host.Env.
+func (p *processor) Config() []byte { return *p.config.Load() }
+
+// AddMetric implements host.Env.
+func (p *processor) AddMetric(name string, v float64) {
+	p.customMu.Lock()
+	p.custom[name] += v
+	p.customMu.Unlock()
+	p.rt.metrics.custom.WithLabelValues(p.name(), p.version(), name).Add(v)
+}
+
+// Emit implements host.Env.
+func (p *processor) Emit(eventType string, data json.RawMessage) {
+	p.rt.emit(Event{Type: eventType, Plugin: p.name(), Version: p.version(), Data: data, Guest: true})
+}
+
+// customMetrics returns a copy of the processor's custom counters.
+func (p *processor) customMetrics() map[string]float64 {
+	p.customMu.Lock()
+	defer p.customMu.Unlock()
+	return maps.Clone(p.custom)
+}
+
+var _ host.Env = (*processor)(nil)
+
+// validate checks limits after every override is applied.
+func (l Limits) validate() error {
+	var errs []error
+	if l.MemoryPages == 0 || l.MemoryPages > 65536 {
+		errs = append(errs, fmt.Errorf("memoryPages %d: must be 1..65536", l.MemoryPages))
+	}
+	if l.CallTimeout <= 0 || l.CallTimeout > time.Hour {
+		errs = append(errs, fmt.Errorf("callTimeout %s: must be positive and at most 1h", l.CallTimeout))
+	}
+	if l.MaxBodyBytes <= 0 || l.MaxResponseBytes <= 0 {
+		errs = append(errs, errors.New("maxBodyBytes and maxResponseBytes must be positive"))
+	}
+	if l.PoolMin < 0 || l.PoolMax < 1 || l.PoolMin > l.PoolMax || l.PoolQueue < 0 {
+		errs = append(errs, fmt.Errorf("pool min %d, max %d, queue %d: need 0 <= min <= max, max >= 1, queue >= 0", l.PoolMin, l.PoolMax, l.PoolQueue))
+	}
+	return errors.Join(errs...)
+}

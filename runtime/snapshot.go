@@ -1,0 +1,92 @@
+package runtime
+
+import (
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/gorilla/mux"
+	"golang.org/x/mod/semver"
+)
+
+// snapshot is the immutable set of processors serving at one moment and the
+// router built for them. A new set means a new snapshot, published with an
+// atomic store; a request uses the snapshot it loaded from start to end.
+// See docs/design.md, "Why an atomic snapshot?".
+type snapshot struct {
+	procs   []*processor          // every loaded version, in file order
+	serving map[string]*processor // name → the version that takes traffic
+	router  *mux.Router
+}
+
+// refusal is a processor the snapshot could not take.
+type refusal struct {
+	p   *processor
+	err error
+}
+
+// newSnapshot builds a snapshot of procs, given in file order. A processor
+// whose routes collide with a different processor loaded before it is
+// refused, with a message naming both. Of several versions of one processor
+// the highest serves.
+func newSnapshot(procs []*processor, m *metrics) (*snapshot, []refusal) {
+	s := &snapshot{serving: map[string]*processor{}}
+	var refused []refusal
+	owners := map[string]*processor{} // routeKey → first processor claiming it
+	for _, p := range procs {
+		if err := claimRoutes(owners, p); err != nil {
+			refused = append(refused, refusal{p, err})
+			continue
+		}
+		s.procs = append(s.procs, p)
+		if cur := s.serving[p.name()]; cur == nil || semver.Compare("v"+p.version(), "v"+cur.version()) > 0 {
+			s.serving[p.name()] = p
+		}
+	}
+	s.router = s.newRouter(m)
+	return s, refused
+}
+
+func claimRoutes(owners map[string]*processor, p *processor) error {
+	for _, e := range p.mod.Manifest.Endpoints {
+		key := routeKey(e.Method, e.Path)
+		if o := owners[key]; o != nil && o.name() != p.name() {
+			return fmt.Errorf("%s %s is already served by %s (%s); processor %s (%s) is refused: change one of the paths or remove one file",
+				e.Method, e.Path, o.id(), o.mod.Path, p.id(), p.mod.Path)
+		}
+	}
+	for _, e := range p.mod.Manifest.Endpoints {
+		owners[routeKey(e.Method, e.Path)] = p
+	}
+	return nil
+}
+
+func (s *snapshot) newRouter(m *metrics) *mux.Router {
+	router := mux.NewRouter()
+	router.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, http.StatusNotFound, CodeNotFound, "no endpoint serves "+r.URL.Path)
+	})
+	router.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, r.Method+" is not served for "+r.URL.Path)
+	})
+	for _, name := range slices.Sorted(maps.Keys(s.serving)) {
+		p := s.serving[name]
+		for _, e := range p.mod.Manifest.Endpoints {
+			ep := &endpoint{p: p, route: e, vars: routeVars(e.Path), fn: slices.Index(p.exports, e.Export), plugin: p.id(),
+				metrics: m.endpoint(p.name(), p.version(), e.Method, e.Path)}
+			router.Methods(e.Method).Path(e.Path).Handler(ep)
+		}
+	}
+	return router
+}
+
+// describe is a one-line summary of what the snapshot serves, for the log.
+func (s *snapshot) describe() string {
+	var parts []string
+	for _, name := range slices.Sorted(maps.Keys(s.serving)) {
+		parts = append(parts, s.serving[name].id())
+	}
+	return strings.Join(parts, ", ")
+}

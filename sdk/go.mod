@@ -1,0 +1,3 @@
+module github.com/empirefederation/neuron/sdk
+
+go 1.24
