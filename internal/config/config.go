@@ -1,0 +1,293 @@
+// Package config loads the configuration of `neuron run`.
+//
+// Configuration is layered, later wins: built-in defaults < a YAML file
+// (--config FILE or NEURON_CONFIG) < environment variables < command-line
+// flags. Federation updates come later, at run time, through the same
+// checks. docs/configuration.md lists every key.
+//
+// Load decodes strictly (an unknown key is an error) and validates once,
+// completely: it returns every problem at once, each naming the key and
+// where it came from. A Config that Load returned is valid; treat it as
+// immutable and Clone it to derive another.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/knadh/koanf/maps"
+	"github.com/knadh/koanf/providers/confmap"
+	"github.com/knadh/koanf/v2"
+
+	"github.com/empirefederation/neuron/runtime"
+)
+
+// Config is the configuration of one neuron. YAML keys are the koanf tags.
+type Config struct {
+	// ID is the neuron's unique id (NEURON_ID). By default it is the
+	// lowercase hostname with every character outside [a-z0-9-] replaced
+	// by '-'.
+	ID string `koanf:"id"`
+	// Name is the display name (NEURON_NAME); by default the ID.
+	Name string `koanf:"name"`
+	// Listen is the address the neuron serves on (NEURON_LISTEN).
+	Listen string `koanf:"listen"`
+	// BaseURL is the URL the federation uses to reach this neuron
+	// (NEURON_BASE_URL), without a trailing slash. By default it is
+	// BaseURLFor(Listen).
+	BaseURL string `koanf:"baseUrl"`
+	// PluginsDir is the directory watched for .wasm processors.
+	PluginsDir string `koanf:"pluginsDir"`
+	// DataDir holds durable state: analytics spool, compilation cache,
+	// last good config.
+	DataDir string `koanf:"dataDir"`
+	// LogLevel is debug, info, warn or error, always lowercase.
+	LogLevel string `koanf:"logLevel"`
+	// ShutdownTimeout bounds how long shutdown waits for in-flight calls.
+	ShutdownTimeout time.Duration `koanf:"shutdownTimeout"`
+	// Federation is how the neuron joins a control plane.
+	Federation Federation `koanf:"federation"`
+	// Limits are the neuron's default limits for every processor.
+	Limits runtime.Limits `koanf:"limits"`
+	// PluginLimits override Limits per processor, keyed by processor name;
+	// zero fields inherit. See LimitsFor.
+	PluginLimits map[string]runtime.Limits `koanf:"pluginLimits"`
+	// Plugins are per-processor settings, keyed by processor name: what a
+	// processor reads as its config.
+	Plugins map[string]map[string]any `koanf:"plugins"`
+	// Settings is the flat runtime config map (batchSize, maxRetries,
+	// timeoutSeconds, enableDebugMode, ...) that processors also see.
+	Settings map[string]any `koanf:"settings"`
+	// AllowPermissions lists the permissions processors may be granted:
+	// PermissionFilesystem, PermissionEnvironment.
+	AllowPermissions []string `koanf:"allowPermissions"`
+	// File is the YAML file that was read, or "" when there was none.
+	File string `koanf:"-"`
+}
+
+// Federation is how the neuron joins a control plane.
+type Federation struct {
+	// URL is the federation's base URL (FEDERATION_URL): empty runs
+	// standalone, FederationEmbedded starts a development federation in
+	// the process, anything else is an http(s) URL without trailing slash.
+	URL string `koanf:"url"`
+	// HeartbeatInterval is the heartbeat period.
+	HeartbeatInterval time.Duration `koanf:"heartbeatInterval"`
+	// AnalyticsInterval is the analytics report period.
+	AnalyticsInterval time.Duration `koanf:"analyticsInterval"`
+	// ConfigPollInterval is the period of GET /api/neuron/config.
+	ConfigPollInterval time.Duration `koanf:"configPollInterval"`
+}
+
+// UsageError reports bad command-line arguments: `neuron run` exits 2 on
+// it. It wraps flag.ErrHelp when help was asked for.
+type UsageError struct {
+	Err error
+}
+
+// Error implements error.
+func (e *UsageError) Error() string { return "config: " + e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// Load reads the configuration from args (the arguments after `neuron
+// run`), the YAML file they or the environment name, and the environment
+// as lookupEnv reports it (os.LookupEnv when nil).
+//
+// # Errors
+//
+// A *UsageError for bad arguments (wrapping flag.ErrHelp for -h). Otherwise
+// every problem found, joined with errors.Join, each starting with "config:" and
+// naming the key and its source.
+func Load(args []string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	if lookupEnv == nil {
+		lookupEnv = os.LookupEnv
+	}
+	fs := FlagSet()
+	if err := fs.Parse(args); err != nil {
+		return nil, &UsageError{Err: err}
+	}
+	if fs.NArg() > 0 {
+		return nil, &UsageError{Err: fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	layers := []layer{defaultsLayer()}
+	var errs []error
+	file, _ := lookupEnv("NEURON_CONFIG")
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "config" {
+			file = f.Value.String()
+		}
+	})
+	if file != "" {
+		if l, err := readFile(file); err != nil {
+			errs = append(errs, err)
+		} else {
+			layers = append(layers, l)
+		}
+	}
+	layers = append(layers, envLayer(lookupEnv), flagLayer(fs))
+	cfg, err := build(layers)
+	if err := errors.Join(append(errs, err)...); err != nil {
+		return nil, err
+	}
+	cfg.File = file
+	return cfg, nil
+}
+
+func readFile(name string) (layer, error) {
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return layer{}, fmt.Errorf("config: read file: %w", err)
+	}
+	return yamlLayer(name, data)
+}
+
+// build checks each layer, merges them with koanf, decodes the result and
+// validates it as a whole.
+func build(layers []layer) (*Config, error) {
+	c := &checker{prov: map[string]string{}}
+	k := koanf.New(".")
+	for _, l := range layers {
+		// The delimiter is "" so that names with dots (a processor
+		// "com.example.x") stay whole.
+		if err := k.Load(confmap.Provider(c.check(l), ""), nil); err != nil {
+			return nil, fmt.Errorf("config: merge: %w", err)
+		}
+	}
+	var cfg Config
+	err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{DecoderConfig: &mapstructure.DecoderConfig{
+		TagName:     "koanf",
+		ErrorUnused: true, // the schema already refused unknown keys; belt and braces
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("config: decode: %w", err)
+	}
+	c.crossCheck(&cfg)
+	if len(c.errs) > 0 {
+		return nil, errors.Join(c.errs...)
+	}
+	derive(&cfg, os.Hostname)
+	return &cfg, nil
+}
+
+// crossCheck validates what no single key can: effective limits.
+func (c *checker) crossCheck(cfg *Config) {
+	l := cfg.Limits
+	for _, z := range []struct {
+		key  string
+		zero bool
+	}{
+		{"memoryPages", l.MemoryPages == 0},
+		{"callTimeout", l.CallTimeout == 0},
+		{"maxBodyBytes", l.MaxBodyBytes == 0},
+		{"maxResponseBytes", l.MaxResponseBytes == 0},
+		{"poolMax", l.PoolMax == 0},
+	} {
+		if z.zero {
+			c.errs = append(c.errs, fmt.Errorf("config: limits.%s in %s: must be positive", z.key, c.prov["limits."+z.key]))
+		}
+	}
+	c.checkPool("limits", "limits", l)
+	for _, name := range sortedKeys(cfg.PluginLimits) {
+		if pl := cfg.PluginLimits[name]; pl.PoolMin != 0 || pl.PoolMax != 0 { // else the check above covers it
+			c.checkPool(join("pluginLimits", name), "limits", l.Override(pl))
+		}
+	}
+}
+
+// checkPool reports poolMin > poolMax; each is looked up under prefix, or
+// under fallback when prefix does not set it.
+func (c *checker) checkPool(prefix, fallback string, l runtime.Limits) {
+	if l.PoolMax == 0 || l.PoolMin <= l.PoolMax {
+		return
+	}
+	at := func(field string) string {
+		if w, ok := c.prov[prefix+"."+field]; ok {
+			return fmt.Sprintf("%s.%s in %s", prefix, field, w)
+		}
+		return fmt.Sprintf("%s.%s in %s", fallback, field, c.prov[fallback+"."+field])
+	}
+	c.errs = append(c.errs, fmt.Errorf("config: poolMin %d (%s) exceeds poolMax %d (%s)",
+		l.PoolMin, at("poolMin"), l.PoolMax, at("poolMax")))
+}
+
+// derive fills the values whose defaults depend on others.
+func derive(cfg *Config, hostname func() (string, error)) {
+	if cfg.ID == "" {
+		h, _ := hostname()
+		cfg.ID = idFromHostname(h)
+	}
+	if cfg.Name == "" {
+		cfg.Name = cfg.ID
+	}
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = BaseURLFor(cfg.Listen)
+	}
+}
+
+// idFromHostname lowercases h and replaces every character outside
+// [a-z0-9-] with '-'; "neuron" when h is empty.
+func idFromHostname(h string) string {
+	if h == "" {
+		return "neuron"
+	}
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(h))
+}
+
+// BaseURLFor returns the URL at which a server listening on addr
+// (host:port) is reached: "http://host:port", with "localhost" for an empty
+// or unspecified host (0.0.0.0, ::). When Listen has port 0, the agent
+// calls it again with the bound address if BaseURL was not set explicitly
+// (that is, if BaseURL == BaseURLFor(Listen)).
+func BaseURLFor(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://localhost"
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// LimitsFor returns the limits for the processor called name: Limits with
+// its PluginLimits entry over them. The processor's manifest sits between
+// the two; the runtime applies it.
+func (c *Config) LimitsFor(name string) runtime.Limits {
+	return c.Limits.Override(c.PluginLimits[name])
+}
+
+// Clone returns a deep copy of c, which the caller may change.
+func (c *Config) Clone() *Config {
+	out := *c
+	out.PluginLimits = cloneMap(c.PluginLimits, func(l runtime.Limits) runtime.Limits { return l })
+	out.Plugins = cloneMap(c.Plugins, maps.Copy)
+	if c.Settings != nil {
+		out.Settings = maps.Copy(c.Settings)
+	}
+	out.AllowPermissions = append([]string(nil), c.AllowPermissions...)
+	return &out
+}
+
+func cloneMap[V any](m map[string]V, clone func(V) V) map[string]V {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]V, len(m))
+	for k, v := range m {
+		out[k] = clone(v)
+	}
+	return out
+}

@@ -1,0 +1,185 @@
+package config
+
+import (
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/empirefederation/neuron/runtime"
+)
+
+// Built-in defaults. The id, name and base URL have none: they are derived
+// once the other layers are merged (see derive).
+const (
+	defaultListen             = ":8080"
+	defaultPluginsDir         = "./plugins"
+	defaultDataDir            = "./.neuron"
+	defaultLogLevel           = "info"
+	defaultShutdownTimeout    = 15 * time.Second
+	defaultHeartbeatInterval  = 60 * time.Second
+	defaultAnalyticsInterval  = 60 * time.Second
+	defaultConfigPollInterval = 30 * time.Second
+)
+
+// binding ties an environment variable or a flag to a configuration key.
+type binding struct {
+	name, key, help string
+}
+
+// envVars maps each environment variable to its key. It is an explicit
+// table, not a prefix transform, so the names in docs/contract hold.
+var envVars = []binding{
+	{"NEURON_CONFIG", "", "YAML configuration file"},
+	{"NEURON_ID", "id", "unique id (default: derived from the hostname)"},
+	{"NEURON_NAME", "name", "display name (default: the id)"},
+	{"NEURON_LISTEN", "listen", "address to serve on (default " + defaultListen + ")"},
+	{"NEURON_BASE_URL", "baseUrl", "URL the federation uses to reach this neuron (default: from the listen address)"},
+	{"NEURON_PLUGINS_DIR", "pluginsDir", "directory watched for .wasm processors (default " + defaultPluginsDir + ")"},
+	{"NEURON_DATA_DIR", "dataDir", "durable state directory (default " + defaultDataDir + ")"},
+	{"LOG_LEVEL", "logLevel", "debug, info, warn or error (default " + defaultLogLevel + ")"},
+	{"NEURON_SHUTDOWN_TIMEOUT", "shutdownTimeout", "bound on finishing in-flight calls at shutdown (default 15s)"},
+	{"FEDERATION_URL", "federation.url", "federation base URL, \"embedded\", or empty for standalone"},
+	{"NEURON_HEARTBEAT_INTERVAL", "federation.heartbeatInterval", "heartbeat period (default 60s)"},
+	{"NEURON_ANALYTICS_INTERVAL", "federation.analyticsInterval", "analytics report period (default 60s)"},
+	{"NEURON_CONFIG_POLL_INTERVAL", "federation.configPollInterval", "config poll period (default 30s)"},
+	{"NEURON_MEMORY_LIMIT_PAGES", "limits.memoryPages", "default memory cap per instance, in 64 KiB pages"},
+	{"NEURON_CALL_TIMEOUT", "limits.callTimeout", "default bound on one handler call"},
+	{"NEURON_MAX_BODY_BYTES", "limits.maxBodyBytes", "default request body limit"},
+	{"NEURON_MAX_RESPONSE_BYTES", "limits.maxResponseBytes", "default response body limit"},
+	{"NEURON_POOL_MIN", "limits.poolMin", "default instances kept ready per processor"},
+	{"NEURON_POOL_MAX", "limits.poolMax", "default instance cap per processor"},
+	{"NEURON_POOL_QUEUE", "limits.poolQueue", "default callers that may wait for an instance"},
+	{"NEURON_ALLOW_PERMISSIONS", "allowPermissions", "comma-separated: filesystem, environment"},
+}
+
+// flags maps each flag of `neuron run` to its key.
+var flags = []binding{
+	{"config", "", "read configuration from `FILE` (YAML; env NEURON_CONFIG)"},
+	{"listen", "listen", "serve on `ADDR`, host:port (default " + defaultListen + ")"},
+	{"base-url", "baseUrl", "`URL` the federation uses to reach this neuron"},
+	{"plugins-dir", "pluginsDir", "watch `DIR` for .wasm processors (default " + defaultPluginsDir + ")"},
+	{"data-dir", "dataDir", "keep durable state in `DIR` (default " + defaultDataDir + ")"},
+	{"log-level", "logLevel", "log `LEVEL`: debug, info, warn or error (default " + defaultLogLevel + ")"},
+	{"id", "id", "unique `ID` of this neuron (default: derived from the hostname)"},
+	{"name", "name", "display `NAME` (default: the id)"},
+	{"federation-url", "federation.url", "federation `URL`, \"embedded\", or \"\" for standalone"},
+}
+
+// defaultsLayer holds the built-in defaults.
+func defaultsLayer() layer {
+	l := runtime.DefaultLimits
+	return layer{
+		raw: map[string]any{
+			"listen":          defaultListen,
+			"pluginsDir":      defaultPluginsDir,
+			"dataDir":         defaultDataDir,
+			"logLevel":        defaultLogLevel,
+			"shutdownTimeout": defaultShutdownTimeout,
+			"federation": map[string]any{
+				"heartbeatInterval":  defaultHeartbeatInterval,
+				"analyticsInterval":  defaultAnalyticsInterval,
+				"configPollInterval": defaultConfigPollInterval,
+			},
+			"limits": map[string]any{
+				"memoryPages":      int64(l.MemoryPages),
+				"callTimeout":      l.CallTimeout,
+				"maxBodyBytes":     l.MaxBodyBytes,
+				"maxResponseBytes": l.MaxResponseBytes,
+				"poolMin":          int64(l.PoolMin),
+				"poolMax":          int64(l.PoolMax),
+				"poolQueue":        int64(l.PoolQueue),
+			},
+		},
+		where: func(string) string { return "defaults" },
+	}
+}
+
+// envLayer reads the variables of envVars. An empty variable counts as
+// unset, as container runtimes often pass them empty.
+func envLayer(lookup func(string) (string, bool)) layer {
+	raw, names := map[string]any{}, map[string]string{}
+	for _, b := range envVars {
+		if v, ok := lookup(b.name); ok && v != "" && b.key != "" {
+			set(raw, b.key, v)
+			names[b.key] = b.name
+		}
+	}
+	return layer{raw: raw, where: func(key string) string { return "env " + names[key] }}
+}
+
+// flagLayer holds the flags that were set on the command line, even to "".
+func flagLayer(fs *flag.FlagSet) layer {
+	raw, names := map[string]any{}, map[string]string{}
+	keys := map[string]string{}
+	for _, b := range flags {
+		keys[b.name] = b.key
+	}
+	fs.Visit(func(f *flag.Flag) {
+		if key := keys[f.Name]; key != "" {
+			set(raw, key, f.Value.String())
+			names[key] = f.Name
+		}
+	})
+	return layer{raw: raw, where: func(key string) string { return "flag --" + names[key] }}
+}
+
+// yamlLayer parses a YAML file. Errors in a file name its line.
+func yamlLayer(name string, data []byte) (layer, error) {
+	l := layer{raw: map[string]any{}, where: func(string) string { return name }}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return l, fmt.Errorf("config: parse %s: %w", name, err)
+	}
+	if len(doc.Content) == 0 {
+		return l, nil // empty file
+	}
+	root := doc.Content[0]
+	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+		return l, nil // only comments, or "~"
+	}
+	if root.Kind != yaml.MappingNode {
+		return l, fmt.Errorf("config: %s:%d: want a mapping of keys at the top level", name, root.Line)
+	}
+	if err := root.Decode(&l.raw); err != nil {
+		return l, fmt.Errorf("config: parse %s: %w", name, err)
+	}
+	lines := map[string]int{}
+	indexLines(root, "", lines)
+	l.where = func(key string) string {
+		if n, ok := lines[key]; ok {
+			return fmt.Sprintf("%s:%d", name, n)
+		}
+		return name
+	}
+	return l, nil
+}
+
+// indexLines records the line of every mapping key under n.
+func indexLines(n *yaml.Node, prefix string, lines map[string]int) {
+	if n.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key := join(prefix, n.Content[i].Value)
+		lines[key] = n.Content[i].Line
+		indexLines(n.Content[i+1], key, lines)
+	}
+}
+
+// set puts v at the dotted key in m, creating maps on the way. Keys of the
+// tables above have no dots in their parts.
+func set(m map[string]any, key string, v any) {
+	parts := strings.Split(key, ".")
+	for _, p := range parts[:len(parts)-1] {
+		sub, ok := m[p].(map[string]any)
+		if !ok {
+			sub = map[string]any{}
+			m[p] = sub
+		}
+		m = sub
+	}
+	m[parts[len(parts)-1]] = v
+}
