@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/tetratelabs/wazero/sys"
-
 	"github.com/empirefederation/neuron/internal/pool"
 )
 
@@ -70,7 +68,7 @@ func poolError(err error, name string) *CallError {
 			Msg: "processor " + name + " is shutting down", Err: err}
 	case errors.Is(err, context.Canceled):
 		return &CallError{Status: statusClientClosed, Code: CodeClientClosed, Msg: "client closed the request", Err: err}
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, pool.ErrWaitTimeout):
 		return &CallError{Status: http.StatusServiceUnavailable, Code: CodeOverloaded,
 			Msg: "no instance of processor " + name + " became free within the call timeout", Err: err}
 	}
@@ -82,13 +80,7 @@ func poolError(err error, name string) *CallError {
 // to standard error during the call, usually a panic message; nearLimit says
 // whether its memory had grown to the limit.
 func guestError(err error, stderr string, nearLimit bool) *CallError {
-	var exit *sys.ExitError
-	isExit := errors.As(err, &exit)
 	switch {
-	case isExit && exit.ExitCode() == sys.ExitCodeDeadlineExceeded:
-		return &CallError{Status: http.StatusGatewayTimeout, Code: CodeTimeout, Msg: "processor call timed out", Err: err, Discard: true}
-	case isExit && exit.ExitCode() == sys.ExitCodeContextCanceled:
-		return &CallError{Status: statusClientClosed, Code: CodeClientClosed, Msg: "client closed the request", Err: err, Discard: true}
 	case nearLimit || strings.Contains(stderr, "out of memory"):
 		return &CallError{Status: http.StatusInternalServerError, Code: CodeMemoryLimit,
 			Msg: "processor ran out of memory; raise limits.memoryPages if it needs more", Err: withStderr(err, stderr), Discard: true}
@@ -109,9 +101,33 @@ func panicSuffix(stderr string) string {
 	return ""
 }
 
+// withStderr adds what the guest wrote to standard error to err: the panic
+// line when there is one (a Go guest's goroutine dump would drown it), else
+// the last line.
 func withStderr(err error, stderr string) error {
-	if stderr == "" {
-		return err
+	if line := panicSuffix(stderr); line != "" {
+		return fmt.Errorf("%w%s", firstLine(err), line)
 	}
-	return fmt.Errorf("%w; guest stderr: %s", err, strings.TrimSpace(stderr))
+	if s := strings.TrimSpace(stderr); s != "" {
+		return fmt.Errorf("%w; guest stderr: %s", firstLine(err), s[strings.LastIndexByte(s, '\n')+1:])
+	}
+	return err
 }
+
+// firstLine drops the Wasm stack trace wazero appends to a trap, keeping
+// the error's identity for errors.Is.
+func firstLine(err error) error {
+	msg := err.Error()
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		return &trimmedError{msg[:i], err}
+	}
+	return err
+}
+
+type trimmedError struct {
+	msg string
+	err error
+}
+
+func (e *trimmedError) Error() string { return e.msg }
+func (e *trimmedError) Unwrap() error { return e.err }

@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -66,19 +65,17 @@ func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, inBuf, outBuf *
 	if cerr != nil {
 		return 0, cerr
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), p.limits.CallTimeout)
-	defer cancel()
-	in, err := p.pool.Get(ctx)
+	in, err := p.pool.Get(r.Context())
 	if err != nil {
 		return 0, poolError(err, p.id())
 	}
-	resp, cerr := in.call(ctx, e.fn, msg, p.limits.MaxResponseBytes, *outBuf)
+	resp, cerr := in.call(e.fn, msg, p.limits.CallTimeout, p.limits.MaxResponseBytes, *outBuf)
 	if cerr != nil && cerr.Discard {
 		p.pool.Discard(in)
 	} else {
 		p.pool.Put(in)
 	}
-	if cerr != nil {
+	if cerr != nil && cerr.Code != "" {
 		return 0, cerr
 	}
 	*outBuf = resp.Body
@@ -116,7 +113,10 @@ func (e *endpoint) encode(r *http.Request, buf []byte) ([]byte, *CallError) {
 	}
 	head := req.HeadSize()
 	buf = append(buf[:0], make([]byte, head)...)
-	body, err := readBody(r.Body, buf, limit)
+	body, err := buf, error(nil)
+	if r.Body != nil && r.Body != http.NoBody {
+		body, err = readBody(r.Body, buf, limit)
+	}
 	if err != nil {
 		if errors.Is(err, errBodyTooLarge) {
 			return buf, bodyTooLarge(limit)

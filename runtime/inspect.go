@@ -21,10 +21,13 @@ type Inspection struct {
 	ABI      int          `json:"abiVersion"`
 	Manifest abi.Manifest `json:"manifest"`
 	// ManifestSource is "export" or the sidecar file's path.
-	ManifestSource string   `json:"manifestSource"`
-	Limits         Limits   `json:"limits"` // effective: defaults < manifest
-	Exports        []string `json:"exports"`
-	Imports        []string `json:"imports"`
+	ManifestSource string `json:"manifestSource"`
+	// Interruptible says the module could be instrumented so that a call
+	// past its deadline is stopped cheaply; see internal/interrupt.
+	Interruptible bool     `json:"interruptible"`
+	Limits        Limits   `json:"limits"` // effective: defaults < manifest
+	Exports       []string `json:"exports"`
+	Imports       []string `json:"imports"`
 }
 
 // Inspect checks the module at path against the ABI exactly as loading it
@@ -39,12 +42,16 @@ func Inspect(ctx context.Context, path, cacheDir string) (*Inspection, error) {
 		}
 	}
 	defer cache.Close(ctx)
-	r := newWazeroRuntime(ctx, cache, DefaultLimits.MemoryPages)
+	bin, err := readBinary(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
+	}
+	r := newWazeroRuntime(ctx, cache, DefaultLimits.MemoryPages, bin.interruptible)
 	defer r.Close(ctx)
 	if _, err := host.Instantiate(ctx, r, inspectEnv{}); err != nil {
 		return nil, err
 	}
-	m, compiled, err := readModule(ctx, r, path)
+	m, compiled, err := readModule(ctx, r, bin)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
 	}
@@ -52,18 +59,18 @@ func Inspect(ctx context.Context, path, cacheDir string) (*Inspection, error) {
 	if err := limits.validate(); err != nil {
 		return nil, fmt.Errorf("%s: limits: %w", filepath.Base(path), err)
 	}
-	var stderr tailBuffer
-	mod, err := r.InstantiateModule(ctx, compiled, moduleConfig(&stderr))
+	mod, cc, _, err := instantiate(ctx, r, compiled, moduleConfig(), limits.CallTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("%s: initialize: %w", filepath.Base(path), withStderr(err, stderr.String()))
+		return nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
 	}
+	cc.release()
 	_ = mod.Close(ctx)
 	src := "export " + abi.ExportManifest
 	if m.Sidecar != "" {
 		src = m.Sidecar
 	}
 	return &Inspection{Path: path, Size: m.Size, Digest: m.Digest, ABI: abi.Version, Manifest: m.Manifest,
-		ManifestSource: src, Limits: limits, Exports: m.Exports, Imports: m.Imports}, nil
+		ManifestSource: src, Interruptible: bin.interruptible, Limits: limits, Exports: m.Exports, Imports: m.Imports}, nil
 }
 
 // inspectEnv serves the host functions while a module is inspected: an

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math/bits"
+	"net/http"
 	"sync"
+	"time"
 
 	"github.com/tetratelabs/wazero/api"
 
@@ -20,6 +22,7 @@ type instance struct {
 	handlers []api.Function // by endpoint index
 	stderr   *tailBuffer
 	limit    uint32 // memory limit in bytes, 0 for none
+	ctx      *callContext
 
 	buf, bufCap uint32 // the guest's request buffer from its last alloc
 	stack       [2]uint64
@@ -29,24 +32,49 @@ type instance struct {
 // small requests of varying size do not each cost an alloc call.
 const minRequestBuffer = 4 << 10
 
-// call sends an encoded request to the handler export at index ep and returns
-// the decoded response, whose body is appended to out (the guest's memory is
-// not retained). On error the instance may be unusable; see CallError.Discard.
-func (in *instance) call(ctx context.Context, ep int, msg []byte, maxResponse int64, out []byte) (abi.Response, *CallError) {
+// call sends an encoded request to the handler export at index ep, stopping
+// it after timeout, and returns the decoded response, whose body is appended
+// to out (the guest's memory is not retained). On error the instance may be
+// unusable; see CallError.Discard.
+func (in *instance) call(ep int, msg []byte, timeout time.Duration, maxResponse int64, out []byte) (abi.Response, *CallError) {
 	in.stderr.Reset()
+	in.ctx.arm(timeout)
+	cerr := in.invoke(ep, msg)
+	if !in.ctx.disarm() && cerr == nil {
+		// The deadline fired as the call returned: its answer stands, but
+		// the instance's interrupt flag is raised.
+		cerr = &CallError{Discard: true}
+	}
+	if cerr != nil && cerr.Code != "" {
+		return abi.Response{}, cerr
+	}
+	resp, rerr := in.response(maxResponse, out)
+	if rerr != nil {
+		return abi.Response{}, rerr
+	}
+	return resp, cerr
+}
+
+// invoke writes the request into guest memory and calls the handler.
+func (in *instance) invoke(ep int, msg []byte) *CallError {
 	n := uint32(len(msg))
 	if n > in.bufCap {
-		if err := in.grow(ctx, n); err != nil {
-			return abi.Response{}, err
+		if err := in.grow(n); err != nil {
+			return err
 		}
 	}
 	if !in.mem.Write(in.buf, msg) {
-		return abi.Response{}, abiViolation("request buffer at %d (%d bytes) from %s is outside guest memory", in.buf, n, abi.ExportAlloc)
+		return abiViolation("request buffer at %d (%d bytes) from %s is outside guest memory", in.buf, n, abi.ExportAlloc)
 	}
 	in.stack[0], in.stack[1] = uint64(in.buf), uint64(n)
-	if err := in.handlers[ep].CallWithStack(ctx, in.stack[:]); err != nil {
-		return abi.Response{}, in.failed(err)
+	if err := in.handlers[ep].CallWithStack(in.ctx, in.stack[:]); err != nil {
+		return in.failed(err)
 	}
+	return nil
+}
+
+// response reads and checks what the handler returned.
+func (in *instance) response(maxResponse int64, out []byte) (abi.Response, *CallError) {
 	ptr, size := abi.Unpack(in.stack[0])
 	if int64(size) > maxResponse {
 		return abi.Response{}, &CallError{Status: 502, Code: CodeResponseTooLarge,
@@ -68,13 +96,13 @@ func (in *instance) call(ctx context.Context, ep int, msg []byte, maxResponse in
 }
 
 // grow asks the guest for a request buffer of at least n bytes.
-func (in *instance) grow(ctx context.Context, n uint32) *CallError {
+func (in *instance) grow(n uint32) *CallError {
 	size := max(uint32(minRequestBuffer), n)
 	if size < 1<<31 {
 		size = 1 << (32 - bits.LeadingZeros32(size-1)) // next power of two
 	}
 	in.stack[0] = uint64(size)
-	if err := in.alloc.CallWithStack(ctx, in.stack[:]); err != nil {
+	if err := in.alloc.CallWithStack(in.ctx, in.stack[:]); err != nil {
 		return in.failed(err)
 	}
 	ptr := uint32(in.stack[0])
@@ -87,6 +115,10 @@ func (in *instance) grow(ctx context.Context, n uint32) *CallError {
 
 // failed classifies an error from a guest call.
 func (in *instance) failed(err error) *CallError {
+	if in.ctx.expired.Load() {
+		return &CallError{Status: http.StatusGatewayTimeout, Code: CodeTimeout,
+			Msg: "processor call timed out; raise limits.callTimeout if it needs longer", Err: err, Discard: true}
+	}
 	nearLimit := in.limit > 0 && in.mem.Size()+memoryLimitSlack >= in.limit
 	return guestError(err, in.stderr.String(), nearLimit)
 }
@@ -96,7 +128,10 @@ func (in *instance) failed(err error) *CallError {
 // heap in steps of up to 4 MiB.
 const memoryLimitSlack = 4 << 20
 
-func (in *instance) close(ctx context.Context) { _ = in.mod.Close(ctx) }
+func (in *instance) close(ctx context.Context) {
+	in.ctx.release()
+	_ = in.mod.Close(ctx)
+}
 
 // tailBuffer keeps the last bytes written to it: a guest's standard error,
 // bounded so that a chatty guest cannot grow the host's memory.

@@ -13,11 +13,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
+	"github.com/empirefederation/neuron/internal/interrupt"
 	"github.com/empirefederation/neuron/sdk/abi"
 )
 
@@ -37,24 +39,15 @@ type module struct {
 	Sidecar  string // path of the sidecar manifest, if one was used
 	Exports  []string
 	Imports  []string
-	binary   []byte
 }
 
 // readModule reads path and its optional sidecar manifest, checks the file
 // is a Wasm binary, compiles it, checks its exports and ABI version, and
 // reads and validates its manifest. r compiles and runs the probe; the
 // caller closes r, which closes the compiled module returned.
-func readModule(ctx context.Context, r wazero.Runtime, path string) (*module, wazero.CompiledModule, error) {
-	bin, err := readFileLimit(path, MaxModuleBytes)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !bytes.HasPrefix(bin, wasmMagic) {
-		return nil, nil, errors.New("not a WebAssembly module (no \\0asm header); build processors with GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared")
-	}
-	sum := sha256.Sum256(bin)
-	m := &module{Path: path, Digest: hex.EncodeToString(sum[:]), Size: len(bin), binary: bin}
-	compiled, err := r.CompileModule(ctx, bin)
+func readModule(ctx context.Context, r wazero.Runtime, bin *binary) (*module, wazero.CompiledModule, error) {
+	m := &module{Path: bin.path, Digest: bin.digest, Size: bin.size}
+	compiled, err := r.CompileModule(ctx, bin.code)
 	if err != nil {
 		return nil, nil, fmt.Errorf("compile: %w (is the file complete?)", err)
 	}
@@ -62,7 +55,7 @@ func readModule(ctx context.Context, r wazero.Runtime, path string) (*module, wa
 	if missing := missingExports(m.Exports, abi.ExportABIVersion, abi.ExportAlloc); len(missing) > 0 {
 		return nil, nil, fmt.Errorf("missing required exports %s: is this a neuron processor built against ABI v%d?", strings.Join(missing, ", "), abi.Version)
 	}
-	if m.Sidecar, err = readSidecar(path, &m.Manifest); err != nil {
+	if m.Sidecar, err = readSidecar(bin.path, &m.Manifest); err != nil {
 		return nil, nil, err
 	}
 	if err := probe(ctx, r, compiled, m); err != nil {
@@ -79,20 +72,49 @@ func readModule(ctx context.Context, r wazero.Runtime, path string) (*module, wa
 	return m, compiled, nil
 }
 
+// binary is a module file as read, with the code the runtime compiles.
+type binary struct {
+	path   string
+	digest string // hex sha256 of the file
+	size   int
+	code   []byte // the file, instrumented for interruption when possible
+	// interruptible says code carries the interrupt flag; without it calls
+	// are stopped by wazero's slower context mechanism.
+	interruptible bool
+}
+
+// readBinary reads a module file and instruments it. A module the
+// instrumentation does not understand is kept as it is.
+func readBinary(path string) (*binary, error) {
+	code, err := readFileLimit(path, MaxModuleBytes)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.HasPrefix(code, wasmMagic) {
+		return nil, errors.New("not a WebAssembly module (no \\0asm header); build processors with GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared")
+	}
+	sum := sha256.Sum256(code)
+	b := &binary{path: path, digest: hex.EncodeToString(sum[:]), size: len(code), code: code}
+	if inst, err := interrupt.Instrument(code); err == nil {
+		b.code, b.interruptible = inst, true
+	}
+	return b, nil
+}
+
 // probe instantiates the module once to check its ABI version and, without
 // a sidecar, read its manifest.
 func probe(ctx context.Context, r wazero.Runtime, compiled wazero.CompiledModule, m *module) error {
-	var stderr tailBuffer
-	mod, err := r.InstantiateModule(ctx, compiled, moduleConfig(&stderr))
+	mod, cc, stderr, err := instantiate(ctx, r, compiled, moduleConfig(), DefaultLimits.CallTimeout)
 	if err != nil {
-		return fmt.Errorf("initialize: %w", withStderr(err, stderr.String()))
+		return err
 	}
 	defer mod.Close(ctx)
-	res, err := mod.ExportedFunction(abi.ExportABIVersion).Call(ctx)
-	if err != nil || len(res) != 1 {
+	defer cc.release()
+	stack := []uint64{0}
+	if err := cc.call(mod.ExportedFunction(abi.ExportABIVersion), stack, DefaultLimits.CallTimeout); err != nil {
 		return fmt.Errorf("%s: %w", abi.ExportABIVersion, withStderr(err, stderr.String()))
 	}
-	if v := api.DecodeI32(res[0]); v != abi.Version {
+	if v := api.DecodeI32(stack[0]); v != abi.Version {
 		return fmt.Errorf("ABI version %d is not supported: this neuron speaks ABI v%d; rebuild the processor with a matching SDK", v, abi.Version)
 	}
 	if m.Sidecar != "" {
@@ -102,11 +124,10 @@ func probe(ctx context.Context, r wazero.Runtime, compiled wazero.CompiledModule
 	if fn == nil {
 		return fmt.Errorf("no manifest: export %s or put a sidecar %s next to the module", abi.ExportManifest, sidecarPath(m.Path))
 	}
-	res, err = fn.Call(ctx)
-	if err != nil || len(res) != 1 {
+	if err := cc.call(fn, stack, DefaultLimits.CallTimeout); err != nil {
 		return fmt.Errorf("%s: %w", abi.ExportManifest, withStderr(err, stderr.String()))
 	}
-	ptr, n := abi.Unpack(res[0])
+	ptr, n := abi.Unpack(stack[0])
 	b, ok := mod.Memory().Read(ptr, n)
 	if !ok {
 		return fmt.Errorf("%s returned %d bytes at %d, outside guest memory", abi.ExportManifest, n, ptr)
@@ -117,27 +138,53 @@ func probe(ctx context.Context, r wazero.Runtime, compiled wazero.CompiledModule
 	return nil
 }
 
-// moduleConfig is the configuration of every instance: a reactor
-// initialized by _initialize, with real clocks and randomness, anonymous so
-// that any number of instances coexist, and nothing else unless a permission
-// grants it. See docs/design.md, "What does a guest get?".
-func moduleConfig(stderr io.Writer) wazero.ModuleConfig {
+// moduleConfig is the configuration of every instance: a reactor (the host
+// calls _initialize itself, under a deadline), with real clocks and
+// randomness, anonymous so that any number of instances coexist, and nothing
+// else unless a permission grants it. See docs/design.md, "What does a guest
+// get?".
+func moduleConfig() wazero.ModuleConfig {
 	return wazero.NewModuleConfig().
 		WithName("").
-		WithStartFunctions(abi.ExportInitialize).
-		WithSysWalltime().WithSysNanotime().WithSysNanosleep().
-		WithRandSource(cryptoRand{}).
-		WithStderr(stderr).WithStdout(stderr)
+		WithStartFunctions().
+		WithSysWalltime().WithSysNanotime().
+		WithRandSource(cryptoRand{})
+}
+
+// instantiate starts an instance of compiled and runs its _initialize,
+// stopping it after timeout. The instance's stderr and stdout go to the
+// returned buffer, and it sleeps through a sleep that its deadline cuts
+// short.
+func instantiate(ctx context.Context, r wazero.Runtime, compiled wazero.CompiledModule, cfg wazero.ModuleConfig, timeout time.Duration) (api.Module, *callContext, *tailBuffer, error) {
+	stderr := &tailBuffer{}
+	cc := newCallContext()
+	cfg = cfg.WithStderr(stderr).WithStdout(stderr).WithNanosleep(cc.sleep)
+	mod, err := r.InstantiateModule(ctx, compiled, cfg)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("instantiate: %w", withStderr(err, stderr.String()))
+	}
+	if g, ok := mod.ExportedGlobal(interrupt.Global).(api.MutableGlobal); ok {
+		cc.flag = g
+	}
+	if init := mod.ExportedFunction(abi.ExportInitialize); init != nil {
+		if err := cc.call(init, nil, timeout); err != nil {
+			cc.release()
+			_ = mod.Close(ctx)
+			return nil, nil, nil, fmt.Errorf("initialize: %w", withStderr(err, stderr.String()))
+		}
+	}
+	return mod, cc, stderr, nil
 }
 
 // newWazeroRuntime returns a runtime for one processor with WASI, the
-// optimizing compiler, the shared compilation cache, a memory limit and
-// calls that stop when their context ends.
-func newWazeroRuntime(ctx context.Context, cache wazero.CompilationCache, memoryPages uint32) wazero.Runtime {
+// optimizing compiler, the shared compilation cache and a memory limit.
+// An interruptible module is stopped through its interrupt flag; any other
+// needs wazero to watch the call's context, which is much slower.
+func newWazeroRuntime(ctx context.Context, cache wazero.CompilationCache, memoryPages uint32, interruptible bool) wazero.Runtime {
 	cfg := wazero.NewRuntimeConfigCompiler().
 		WithCompilationCache(cache).
 		WithMemoryLimitPages(memoryPages).
-		WithCloseOnContextDone(true)
+		WithCloseOnContextDone(!interruptible)
 	r := wazero.NewRuntimeWithConfig(ctx, cfg)
 	wasi_snapshot_preview1.MustInstantiate(ctx, r)
 	return r

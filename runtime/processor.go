@@ -63,16 +63,22 @@ func (rt *Runtime) openProcessor(ctx context.Context, path string) (*processor, 
 
 func (p *processor) open(ctx context.Context, path string) error {
 	rt := p.rt
-	pages := rt.opts.Limits.MemoryPages
-	p.wr = newWazeroRuntime(ctx, rt.cache, pages)
-	if _, err := host.Instantiate(ctx, p.wr, p); err != nil {
-		return fmt.Errorf("host module: %w", err)
+	bin, err := readBinary(path)
+	if err != nil {
+		return err
 	}
-	m, compiled, err := readModule(ctx, p.wr, path)
+	pages := rt.opts.Limits.MemoryPages
+	if p.wr, err = p.newWazeroRuntime(ctx, pages, bin.interruptible); err != nil {
+		return err
+	}
+	m, compiled, err := readModule(ctx, p.wr, bin)
 	if err != nil {
 		return err
 	}
 	p.mod, p.compiled = m, compiled
+	if !bin.interruptible {
+		p.log.Warn("module uses instructions the interrupt instrumentation does not know; its calls are stopped by wazero's slower context watch")
+	}
 	p.log = rt.log.With("plugin", m.Manifest.Name, "version", m.Manifest.Version, "digest", m.Digest[:12], "file", filepath.Base(path))
 	p.limits = rt.opts.Limits.Override(limitsFromManifest(m.Manifest.Limits)).Override(rt.opts.PluginLimits[m.Manifest.Name])
 	if err := p.limits.validate(); err != nil {
@@ -83,15 +89,13 @@ func (p *processor) open(ctx context.Context, path string) error {
 	}
 	if p.limits.MemoryPages != pages { // recompile under its own limit; the cache makes this cheap
 		_ = p.wr.Close(ctx)
-		p.wr = newWazeroRuntime(ctx, rt.cache, p.limits.MemoryPages)
-		if _, err := host.Instantiate(ctx, p.wr, p); err != nil {
-			return fmt.Errorf("host module: %w", err)
+		if p.wr, err = p.newWazeroRuntime(ctx, p.limits.MemoryPages, bin.interruptible); err != nil {
+			return err
 		}
-		if p.compiled, err = p.wr.CompileModule(ctx, m.binary); err != nil {
+		if p.compiled, err = p.wr.CompileModule(ctx, bin.code); err != nil {
 			return fmt.Errorf("compile: %w", err)
 		}
 	}
-	m.binary = nil
 	p.headers = forwardedHeaders(m.Manifest.Headers)
 	for _, e := range m.Manifest.Endpoints {
 		if !slices.Contains(p.exports, e.Export) {
@@ -101,7 +105,8 @@ func (p *processor) open(ctx context.Context, path string) error {
 	p.setConfig(rt.configFor(m.Manifest.Name))
 	p.pool = pool.New(pool.Config[*instance]{
 		Min: p.limits.PoolMin, Max: p.limits.PoolMax, Queue: p.limits.PoolQueue,
-		New: p.newInstance, Destroy: func(in *instance) { in.close(context.Background()) },
+		MaxWait: p.limits.CallTimeout,
+		New:     p.newInstance, Destroy: func(in *instance) { in.close(context.Background()) },
 	})
 	if err := p.pool.Fill(ctx); err != nil {
 		return fmt.Errorf("start instances: %w", err)
@@ -109,20 +114,26 @@ func (p *processor) open(ctx context.Context, path string) error {
 	return nil
 }
 
+// newWazeroRuntime returns a wazero runtime for this processor with WASI
+// and the host module bound to it.
+func (p *processor) newWazeroRuntime(ctx context.Context, pages uint32, interruptible bool) (wazero.Runtime, error) {
+	r := newWazeroRuntime(ctx, p.rt.cache, pages, interruptible)
+	if _, err := host.Instantiate(ctx, r, p); err != nil {
+		_ = r.Close(ctx)
+		return nil, fmt.Errorf("host module: %w", err)
+	}
+	return r, nil
+}
+
 // newInstance instantiates the module, running _initialize, and resolves
 // its exports once so that calls do no lookups.
 func (p *processor) newInstance(ctx context.Context) (*instance, error) {
-	// Instantiation must not be cut short by the caller that happened to
-	// need it, but is bounded like a call.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.limits.CallTimeout)
-	defer cancel()
-	stderr := &tailBuffer{}
-	mod, err := p.wr.InstantiateModule(ctx, p.compiled, p.modCfg.WithStderr(stderr).WithStdout(stderr))
+	mod, cc, stderr, err := instantiate(ctx, p.wr, p.compiled, p.modCfg, p.limits.CallTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("instantiate %s: %w", p.id(), withStderr(err, stderr.String()))
+		return nil, fmt.Errorf("%s: %w", p.id(), err)
 	}
 	in := &instance{mod: mod, mem: mod.Memory(), alloc: mod.ExportedFunction(abi.ExportAlloc), stderr: stderr,
-		limit: p.limits.MemoryPages * 65536}
+		limit: p.limits.MemoryPages * 65536, ctx: cc}
 	for _, name := range p.exports {
 		in.handlers = append(in.handlers, mod.ExportedFunction(name))
 	}
@@ -149,7 +160,7 @@ func (p *processor) close(ctx context.Context) error {
 // grant returns the instance configuration for a manifest, with the
 // permissions it asks for if the operator allows them.
 func (rt *Runtime) grant(m abi.Manifest) (wazero.ModuleConfig, error) {
-	cfg := moduleConfig(nil)
+	cfg := moduleConfig()
 	for _, perm := range m.Permissions {
 		if !slices.Contains(rt.opts.AllowPermissions, perm) {
 			return nil, fmt.Errorf("permission %q is not allowed by the operator; allow it with NEURON_ALLOW_PERMISSIONS=%s or remove it from the manifest", perm, perm)

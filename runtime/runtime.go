@@ -42,6 +42,8 @@ type Options struct {
 	// directories of processors granted the filesystem permission. Default
 	// ".neuron".
 	DataDir string
+	// CacheDir holds compiled modules between runs. Default DataDir/cache.
+	CacheDir string
 	// Limits are every processor's defaults; zero fields take DefaultLimits.
 	Limits Limits
 	// PluginLimits override Limits and the manifest for one processor, by name.
@@ -114,7 +116,7 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	if opts.Registerer == nil {
 		opts.Registerer = prometheus.NewRegistry()
 	}
-	cacheDir := filepath.Join(opts.DataDir, "cache")
+	cacheDir := cmp.Or(opts.CacheDir, filepath.Join(opts.DataDir, "cache"))
 	if err := os.MkdirAll(cacheDir, 0o750); err != nil {
 		return nil, fmt.Errorf("compilation cache: %w", err)
 	}

@@ -20,6 +20,10 @@ import (
 // ErrQueueFull is returned by Get when Queue callers are already waiting.
 var ErrQueueFull = errors.New("pool: all instances busy and the wait queue is full")
 
+// ErrWaitTimeout is returned by Get when no instance became free within
+// MaxWait.
+var ErrWaitTimeout = errors.New("pool: no instance became free in time")
+
 // ErrClosed is returned by Get once Close has begun.
 var ErrClosed = errors.New("pool: closed")
 
@@ -29,6 +33,9 @@ const closePoll = 5 * time.Millisecond
 // Config sizes a pool.
 type Config[T any] struct {
 	Min, Max, Queue int
+	// MaxWait bounds how long Get waits for an instance; zero means only
+	// ctx bounds it. Callers that find an instance at once start no timer.
+	MaxWait time.Duration
 	// New creates an instance. It runs on the caller's goroutine.
 	New func(ctx context.Context) (T, error)
 	// Destroy releases an instance. It must tolerate any instance New made.
@@ -88,7 +95,8 @@ func (p *Pool[T]) Fill(ctx context.Context) error {
 
 // Get returns an idle instance, or creates one while fewer than Max exist,
 // or waits for one. It fails with ErrQueueFull when Queue callers already
-// wait, with ctx's error when ctx ends first, and with ErrClosed after Close.
+// wait, with ErrWaitTimeout after MaxWait, with ctx's error when ctx ends
+// first, and with ErrClosed after Close.
 func (p *Pool[T]) Get(ctx context.Context) (T, error) {
 	if p.closed.Load() {
 		var zero T
@@ -114,16 +122,23 @@ func (p *Pool[T]) Get(ctx context.Context) (T, error) {
 		return zero, ErrQueueFull
 	}
 	defer p.waiting.Add(-1)
+	var expired <-chan time.Time
+	if p.cfg.MaxWait > 0 {
+		t := time.NewTimer(p.cfg.MaxWait)
+		defer t.Stop()
+		expired = t.C
+	}
+	var zero T
 	select {
 	case e := <-p.idle:
 		return e.v, nil
 	case p.tokens <- struct{}{}:
 		return p.create(ctx)
 	case <-ctx.Done():
-		var zero T
 		return zero, ctx.Err()
+	case <-expired:
+		return zero, ErrWaitTimeout
 	case <-p.done:
-		var zero T
 		return zero, ErrClosed
 	}
 }

@@ -1,0 +1,52 @@
+# neuron: the two commands are `make run` and `make test`.
+GO        ?= go
+WASM      := GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 $(GO) build -buildmode=c-shared -trimpath
+STATICCHECK_VERSION := v0.8.2
+GOBIN     := $(shell $(GO) env GOPATH)/bin
+
+.PHONY: run test plugins bench build lint check clean FORCE
+
+## build: the neuron binary, bin/neuron
+build:
+	$(GO) build -o bin/neuron ./cmd/neuron
+
+## plugins: every example processor, built into plugins/
+plugins: plugins/hello.wasm plugins/data-processor-1.0.0.wasm plugins/data-processor-1.1.0.wasm
+
+plugins/hello.wasm: FORCE
+	$(WASM) -o $@ ./examples/hello
+plugins/data-processor-1.0.0.wasm: FORCE
+	$(WASM) -o $@ ./examples/dataprocessor/v1.0.0
+plugins/data-processor-1.1.0.wasm: FORCE
+	$(WASM) -o $@ ./examples/dataprocessor/v1.1.0
+
+## run: build everything and run a neuron serving the example processors
+run: build plugins
+	./bin/neuron run
+
+## test: the whole test suite: lint, host and SDK tests with the race detector
+test: lint
+	$(GO) test -race -timeout 20m ./...
+	cd sdk && $(GO) test -race ./...
+	cd sdk && GOOS=wasip1 GOARCH=wasm $(GO) vet ./...
+
+## lint: gofmt, go vet and staticcheck on the host and the SDK
+lint: $(GOBIN)/staticcheck
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'run gofmt -w on the files above'; exit 1; }
+	$(GO) vet ./...
+	cd sdk && $(GO) vet ./...
+	$(GOBIN)/staticcheck ./...
+	cd sdk && $(GOBIN)/staticcheck ./...
+
+$(GOBIN)/staticcheck:
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+## bench: benchmarks with ratios against native Go baselines (see docs/benchmarks.md)
+bench: plugins
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./runtime/ | tee bench/results/runtime.txt
+	$(GO) run ./bench/httpload
+
+clean:
+	rm -rf bin plugins/*.wasm .neuron
+
+FORCE:

@@ -1,0 +1,239 @@
+// Package interrupt instruments a Wasm module so that the host can stop a
+// running call cheaply: it adds a mutable i32 global, exported as Global,
+// and a check of it at the head of every loop that traps when it is not
+// zero. A host that sets the global from another goroutine stops the guest
+// within one loop iteration.
+//
+// Why not wazero's WithCloseOnContextDone? It makes every loop iteration exit
+// from compiled code into Go and back to look for a closed module, which
+// slows loop-heavy guests (every Go guest: its runtime is loops) five to ten
+// times, and it starts a goroutine per call. The check added here is a load,
+// a compare and a branch. See docs/design.md, "How is a call stopped?".
+//
+// Instrument understands the core instruction set with the sign-extension,
+// saturating-conversion, bulk-memory, reference-type, tail-call and
+// multi-memory extensions. A module using others (SIMD, threads, exception
+// handling, GC) gets ErrUnsupported, and the host falls back to wazero's
+// slower mechanism for it.
+package interrupt
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Global is the export name of the interrupt flag.
+const Global = "neuron.interrupt"
+
+// ErrUnsupported is returned for modules that use instructions Instrument
+// does not know how to walk.
+var ErrUnsupported = errors.New("interrupt: unsupported instruction")
+
+// Section ids, in the order the binary format requires them.
+const (
+	secImport = 2
+	secGlobal = 6
+	secExport = 7
+	secCode   = 10
+)
+
+// sectionOrder gives each known section id its position in a module.
+var sectionOrder = map[byte]int{0: 0, 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13}
+
+type section struct {
+	id   byte
+	body []byte
+}
+
+// Instrument returns a copy of the module bin with the interrupt flag and
+// its checks. bin must be a valid module; the result is checked again by the
+// runtime that compiles it.
+func Instrument(bin []byte) ([]byte, error) {
+	if len(bin) < 8 || !bytes.Equal(bin[:4], []byte("\x00asm")) {
+		return nil, errors.New("interrupt: not a Wasm module")
+	}
+	secs, err := splitSections(bin[8:])
+	if err != nil {
+		return nil, err
+	}
+	imported, defined := 0, 0
+	for _, s := range secs {
+		switch s.id {
+		case secImport:
+			if imported, err = countImportedGlobals(s.body); err != nil {
+				return nil, err
+			}
+		case secGlobal:
+			if defined, err = vecCount(s.body); err != nil {
+				return nil, err
+			}
+		}
+	}
+	flag := uint32(imported + defined)
+	global := []byte{0x7F, 0x01, 0x41, 0x00, 0x0B} // mut i32 = i32.const 0
+	export := append(appendName(nil, Global), 0x03)
+	export = binary.AppendUvarint(export, uint64(flag))
+	check := binary.AppendUvarint([]byte{0x23}, uint64(flag)) // global.get flag
+	check = append(check, 0x04, 0x40, 0x00, 0x0B)              // if; unreachable; end
+	if secs, err = appendToVec(secs, secGlobal, global); err != nil {
+		return nil, err
+	}
+	if secs, err = appendToVec(secs, secExport, export); err != nil {
+		return nil, err
+	}
+	for i := range secs {
+		if secs[i].id == secCode {
+			if secs[i].body, err = instrumentCode(secs[i].body, check); err != nil {
+				return nil, err
+			}
+		}
+	}
+	out := append([]byte(nil), bin[:8]...)
+	for _, s := range secs {
+		out = append(out, s.id)
+		out = binary.AppendUvarint(out, uint64(len(s.body)))
+		out = append(out, s.body...)
+	}
+	return out, nil
+}
+
+func splitSections(b []byte) ([]section, error) {
+	var secs []section
+	r := reader{b: b}
+	for !r.done() {
+		id := r.byte()
+		n := r.u32()
+		body := r.bytes(int(n))
+		if r.err != nil {
+			return nil, fmt.Errorf("interrupt: section %d: %w", id, r.err)
+		}
+		secs = append(secs, section{id, body})
+	}
+	return secs, nil
+}
+
+// appendToVec appends item to the vector that is the body of section id,
+// creating the section in its place if the module has none.
+func appendToVec(secs []section, id byte, item []byte) ([]section, error) {
+	for i, s := range secs {
+		if s.id != id {
+			continue
+		}
+		r := reader{b: s.body}
+		n := r.u32()
+		if r.err != nil {
+			return nil, r.err
+		}
+		body := binary.AppendUvarint(nil, uint64(n)+1)
+		body = append(body, r.b...)
+		secs[i].body = append(body, item...)
+		return secs, nil
+	}
+	at := len(secs)
+	for i, s := range secs {
+		if sectionOrder[s.id] > sectionOrder[id] && s.id != 0 {
+			at = i
+			break
+		}
+	}
+	sec := section{id, append([]byte{1}, item...)}
+	return append(secs[:at], append([]section{sec}, secs[at:]...)...), nil
+}
+
+func countImportedGlobals(b []byte) (int, error) {
+	r := reader{b: b}
+	n := r.u32()
+	globals := 0
+	for range n {
+		r.name()
+		r.name()
+		switch kind := r.byte(); kind {
+		case 0x00: // func
+			r.u32()
+		case 0x01: // table
+			r.refType()
+			r.limits()
+		case 0x02: // memory
+			r.limits()
+		case 0x03: // global
+			r.valType()
+			r.byte()
+			globals++
+		case 0x04: // tag
+			r.byte()
+			r.u32()
+		default:
+			return 0, fmt.Errorf("%w: import kind %#x", ErrUnsupported, kind)
+		}
+		if r.err != nil {
+			return 0, fmt.Errorf("interrupt: import section: %w", r.err)
+		}
+	}
+	return globals, nil
+}
+
+func vecCount(b []byte) (int, error) {
+	r := reader{b: b}
+	n := r.u32()
+	return int(n), r.err
+}
+
+// instrumentCode inserts check after the block type of every loop in every
+// function body of a code section.
+func instrumentCode(b []byte, check []byte) ([]byte, error) {
+	r := reader{b: b}
+	n := r.u32()
+	out := binary.AppendUvarint(make([]byte, 0, len(b)+len(b)/8), uint64(n))
+	var body []byte
+	for i := range n {
+		size := r.u32()
+		fn := r.bytes(int(size))
+		if r.err != nil {
+			return nil, fmt.Errorf("interrupt: function %d: %w", i, r.err)
+		}
+		var err error
+		if body, err = instrumentBody(body[:0], fn, check); err != nil {
+			return nil, fmt.Errorf("function %d: %w", i, err)
+		}
+		out = binary.AppendUvarint(out, uint64(len(body)))
+		out = append(out, body...)
+	}
+	return out, nil
+}
+
+func instrumentBody(out, fn, check []byte) ([]byte, error) {
+	r := reader{b: fn}
+	groups := r.u32()
+	for range groups {
+		r.u32()
+		r.valType()
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("interrupt: locals: %w", r.err)
+	}
+	start := len(fn) - len(r.b)
+	out = append(out, fn[:start]...)
+	for !r.done() {
+		at := len(fn) - len(r.b)
+		op := r.byte()
+		isLoop := op == 0x03
+		if err := skipImmediates(&r, op); err != nil {
+			return nil, fmt.Errorf("%w at byte %d", err, at)
+		}
+		if r.err != nil {
+			return nil, fmt.Errorf("interrupt: opcode %#x at byte %d: %w", op, at, r.err)
+		}
+		out = append(out, fn[at:len(fn)-len(r.b)]...)
+		if isLoop {
+			out = append(out, check...)
+		}
+	}
+	return out, nil
+}
+
+// appendName appends a length-prefixed name.
+func appendName(b []byte, name string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(name))), name...)
+}

@@ -1,0 +1,93 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero/api"
+)
+
+// callContext is the context of every call into one instance. Its Done
+// channel closes when a call runs past its deadline; wazero then stops the
+// guest at its next function entry or loop header and closes the module.
+//
+// Why not context.WithTimeout per call? It allocates a context and a timer,
+// and wazero watches each call's context from a goroutine of its own; reusing
+// one context and one timer per instance removes the allocations and the
+// timer churn from the request path. See docs/design.md, "How is a call
+// stopped?".
+type callContext struct {
+	context.Context // values only; never done by itself
+	done            chan struct{}
+	expired         atomic.Bool
+	timer           *time.Timer
+	flag            api.MutableGlobal // the interrupt flag, nil if not instrumented
+}
+
+func newCallContext() *callContext {
+	c := &callContext{Context: context.Background(), done: make(chan struct{})}
+	c.timer = time.AfterFunc(time.Hour, c.expire)
+	c.timer.Stop()
+	return c
+}
+
+// Done implements context.Context.
+func (c *callContext) Done() <-chan struct{} { return c.done }
+
+// Err implements context.Context.
+func (c *callContext) Err() error {
+	if c.expired.Load() {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// expire stops the running call: it raises the interrupt flag, which the
+// guest checks at every loop head, and closes Done, which wazero watches for
+// modules that could not be instrumented and which ends a sleep.
+func (c *callContext) expire() {
+	if c.expired.CompareAndSwap(false, true) {
+		if c.flag != nil {
+			c.flag.Set(1)
+		}
+		close(c.done)
+	}
+}
+
+// sleep is the guest's nanosleep: a sleep the deadline cuts short.
+func (c *callContext) sleep(ns int64) {
+	t := time.NewTimer(time.Duration(ns))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-c.done:
+	}
+}
+
+// call calls fn with stack under a deadline of timeout. A call the deadline
+// stopped returns ErrTimeout, whatever the guest did.
+func (c *callContext) call(fn api.Function, stack []uint64, timeout time.Duration) error {
+	c.arm(timeout)
+	err := fn.CallWithStack(c, stack)
+	if !c.disarm() {
+		return fmt.Errorf("%w after %s", errTimeout, timeout)
+	}
+	return err
+}
+
+// errTimeout is the cause of a call stopped by its deadline.
+var errTimeout = errors.New("stopped at its time limit")
+
+// arm starts the deadline of a call.
+func (c *callContext) arm(timeout time.Duration) { c.timer.Reset(timeout) }
+
+// disarm ends the deadline of a call. It reports false when the deadline
+// fired, or is firing: the instance must then be discarded even if the call
+// itself succeeded, because its context is spent.
+func (c *callContext) disarm() bool { return c.timer.Stop() && !c.expired.Load() }
+
+// release stops the timer for good.
+func (c *callContext) release() { c.timer.Stop() }
