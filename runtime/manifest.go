@@ -21,7 +21,7 @@ var (
 	varPattern    = regexp.MustCompile(`\{[^{}]*\}`)
 )
 
-var allowedMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+var allowedMethods = [...]string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
 
 // reservedPaths belong to the neuron itself; no processor may serve them.
 var reservedPaths = []string{"/health", "/ready", "/metrics"}
@@ -75,8 +75,8 @@ func validateManifest(m *abi.Manifest) error {
 }
 
 func validateEndpoint(e *abi.Endpoint) error {
-	if !slices.Contains(allowedMethods, e.Method) {
-		return fmt.Errorf("method %q: use one of %s", e.Method, strings.Join(allowedMethods, ", "))
+	if !slices.Contains(allowedMethods[:], e.Method) {
+		return fmt.Errorf("method %q: use one of %s", e.Method, strings.Join(allowedMethods[:], ", "))
 	}
 	if !strings.HasPrefix(e.Path, "/") {
 		return fmt.Errorf("path %q: must start with '/'", e.Path)

@@ -76,10 +76,10 @@ func (p *processor) open(ctx context.Context, path string) error {
 		return err
 	}
 	p.mod, p.compiled = m, compiled
+	p.log = rt.log.With("plugin", m.Manifest.Name, "version", m.Manifest.Version, "digest", m.Digest[:12], "file", filepath.Base(path))
 	if !bin.interruptible {
 		p.log.Warn("module uses instructions the interrupt instrumentation does not know; its calls are stopped by wazero's slower context watch")
 	}
-	p.log = rt.log.With("plugin", m.Manifest.Name, "version", m.Manifest.Version, "digest", m.Digest[:12], "file", filepath.Base(path))
 	p.limits = rt.opts.Limits.Override(limitsFromManifest(m.Manifest.Limits)).Override(rt.opts.PluginLimits[m.Manifest.Name])
 	if err := p.limits.validate(); err != nil {
 		return fmt.Errorf("limits: %w", err)

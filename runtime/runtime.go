@@ -187,7 +187,7 @@ func (rt *Runtime) refuse(path, name, version string, err error) {
 // ServeHTTP serves the endpoint of the processor that claims the request's
 // method and path, or a JSON 404 or 405.
 func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rt.current.Load().router.ServeHTTP(w, r)
+	rt.current.Load().ServeHTTP(w, r)
 }
 
 // Close closes every processor, waiting for in-flight calls until ctx ends,

@@ -19,6 +19,34 @@ type snapshot struct {
 	procs   []*processor          // every loaded version, in file order
 	serving map[string]*processor // name → the version that takes traffic
 	router  *mux.Router
+	// static maps the paths without variables straight to their endpoints,
+	// by method, so the common case skips mux's regular expressions. See
+	// docs/design.md, "Why a map in front of the router?".
+	static map[string]*methods
+}
+
+// methods are the endpoints of one static path.
+type methods [len(allowedMethods)]*endpoint
+
+func (m *methods) get(method string) *endpoint {
+	for i, name := range allowedMethods {
+		if name == method {
+			return m[i]
+		}
+	}
+	return nil
+}
+
+// ServeHTTP routes r: a static path by map lookup, anything else by mux,
+// which also answers 404 and 405.
+func (s *snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if ms := s.static[r.URL.Path]; ms != nil {
+		if ep := ms.get(r.Method); ep != nil {
+			ep.ServeHTTP(w, r)
+			return
+		}
+	}
+	s.router.ServeHTTP(w, r)
 }
 
 // refusal is a processor the snapshot could not take.
@@ -64,6 +92,7 @@ func claimRoutes(owners map[string]*processor, p *processor) error {
 }
 
 func (s *snapshot) newRouter(m *metrics) *mux.Router {
+	s.static = map[string]*methods{}
 	router := mux.NewRouter()
 	router.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusNotFound, CodeNotFound, "no endpoint serves "+r.URL.Path)
@@ -77,6 +106,14 @@ func (s *snapshot) newRouter(m *metrics) *mux.Router {
 			ep := &endpoint{p: p, route: e, vars: routeVars(e.Path), fn: slices.Index(p.exports, e.Export), plugin: p.id(),
 				metrics: m.endpoint(p.name(), p.version(), e.Method, e.Path)}
 			router.Methods(e.Method).Path(e.Path).Handler(ep)
+			if len(ep.vars) == 0 {
+				ms := s.static[e.Path]
+				if ms == nil {
+					ms = &methods{}
+					s.static[e.Path] = ms
+				}
+				ms[slices.Index(allowedMethods[:], e.Method)] = ep
+			}
 		}
 	}
 	return router
