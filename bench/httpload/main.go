@@ -1,0 +1,215 @@
+// Command httpload measures the HTTP throughput of the data processor
+// example served by neuron against a native Go handler doing the same work,
+// in the same process and the same run, and prints the ratio.
+//
+// Both servers listen on loopback; the load generator keeps a fixed number
+// of keep-alive connections busy for a fixed time against one server, then
+// the other, alternating for several rounds so that drift on the machine
+// affects both alike.
+//
+//	go run ./bench/httpload -plugins plugins -conns 32 -duration 5s -rounds 3
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/empirefederation/neuron/examples/dataprocessor/process"
+	"github.com/empirefederation/neuron/internal/agent"
+	"github.com/empirefederation/neuron/internal/config"
+)
+
+func main() {
+	plugins := flag.String("plugins", "plugins", "directory with data-processor-1.0.0.wasm")
+	conns := flag.Int("conns", 32, "concurrent keep-alive connections")
+	duration := flag.Duration("duration", 5*time.Second, "length of one measurement")
+	rounds := flag.Int("rounds", 3, "measurements per server, alternating")
+	records := flag.Int("records", 10, "records per batch")
+	flag.Parse()
+	if err := run(*plugins, *conns, *duration, *rounds, *records); err != nil {
+		fmt.Fprintln(os.Stderr, "httpload:", err)
+		os.Exit(1)
+	}
+}
+
+func run(plugins string, conns int, duration time.Duration, rounds, records int) error {
+	dir, err := os.MkdirTemp("", "httpload")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if err := copyPlugin(plugins, dir, "data-processor-1.0.0.wasm"); err != nil {
+		return err
+	}
+	cfg, err := config.Load([]string{"--listen", "127.0.0.1:0", "--plugins-dir", dir, "--data-dir", filepath.Join(dir, "data"), "--log-level", "error"},
+		func(string) (string, bool) { return "", false })
+	if err != nil {
+		return err
+	}
+	cfg.Limits.PoolMax = conns
+	a, err := agent.Start(context.Background(), cfg, io.Discard)
+	if err != nil {
+		return err
+	}
+	defer a.Stop()
+	native, err := serveNative()
+	if err != nil {
+		return err
+	}
+	body := batch(records)
+	targets := []target{
+		{name: "native Go", url: "http://" + native.String() + "/process"},
+		{name: "neuron (wasm)", url: "http://" + a.Addr().String() + "/process"},
+	}
+	for i := range targets { // warm up: fill pools, connections, caches
+		if _, err := load(targets[i].url, body, conns, time.Second); err != nil {
+			return err
+		}
+	}
+	for r := range rounds {
+		for i := range targets {
+			res, err := load(targets[i].url, body, conns, duration)
+			if err != nil {
+				return err
+			}
+			targets[i].results = append(targets[i].results, res)
+			fmt.Printf("round %d  %-14s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms\n", r+1, targets[i].name, res.rps, ms(res.p50), ms(res.p99))
+		}
+	}
+	nat, wasm := targets[0].best(), targets[1].best()
+	fmt.Printf("\nPOST /process, %d records per batch, %d connections, %s x %d rounds (best round each)\n", records, conns, duration, rounds)
+	fmt.Printf("native Go      %9.0f req/s  p99 %6.2f ms\n", nat.rps, ms(nat.p99))
+	fmt.Printf("neuron (wasm)  %9.0f req/s  p99 %6.2f ms\n", wasm.rps, ms(wasm.p99))
+	fmt.Printf("throughput ratio wasm/native: %.2f (target >= 0.90)\n", wasm.rps/nat.rps)
+	return nil
+}
+
+type target struct {
+	name    string
+	url     string
+	results []result
+}
+
+func (t target) best() result {
+	return slices.MaxFunc(t.results, func(a, b result) int { return int(a.rps - b.rps) })
+}
+
+type result struct {
+	rps      float64
+	p50, p99 time.Duration
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// load keeps conns connections busy against url for d and measures.
+func load(url string, body []byte, conns int, d time.Duration) (result, error) {
+	tr := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	var (
+		wg       sync.WaitGroup
+		failures atomic.Int64
+		firstErr atomic.Value
+		mu       sync.Mutex
+		lat      []time.Duration
+	)
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	for range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			local := make([]time.Duration, 0, 4096)
+			for time.Now().Before(deadline) {
+				t0 := time.Now()
+				resp, err := client.Post(url, "application/json", strings.NewReader(string(body)))
+				if err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				if err != nil {
+					failures.Add(1)
+					firstErr.CompareAndSwap(nil, err)
+					continue
+				}
+				local = append(local, time.Since(t0))
+			}
+			mu.Lock()
+			lat = append(lat, local...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if n := failures.Load(); n > 0 {
+		return result{}, fmt.Errorf("%s: %d failed requests, first: %v", url, n, firstErr.Load())
+	}
+	slices.Sort(lat)
+	return result{
+		rps: float64(len(lat)) / elapsed.Seconds(),
+		p50: lat[len(lat)/2],
+		p99: lat[len(lat)*99/100],
+	}, nil
+}
+
+// serveNative serves the same processing as data-processor 1.0.0, natively.
+func serveNative() (net.Addr, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	opts := process.Options{Version: "1.0.0"}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /process", func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		var b process.Batch
+		if err := json.NewDecoder(io.LimitReader(r.Body, 4<<20)).Decode(&b); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		res := process.Process(b, opts, process.DefaultMaxDetails)
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(process.Answer{Result: res, Version: opts.Version,
+			ProcessingTime: float64(time.Since(start).Microseconds()) / 1000})
+	})
+	srv := &http.Server{Handler: mux, ErrorLog: slog.NewLogLogger(slog.DiscardHandler, slog.LevelError)}
+	go func() { _ = srv.Serve(ln) }()
+	return ln.Addr(), nil
+}
+
+// batch is a request body of n customer records, one of them a duplicate.
+func batch(n int) []byte {
+	recs := make([]map[string]any, n)
+	for i := range recs {
+		recs[i] = map[string]any{"id": fmt.Sprintf("cust-%d", i%(n-1+1)), "email": fmt.Sprintf("user%d@example.com", i), "name": "Customer"}
+	}
+	if n > 1 {
+		recs[n-1]["id"] = "cust-0"
+	}
+	b, _ := json.Marshal(map[string]any{"batchId": "bench", "records": recs})
+	return b
+}
+
+func copyPlugin(from, to, name string) error {
+	b, err := os.ReadFile(filepath.Join(from, name))
+	if err != nil {
+		return fmt.Errorf("%w (run make plugins first)", err)
+	}
+	return os.WriteFile(filepath.Join(to, name), b, 0o644)
+}

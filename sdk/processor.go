@@ -1,0 +1,156 @@
+package sdk
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/empirefederation/neuron/sdk/abi"
+)
+
+// Info describes a processor for its manifest: everything except the
+// endpoints, which Handle adds. See abi.Manifest for the meaning of each
+// field.
+type Info struct {
+	Name         string     // required; the processor's name, such as "hello"
+	Version      string     // required; a semantic version, such as "1.0.0"
+	Description  string     // optional; one line for people
+	Capabilities []string   // optional; labels advertised to the federation
+	Permissions  []string   // optional; abi.PermFilesystem, abi.PermEnvironment
+	Headers      []string   // optional; request headers to forward beyond abi.DefaultHeaders
+	Limits       abi.Limits // optional; overrides of the host's default limits
+}
+
+// HandlerFunc serves one endpoint. The Request, including its Body, is valid
+// only until the handler returns.
+type HandlerFunc func(*Request) Response
+
+type route struct {
+	method, path, description string
+	h                         HandlerFunc
+}
+
+// registry is what Register, Handle and SelfTest declare. The package has one
+// (reg); tests make their own.
+type registry struct {
+	info     Info
+	set      bool
+	routes   []route
+	selfTest func() error
+	manifest []byte // cached encoding, cleared by every change
+}
+
+var reg registry
+
+// Register declares the processor's name, version and other manifest fields.
+// Call it exactly once, from init.
+//
+// # Errors
+//
+// Register panics when called twice or when Name or Version is empty: the
+// processor's initialisation fails and the host refuses the module.
+func Register(info Info) { reg.register(info) }
+
+// Handle declares an endpoint and the function that serves it. The pattern is
+// a method and a path template separated by one space, such as
+// "GET /users/{id}"; the template uses gorilla/mux syntax, so "{id:[0-9]+}"
+// restricts a variable. Call Handle from init, once per endpoint; the host
+// tries endpoints in the order they are declared.
+//
+// # Errors
+//
+// Handle panics on a malformed pattern, a nil handler or a pattern declared
+// twice.
+func Handle(pattern, description string, h HandlerFunc) { reg.handle(pattern, description, h) }
+
+// SelfTest sets a check the host runs on a new instance before the processor
+// takes traffic, such as processing a known input. A non-nil error keeps this
+// version from serving; the host reports the message. Without SelfTest the
+// check passes.
+func SelfTest(f func() error) { reg.selfTest = f }
+
+func (g *registry) register(info Info) {
+	switch {
+	case g.set:
+		panic("sdk: Register called twice")
+	case info.Name == "" || info.Version == "":
+		panic("sdk: Register needs a Name and a Version")
+	}
+	g.info, g.set, g.manifest = info, true, nil
+}
+
+func (g *registry) handle(pattern, description string, h HandlerFunc) {
+	method, path, ok := strings.Cut(pattern, " ")
+	switch {
+	case !ok || !isMethod(method) || !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \t"):
+		panic("sdk: Handle: pattern " + pattern + ` is not "METHOD /path"`)
+	case h == nil:
+		panic("sdk: Handle: nil handler for " + pattern)
+	case g.lookup(method, path) != nil:
+		panic("sdk: Handle: " + pattern + " declared twice")
+	}
+	g.routes = append(g.routes, route{method: method, path: path, description: description, h: h})
+	g.manifest = nil
+}
+
+// isMethod reports whether m is an upper-case HTTP method token.
+func isMethod(m string) bool {
+	for i := 0; i < len(m); i++ {
+		if m[i] < 'A' || m[i] > 'Z' {
+			return false
+		}
+	}
+	return m != ""
+}
+
+// lookup finds the handler of a declared method and route template. A linear
+// scan beats a map for the few endpoints a processor has, and needs no key.
+func (g *registry) lookup(method, path string) HandlerFunc {
+	for i := range g.routes {
+		if g.routes[i].path == path && g.routes[i].method == method {
+			return g.routes[i].h
+		}
+	}
+	return nil
+}
+
+// manifestJSON returns the manifest as JSON, encoding it once.
+func (g *registry) manifestJSON() []byte {
+	if g.manifest != nil {
+		return g.manifest
+	}
+	m := abi.Manifest{
+		Name:         g.info.Name,
+		Version:      g.info.Version,
+		Description:  g.info.Description,
+		Capabilities: g.info.Capabilities,
+		Permissions:  g.info.Permissions,
+		Headers:      g.info.Headers,
+		Limits:       g.info.Limits,
+		Endpoints:    make([]abi.Endpoint, len(g.routes)),
+	}
+	for i, r := range g.routes {
+		m.Endpoints[i] = abi.Endpoint{Method: r.method, Path: r.path, Export: abi.DefaultHandlerExport, Description: r.description}
+	}
+	b, err := json.Marshal(m)
+	if err != nil { // only a Limits duration could fail, and it cannot
+		panic("sdk: encode manifest: " + err.Error())
+	}
+	g.manifest = b
+	return b
+}
+
+// runSelfTest runs the self test and returns nil on success, else a non-empty
+// message.
+func (g *registry) runSelfTest() []byte {
+	if g.selfTest == nil {
+		return nil
+	}
+	err := g.selfTest()
+	if err == nil {
+		return nil
+	}
+	if msg := err.Error(); msg != "" {
+		return []byte(msg)
+	}
+	return []byte("self test failed")
+}
