@@ -4,11 +4,20 @@
 // zero. A host that sets the global from another goroutine stops the guest
 // within one loop iteration.
 //
+// Every 1024 loop iterations (counted in a second, private global) the check
+// also runs memory.grow 0, which does nothing but leave wazero's compiled
+// code for Go and return. Go cannot preempt compiled Wasm code, so without
+// that exit a loop that calls nothing would hold its thread forever: a
+// garbage collection waiting to stop the world would wait for it, the
+// goroutine that sets the flag would never run, and the whole process would
+// hang. A module without a memory is given an empty one for the purpose.
+//
 // Why not wazero's WithCloseOnContextDone? It makes every loop iteration exit
 // from compiled code into Go and back to look for a closed module, which
 // slows loop-heavy guests (every Go guest: its runtime is loops) five to ten
-// times, and it starts a goroutine per call. The check added here is a load,
-// a compare and a branch. See docs/design.md, "How is a call stopped?".
+// times, and it starts a goroutine per call. The check added here is a few
+// instructions and a branch, and one exit per 1024 iterations.
+// See docs/design.md, "How is a call stopped?".
 //
 // Instrument understands the core instruction set with the sign-extension,
 // saturating-conversion, bulk-memory, reference-type, tail-call and
@@ -34,6 +43,7 @@ var ErrUnsupported = errors.New("interrupt: unsupported instruction")
 // Section ids, in the order the binary format requires them.
 const (
 	secImport = 2
+	secMemory = 5
 	secGlobal = 6
 	secExport = 7
 	secCode   = 10
@@ -58,27 +68,65 @@ func Instrument(bin []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	imported, defined := 0, 0
+	imported, defined, memories := 0, 0, 0
 	for _, s := range secs {
 		switch s.id {
 		case secImport:
-			if imported, err = countImportedGlobals(s.body); err != nil {
+			if imported, memories, err = countImports(s.body); err != nil {
 				return nil, err
 			}
+		case secMemory:
+			n, err := vecCount(s.body)
+			if err != nil {
+				return nil, err
+			}
+			memories += n
 		case secGlobal:
 			if defined, err = vecCount(s.body); err != nil {
 				return nil, err
 			}
+		case secExport:
+			// A second export of the name would make the module invalid.
+			found, err := hasExport(s.body, Global)
+			if err != nil {
+				return nil, err
+			}
+			if found {
+				return nil, fmt.Errorf("interrupt: module already exports %q", Global)
+			}
 		}
 	}
 	flag := uint32(imported + defined)
+	tick := flag + 1
 	global := []byte{0x7F, 0x01, 0x41, 0x00, 0x0B} // mut i32 = i32.const 0
 	export := append(appendName(nil, Global), 0x03)
 	export = binary.AppendUvarint(export, uint64(flag))
-	check := binary.AppendUvarint([]byte{0x23}, uint64(flag)) // global.get flag
-	check = append(check, 0x04, 0x40, 0x00, 0x0B)              // if; unreachable; end
-	if secs, err = appendToVec(secs, secGlobal, global); err != nil {
-		return nil, err
+	// tick++
+	// if tick&1023 == 0 | flag {
+	//	if flag { unreachable }
+	//	drop(memory.grow(0))
+	// }
+	check := binary.AppendUvarint([]byte{0x23}, uint64(tick))
+	check = append(check, 0x41, 0x01, 0x6A)
+	check = binary.AppendUvarint(append(check, 0x24), uint64(tick))
+	check = binary.AppendUvarint(append(check, 0x23), uint64(tick))
+	check = append(check, 0x41, 0xFF, 0x07, 0x71, 0x45)
+	check = binary.AppendUvarint(append(check, 0x23), uint64(flag))
+	check = append(check, 0x72, 0x04, 0x40)
+	check = binary.AppendUvarint(append(check, 0x23), uint64(flag))
+	check = append(check, 0x04, 0x40, 0x00, 0x0B)
+	check = append(check, 0x41, 0x00, 0x40, 0x00, 0x1A, 0x0B)
+
+	// The flag, then the tick.
+	for range 2 {
+		if secs, err = appendToVec(secs, secGlobal, global); err != nil {
+			return nil, err
+		}
+	}
+	if memories == 0 { // an empty memory for memory.grow
+		if secs, err = appendToVec(secs, secMemory, []byte{0x01, 0x00, 0x00}); err != nil {
+			return nil, err
+		}
 	}
 	if secs, err = appendToVec(secs, secExport, export); err != nil {
 		return nil, err
@@ -142,10 +190,10 @@ func appendToVec(secs []section, id byte, item []byte) ([]section, error) {
 	return append(secs[:at], append([]section{sec}, secs[at:]...)...), nil
 }
 
-func countImportedGlobals(b []byte) (int, error) {
+// countImports returns the numbers of imported globals and memories.
+func countImports(b []byte) (globals, memories int, err error) {
 	r := reader{b: b}
 	n := r.u32()
-	globals := 0
 	for range n {
 		r.name()
 		r.name()
@@ -157,6 +205,7 @@ func countImportedGlobals(b []byte) (int, error) {
 			r.limits()
 		case 0x02: // memory
 			r.limits()
+			memories++
 		case 0x03: // global
 			r.valType()
 			r.byte()
@@ -165,13 +214,34 @@ func countImportedGlobals(b []byte) (int, error) {
 			r.byte()
 			r.u32()
 		default:
-			return 0, fmt.Errorf("%w: import kind %#x", ErrUnsupported, kind)
+			return 0, 0, fmt.Errorf("%w: import kind %#x", ErrUnsupported, kind)
 		}
 		if r.err != nil {
-			return 0, fmt.Errorf("interrupt: import section: %w", r.err)
+			return 0, 0, fmt.Errorf("interrupt: import section: %w", r.err)
 		}
 	}
-	return globals, nil
+	if r.err != nil {
+		return 0, 0, fmt.Errorf("interrupt: import section: %w", r.err)
+	}
+	return globals, memories, nil
+}
+
+// hasExport reports whether the export section b exports name.
+func hasExport(b []byte, name string) (bool, error) {
+	r := reader{b: b}
+	n := r.u32()
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		got := r.bytes(int(r.u32()))
+		r.byte() // kind
+		r.u32()  // index
+		if r.err == nil && string(got) == name {
+			return true, nil
+		}
+	}
+	if r.err != nil {
+		return false, fmt.Errorf("interrupt: export section: %w", r.err)
+	}
+	return false, nil
 }
 
 func vecCount(b []byte) (int, error) {
@@ -185,6 +255,9 @@ func vecCount(b []byte) (int, error) {
 func instrumentCode(b []byte, check []byte) ([]byte, error) {
 	r := reader{b: b}
 	n := r.u32()
+	if r.err != nil {
+		return nil, fmt.Errorf("interrupt: code section: %w", r.err)
+	}
 	out := binary.AppendUvarint(make([]byte, 0, len(b)+len(b)/8), uint64(n))
 	var body []byte
 	for i := range n {
@@ -200,13 +273,16 @@ func instrumentCode(b []byte, check []byte) ([]byte, error) {
 		out = binary.AppendUvarint(out, uint64(len(body)))
 		out = append(out, body...)
 	}
+	if !r.done() {
+		return nil, errors.New("interrupt: code section: bytes after the last function")
+	}
 	return out, nil
 }
 
 func instrumentBody(out, fn, check []byte) ([]byte, error) {
 	r := reader{b: fn}
 	groups := r.u32()
-	for range groups {
+	for i := uint32(0); i < groups && r.err == nil; i++ {
 		r.u32()
 		r.valType()
 	}

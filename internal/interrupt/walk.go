@@ -8,15 +8,17 @@ import (
 // skipImmediates advances r past the immediates of the instruction op.
 func skipImmediates(r *reader, op byte) error {
 	switch {
-	case op <= 0x01 || op == 0x05 || op == 0x0B || op == 0x0F || op == 0x1A || op == 0x1B || op == 0xD1 || op == 0xD3:
+	case op <= 0x01 || op == 0x05 || op == 0x0B || op == 0x0F || op == 0x1A || op == 0x1B || op == 0xD1 || op == 0xD4:
 		// unreachable, nop, else, end, return, drop, select, ref.is_null, ref.as_non_null
 	case op >= 0x02 && op <= 0x04: // block, loop, if
 		r.blockType()
-	case op == 0x0C || op == 0x0D || op == 0xD4 || op == 0xD6: // br, br_if, br_on_null, br_on_non_null
+	case op == 0x0C || op == 0x0D || op == 0xD5 || op == 0xD6: // br, br_if, br_on_null, br_on_non_null
 		r.u32()
 	case op == 0x0E: // br_table
+		// Stop at the first error: a hostile count must not spin for 2^32
+		// iterations over an exhausted reader.
 		n := r.u32()
-		for range n + 1 {
+		for i := uint64(0); i <= uint64(n) && r.err == nil; i++ {
 			r.u32()
 		}
 	case op == 0x10 || op == 0x12 || op == 0x14 || op == 0x15 || op == 0xD2:
@@ -27,7 +29,7 @@ func skipImmediates(r *reader, op byte) error {
 		r.u32()
 	case op == 0x1C: // select t*
 		n := r.u32()
-		for range n {
+		for i := uint32(0); i < n && r.err == nil; i++ {
 			r.valType()
 		}
 	case op >= 0x20 && op <= 0x26: // local.*, global.*, table.get, table.set
