@@ -43,8 +43,9 @@ $(GOBIN)/staticcheck:
 
 ## bench: benchmarks with ratios against native Go baselines (see docs/benchmarks.md)
 bench: plugins
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./runtime/ | tee bench/results/runtime.txt
-	$(GO) run ./bench/httpload
+	mkdir -p bench/results
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./runtime/ ./internal/pool/ ./internal/interrupt/ | tee bench/results/go-bench.txt
+	$(GO) run ./bench/httpload -plugins plugins | tee bench/results/httpload.txt
 
 clean:
 	rm -rf bin plugins/*.wasm .neuron

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"unicode/utf8"
 
 	"github.com/tetratelabs/wazero/api"
 
@@ -11,7 +12,8 @@ import (
 )
 
 // eventEmitFunc implements abi.FuncEventEmit: (type_ptr, type_len, data_ptr, data_len) -> status.
-// Data must be a JSON object (or empty, meaning {}).
+// Data must be a JSON object (or empty, meaning {}). The type must be UTF-8:
+// hosts use it as a metrics label value.
 func eventEmitFunc(env Env) api.GoModuleFunc {
 	return func(_ context.Context, m api.Module, stack []uint64) {
 		typ, ok1 := read(m, stack[0], stack[1])
@@ -21,7 +23,7 @@ func eventEmitFunc(env Env) api.GoModuleFunc {
 			stack[0] = status(abi.ErrCodeBadPointer)
 		case len(typ) > MaxNameBytes || len(data) > MaxEventBytes:
 			stack[0] = status(abi.ErrCodeLimit)
-		case len(typ) == 0 || !isObject(data):
+		case len(typ) == 0 || !utf8.Valid(typ) || !isObject(data):
 			stack[0] = status(abi.ErrCodeInvalid)
 		default:
 			if len(data) == 0 {

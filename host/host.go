@@ -18,6 +18,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"reflect"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -84,7 +85,25 @@ func export(b wazero.HostModuleBuilder, name string, fn api.GoModuleFunc, params
 // read returns the guest bytes [ptr, ptr+n), or false when they are outside
 // guest memory. The slice aliases guest memory: copy what is kept.
 func read(m api.Module, ptr, n uint64) ([]byte, bool) {
-	return m.Memory().Read(uint32(ptr), uint32(n))
+	mem := memory(m)
+	if mem == nil {
+		return nil, false
+	}
+	return mem.Read(uint32(ptr), uint32(n))
+}
+
+// memory returns the guest's memory, or nil if it has none. For a module
+// without one, wazero's Memory returns a nil pointer in a non-nil
+// api.Memory, whose methods panic.
+func memory(m api.Module) api.Memory {
+	mem := m.Memory()
+	if mem == nil {
+		return nil
+	}
+	if v := reflect.ValueOf(mem); v.Kind() == reflect.Pointer && v.IsNil() {
+		return nil
+	}
+	return mem
 }
 
 // status encodes an i32 status for the stack.

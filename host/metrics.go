@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"math"
+	"unicode/utf8"
 
 	"github.com/tetratelabs/wazero/api"
 
@@ -10,7 +11,8 @@ import (
 )
 
 // metricAddFunc implements abi.FuncMetricAdd: (name_ptr, name_len, value) -> status.
-// Counters only go up: a negative, NaN or infinite value is refused.
+// Counters only go up: a negative, NaN or infinite value is refused. The
+// name must be UTF-8: hosts use it as a metrics label value.
 func metricAddFunc(env Env) api.GoModuleFunc {
 	return func(_ context.Context, m api.Module, stack []uint64) {
 		v := api.DecodeF64(stack[2])
@@ -18,7 +20,7 @@ func metricAddFunc(env Env) api.GoModuleFunc {
 		switch {
 		case !ok:
 			stack[0] = status(abi.ErrCodeBadPointer)
-		case len(name) == 0 || v < 0 || math.IsNaN(v) || math.IsInf(v, 0):
+		case len(name) == 0 || !utf8.Valid(name) || v < 0 || math.IsNaN(v) || math.IsInf(v, 0):
 			stack[0] = status(abi.ErrCodeInvalid)
 		case len(name) > MaxNameBytes:
 			stack[0] = status(abi.ErrCodeLimit)

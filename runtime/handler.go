@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -193,13 +194,15 @@ func WriteError(w http.ResponseWriter, status int, code, msg string) {
 }
 
 // validHeader refuses header names and values a guest could use to split
-// the response.
+// the response or break its framing: a name that is not a token, the
+// framing headers the server sets from the body written, and a value with
+// a control character other than tab (RFC 9110, section 5.5).
 func validHeader(name, value string) bool {
-	if !tokenPattern.MatchString(name) {
+	if !tokenPattern.MatchString(name) || strings.EqualFold(name, "Content-Length") || strings.EqualFold(name, "Transfer-Encoding") {
 		return false
 	}
 	for i := 0; i < len(value); i++ {
-		if c := value[i]; c == '\r' || c == '\n' || c == 0 {
+		if c := value[i]; c < ' ' && c != '\t' || c == 0x7f {
 			return false
 		}
 	}

@@ -142,6 +142,16 @@ func startEnv(t testing.TB, opts runtime.Options, files map[string][]byte) *env 
 	return e
 }
 
+// run runs f as subtest name of t with a copy of e whose helpers fail the
+// subtest, not t: FailNow must come from the failing test's goroutine.
+func (e *env) run(t *testing.T, name string, f func(t *testing.T, e *env)) bool {
+	return t.Run(name, func(t *testing.T) {
+		c := *e
+		c.t = t
+		f(t, &c)
+	})
+}
+
 // reply is a response read whole.
 type reply struct {
 	status int

@@ -88,8 +88,8 @@ func (in *instance) response(maxResponse int64, out []byte) (abi.Response, *Call
 	if err != nil {
 		return abi.Response{}, abiViolation("response is not a valid ABI v%d response: %v", abi.Version, err)
 	}
-	if resp.Status < 100 || resp.Status > 599 {
-		return abi.Response{}, abiViolation("response status %d is not an HTTP status", resp.Status)
+	if resp.Status < 200 || resp.Status > 599 { // net/http sends 1xx as interim responses, then 200
+		return abi.Response{}, abiViolation("response status %d is not a final HTTP status", resp.Status)
 	}
 	resp.Body = append(out, resp.Body...)
 	return resp, nil

@@ -5,8 +5,10 @@ import (
 	"context"
 	"io"
 	"net/http"
+	goruntime "runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -82,7 +84,7 @@ func TestLimits(t *testing.T) {
 		},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
+		e.run(t, tc.name, func(t *testing.T, e *env) {
 			discarded := e.mustMetric("neuron_pool_instances_discarded_total", "plugin", tc.plugin)
 			errs, _ := e.metric("neuron_request_errors_total", "plugin", tc.plugin, "code", tc.code)
 			var body io.Reader
@@ -122,20 +124,20 @@ func TestLimits(t *testing.T) {
 		})
 	}
 
-	t.Run("largest response", func(t *testing.T) {
+	e.run(t, "largest response", func(t *testing.T, e *env) {
 		r := e.get("/t/echo/size/" + strconv.Itoa(largest))
 		if r.status != http.StatusOK || len(r.body) != largest {
 			t.Fatalf("status %d, %d bytes; want 200 and %d bytes", r.status, len(r.body), largest)
 		}
 	})
-	t.Run("largest body", func(t *testing.T) {
+	e.run(t, "largest body", func(t *testing.T, e *env) {
 		for _, body := range []io.Reader{bytes.NewReader(make([]byte, maxBody)), opaque{bytes.NewReader(make([]byte, maxBody))}} {
 			if got := decodeEcho(t, e.do("POST", "/t/echo/1", body)); got.BodyLen != maxBody {
 				t.Errorf("%T body: guest saw %d bytes, want %d", body, got.BodyLen, maxBody)
 			}
 		}
 	})
-	t.Run("effective limits", func(t *testing.T) {
+	e.run(t, "effective limits", func(t *testing.T, e *env) {
 		want := map[string]runtime.Limits{
 			"loop": runtime.DefaultLimits.Override(runtime.Limits{CallTimeout: 300 * time.Millisecond}),
 			"grow": runtime.DefaultLimits.Override(runtime.Limits{MemoryPages: 512}),
@@ -300,5 +302,37 @@ func TestLimits_Overloaded(t *testing.T) {
 	}
 	if got := len(e.logs.find("processor call failed", "plugin", "loop", "code", runtime.CodeOverloaded, "level", "WARN")); got < 1 {
 		t.Errorf("no warning logged for the overloaded call")
+	}
+}
+
+// Go cannot preempt compiled guest code: with as many spinning guests as
+// CPUs, or a garbage collection stopping the world while one spins, only
+// the runtime's deadline mechanism can stop them, and if it needs a Go
+// goroutine to run it never does and the process hangs. Every call must
+// still end at its deadline.
+func TestLimits_MoreInfiniteLoopsThanCPUs(t *testing.T) {
+	n := goruntime.GOMAXPROCS(0) + 2
+	// Every instance is made at load: a new instance's _initialize shares
+	// the call timeout and would starve among spinning guests.
+	e := startEnv(t, runtime.Options{PluginLimits: map[string]runtime.Limits{
+		"loop": {PoolMin: n, PoolMax: n, CallTimeout: 500 * time.Millisecond},
+	}}, guests(t, "loop"))
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			r, err := e.send(context.Background(), "GET", "/t/loop/spin", nil)
+			if err != nil || r.status != http.StatusGatewayTimeout {
+				t.Errorf("spin %d: %v %d %s; want 504", i, err, r.status, r.body)
+			}
+		})
+	}
+	eventually(t, "the spins to hold their instances", func() bool { return e.processor("loop").Pool.Busy > 0 })
+	goruntime.GC() // stops the world while guests spin
+	wg.Wait()
+	if r := e.get("/t/loop/ok"); r.status != http.StatusOK {
+		t.Errorf("/t/loop/ok afterwards: %d", r.status)
+	}
+	if st := e.processor("loop").Pool; st.Busy != 0 || st.Discarded != uint64(n) {
+		t.Errorf("pool afterwards %+v; want none busy and %d discarded", st, n)
 	}
 }

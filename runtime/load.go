@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -163,6 +164,10 @@ func instantiate(ctx context.Context, r wazero.Runtime, compiled wazero.Compiled
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("instantiate: %w", withStderr(err, stderr.String()))
 	}
+	if !hasMemory(mod) {
+		_ = mod.Close(ctx)
+		return nil, nil, nil, errors.New("the module has no memory: a processor must define one to exchange requests and responses")
+	}
 	if g, ok := mod.ExportedGlobal(interrupt.Global).(api.MutableGlobal); ok {
 		cc.flag = g
 	}
@@ -266,4 +271,16 @@ func missingExports(have []string, want ...string) []string {
 		}
 	}
 	return missing
+}
+
+// hasMemory reports whether mod has a linear memory. For a module without
+// one, wazero's Memory returns a nil pointer in a non-nil api.Memory, whose
+// methods panic.
+func hasMemory(mod api.Module) bool {
+	mem := mod.Memory()
+	if mem == nil {
+		return false
+	}
+	v := reflect.ValueOf(mem)
+	return v.Kind() != reflect.Pointer || !v.IsNil()
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tetratelabs/wazero/api"
 
 	"github.com/empirefederation/neuron/runtime"
 	"github.com/empirefederation/neuron/sdk/abi"
@@ -81,12 +84,48 @@ func badModules() []badModule {
 			reasons: []string{`name "Bad Name"`, `path "/health": reserved`, `method "TRACE"`, `unknown permission "net"`},
 		},
 		{
+			file:    "nomemory.wasm",
+			files:   file("nomemory.wasm", func(testing.TB) []byte { return memorylessModule(true) }),
+			reasons: []string{"no memory"},
+		},
+		{
+			file: "nomemorysidecar.wasm",
+			files: func(testing.TB) map[string][]byte {
+				return map[string][]byte{"nomemorysidecar.wasm": memorylessModule(true), "nomemorysidecar.json": sidecarFor("nomemorysidecar")}
+			},
+			reasons: []string{"no memory"},
+		},
+		{
 			file: "sidecarexport.wasm",
 			files: sidecarModule("sidecarexport",
 				`{"name":"sidecarexport","version":"1.0.0","endpoints":[{"method":"GET","path":"/t/sidecarexport/ok","export":"nope"}]}`),
 			reasons: []string{`the module has no export "nope"`},
 		},
 	}
+}
+
+// memorylessModule is a hand-assembled module with every export the ABI
+// asks for and no memory for the host to read or write. With simd, its
+// handler holds a SIMD instruction, which internal/interrupt does not
+// instrument, so that the module reaches the host as it is.
+func memorylessModule(simd bool) []byte {
+	i32, i64 := api.ValueTypeI32, api.ValueTypeI64
+	handle := runtime.I64Const(int64(abi.Pack(16, 12)))
+	if simd {
+		handle = append(append([]byte{0xfd, 0x0c}, make([]byte, 16)...), append([]byte{0x1a}, handle...)...) // v128.const 0; drop
+	}
+	return runtime.AssembleModule(-1,
+		runtime.WasmFunc{Export: abi.ExportABIVersion, Results: []api.ValueType{i32}, Body: runtime.I32Const(abi.Version)},
+		runtime.WasmFunc{Export: abi.ExportAlloc, Params: []api.ValueType{i32}, Results: []api.ValueType{i32}, Body: runtime.I32Const(16)},
+		runtime.WasmFunc{Export: abi.ExportManifest, Results: []api.ValueType{i64}, Body: runtime.I64Const(int64(abi.Pack(16, 2)))},
+		runtime.WasmFunc{Export: abi.DefaultHandlerExport, Params: []api.ValueType{i32, i32}, Results: []api.ValueType{i64}, Body: handle},
+	)
+}
+
+// sidecarFor is a valid sidecar manifest for processor name with one
+// endpoint, GET /t/NAME/ok.
+func sidecarFor(name string) []byte {
+	return []byte(`{"name":"` + name + `","version":"1.0.0","endpoints":[{"method":"GET","path":"/t/` + name + `/ok"}]}`)
 }
 
 func TestLoadDir_RefusesBadModules(t *testing.T) {
@@ -113,7 +152,7 @@ func TestLoadDir_RefusesBadModules(t *testing.T) {
 		refused[d["file"]] = d["reason"]
 	}
 	for _, m := range bad {
-		t.Run(m.file, func(t *testing.T) {
+		e.run(t, m.file, func(t *testing.T, e *env) {
 			reason, ok := refused[m.file]
 			if !ok {
 				t.Fatalf("no %s event for %s", runtime.EventPluginRefused, m.file)
@@ -138,7 +177,7 @@ func TestLoadDir_RefusesBadModules(t *testing.T) {
 		t.Errorf("the collision's event names %s@%s, want dupe@1.0.0", ev[len(ev)-1].Plugin, ev[len(ev)-1].Version)
 	}
 
-	t.Run("the others serve", func(t *testing.T) {
+	e.run(t, "the others serve", func(t *testing.T, e *env) {
 		var loaded []string
 		for _, ev := range e.events.ofType(runtime.EventPluginLoaded) {
 			loaded = append(loaded, ev.Plugin+"@"+ev.Version)
@@ -180,6 +219,44 @@ func TestLoadDir_CollisionRefusesLaterFile(t *testing.T) {
 	if r.status != http.StatusOK || string(r.body) != "ok" || r.header.Get(runtime.HeaderPlugin) != "dupe@1.0.0" {
 		t.Errorf("/t/echo/1: status %d body %q plugin %q; want dupe's 200 ok", r.status, r.body, r.header.Get(runtime.HeaderPlugin))
 	}
+}
+
+// A module without memory never brings the host down, whether the interrupt
+// instrumentation (which gives it an empty memory) applies or not: it is
+// refused, or it loads and its calls fail as ABI violations.
+func TestLoadDir_ModuleWithoutMemory(t *testing.T) {
+	for _, simd := range []bool{false, true} {
+		t.Run(fmt.Sprintf("simd=%v", simd), func(t *testing.T) {
+			in, err := runtime.Inspect(context.Background(), writeTemp(t, "m.wasm", memorylessModule(simd)), cacheDir)
+			if err == nil {
+				t.Fatalf("Inspect = %+v, want an error", in)
+			}
+			e := startEnv(t, runtime.Options{}, map[string][]byte{
+				"plain.wasm": memorylessModule(simd),
+				"side.wasm":  memorylessModule(simd), "side.json": sidecarFor("side"),
+			})
+			for _, ev := range e.events.ofType(runtime.EventPluginRefused) {
+				t.Logf("refused %s: %s", eventData(t, ev)["file"], eventData(t, ev)["reason"])
+			}
+			if len(e.rt.Processors()) == 0 {
+				return
+			}
+			r := e.get("/t/side/ok")
+			if r.status != http.StatusBadGateway || r.apiError(t).Code != runtime.CodeABIViolation {
+				t.Errorf("GET /t/side/ok: %d %s; want 502 %s", r.status, r.body, runtime.CodeABIViolation)
+			}
+		})
+	}
+}
+
+// writeTemp writes b to a file name in a fresh directory and returns its path.
+func writeTemp(t *testing.T, name string, b []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func TestLoadDir_MissingDirectory(t *testing.T) {

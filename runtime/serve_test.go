@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/empirefederation/neuron/runtime"
 )
@@ -81,7 +82,7 @@ func TestEcho_Endpoints(t *testing.T) {
 		},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
+		e.run(t, tc.name, func(t *testing.T, e *env) {
 			r := e.do(tc.method, tc.target, tc.body, tc.header...)
 			if got := r.header.Get(runtime.HeaderPlugin); got != "echo@1.0.0" {
 				t.Errorf("%s = %q, want echo@1.0.0", runtime.HeaderPlugin, got)
@@ -95,7 +96,7 @@ func TestEcho_Endpoints(t *testing.T) {
 		})
 	}
 
-	t.Run("size", func(t *testing.T) {
+	e.run(t, "size", func(t *testing.T, e *env) {
 		r := e.get("/t/echo/size/70000")
 		if r.status != http.StatusOK || len(r.body) != 70000 || strings.Trim(string(r.body), "x") != "" {
 			t.Fatalf("status %d, %d bytes; want 200 and 70000 x's", r.status, len(r.body))
@@ -107,7 +108,7 @@ func TestEcho_Endpoints(t *testing.T) {
 			t.Errorf("%s = %q, want echo@1.0.0", runtime.HeaderPlugin, got)
 		}
 	})
-	t.Run("guest error status", func(t *testing.T) {
+	e.run(t, "guest error status", func(t *testing.T, e *env) {
 		r := e.get("/t/echo/size/nope")
 		if r.status != http.StatusBadRequest || string(r.body) != "bad size" {
 			t.Fatalf("status %d body %q; want the guest's 400 \"bad size\"", r.status, r.body)
@@ -128,7 +129,7 @@ func TestEcho_Endpoints(t *testing.T) {
 		{"post to the neuron's own route", "POST", "/health", http.StatusNotFound, runtime.CodeNotFound},
 	}
 	for _, tc := range routerErrors {
-		t.Run(tc.name, func(t *testing.T) {
+		e.run(t, tc.name, func(t *testing.T, e *env) {
 			r := e.do(tc.method, tc.target, nil)
 			if r.status != tc.status {
 				t.Fatalf("status %d, want %d", r.status, tc.status)
@@ -161,7 +162,7 @@ func TestEndpoints(t *testing.T) {
 func TestNeuronRoutes(t *testing.T) {
 	e := newEnv(t, runtime.Options{}, guests(t, "echo", "loop"))
 
-	t.Run("ready before LoadDir", func(t *testing.T) {
+	e.run(t, "ready before LoadDir", func(t *testing.T, e *env) {
 		if r := e.get("/ready"); r.status != http.StatusServiceUnavailable {
 			t.Fatalf("/ready before LoadDir: status %d, want 503", r.status)
 		}
@@ -169,13 +170,13 @@ func TestNeuronRoutes(t *testing.T) {
 	if err := e.rt.LoadDir(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Run("ready after LoadDir", func(t *testing.T) {
+	e.run(t, "ready after LoadDir", func(t *testing.T, e *env) {
 		if r := e.get("/ready"); r.status != http.StatusOK {
 			t.Fatalf("/ready after LoadDir: status %d, want 200", r.status)
 		}
 	})
 
-	t.Run("health", func(t *testing.T) {
+	e.run(t, "health", func(t *testing.T, e *env) {
 		r := e.get("/health")
 		var h struct {
 			Status     string            `json:"status"`
@@ -191,7 +192,7 @@ func TestNeuronRoutes(t *testing.T) {
 		}
 	})
 
-	t.Run("metrics", func(t *testing.T) {
+	e.run(t, "metrics", func(t *testing.T, e *env) {
 		e.get("/t/echo/1")
 		e.get("/t/echo/1")
 		e.get("/t/echo/size/nope") // the guest's 400
@@ -223,7 +224,7 @@ func TestNeuronRoutes(t *testing.T) {
 
 	t.Run("metrics count timeouts", func(t *testing.T) {
 		// A fresh runtime, so that the loop's timeout is short.
-		e := startEnv(t, runtime.Options{PluginLimits: map[string]runtime.Limits{"loop": {CallTimeout: 100e6}}}, guests(t, "loop"))
+		e := startEnv(t, runtime.Options{PluginLimits: map[string]runtime.Limits{"loop": {CallTimeout: 300 * time.Millisecond}}}, guests(t, "loop"))
 		if r := e.get("/t/loop/spin"); r.status != http.StatusGatewayTimeout {
 			t.Fatalf("/t/loop/spin: status %d, want 504", r.status)
 		}
@@ -234,7 +235,7 @@ func TestNeuronRoutes(t *testing.T) {
 		}
 	})
 
-	t.Run("ready after Close", func(t *testing.T) {
+	e.run(t, "ready after Close", func(t *testing.T, e *env) {
 		if err := e.rt.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,7 @@
-// Command httpload measures the HTTP throughput of the data processor
-// example served by neuron against a native Go handler doing the same work,
-// in the same process and the same run, and prints the ratio.
+// Command httpload measures the HTTP throughput of the example processors
+// (data-processor 1.0.0's POST /process and hello's GET /hello/{name})
+// served by neuron against native Go handlers doing the same work, in the
+// same process and the same run, and prints the ratios.
 //
 // Both servers listen on loopback; the load generator keeps a fixed number
 // of keep-alive connections busy for a fixed time against one server, then
@@ -11,6 +12,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -22,7 +24,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,8 +52,10 @@ func run(plugins string, conns int, duration time.Duration, rounds, records int)
 		return err
 	}
 	defer os.RemoveAll(dir)
-	if err := copyPlugin(plugins, dir, "data-processor-1.0.0.wasm"); err != nil {
-		return err
+	for _, name := range []string{"data-processor-1.0.0.wasm", "hello.wasm"} {
+		if err := copyPlugin(plugins, dir, name); err != nil {
+			return err
+		}
 	}
 	cfg, err := config.Load([]string{"--listen", "127.0.0.1:0", "--plugins-dir", dir, "--data-dir", filepath.Join(dir, "data"), "--log-level", "error"},
 		func(string) (string, bool) { return "", false })
@@ -69,31 +72,38 @@ func run(plugins string, conns int, duration time.Duration, rounds, records int)
 	if err != nil {
 		return err
 	}
-	body := batch(records)
-	targets := []target{
-		{name: "native Go", url: "http://" + native.String() + "/process"},
-		{name: "neuron (wasm)", url: "http://" + a.Addr().String() + "/process"},
+	workloads := []struct {
+		name, path string
+		body       []byte
+	}{
+		{fmt.Sprintf("POST /process (%d records)", records), "/process", batch(records)},
+		{"GET /hello/{name}", "/hello/bench", nil},
 	}
-	for i := range targets { // warm up: fill pools, connections, caches
-		if _, err := load(targets[i].url, body, conns, time.Second); err != nil {
-			return err
+	fmt.Printf("%d connections, %s x %d rounds, alternating; best round of each counts\n\n", conns, duration, rounds)
+	for _, w := range workloads {
+		targets := []target{
+			{name: "native Go", url: "http://" + native.String() + w.path},
+			{name: "neuron (wasm)", url: "http://" + a.Addr().String() + w.path},
 		}
-	}
-	for r := range rounds {
-		for i := range targets {
-			res, err := load(targets[i].url, body, conns, duration)
-			if err != nil {
+		for i := range targets { // warm up: fill pools, connections, caches
+			if _, err := load(targets[i].url, w.body, conns, time.Second); err != nil {
 				return err
 			}
-			targets[i].results = append(targets[i].results, res)
-			fmt.Printf("round %d  %-14s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms\n", r+1, targets[i].name, res.rps, ms(res.p50), ms(res.p99))
 		}
+		for r := range rounds {
+			for i := range targets {
+				res, err := load(targets[i].url, w.body, conns, duration)
+				if err != nil {
+					return err
+				}
+				targets[i].results = append(targets[i].results, res)
+				fmt.Printf("%-28s round %d  %-14s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms\n", w.name, r+1, targets[i].name, res.rps, ms(res.p50), ms(res.p99))
+			}
+		}
+		nat, wasm := targets[0].best(), targets[1].best()
+		fmt.Printf("%-28s ratio wasm/native %.2f (%.0f vs %.0f req/s; p99 %.2f vs %.2f ms)\n\n",
+			w.name, wasm.rps/nat.rps, wasm.rps, nat.rps, ms(wasm.p99), ms(nat.p99))
 	}
-	nat, wasm := targets[0].best(), targets[1].best()
-	fmt.Printf("\nPOST /process, %d records per batch, %d connections, %s x %d rounds (best round each)\n", records, conns, duration, rounds)
-	fmt.Printf("native Go      %9.0f req/s  p99 %6.2f ms\n", nat.rps, ms(nat.p99))
-	fmt.Printf("neuron (wasm)  %9.0f req/s  p99 %6.2f ms\n", wasm.rps, ms(wasm.p99))
-	fmt.Printf("throughput ratio wasm/native: %.2f (target >= 0.90)\n", wasm.rps/nat.rps)
 	return nil
 }
 
@@ -135,7 +145,13 @@ func load(url string, body []byte, conns int, d time.Duration) (result, error) {
 			local := make([]time.Duration, 0, 4096)
 			for time.Now().Before(deadline) {
 				t0 := time.Now()
-				resp, err := client.Post(url, "application/json", strings.NewReader(string(body)))
+				method, rd := http.MethodGet, io.Reader(nil)
+				if body != nil {
+					method, rd = http.MethodPost, bytes.NewReader(body)
+				}
+				req, _ := http.NewRequest(method, url, rd)
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := client.Do(req)
 				if err == nil {
 					_, _ = io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
@@ -176,6 +192,14 @@ func serveNative() (net.Addr, error) {
 	}
 	opts := process.Options{Version: "1.0.0"}
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /hello/{name}", func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(struct {
+			Message string `json:"message"`
+			Name    string `json:"name"`
+		}{"Hello, " + name + "!", name})
+	})
 	mux.HandleFunc("POST /process", func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		var b process.Batch
