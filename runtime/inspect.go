@@ -59,7 +59,7 @@ func Inspect(ctx context.Context, path, cacheDir string) (*Inspection, error) {
 	if err := limits.validate(); err != nil {
 		return nil, fmt.Errorf("%s: limits: %w", filepath.Base(path), err)
 	}
-	mod, cc, _, err := instantiate(ctx, r, compiled, moduleConfig(), limits.CallTimeout)
+	mod, cc, _, err := instantiate(ctx, r, compiled, moduleConfig(), startTimeout(limits))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
 	}

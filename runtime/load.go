@@ -105,14 +105,14 @@ func readBinary(path string) (*binary, error) {
 // probe instantiates the module once to check its ABI version and, without
 // a sidecar, read its manifest.
 func probe(ctx context.Context, r wazero.Runtime, compiled wazero.CompiledModule, m *module) error {
-	mod, cc, stderr, err := instantiate(ctx, r, compiled, moduleConfig(), DefaultLimits.CallTimeout)
+	mod, cc, stderr, err := instantiate(ctx, r, compiled, moduleConfig(), startTimeout(DefaultLimits))
 	if err != nil {
 		return err
 	}
 	defer mod.Close(ctx)
 	defer cc.release()
 	stack := []uint64{0}
-	if err := cc.call(mod.ExportedFunction(abi.ExportABIVersion), stack, DefaultLimits.CallTimeout); err != nil {
+	if err := cc.call(mod.ExportedFunction(abi.ExportABIVersion), stack, startTimeout(DefaultLimits)); err != nil {
 		return fmt.Errorf("%s: %w", abi.ExportABIVersion, withStderr(err, stderr.String()))
 	}
 	if v := api.DecodeI32(stack[0]); v != abi.Version {
@@ -125,7 +125,7 @@ func probe(ctx context.Context, r wazero.Runtime, compiled wazero.CompiledModule
 	if fn == nil {
 		return fmt.Errorf("no manifest: export %s or put a sidecar %s next to the module", abi.ExportManifest, sidecarPath(m.Path))
 	}
-	if err := cc.call(fn, stack, DefaultLimits.CallTimeout); err != nil {
+	if err := cc.call(fn, stack, startTimeout(DefaultLimits)); err != nil {
 		return fmt.Errorf("%s: %w", abi.ExportManifest, withStderr(err, stderr.String()))
 	}
 	ptr, n := abi.Unpack(stack[0])

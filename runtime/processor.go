@@ -128,7 +128,7 @@ func (p *processor) newWazeroRuntime(ctx context.Context, pages uint32, interrup
 // newInstance instantiates the module, running _initialize, and resolves
 // its exports once so that calls do no lookups.
 func (p *processor) newInstance(ctx context.Context) (*instance, error) {
-	mod, cc, stderr, err := instantiate(ctx, p.wr, p.compiled, p.modCfg, p.limits.CallTimeout)
+	mod, cc, stderr, err := instantiate(ctx, p.wr, p.compiled, p.modCfg, startTimeout(p.limits))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.id(), err)
 	}
@@ -230,6 +230,14 @@ func (p *processor) customMetrics() map[string]float64 {
 }
 
 var _ host.Env = (*processor)(nil)
+
+// minStartTimeout is the least time an instance gets to initialize: starting
+// a Go guest's runtime takes milliseconds, far more than a tight call
+// timeout on a busy machine would allow.
+const minStartTimeout = 10 * time.Second
+
+// startTimeout bounds _initialize and the other calls made while loading.
+func startTimeout(l Limits) time.Duration { return max(l.CallTimeout, minStartTimeout) }
 
 // validate checks limits after every override is applied.
 func (l Limits) validate() error {

@@ -45,12 +45,13 @@ type Config[T any] struct {
 // Pool is a bounded pool of instances of T. Its methods are safe for
 // concurrent use.
 type Pool[T any] struct {
-	cfg     Config[T]
-	idle    chan entry[T]
-	tokens  chan struct{} // one per live instance: sending acquires a slot
-	done    chan struct{}
-	closed  atomic.Bool
-	waiting atomic.Int64
+	cfg       Config[T]
+	idle      chan entry[T]
+	tokens    chan struct{} // one per live instance: sending acquires a slot
+	done      chan struct{}
+	closed    atomic.Bool
+	refilling atomic.Bool
+	waiting   atomic.Int64
 
 	created, discarded atomic.Uint64
 }
@@ -173,6 +174,32 @@ func (p *Pool[T]) Put(v T) {
 func (p *Pool[T]) Discard(v T) {
 	p.discarded.Add(1)
 	p.destroy(v)
+	if len(p.tokens) < p.cfg.Min && p.refilling.CompareAndSwap(false, true) {
+		go p.refill()
+	}
+}
+
+// refill brings the pool back to Min after discards, in the background, so
+// that the next callers find ready instances rather than pay for creating
+// them. A failure leaves the pool as it is; callers then create on demand.
+func (p *Pool[T]) refill() {
+	defer p.refilling.Store(false)
+	for !p.closed.Load() {
+		select {
+		case p.tokens <- struct{}{}:
+		default:
+			return // full
+		}
+		if len(p.tokens) > p.cfg.Min {
+			<-p.tokens // callers took the pool back to Min meanwhile
+			return
+		}
+		v, err := p.create(context.Background())
+		if err != nil {
+			return
+		}
+		p.Put(v)
+	}
 }
 
 func (p *Pool[T]) destroy(v T) {

@@ -1108,3 +1108,20 @@ func BenchmarkGetPutParallel(b *testing.B) {
 		}
 	})
 }
+
+func TestDiscardRefillsToMin(t *testing.T) {
+	tr := &tracker{}
+	p := newPool(tr, 2, 4, 1)
+	if err := p.Fill(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	a, b := mustGet(t, p), mustGet(t, p)
+	p.Discard(a)
+	p.Discard(b)
+	eventually(t, "pool back at its minimum of 2 idle instances", func() bool { return p.Stats().Idle == 2 })
+	if st := p.Stats(); st.Created != 4 || st.Discarded != 2 || st.Busy != 0 {
+		t.Fatalf("stats = %+v, want 4 created, 2 discarded, none busy", st)
+	}
+	closePool(t, p)
+	tr.checkAllDestroyedOnce(t)
+}
