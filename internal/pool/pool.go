@@ -51,6 +51,7 @@ type Pool[T any] struct {
 	done      chan struct{}
 	closed    atomic.Bool
 	refilling atomic.Bool
+	starting  atomic.Int64 // instances refill is creating
 	waiting   atomic.Int64
 
 	created, discarded atomic.Uint64
@@ -64,7 +65,10 @@ type entry[T any] struct {
 // Stats is a point-in-time view of a pool, for metrics.
 type Stats struct {
 	Busy, Idle, Waiting int
-	Created, Discarded  uint64
+	// Starting counts instances being created in the background to bring
+	// the pool back to its minimum; they are neither busy nor idle yet.
+	Starting           int
+	Created, Discarded uint64
 }
 
 // New returns a pool with cfg, holding no instances yet; call Fill to create
@@ -194,7 +198,9 @@ func (p *Pool[T]) refill() {
 			<-p.tokens // callers took the pool back to Min meanwhile
 			return
 		}
+		p.starting.Add(1)
 		v, err := p.create(context.Background())
+		p.starting.Add(-1)
 		if err != nil {
 			return
 		}
@@ -227,10 +233,11 @@ func (p *Pool[T]) Shrink(idleFor time.Duration) {
 
 // Stats returns the pool's current counts.
 func (p *Pool[T]) Stats() Stats {
-	live, idle := len(p.tokens), len(p.idle)
+	live, idle, starting := len(p.tokens), len(p.idle), int(p.starting.Load())
 	return Stats{
-		Busy:      max(live-idle, 0),
+		Busy:      max(live-idle-starting, 0),
 		Idle:      idle,
+		Starting:  starting,
 		Waiting:   int(p.waiting.Load()),
 		Created:   p.created.Load(),
 		Discarded: p.discarded.Load(),
