@@ -38,6 +38,10 @@ type processor struct {
 	exports  []string // handler exports, indexed by endpoint.fn
 	headers  []string // canonical request headers forwarded to the guest
 	config   atomic.Pointer[[]byte]
+	// startTimeout and memoryLimit are derived from limits once, for the
+	// instances the pool creates in the background.
+	startTimeout time.Duration
+	memoryLimit  uint32
 
 	customMu sync.Mutex
 	custom   map[string]float64
@@ -84,6 +88,7 @@ func (p *processor) open(ctx context.Context, path string) error {
 	if err := p.limits.validate(); err != nil {
 		return fmt.Errorf("limits: %w", err)
 	}
+	p.startTimeout, p.memoryLimit = startTimeout(p.limits), p.limits.MemoryPages*65536
 	if p.modCfg, err = rt.grant(m.Manifest); err != nil {
 		return err
 	}
@@ -128,12 +133,12 @@ func (p *processor) newWazeroRuntime(ctx context.Context, pages uint32, interrup
 // newInstance instantiates the module, running _initialize, and resolves
 // its exports once so that calls do no lookups.
 func (p *processor) newInstance(ctx context.Context) (*instance, error) {
-	mod, cc, stderr, err := instantiate(ctx, p.wr, p.compiled, p.modCfg, startTimeout(p.limits))
+	mod, cc, stderr, err := instantiate(ctx, p.wr, p.compiled, p.modCfg, p.startTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.id(), err)
 	}
 	in := &instance{mod: mod, mem: mod.Memory(), alloc: mod.ExportedFunction(abi.ExportAlloc), stderr: stderr,
-		limit: p.limits.MemoryPages * 65536, ctx: cc}
+		limit: p.memoryLimit, ctx: cc}
 	for _, name := range p.exports {
 		in.handlers = append(in.handlers, mod.ExportedFunction(name))
 	}
