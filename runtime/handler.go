@@ -22,7 +22,7 @@ type endpoint struct {
 	route   abi.Endpoint
 	vars    []string // path variable names in route order
 	fn      int      // index into instance.handlers
-	plugin  string   // X-Neuron-Plugin value: NAME@VERSION
+	plugin  []string // X-Neuron-Plugin value: NAME@VERSION
 	metrics *endpointMetrics
 }
 
@@ -36,13 +36,18 @@ var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &
 // maxPooledBuffer keeps one huge request from pinning its buffer forever.
 const maxPooledBuffer = 1 << 20
 
-func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// ServeHTTP serves r routed by mux, which put the path variables in its
+// context.
+func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) { e.handle(w, r, mux.Vars(r)) }
+
+// handle serves r with the path variables vars.
+func (e *endpoint) handle(w http.ResponseWriter, r *http.Request, vars map[string]string) {
 	start := time.Now()
-	w.Header().Set(HeaderPlugin, e.plugin)
+	w.Header()[HeaderPlugin] = e.plugin // shared, never modified
 	inBuf, outBuf := buffers.Get().(*[]byte), buffers.Get().(*[]byte)
 	defer putBuffer(inBuf)
 	defer putBuffer(outBuf)
-	status, cerr := e.serve(w, r, inBuf, outBuf)
+	status, cerr := e.serve(w, r, vars, inBuf, outBuf)
 	if cerr != nil {
 		status = cerr.Status
 		e.fail(w, r, cerr)
@@ -59,9 +64,9 @@ func putBuffer(b *[]byte) {
 
 // serve runs one call and writes its response. It returns the status
 // written, or the error to answer with.
-func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, inBuf, outBuf *[]byte) (int, *CallError) {
+func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, vars map[string]string, inBuf, outBuf *[]byte) (int, *CallError) {
 	p := e.p
-	msg, cerr := e.encode(r, *inBuf)
+	msg, cerr := e.encode(r, vars, *inBuf)
 	*inBuf = msg
 	if cerr != nil {
 		return 0, cerr
@@ -94,14 +99,13 @@ func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, inBuf, outBuf *
 // encode reads the request body and encodes the request into buf: the head
 // first, the body read straight behind it, so the body is copied once from
 // the network and once into guest memory. See docs/design.md.
-func (e *endpoint) encode(r *http.Request, buf []byte) ([]byte, *CallError) {
+func (e *endpoint) encode(r *http.Request, vars map[string]string, buf []byte) ([]byte, *CallError) {
 	limit := e.p.limits.MaxBodyBytes
 	if r.ContentLength > limit {
 		return buf, bodyTooLarge(limit)
 	}
 	req := abi.Request{Method: r.Method, Path: r.URL.Path, Route: e.route.Path, RawQuery: r.URL.RawQuery}
 	if len(e.vars) > 0 {
-		vars := mux.Vars(r)
 		req.Vars = make([]abi.Pair, len(e.vars))
 		for i, name := range e.vars {
 			req.Vars[i] = abi.Pair{Name: name, Value: vars[name]}
@@ -170,6 +174,24 @@ func (e *endpoint) fail(w http.ResponseWriter, r *http.Request, cerr *CallError)
 	WriteError(w, cerr.Status, cerr.Code, cerr.Msg)
 }
 
+// tokenChars are the bytes allowed in a header name (RFC 9110, section 5.6.2).
+var tokenChars = func() (t [256]bool) {
+	for _, c := range []byte("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") {
+		t[c] = true
+	}
+	return t
+}()
+
+// isToken reports whether s is a valid header name.
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !tokenChars[s[i]] {
+			return false
+		}
+	}
+	return s != ""
+}
+
 // errorLevel is how loudly a failure is logged: a guest fault is an error,
 // load shedding and departed clients are routine.
 func errorLevel(cerr *CallError) slog.Level {
@@ -198,7 +220,7 @@ func WriteError(w http.ResponseWriter, status int, code, msg string) {
 // framing headers the server sets from the body written, and a value with
 // a control character other than tab (RFC 9110, section 5.5).
 func validHeader(name, value string) bool {
-	if !tokenPattern.MatchString(name) || strings.EqualFold(name, "Content-Length") || strings.EqualFold(name, "Transfer-Encoding") {
+	if !isToken(name) || strings.EqualFold(name, "Content-Length") || strings.EqualFold(name, "Transfer-Encoding") {
 		return false
 	}
 	for i := 0; i < len(value); i++ {

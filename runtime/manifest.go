@@ -17,7 +17,6 @@ import (
 var (
 	namePattern   = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$`)
 	exportPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.$-]{0,127}$`)
-	tokenPattern  = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 	varPattern    = regexp.MustCompile(`\{[^{}]*\}`)
 )
 
@@ -67,7 +66,7 @@ func validateManifest(m *abi.Manifest) error {
 		}
 	}
 	for _, h := range m.Headers {
-		if !tokenPattern.MatchString(h) {
+		if !isToken(h) {
 			bad("headers: %q is not a valid header name", h)
 		}
 	}

@@ -37,12 +37,21 @@ func (m *methods) get(method string) *endpoint {
 	return nil
 }
 
-// ServeHTTP routes r: a static path by map lookup, anything else by mux,
-// which also answers 404 and 405.
+// ServeHTTP routes r: a static path by map lookup, anything else by mux.
+// A match calls the endpoint with mux's variables directly, sparing the two
+// request copies mux makes to put them in the context; a miss goes through
+// the router, which answers 404 or 405.
 func (s *snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ms := s.static[r.URL.Path]; ms != nil {
 		if ep := ms.get(r.Method); ep != nil {
-			ep.ServeHTTP(w, r)
+			ep.handle(w, r, nil)
+			return
+		}
+	}
+	var m mux.RouteMatch
+	if s.router.Match(r, &m) {
+		if ep, ok := m.Handler.(*endpoint); ok {
+			ep.handle(w, r, m.Vars)
 			return
 		}
 	}
@@ -103,9 +112,12 @@ func (s *snapshot) newRouter(m *metrics) *mux.Router {
 	for _, name := range slices.Sorted(maps.Keys(s.serving)) {
 		p := s.serving[name]
 		for _, e := range p.mod.Manifest.Endpoints {
-			ep := &endpoint{p: p, route: e, vars: routeVars(e.Path), fn: slices.Index(p.exports, e.Export), plugin: p.id(),
+			ep := &endpoint{p: p, route: e, vars: routeVars(e.Path), fn: slices.Index(p.exports, e.Export), plugin: []string{p.id()},
 				metrics: m.endpoint(p.name(), p.version(), e.Method, e.Path)}
-			router.Methods(e.Method).Path(e.Path).Handler(ep)
+			// Path before method: gorilla/mux 1.8.1 forgets an earlier route's
+			// method mismatch when a later route's method matcher succeeds,
+			// answering 404 instead of 405.
+			router.Path(e.Path).Methods(e.Method).Handler(ep)
 			if len(ep.vars) == 0 {
 				ms := s.static[e.Path]
 				if ms == nil {
