@@ -107,3 +107,26 @@ func BenchmarkProcess(b *testing.B) {
 		Process(bt, v110, 100)
 	}
 }
+
+func TestJSONString(t *testing.T) {
+	tests := []struct {
+		raw  string
+		want string
+		ok   bool
+	}{
+		{`"plain"`, "plain", true},
+		{`""`, "", true},
+		{`"esc\"aped\n"`, "esc\"aped\n", true},
+		{`"\u00e9t\u00e9"`, "été", true},
+		{`42`, "", false},
+		{`"unterminated`, "", false},
+		{`"a` + "\x01" + `b"`, "", false},
+		{`null`, "", true}, // as encoding/json: null leaves the string empty
+	}
+	for _, tc := range tests {
+		got, ok := jsonString(json.RawMessage(tc.raw))
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("jsonString(%s) = %q, %v; want %q, %v", tc.raw, got, ok, tc.want, tc.ok)
+		}
+	}
+}
