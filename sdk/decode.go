@@ -63,15 +63,18 @@ func headLen(b []byte) int {
 		if !ok || n > abi.MaxPairs || uint64(n)*8 > uint64(len(b)-off) {
 			return false
 		}
-		for range n {
-			if !skip() || !skip() {
+		for range 2 * n { // name and value
+			if !skip() {
 				return false
 			}
 		}
 		return true
 	}
-	if !skip() || !skip() || !skip() || !pairs() || !skip() || !pairs() {
-		return -1
+	// method, path, route, vars, raw query, headers
+	for _, field := range []func() bool{skip, skip, skip, pairs, skip, pairs} {
+		if !field() {
+			return -1
+		}
 	}
 	body, ok := next()
 	if !ok || uint64(body) != uint64(len(b)-off) {

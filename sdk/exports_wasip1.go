@@ -24,6 +24,9 @@ func neuronManifest() uint64 { return pack(reg.manifestJSON()) }
 //go:wasmexport neuron_handle
 func neuronHandle(ptr, size uint32) uint64 { return pack(handle(request(ptr, size))) }
 
+// selfMsg is the last self-test error message, kept for the host to read.
+var selfMsg []byte
+
 //go:wasmexport neuron_self_test
 func neuronSelfTest() uint64 {
 	if selfMsg = reg.runSelfTest(); selfMsg == nil {

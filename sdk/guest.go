@@ -8,7 +8,6 @@ import "github.com/empirefederation/neuron/sdk/abi"
 var (
 	reqBuf  []byte  // neuron_alloc: owned by the host until the next alloc
 	respBuf []byte  // neuron_handle: valid until the next export call
-	selfMsg []byte  // neuron_self_test: the last error message
 	req     Request // the Request handed to handlers, reset after each call
 )
 

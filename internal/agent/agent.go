@@ -71,7 +71,7 @@ func Start(ctx context.Context, cfg *config.Config, logOut io.Writer) (*Agent, e
 	}()
 	log.Info("neuron listening", "addr", ln.Addr().String(), "id", cfg.ID, "plugins_dir", cfg.PluginsDir)
 	if err := rt.LoadDir(ctx); err != nil {
-		log.Error("plugins not loaded; serving none until the directory is readable", "err", err)
+		log.Error("plugins directory not readable; serving no processors until the neuron is restarted with a readable one", "err", err)
 	}
 	return a, nil
 }

@@ -1,0 +1,529 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	goruntime "runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/empirefederation/neuron/internal/testutil"
+)
+
+// These tests run the neuron binary as users and scripts do: its commands,
+// their output and exit statuses (the contract's 0, 1 and 2), and `neuron
+// run` serving and shutting down on a signal.
+
+// binary is the neuron binary TestMain builds.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "neuron-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "neuron")
+	if goruntime.GOOS == "windows" {
+		binary += ".exe"
+	}
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "building neuron: %v\n", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// waitLimit bounds every wait, so that a bug shows up as a failure rather
+// than a hang. It is never an assertion on speed.
+const waitLimit = 20 * time.Second
+
+// environ is the tests' environment with the variables the neuron reads
+// removed, so that the caller's settings change nothing, plus extra
+// (NAME=value pairs).
+func environ(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "NEURON_") || strings.HasPrefix(name, "FEDERATION_") || name == "LOG_LEVEL" {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, extra...)
+}
+
+// result is what a finished command did.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// neuron runs the binary with args and env (NAME=value pairs) in a fresh
+// working directory and waits for it to exit.
+func neuron(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Dir = t.TempDir()
+	cmd.Env = environ(env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) || ctx.Err() != nil {
+		t.Fatalf("neuron %q: %v (ctx %v)\nstderr: %s", args, err, ctx.Err(), stderr.Bytes())
+	}
+	return result{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
+}
+
+// want checks the exit status and that each of the strings is in stdout
+// (for status 0) or stderr (otherwise).
+func (r result) want(t *testing.T, what string, code int, in ...string) {
+	t.Helper()
+	if r.code != code {
+		t.Errorf("%s: exit %d, want %d\nstdout: %s\nstderr: %s", what, r.code, code, r.stdout, r.stderr)
+		return
+	}
+	out, name := r.stdout, "stdout"
+	if code != 0 {
+		out, name = r.stderr, "stderr"
+	}
+	for _, s := range in {
+		if !strings.Contains(out, s) {
+			t.Errorf("%s: %s lacks %q:\n%s", what, name, s, out)
+		}
+	}
+}
+
+func TestCommands(t *testing.T) {
+	t.Parallel()
+	t.Run("no command", func(t *testing.T) {
+		r := neuron(t, nil)
+		r.want(t, "neuron", 2, "Usage:", "neuron run")
+		if r.stdout != "" {
+			t.Errorf("usage error wrote to stdout: %s", r.stdout)
+		}
+	})
+	for _, arg := range []string{"help", "--help", "-h"} {
+		neuron(t, nil, arg).want(t, "neuron "+arg, 0, "Usage:", "neuron run", "neuron plugin inspect", "neuron version")
+	}
+	t.Run("unknown command", func(t *testing.T) {
+		neuron(t, nil, "frobnicate").want(t, "neuron frobnicate", 2, `unknown command "frobnicate"`, "Usage:")
+	})
+	t.Run("version", func(t *testing.T) {
+		r := neuron(t, nil, "version")
+		r.want(t, "neuron version", 0)
+		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		want := []string{"neuron ", "commit ", "go " + goruntime.Version(), "wazero v1.12.0", "abi v1"}
+		if len(lines) != len(want) {
+			t.Fatalf("neuron version printed %d lines, want %d:\n%s", len(lines), len(want), r.stdout)
+		}
+		for i, w := range want {
+			if !strings.HasPrefix(lines[i], w) || strings.HasSuffix(w, " ") && len(lines[i]) == len(w) {
+				t.Errorf("line %d is %q, want %q", i+1, lines[i], w)
+			}
+		}
+	})
+}
+
+func TestRunUsage(t *testing.T) {
+	t.Parallel()
+	neuron(t, nil, "run", "--help").want(t, "neuron run --help", 0,
+		"Usage: neuron run", "-listen ADDR", "-plugins-dir DIR", "NEURON_LISTEN", "NEURON_PLUGINS_DIR", "LOG_LEVEL")
+	neuron(t, nil, "run", "--bogus").want(t, "neuron run --bogus", 2, "-bogus", "neuron run --help")
+	neuron(t, nil, "run", "extra").want(t, "neuron run extra", 2, `unexpected argument "extra"`)
+	neuron(t, nil, "run", "--listen").want(t, "neuron run --listen", 2, "listen")
+	neuron(t, []string{"NEURON_POOL_MAX=-1"}, "run").want(t, "neuron run with NEURON_POOL_MAX=-1", 1,
+		"invalid configuration", "limits.poolMax", "NEURON_POOL_MAX", "-1")
+	neuron(t, nil, "run", "--log-level", "loud", "--listen", "nowhere").want(t, "neuron run with two bad flags", 1,
+		"logLevel", "--log-level", "listen", "--listen")
+	neuron(t, nil, "run", "--config", "missing.yaml").want(t, "neuron run --config missing.yaml", 1, "missing.yaml")
+}
+
+// hello returns a copy of the hello example module in a fresh directory.
+func hello(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(testutil.BuildWasm(t, "examples/hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "hello.wasm")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func fileSHA256(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func TestPlugin(t *testing.T) {
+	t.Parallel()
+	mod := hello(t)
+	sum := fileSHA256(t, mod)
+	junk := filepath.Join(t.TempDir(), "junk.wasm")
+	if err := os.WriteFile(junk, []byte("#!/bin/sh\necho not wasm\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("usage", func(t *testing.T) {
+		t.Parallel()
+		for _, args := range [][]string{{"plugin"}, {"plugin", "--help"}, {"plugin", "validate", "--help"}} {
+			neuron(t, nil, args...).want(t, strings.Join(args, " "), 0, "neuron plugin inspect", "neuron plugin validate")
+		}
+		for _, args := range [][]string{
+			{"plugin", "validate"},
+			{"plugin", "inspect"},
+			{"plugin", "validate", mod, mod},
+			{"plugin", "frob", mod},
+			{"plugin", "inspect", "--yaml", mod},
+		} {
+			neuron(t, nil, args...).want(t, strings.Join(args, " "), 2, "expected 'inspect FILE.wasm' or 'validate FILE.wasm'")
+		}
+	})
+	t.Run("validate", func(t *testing.T) {
+		t.Parallel()
+		neuron(t, nil, "plugin", "validate", mod).want(t, "validate hello.wasm", 0,
+			"ok: "+mod+" is hello@1.0.0, ABI v1, 1 endpoints")
+		neuron(t, nil, "plugin", "validate", junk).want(t, "validate junk.wasm", 1, "junk.wasm", "not a WebAssembly module")
+		missing := filepath.Join(t.TempDir(), "missing.wasm")
+		neuron(t, nil, "plugin", "validate", missing).want(t, "validate missing.wasm", 1, "missing.wasm")
+	})
+	t.Run("inspect", func(t *testing.T) {
+		t.Parallel()
+		r := neuron(t, nil, "plugin", "inspect", mod)
+		r.want(t, "inspect hello.wasm", 0)
+		for _, pattern := range []string{
+			`(?m)^name +hello$`,
+			`(?m)^version +1\.0\.0$`,
+			`(?m)^sha256 +` + sum + `$`,
+			`(?m)^file +` + regexp.QuoteMeta(mod) + ` \(\d+ bytes\)$`,
+			`(?m)^abi +v1$`,
+			`(?m)^endpoints:\n +GET +/hello/\{name\} +neuron_handle +Greets someone$`,
+			`(?m)^exports: .*\bneuron_handle\b`,
+		} {
+			if !regexp.MustCompile(pattern).MatchString(r.stdout) {
+				t.Errorf("inspect output does not match %s:\n%s", pattern, r.stdout)
+			}
+		}
+		neuron(t, nil, "plugin", "inspect", junk).want(t, "inspect junk.wasm", 1, "not a WebAssembly module")
+	})
+	t.Run("inspect json", func(t *testing.T) {
+		t.Parallel()
+		r := neuron(t, nil, "plugin", "inspect", "--json", mod)
+		r.want(t, "inspect --json hello.wasm", 0)
+		var got struct {
+			Path     string `json:"path"`
+			Size     int    `json:"size"`
+			SHA256   string `json:"sha256"`
+			ABI      int    `json:"abiVersion"`
+			Manifest struct {
+				Name      string `json:"name"`
+				Version   string `json:"version"`
+				Endpoints []struct {
+					Method, Path string
+				} `json:"endpoints"`
+			} `json:"manifest"`
+			Exports []string `json:"exports"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+			t.Fatalf("inspect --json output is not JSON: %v\n%s", err, r.stdout)
+		}
+		m := got.Manifest
+		if got.Path != mod || got.Size <= 0 || got.SHA256 != sum || got.ABI != 1 || m.Name != "hello" || m.Version != "1.0.0" ||
+			len(m.Endpoints) != 1 || m.Endpoints[0].Method != "GET" || m.Endpoints[0].Path != "/hello/{name}" || len(got.Exports) == 0 {
+			t.Errorf("inspect --json: %+v\nwant hello 1.0.0 at %s with sha256 %s and GET /hello/{name}", got, mod, sum)
+		}
+	})
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and readers at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// server is a running `neuron run`.
+type server struct {
+	cmd    *exec.Cmd
+	log    *syncBuffer // stdout and stderr
+	base   string      // http://host:port
+	exited chan struct{}
+	client *http.Client
+}
+
+var listeningPattern = regexp.MustCompile(`msg="neuron listening" addr=(\S+)`)
+
+// sharedCache is the compilation cache the other tests use too; each
+// neuron's data directory links its cache there, so that a warm cache
+// saves compiling the modules again.
+var sharedCache = filepath.Join(os.TempDir(), "neuron-test-cache")
+
+// startServer starts `neuron run` on a port of its choosing, serving the
+// modules in plugins, with env (NAME=value pairs) added, and waits until it
+// is ready. It is killed when the test ends if it is still running.
+func startServer(t *testing.T, plugins string, env ...string) *server {
+	t.Helper()
+	data := t.TempDir()
+	if err := os.MkdirAll(sharedCache, 0o750); err == nil {
+		_ = os.Symlink(sharedCache, filepath.Join(data, "cache")) // else the neuron compiles afresh
+	}
+	cmd := exec.Command(binary, "run")
+	cmd.Dir = t.TempDir()
+	cmd.Env = environ(append([]string{"NEURON_LISTEN=127.0.0.1:0", "NEURON_PLUGINS_DIR=" + plugins,
+		"NEURON_DATA_DIR=" + data, "LOG_LEVEL=debug"}, env...)...)
+	s := &server{cmd: cmd, log: &syncBuffer{}, exited: make(chan struct{}), client: &http.Client{Timeout: waitLimit}}
+	cmd.Stdout, cmd.Stderr = s.log, s.log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = cmd.Wait()
+		close(s.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-s.exited:
+		default:
+			_ = cmd.Process.Kill()
+			<-s.exited
+		}
+		if t.Failed() {
+			t.Logf("neuron log:\n%s", s.log)
+		}
+	})
+	eventually(t, "the neuron to log its address", func() bool {
+		if m := listeningPattern.FindStringSubmatch(s.log.String()); m != nil {
+			s.base = "http://" + m[1]
+			return true
+		}
+		return s.hasExited()
+	})
+	eventually(t, "the neuron to be ready", func() bool {
+		if s.hasExited() {
+			t.Fatalf("the neuron exited with %v before it was ready", cmd.ProcessState)
+		}
+		resp, err := s.client.Get(s.base + "/ready")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return s
+}
+
+func (s *server) hasExited() bool {
+	select {
+	case <-s.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// signal sends sig to the neuron.
+func (s *server) signal(t *testing.T, sig os.Signal) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signal %v: %v", sig, err)
+	}
+}
+
+// wait waits for the neuron to exit and returns its exit status.
+func (s *server) wait(t *testing.T) int {
+	t.Helper()
+	select {
+	case <-s.exited:
+		return s.cmd.ProcessState.ExitCode()
+	case <-time.After(waitLimit):
+		t.Fatalf("the neuron did not exit within %v", waitLimit)
+		return -1
+	}
+}
+
+// get sends GET path and reads the whole answer.
+func (s *server) get(path string) (int, []byte, error) {
+	resp, err := s.client.Get(s.base + path)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+// eventually polls cond until it holds, failing the test after waitLimit.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// pluginsDir returns a fresh directory holding the modules built from the
+// packages, by file name.
+func pluginsDir(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, pkg := range files {
+		b, err := os.ReadFile(testutil.BuildWasm(t, pkg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func skipWithoutSignals(t *testing.T) {
+	if goruntime.GOOS == "windows" {
+		t.Skip("no SIGTERM or SIGINT to send on Windows")
+	}
+}
+
+func TestRun_Signals(t *testing.T) {
+	skipWithoutSignals(t)
+	t.Parallel()
+	plugins := pluginsDir(t, map[string]string{"hello.wasm": "examples/hello"})
+	for _, tc := range []struct {
+		name string
+		sig  os.Signal
+	}{{"SIGTERM", syscall.SIGTERM}, {"SIGINT", syscall.SIGINT}} {
+		sig := tc.sig
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServer(t, plugins)
+			status, body, err := s.get("/hello/world")
+			if err != nil || status != http.StatusOK || !strings.Contains(string(body), `"Hello, world!"`) {
+				t.Errorf("GET /hello/world: %d %s %v", status, body, err)
+			}
+			s.signal(t, sig)
+			if code := s.wait(t); code != 0 {
+				t.Errorf("exit %d after %v, want 0", code, sig)
+			}
+			if log := s.log.String(); !strings.Contains(log, `msg="shutting down"`) {
+				t.Errorf("log lacks the shutdown message")
+			}
+		})
+	}
+}
+
+// TestRun_InFlight sends SIGTERM while a call runs: the neuron stops
+// accepting connections, lets the call end at its own deadline, answers it
+// whole, and exits 0.
+func TestRun_InFlight(t *testing.T) {
+	skipWithoutSignals(t)
+	t.Parallel()
+	plugins := pluginsDir(t, map[string]string{"loop.wasm": "runtime/testdata/guests/loop"})
+	s := startServer(t, plugins, "NEURON_CALL_TIMEOUT=2s", "NEURON_SHUTDOWN_TIMEOUT=10s")
+
+	type answer struct {
+		status int
+		header http.Header
+		body   []byte
+		err    error
+	}
+	spin := make(chan answer, 1)
+	go func() {
+		resp, err := s.client.Get(s.base + "/t/loop/spin")
+		if err != nil {
+			spin <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		spin <- answer{resp.StatusCode, resp.Header, b, err}
+	}()
+	eventually(t, "the spin to hold an instance", func() bool {
+		status, body, err := s.get("/metrics")
+		return err == nil && status == http.StatusOK &&
+			strings.Contains(string(body), `neuron_pool_instances{plugin="loop",state="busy",version="1.0.0"} 1`+"\n")
+	})
+	s.signal(t, syscall.SIGTERM)
+
+	// While the call drains, new connections are refused.
+	addr := strings.TrimPrefix(s.base, "http://")
+	eventually(t, "the listener to close", func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return true
+		}
+		c.Close()
+		return false
+	})
+	select {
+	case a := <-spin:
+		t.Fatalf("the call in flight ended (%d %s %v) before the listener closed", a.status, a.body, a.err)
+	default:
+	}
+
+	a := <-spin
+	if a.err != nil {
+		t.Fatalf("the call in flight at SIGTERM failed: %v", a.err)
+	}
+	var e struct{ Error, Code string }
+	if a.status != http.StatusGatewayTimeout || json.Unmarshal(a.body, &e) != nil || e.Code != "timeout" || e.Error == "" {
+		t.Errorf("the call in flight at SIGTERM got %d %s; want its own 504 timeout", a.status, a.body)
+	}
+	if got := a.header.Get("X-Neuron-Plugin"); got != "loop@1.0.0" {
+		t.Errorf("X-Neuron-Plugin %q, want loop@1.0.0", got)
+	}
+	if code := s.wait(t); code != 0 {
+		t.Errorf("exit %d after SIGTERM, want 0", code)
+	}
+	log := s.log.String()
+	shutdown, failed := strings.Index(log, `msg="shutting down" timeout=10s`), strings.Index(log, `msg="processor call failed"`)
+	if shutdown < 0 || failed < shutdown {
+		t.Errorf("log does not show the shutdown (at %d) before the call's timeout (at %d)", shutdown, failed)
+	}
+	if strings.Contains(log, "did not finish in time") {
+		t.Errorf("the shutdown timed out")
+	}
+}
