@@ -607,7 +607,7 @@ func TestAgent_NoPluginsDir(t *testing.T) {
 	n.do(t, "GET", "/hello/world", "").wantError(t, "GET /hello/world", http.StatusNotFound, "not_found")
 
 	logs := n.log.String()
-	if !strings.Contains(logs, `level=ERROR msg="plugins not loaded`) || !strings.Contains(logs, missing) {
+	if !strings.Contains(logs, `level=ERROR msg="plugins directory not readable`) || !strings.Contains(logs, missing) {
 		t.Errorf("log does not report the missing plugins directory %s", missing)
 	}
 	if err := n.stop(); err != nil {
