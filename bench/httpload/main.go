@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -39,14 +40,24 @@ func main() {
 	duration := flag.Duration("duration", 5*time.Second, "length of one measurement")
 	rounds := flag.Int("rounds", 3, "measurements per server, alternating")
 	records := flag.Int("records", 10, "records per batch")
+	pool := flag.Int("pool", 0, "neuron's instances per processor at most (0: the default)")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
-	if err := run(*plugins, *conns, *duration, *rounds, *records); err != nil {
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err == nil {
+			_ = pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
+	if err := run(*plugins, *conns, *duration, *rounds, *records, *pool); err != nil {
 		fmt.Fprintln(os.Stderr, "httpload:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
 
-func run(plugins string, conns int, duration time.Duration, rounds, records int) error {
+func run(plugins string, conns int, duration time.Duration, rounds, records, poolMax int) error {
 	dir, err := os.MkdirTemp("", "httpload")
 	if err != nil {
 		return err
@@ -62,7 +73,9 @@ func run(plugins string, conns int, duration time.Duration, rounds, records int)
 	if err != nil {
 		return err
 	}
-	cfg.Limits.PoolMax = conns
+	if poolMax > 0 {
+		cfg.Limits.PoolMax = poolMax
+	}
 	a, err := agent.Start(context.Background(), cfg, io.Discard)
 	if err != nil {
 		return err
