@@ -3,43 +3,15 @@
 package main
 
 import (
-	"unsafe"
+	"errors"
 
-	"github.com/empirefederation/neuron/sdk/abi"
+	"github.com/empirefederation/neuron/sdk"
 )
 
+func init() {
+	sdk.Register(sdk.Info{Name: "selftestfail", Version: "1.0.0"})
+	sdk.Handle("GET /t/selftestfail/ok", "answers ok", func(*sdk.Request) sdk.Response { return sdk.Text(200, "ok") })
+	sdk.SelfTest(func() error { return errors.New("self-test: database unreachable") })
+}
+
 func main() {}
-
-var reqBuf, respBuf []byte
-
-func addr(b []byte) uint32 { return uint32(uintptr(unsafe.Pointer(unsafe.SliceData(b)))) }
-
-func str(s string) uint64 { // packed pointer of a literal, which the GC never frees
-	return abi.Pack(uint32(uintptr(unsafe.Pointer(unsafe.StringData(s)))), uint32(len(s)))
-}
-
-//go:wasmexport neuron_abi_version
-func abiVersion() int32 { return abi.Version }
-
-//go:wasmexport neuron_alloc
-func alloc(size uint32) uint32 {
-	if uint32(cap(reqBuf)) < size || cap(reqBuf) == 0 {
-		reqBuf = make([]byte, max(size, 1))
-	}
-	reqBuf = reqBuf[:size]
-	return addr(reqBuf)
-}
-
-//go:wasmexport neuron_manifest
-func manifest() uint64 {
-	return str(`{"name":"selftestfail","version":"1.0.0","endpoints":[{"method":"GET","path":"/t/selftestfail/ok"}]}`)
-}
-
-//go:wasmexport neuron_handle
-func handle(ptr, n uint32) uint64 { // every endpoint answers 200 "ok"
-	respBuf = abi.AppendResponse(respBuf[:0], &abi.Response{Status: 200, Body: []byte("ok")})
-	return abi.Pack(addr(respBuf), uint32(len(respBuf)))
-}
-
-//go:wasmexport neuron_self_test
-func selfTest() uint64 { return str("self-test: database unreachable") }
