@@ -10,9 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -231,7 +228,7 @@ func (e *env) metric(name string, labels ...string) (float64, int) {
 	if r.status != http.StatusOK {
 		e.t.Fatalf("/metrics: status %d", r.status)
 	}
-	return sumSamples(e.t, string(r.body), name, labels...)
+	return testutil.SumSamples(e.t, string(r.body), name, labels...)
 }
 
 // mustMetric is metric failing the test when no sample matches.
@@ -242,49 +239,6 @@ func (e *env) mustMetric(name string, labels ...string) float64 {
 		e.t.Fatalf("/metrics has no %s with labels %q", name, labels)
 	}
 	return v
-}
-
-var labelPattern = regexp.MustCompile(`(\w+)="((?:[^"\\]|\\.)*)"`)
-
-// sumSamples parses Prometheus text exposition enough for these tests.
-func sumSamples(t testing.TB, text, name string, labels ...string) (float64, int) {
-	t.Helper()
-	var sum float64
-	var n int
-	for line := range strings.Lines(text) {
-		line = strings.TrimSpace(line)
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		sp := strings.LastIndexByte(line, ' ')
-		series, value := line[:sp], line[sp+1:]
-		metric, rest, _ := strings.Cut(series, "{")
-		if metric != name {
-			continue
-		}
-		got := map[string]string{}
-		for _, m := range labelPattern.FindAllStringSubmatch(rest, -1) {
-			v, err := strconv.Unquote(`"` + m[2] + `"`)
-			if err != nil {
-				t.Fatalf("metric line %q: %v", line, err)
-			}
-			got[m[1]] = v
-		}
-		match := true
-		for i := 0; i+1 < len(labels); i += 2 {
-			match = match && got[labels[i]] == labels[i+1]
-		}
-		if !match {
-			continue
-		}
-		v, err := strconv.ParseFloat(value, 64)
-		if err != nil {
-			t.Fatalf("metric line %q: %v", line, err)
-		}
-		sum += v
-		n++
-	}
-	return sum, n
 }
 
 // eventually polls cond until it holds, failing the test after waitLimit.

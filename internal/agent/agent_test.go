@@ -12,8 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -231,50 +229,7 @@ func (n *neuron) metric(t *testing.T, name string, labels ...string) (float64, i
 	if r.status != http.StatusOK {
 		t.Fatalf("/metrics: status %d", r.status)
 	}
-	return sumSamples(t, string(r.body), name, labels...)
-}
-
-var labelPattern = regexp.MustCompile(`(\w+)="((?:[^"\\]|\\.)*)"`)
-
-// sumSamples parses Prometheus text exposition enough for these tests.
-func sumSamples(t *testing.T, text, name string, labels ...string) (float64, int) {
-	t.Helper()
-	var sum float64
-	var n int
-	for line := range strings.Lines(text) {
-		line = strings.TrimSpace(line)
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		sp := strings.LastIndexByte(line, ' ')
-		series, value := line[:sp], line[sp+1:]
-		metric, rest, _ := strings.Cut(series, "{")
-		if metric != name {
-			continue
-		}
-		got := map[string]string{}
-		for _, m := range labelPattern.FindAllStringSubmatch(rest, -1) {
-			v, err := strconv.Unquote(`"` + m[2] + `"`)
-			if err != nil {
-				t.Fatalf("metric line %q: %v", line, err)
-			}
-			got[m[1]] = v
-		}
-		match := true
-		for i := 0; i+1 < len(labels); i += 2 {
-			match = match && got[labels[i]] == labels[i+1]
-		}
-		if !match {
-			continue
-		}
-		v, err := strconv.ParseFloat(value, 64)
-		if err != nil {
-			t.Fatalf("metric line %q: %v", line, err)
-		}
-		sum += v
-		n++
-	}
-	return sum, n
+	return testutil.SumSamples(t, string(r.body), name, labels...)
 }
 
 // eventually polls cond until it holds, failing the test after waitLimit.

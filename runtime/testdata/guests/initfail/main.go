@@ -2,45 +2,12 @@
 // Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o initfail.wasm .
 package main
 
-import (
-	"unsafe"
+import "github.com/empirefederation/neuron/sdk"
 
-	"github.com/empirefederation/neuron/sdk/abi"
-)
-
-func init() { panic("initfail: deliberate panic in init") }
+func init() {
+	sdk.Register(sdk.Info{Name: "initfail", Version: "1.0.0"})
+	sdk.Handle("GET /t/initfail/ok", "never served", func(*sdk.Request) sdk.Response { return sdk.Text(200, "ok") })
+	panic("initfail: deliberate panic in init")
+}
 
 func main() {}
-
-var reqBuf, respBuf []byte
-
-func addr(b []byte) uint32 { return uint32(uintptr(unsafe.Pointer(unsafe.SliceData(b)))) }
-
-func str(s string) uint64 { // packed pointer of a literal, which the GC never frees
-	return abi.Pack(uint32(uintptr(unsafe.Pointer(unsafe.StringData(s)))), uint32(len(s)))
-}
-
-//go:wasmexport neuron_abi_version
-func abiVersion() int32 { return abi.Version }
-
-//go:wasmexport neuron_alloc
-func alloc(size uint32) uint32 {
-	if uint32(cap(reqBuf)) < size || cap(reqBuf) == 0 {
-		reqBuf = make([]byte, max(size, 1))
-	}
-	reqBuf = reqBuf[:size]
-	return addr(reqBuf)
-}
-
-//go:wasmexport neuron_manifest
-func manifest() uint64 {
-	return str(`{"name":"initfail","version":"1.0.0","endpoints":[{"method":"GET","path":"/t/initfail/ok"}]}`)
-}
-
-//go:wasmexport neuron_handle
-func handle(ptr, n uint32) uint64 {
-	req, _ := abi.DecodeRequest(reqBuf[:min(n, uint32(len(reqBuf)))])
-	_ = req
-	respBuf = abi.AppendResponse(respBuf[:0], &abi.Response{Status: 200, Body: []byte("ok")})
-	return abi.Pack(addr(respBuf), uint32(len(respBuf)))
-}
