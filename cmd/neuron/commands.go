@@ -144,6 +144,11 @@ func printInspection(w io.Writer, info *runtime.Inspection) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "name\t%s\nversion\t%s\ndescription\t%s\n", m.Name, m.Version, m.Description)
 	fmt.Fprintf(tw, "file\t%s (%d bytes)\nsha256\t%s\nabi\tv%d\nmanifest\t%s\n", info.Path, info.Size, info.Digest, info.ABI, info.ManifestSource)
+	stop := "interrupt flag (fast)"
+	if !info.Interruptible {
+		stop = "wazero context watch (slower: the module uses instructions the instrumentation does not know)"
+	}
+	fmt.Fprintf(tw, "timeouts\t%s\n", stop)
 	fmt.Fprintf(tw, "capabilities\t%s\npermissions\t%s\nheaders\t%s\n", list(m.Capabilities), list(m.Permissions), list(m.Headers))
 	l := info.Limits
 	fmt.Fprintf(tw, "limits\tmemory %d pages (%d MiB), timeout %s, body %d B, response %d B, pool %d..%d, queue %d\n",
