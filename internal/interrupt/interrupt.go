@@ -1,8 +1,11 @@
 // Package interrupt instruments a Wasm module so that the host can stop a
 // running call cheaply: it adds a mutable i32 global, exported as Global,
-// and a check of it at the head of every loop that traps when it is not
-// zero. A host that sets the global from another goroutine stops the guest
-// within one loop iteration.
+// and a check of it before every branch back to a loop's head and every
+// tail call, which traps when it is not zero. A host that sets the global
+// from another goroutine stops the guest within one loop iteration. Those
+// are the only ways Wasm code runs forever (plain recursion overflows the
+// stack); a loop that is entered but never branched back to, such as the one
+// that starts every function compiled by Go, costs nothing.
 //
 // Every 1024 loop iterations (counted in a second, private global) the check
 // also runs memory.grow 0, which does nothing but leave wazero's compiled
@@ -291,22 +294,64 @@ func instrumentBody(out, fn, check []byte) ([]byte, error) {
 	}
 	start := len(fn) - len(r.b)
 	out = append(out, fn[:start]...)
+	loops := []bool{false} // the enclosing blocks, innermost last: is it a loop?
 	for !r.done() {
 		at := len(fn) - len(r.b)
 		op := r.byte()
-		isLoop := op == 0x03
+		back, err := branchesToLoop(r, op, loops)
+		if err != nil {
+			return nil, fmt.Errorf("%w at byte %d", err, at)
+		}
 		if err := skipImmediates(&r, op); err != nil {
 			return nil, fmt.Errorf("%w at byte %d", err, at)
 		}
 		if r.err != nil {
 			return nil, fmt.Errorf("interrupt: opcode %#x at byte %d: %w", op, at, r.err)
 		}
-		out = append(out, fn[at:len(fn)-len(r.b)]...)
-		if isLoop {
+		switch op {
+		case 0x02, 0x03, 0x04: // block, loop, if
+			loops = append(loops, op == 0x03)
+		case 0x0B: // end
+			if len(loops) > 0 {
+				loops = loops[:len(loops)-1]
+			}
+		}
+		if back {
 			out = append(out, check...)
 		}
+		out = append(out, fn[at:len(fn)-len(r.b)]...)
 	}
 	return out, nil
+}
+
+// branchesToLoop reports whether the branch instruction op, whose
+// immediates r (a copy) is at, may jump back to the head of an enclosing
+// loop, or is a tail call. Checks go before such back-edges rather than at loop heads: every Go
+// function begins with a loop that is entered on each call but rarely
+// iterated, and a loop that never branches back cannot run forever.
+func branchesToLoop(r reader, op byte, loops []bool) (bool, error) {
+	var labels []uint32
+	switch op {
+	case 0x0C, 0x0D, 0xD5, 0xD6: // br, br_if, br_on_null, br_on_non_null
+		labels = append(labels, r.u32())
+	case 0x0E: // br_table
+		n := r.u32()
+		for i := uint64(0); i <= uint64(n) && r.err == nil; i++ {
+			labels = append(labels, r.u32())
+		}
+	case 0x12, 0x13, 0x15: // return_call, return_call_indirect, return_call_ref
+		return true, nil // a tail call can recur forever without a loop or a growing stack
+	default:
+		return false, nil
+	}
+	back := false
+	for _, l := range labels {
+		if uint64(l) >= uint64(len(loops)) {
+			return false, fmt.Errorf("interrupt: branch to label %d with %d enclosing blocks", l, len(loops))
+		}
+		back = back || loops[len(loops)-1-int(l)]
+	}
+	return back, r.err
 }
 
 // appendName appends a length-prefixed name.
