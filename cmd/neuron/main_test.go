@@ -17,7 +17,6 @@ import (
 	"regexp"
 	goruntime "runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -266,29 +265,11 @@ func TestPlugin(t *testing.T) {
 	})
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and readers at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // server is a running `neuron run`.
 type server struct {
 	cmd    *exec.Cmd
-	log    *syncBuffer // stdout and stderr
-	base   string      // http://host:port
+	log    *testutil.Buffer // stdout and stderr
+	base   string           // http://host:port
 	exited chan struct{}
 	client *http.Client
 }
@@ -313,7 +294,7 @@ func startServer(t *testing.T, plugins string, env ...string) *server {
 	cmd.Dir = t.TempDir()
 	cmd.Env = environ(append([]string{"NEURON_LISTEN=127.0.0.1:0", "NEURON_PLUGINS_DIR=" + plugins,
 		"NEURON_DATA_DIR=" + data, "LOG_LEVEL=debug"}, env...)...)
-	s := &server{cmd: cmd, log: &syncBuffer{}, exited: make(chan struct{}), client: &http.Client{Timeout: waitLimit}}
+	s := &server{cmd: cmd, log: &testutil.Buffer{}, exited: make(chan struct{}), client: &http.Client{Timeout: waitLimit}}
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

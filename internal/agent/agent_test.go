@@ -1,7 +1,6 @@
 package agent_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -83,29 +82,11 @@ func pluginsDir(t *testing.T, files map[string]string) string {
 // whoever runs the tests change nothing.
 func noEnv(string) (string, bool) { return "", false }
 
-// logBuffer collects an agent's log; it is printed when the test fails.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // neuron is one agent under test with a client for it.
 type neuron struct {
 	a      *agent.Agent
 	stop   func() error // a.Stop, once; later calls fail
-	log    *logBuffer
+	log    *testutil.Buffer
 	base   string // http://host:port
 	client *http.Client
 }
@@ -119,7 +100,7 @@ func start(t *testing.T, args ...string) *neuron {
 	if err != nil {
 		t.Fatalf("config.Load(%q): %v", args, err)
 	}
-	logs := &logBuffer{}
+	logs := &testutil.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("agent log:\n%s", logs)
@@ -607,7 +588,7 @@ func TestRun(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	logs := &logBuffer{}
+	logs := &testutil.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- agent.Run(ctx, cfg, logs) }()
 
