@@ -4,7 +4,7 @@ WASM      := GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 $(GO) build -buildmode=c-shar
 STATICCHECK_VERSION := v0.8.2
 GOBIN     := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: run test plugins bench build lint check clean FORCE
+.PHONY: run test plugins plugins-c bench build lint check clean FORCE
 
 ## build: the neuron binary, bin/neuron
 build:
@@ -19,6 +19,10 @@ plugins/data-processor-1.0.0.wasm: FORCE
 	$(WASM) -o $@ ./examples/dataprocessor/v1.0.0
 plugins/data-processor-1.1.0.wasm: FORCE
 	$(WASM) -o $@ ./examples/dataprocessor/v1.1.0
+
+## plugins-c: the C data processor (needs clang for wasm32-wasi: apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32)
+plugins-c:
+	clang --target=wasm32-wasi --sysroot=/usr -O2 -mexec-model=reactor -Wall -o plugins/data-processor-c.wasm examples/dataprocessor-c/src/processor.c
 
 ## run: build everything and run a neuron serving the example processors
 run: build plugins
@@ -42,7 +46,7 @@ $(GOBIN)/staticcheck:
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 ## bench: benchmarks with ratios against native Go baselines (see docs/benchmarks.md)
-bench: plugins
+bench: plugins plugins-c
 	mkdir -p bench/results
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./runtime/ ./internal/pool/ ./internal/interrupt/ | tee bench/results/go-bench.txt
 	$(GO) run ./bench/httpload -plugins plugins | tee bench/results/httpload.txt

@@ -63,7 +63,7 @@ func run(plugins string, conns int, duration time.Duration, rounds, records, poo
 		return err
 	}
 	defer os.RemoveAll(dir)
-	for _, name := range []string{"data-processor-1.0.0.wasm", "hello.wasm"} {
+	for _, name := range []string{"data-processor-1.0.0.wasm", "hello.wasm", "data-processor-c.wasm"} {
 		if err := copyPlugin(plugins, dir, name); err != nil {
 			return err
 		}
@@ -90,6 +90,7 @@ func run(plugins string, conns int, duration time.Duration, rounds, records, poo
 		body       []byte
 	}{
 		{fmt.Sprintf("POST /process (%d records)", records), "/process", batch(records)},
+		{fmt.Sprintf("POST /c/process (%d, C)", records), "/c/process", batch(records)},
 		{"GET /hello/{name}", "/hello/bench", nil},
 	}
 	fmt.Printf("%d connections, %s x %d rounds, alternating; best round of each counts\n\n", conns, duration, rounds)
@@ -213,7 +214,7 @@ func serveNative() (net.Addr, error) {
 			Name    string `json:"name"`
 		}{"Hello, " + name + "!", name})
 	})
-	mux.HandleFunc("POST /process", func(w http.ResponseWriter, r *http.Request) {
+	handle := func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		var b process.Batch
 		if err := json.NewDecoder(io.LimitReader(r.Body, 4<<20)).Decode(&b); err != nil {
@@ -224,7 +225,9 @@ func serveNative() (net.Addr, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(process.Answer{Result: res, Version: opts.Version,
 			ProcessingTime: float64(time.Since(start).Microseconds()) / 1000})
-	})
+	}
+	mux.HandleFunc("POST /process", handle)
+	mux.HandleFunc("POST /c/process", handle) // the C processor does 1.0.0's work
 	srv := &http.Server{Handler: mux, ErrorLog: slog.NewLogLogger(slog.DiscardHandler, slog.LevelError)}
 	go func() { _ = srv.Serve(ln) }()
 	return ln.Addr(), nil
