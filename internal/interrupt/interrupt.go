@@ -330,22 +330,19 @@ func instrumentBody(out, fn, check []byte) ([]byte, error) {
 // function begins with a loop that is entered on each call but rarely
 // iterated, and a loop that never branches back cannot run forever.
 func branchesToLoop(r reader, op byte, loops []bool) (bool, error) {
-	var labels []uint32
+	n := uint64(1)
 	switch op {
-	case 0x0C, 0x0D, 0xD5, 0xD6: // br, br_if, br_on_null, br_on_non_null
-		labels = append(labels, r.u32())
-	case 0x0E: // br_table
-		n := r.u32()
-		for i := uint64(0); i <= uint64(n) && r.err == nil; i++ {
-			labels = append(labels, r.u32())
-		}
+	case 0x0C, 0x0D, 0xD5, 0xD6: // br, br_if, br_on_null, br_on_non_null: one label
+	case 0x0E: // br_table: a count of labels, then the default
+		n = uint64(r.u32()) + 1
 	case 0x12, 0x13, 0x15: // return_call, return_call_indirect, return_call_ref
 		return true, nil // a tail call can recur forever without a loop or a growing stack
 	default:
 		return false, nil
 	}
 	back := false
-	for _, l := range labels {
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		l := r.u32()
 		if uint64(l) >= uint64(len(loops)) {
 			return false, fmt.Errorf("interrupt: branch to label %d with %d enclosing blocks", l, len(loops))
 		}
