@@ -46,6 +46,16 @@ func badModules() []badModule {
 			reasons: []string{"not a WebAssembly module"},
 		},
 		{
+			// Found by fuzzing the instrumentation: a function type that
+			// claims 2^32 parameters in a 20-byte file. Refused at once,
+			// without allocating for the claimed count.
+			file: "hugecount.wasm",
+			files: file("hugecount.wasm", func(testing.TB) []byte {
+				return []byte("\x00asm\x01\x00\x00\x00\x01\x05\x01`\x99\x99\x99\x99\x01\xa7j\x03")
+			}),
+			reasons: []string{"compile:", "section type"},
+		},
+		{
 			file:    "truncated.wasm",
 			files:   file("truncated.wasm", func(t testing.TB) []byte { return guest(t, "echo")[:100<<10] }),
 			reasons: []string{"compile:", "is the file complete?"},
