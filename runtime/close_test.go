@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/empirefederation/neuron/internal/testutil"
 	"github.com/empirefederation/neuron/runtime"
 )
 
@@ -23,7 +24,7 @@ func spinning(t *testing.T, e *env) <-chan reply {
 		}
 		ch <- r
 	}()
-	eventually(t, "the spin to hold an instance", func() bool { return e.processor("loop").Pool.Busy == 1 })
+	testutil.Eventually(t, waitLimit, "the spin to hold an instance", func() bool { return e.processor("loop").Pool.Busy == 1 })
 	return ch
 }
 
@@ -140,7 +141,7 @@ func TestClose_UnderLoad(t *testing.T) {
 			}
 		})
 	}
-	eventually(t, "some requests served", func() bool { mu.Lock(); defer mu.Unlock(); return seen[http.StatusOK] >= 16 })
+	testutil.Eventually(t, waitLimit, "some requests served", func() bool { mu.Lock(); defer mu.Unlock(); return seen[http.StatusOK] >= 16 })
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	if err := e.rt.Close(ctx); err != nil {

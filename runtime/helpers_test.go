@@ -241,18 +241,6 @@ func (e *env) mustMetric(name string, labels ...string) float64 {
 	return v
 }
 
-// eventually polls cond until it holds, failing the test after waitLimit.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // logSink receives the runtime's JSON log: each record is passed to t.Log
 // and kept for assertions.
 type logSink struct {

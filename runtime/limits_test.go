@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/empirefederation/neuron/internal/testutil"
 	"github.com/empirefederation/neuron/runtime"
 	"github.com/empirefederation/neuron/sdk/abi"
 )
@@ -254,7 +255,7 @@ func TestLimits_Overloaded(t *testing.T) {
 		return ch
 	}
 	first := spin()
-	eventually(t, "the first spin to hold the only instance", func() bool { return e.processor("loop").Pool.Busy == 1 })
+	testutil.Eventually(t, waitLimit, "the first spin to hold the only instance", func() bool { return e.processor("loop").Pool.Busy == 1 })
 
 	// Other processors are not held up.
 	if got := decodeEcho(t, e.get("/t/echo/1")); got.Path != "/t/echo/1" {
@@ -262,7 +263,7 @@ func TestLimits_Overloaded(t *testing.T) {
 	}
 
 	second := spin()
-	eventually(t, "the second spin to wait", func() bool { return e.processor("loop").Pool.Waiting == 1 })
+	testutil.Eventually(t, waitLimit, "the second spin to wait", func() bool { return e.processor("loop").Pool.Waiting == 1 })
 
 	r := e.get("/t/loop/ok")
 	select {
@@ -326,7 +327,7 @@ func TestLimits_MoreInfiniteLoopsThanCPUs(t *testing.T) {
 			}
 		})
 	}
-	eventually(t, "the spins to hold their instances", func() bool { return e.processor("loop").Pool.Busy > 0 })
+	testutil.Eventually(t, waitLimit, "the spins to hold their instances", func() bool { return e.processor("loop").Pool.Busy > 0 })
 	goruntime.GC() // stops the world while guests spin
 	wg.Wait()
 	if r := e.get("/t/loop/ok"); r.status != http.StatusOK {

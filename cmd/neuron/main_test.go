@@ -314,14 +314,14 @@ func startServer(t *testing.T, plugins string, env ...string) *server {
 			t.Logf("neuron log:\n%s", s.log)
 		}
 	})
-	eventually(t, "the neuron to log its address", func() bool {
+	testutil.Eventually(t, waitLimit, "the neuron to log its address", func() bool {
 		if m := listeningPattern.FindStringSubmatch(s.log.String()); m != nil {
 			s.base = "http://" + m[1]
 			return true
 		}
 		return s.hasExited()
 	})
-	eventually(t, "the neuron to be ready", func() bool {
+	testutil.Eventually(t, waitLimit, "the neuron to be ready", func() bool {
 		if s.hasExited() {
 			t.Fatalf("the neuron exited with %v before it was ready", cmd.ProcessState)
 		}
@@ -373,18 +373,6 @@ func (s *server) get(path string) (int, []byte, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, b, err
-}
-
-// eventually polls cond until it holds, failing the test after waitLimit.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // pluginsDir returns a fresh directory holding the modules built from the
@@ -462,7 +450,7 @@ func TestRun_InFlight(t *testing.T) {
 		b, err := io.ReadAll(resp.Body)
 		spin <- answer{resp.StatusCode, resp.Header, b, err}
 	}()
-	eventually(t, "the spin to hold an instance", func() bool {
+	testutil.Eventually(t, waitLimit, "the spin to hold an instance", func() bool {
 		status, body, err := s.get("/metrics")
 		return err == nil && status == http.StatusOK &&
 			strings.Contains(string(body), `neuron_pool_instances{plugin="loop",state="busy",version="1.0.0"} 1`+"\n")
@@ -471,7 +459,7 @@ func TestRun_InFlight(t *testing.T) {
 
 	// While the call drains, new connections are refused.
 	addr := strings.TrimPrefix(s.base, "http://")
-	eventually(t, "the listener to close", func() bool {
+	testutil.Eventually(t, waitLimit, "the listener to close", func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
 			return true

@@ -213,18 +213,6 @@ func (n *neuron) metric(t *testing.T, name string, labels ...string) (float64, i
 	return testutil.SumSamples(t, string(r.body), name, labels...)
 }
 
-// eventually polls cond until it holds, failing the test after waitLimit.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // writeFile writes a file in a fresh directory and returns its path.
 func writeFile(t *testing.T, name, content string) string {
 	t.Helper()
@@ -484,7 +472,7 @@ func TestAgent(t *testing.T) {
 		}
 		spin <- r
 	}()
-	eventually(t, "the spin to hold an instance", func() bool {
+	testutil.Eventually(t, waitLimit, "the spin to hold an instance", func() bool {
 		for _, p := range n.a.Runtime().Processors() {
 			if p.Name == "loop" {
 				return p.Pool.Busy == 1
@@ -593,7 +581,7 @@ func TestRun(t *testing.T) {
 	go func() { done <- agent.Run(ctx, cfg, logs) }()
 
 	client := &http.Client{Timeout: waitLimit}
-	eventually(t, "the neuron to be ready", func() bool {
+	testutil.Eventually(t, waitLimit, "the neuron to be ready", func() bool {
 		resp, err := client.Get("http://" + addr + "/ready")
 		if err != nil {
 			return false

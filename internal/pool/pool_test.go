@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/empirefederation/neuron/internal/testutil"
 )
 
 // waitLimit bounds every wait in these tests so that a bug shows up as a
@@ -128,18 +130,6 @@ func mustGet(t *testing.T, p *Pool[*inst]) *inst {
 	return v
 }
 
-// eventually polls cond until it holds or waitLimit passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 type result struct {
 	v   *inst
 	err error
@@ -175,7 +165,7 @@ func startWaiters(t *testing.T, ctx context.Context, p *Pool[*inst], n int) []<-
 	for i := range chs {
 		chs[i] = goGet(ctx, p)
 	}
-	eventually(t, fmt.Sprintf("%d waiters", base+n), func() bool { return p.Stats().Waiting == base+n })
+	testutil.Eventually(t, waitLimit, fmt.Sprintf("%d waiters", base+n), func() bool { return p.Stats().Waiting == base+n })
 	return chs
 }
 
@@ -474,14 +464,14 @@ func TestWaitContextEnds(t *testing.T) {
 			defer cancel()
 			w := goGet(ctx, p)
 			if tc.end != nil {
-				eventually(t, "2 waiters", func() bool { return p.Stats().Waiting == 2 })
+				testutil.Eventually(t, waitLimit, "2 waiters", func() bool { return p.Stats().Waiting == 2 })
 				tc.end(cancel)
 			}
 			r := recv(t, w, "cancelled waiter")
 			if !errors.Is(r.err, tc.wantErr) || r.v != nil {
 				t.Fatalf("Get = %v, %v; want nil, %v", r.v, r.err, tc.wantErr)
 			}
-			eventually(t, "Waiting back to 1", func() bool { return p.Stats().Waiting == 1 })
+			testutil.Eventually(t, waitLimit, "Waiting back to 1", func() bool { return p.Stats().Waiting == 1 })
 			// The remaining waiter is unaffected and still served.
 			p.Put(held)
 			r = recv(t, other, "other waiter")
@@ -765,7 +755,7 @@ func TestCloseWaitsForBusy(t *testing.T) {
 		closed <- p.Close(ctx)
 	}()
 	// Close destroys the idle instance without waiting for the busy one.
-	eventually(t, "idle instance destroyed", func() bool { return idle.destroyed.Load() == 1 })
+	testutil.Eventually(t, waitLimit, "idle instance destroyed", func() bool { return idle.destroyed.Load() == 1 })
 	if v, err := p.Get(context.Background()); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Get during Close = %v, %v; want ErrClosed", v, err)
 	}
@@ -807,7 +797,7 @@ func TestCloseReleasesWaiters(t *testing.T) {
 			t.Fatalf("waiter = %v, %v; want ErrClosed", r.v, r.err)
 		}
 	}
-	eventually(t, "no waiters", func() bool { return p.Stats().Waiting == 0 })
+	testutil.Eventually(t, waitLimit, "no waiters", func() bool { return p.Stats().Waiting == 0 })
 	p.Put(held)
 	if err := recv(t, closed, "Close"); err != nil {
 		t.Fatalf("Close: %v", err)
@@ -1051,7 +1041,7 @@ func TestCloseDuringTraffic(t *testing.T) {
 			}
 		})
 	}
-	eventually(t, "some traffic", func() bool { return served.Load() >= 1000 })
+	testutil.Eventually(t, waitLimit, "some traffic", func() bool { return served.Load() >= 1000 })
 	closePool(t, p)
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -1118,7 +1108,7 @@ func TestDiscardRefillsToMin(t *testing.T) {
 	a, b := mustGet(t, p), mustGet(t, p)
 	p.Discard(a)
 	p.Discard(b)
-	eventually(t, "pool back at its minimum of 2 idle instances", func() bool { return p.Stats().Idle == 2 })
+	testutil.Eventually(t, waitLimit, "pool back at its minimum of 2 idle instances", func() bool { return p.Stats().Idle == 2 })
 	if st := p.Stats(); st.Created != 4 || st.Discarded != 2 || st.Busy != 0 {
 		t.Fatalf("stats = %+v, want 4 created, 2 discarded, none busy", st)
 	}
