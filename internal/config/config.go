@@ -8,7 +8,7 @@
 // Load decodes strictly (an unknown key is an error) and validates once,
 // completely: it returns every problem at once, each naming the key and
 // where it came from. A Config that Load returned is valid; treat it as
-// immutable and Clone it to derive another.
+// immutable.
 package config
 
 import (
@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
-	"github.com/knadh/koanf/maps"
 	"github.com/knadh/koanf/providers/confmap"
 	"github.com/knadh/koanf/v2"
 
@@ -56,7 +55,7 @@ type Config struct {
 	// Limits are the neuron's default limits for every processor.
 	Limits runtime.Limits `koanf:"limits"`
 	// PluginLimits override Limits per processor, keyed by processor name;
-	// zero fields inherit. See LimitsFor.
+	// zero fields inherit; the runtime lays the manifest between the two.
 	PluginLimits map[string]runtime.Limits `koanf:"pluginLimits"`
 	// Plugins are per-processor settings, keyed by processor name: what a
 	// processor reads as its config.
@@ -260,34 +259,4 @@ func BaseURLFor(addr string) string {
 		host = "localhost"
 	}
 	return "http://" + net.JoinHostPort(host, port)
-}
-
-// LimitsFor returns the limits for the processor called name: Limits with
-// its PluginLimits entry over them. The processor's manifest sits between
-// the two; the runtime applies it.
-func (c *Config) LimitsFor(name string) runtime.Limits {
-	return c.Limits.Override(c.PluginLimits[name])
-}
-
-// Clone returns a deep copy of c, which the caller may change.
-func (c *Config) Clone() *Config {
-	out := *c
-	out.PluginLimits = cloneMap(c.PluginLimits, func(l runtime.Limits) runtime.Limits { return l })
-	out.Plugins = cloneMap(c.Plugins, maps.Copy)
-	if c.Settings != nil {
-		out.Settings = maps.Copy(c.Settings)
-	}
-	out.AllowPermissions = append([]string(nil), c.AllowPermissions...)
-	return &out
-}
-
-func cloneMap[V any](m map[string]V, clone func(V) V) map[string]V {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]V, len(m))
-	for k, v := range m {
-		out[k] = clone(v)
-	}
-	return out
 }

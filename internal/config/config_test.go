@@ -98,9 +98,6 @@ func TestLoad_File(t *testing.T) {
 	if !reflect.DeepEqual(cfg.PluginLimits, wantPL) {
 		t.Errorf("PluginLimits = %+v, want %+v", cfg.PluginLimits, wantPL)
 	}
-	if got := cfg.LimitsFor("data-processor"); got.PoolMax != 3 || got.PoolMin != 2 || got.MemoryPages != 101 {
-		t.Errorf("LimitsFor = %+v", got)
-	}
 	wantPlugins := map[string]map[string]any{
 		"data-processor": {"dedupe": true, "fields": []any{"id", "email"}, "nested": map[string]any{"a": map[string]any{"b": 1}}},
 		"empty-settings": {},

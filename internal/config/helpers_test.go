@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 )
@@ -36,25 +35,6 @@ func TestBaseURLFor(t *testing.T) {
 		if got := BaseURLFor(tc.addr); got != tc.want {
 			t.Errorf("BaseURLFor(%q) = %q, want %q", tc.addr, got, tc.want)
 		}
-	}
-}
-
-func TestClone(t *testing.T) {
-	cfg, err := Load([]string{"--config", "testdata/full.yaml"}, env(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := cfg.Clone()
-	if !reflect.DeepEqual(c, cfg) {
-		t.Fatalf("clone differs:\n%+v\n%+v", c, cfg)
-	}
-	c.Settings["batchSize"] = 1
-	c.Plugins["data-processor"]["nested"].(map[string]any)["a"] = nil
-	c.PluginLimits["data-processor"] = c.Limits
-	c.AllowPermissions[0] = "x"
-	if cfg.Settings["batchSize"] != 100 || cfg.Plugins["data-processor"]["nested"].(map[string]any)["a"] == nil ||
-		cfg.PluginLimits["data-processor"].PoolMax != 3 || cfg.AllowPermissions[0] != "filesystem" {
-		t.Errorf("changing the clone changed the original: %+v", cfg)
 	}
 }
 
@@ -120,6 +100,5 @@ func FuzzLoadYAML(f *testing.F) {
 		if _, err := checkLogLevel(cfg.LogLevel); err != nil || cfg.ID == "" || cfg.BaseURL == "" {
 			t.Errorf("accepted invalid config %+v", cfg)
 		}
-		_ = cfg.Clone()
 	})
 }
