@@ -76,12 +76,12 @@ func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, vars map[string
 		return 0, poolError(err, p.id())
 	}
 	resp, cerr := in.call(e.fn, msg, p.limits.CallTimeout, p.limits.MaxResponseBytes, *outBuf)
-	if cerr != nil && cerr.Discard {
-		p.pool.Discard(in)
-	} else {
+	if in.reusable(cerr) {
 		p.pool.Put(in)
+	} else {
+		p.pool.Discard(in)
 	}
-	if cerr != nil && cerr.Code != "" {
+	if cerr != nil {
 		return 0, cerr
 	}
 	*outBuf = resp.Body

@@ -25,6 +25,7 @@ type instance struct {
 	ctx      *callContext
 
 	buf, bufCap uint32 // the guest's request buffer from its last alloc
+	spent       bool   // its deadline fired: it must not serve again
 	stack       [2]uint64
 }
 
@@ -40,19 +41,21 @@ func (in *instance) call(ep int, msg []byte, timeout time.Duration, maxResponse 
 	in.stderr.Reset()
 	in.ctx.arm(timeout)
 	cerr := in.invoke(ep, msg)
-	if !in.ctx.disarm() && cerr == nil {
-		// The deadline fired as the call returned: its answer stands, but
-		// the instance's interrupt flag is raised.
-		cerr = &CallError{Discard: true}
+	if !in.ctx.disarm() {
+		// The deadline fired, perhaps as the call returned: an answer
+		// stands, but the interrupt flag is raised for good.
+		in.spent = true
 	}
-	if cerr != nil && cerr.Code != "" {
+	if cerr != nil {
 		return abi.Response{}, cerr
 	}
-	resp, rerr := in.response(maxResponse, out)
-	if rerr != nil {
-		return abi.Response{}, rerr
-	}
-	return resp, cerr
+	return in.response(maxResponse, out)
+}
+
+// reusable reports whether the instance may serve again after a call that
+// ended with cerr.
+func (in *instance) reusable(cerr *CallError) bool {
+	return !in.spent && (cerr == nil || !cerr.Discard)
 }
 
 // invoke writes the request into guest memory and calls the handler.
