@@ -1,0 +1,320 @@
+// Package control is the one path by which federation updates (config,
+// experiment, command) reach a running neuron, whether pulled from
+// GET /api/neuron/config or pushed to POST /api/neuron/update-config.
+//
+// An update is validated whole before anything changes: one bad key and
+// nothing of it applies, and the reason goes back in the answer and in a
+// config_rejected event. A valid config is applied in one atomic step (the
+// runtime's Dynamic), persisted as the last good config (used at the next
+// start even if the federation is down) and reported by a config_applied
+// event and by configVersion in the next heartbeat. The same version twice
+// is a no-op. A command runs at most once per id, even across restarts.
+package control
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/empirefederation/neuron/federation"
+	"github.com/empirefederation/neuron/runtime"
+)
+
+// Event types the controller records.
+const (
+	EventConfigApplied   = "config_applied"
+	EventConfigRejected  = "config_rejected"
+	EventCommandExecuted = "command_executed"
+)
+
+// Target is what a config acts on: the processor runtime.
+type Target interface {
+	SetDynamic(runtime.Dynamic) error
+}
+
+// Options configure a Controller.
+type Options struct {
+	// DataDir holds the last good config and the command ledger, under
+	// DataDir/control.
+	DataDir string
+	// Settings and Plugins are the local configuration's layer (file,
+	// environment, flags); federation updates lay over them, and may only
+	// set keys declared there or the runtime's own keys.
+	Settings map[string]any
+	Plugins  map[string]map[string]any
+	// CallTimeout is the configured call timeout, used when no update sets
+	// timeoutSeconds. Zero leaves each processor's own.
+	CallTimeout time.Duration
+	// Runtime receives every applied config.
+	Runtime Target
+	// Level is the logger's level: enableDebugMode and set_log_level set
+	// it; BaseLevel is the configured level it returns to.
+	Level     *slog.LevelVar
+	BaseLevel slog.Level
+	// Commands are the command types this neuron runs, by type.
+	Commands map[string]Command
+	// Events receives config_applied, config_rejected and command_executed.
+	Events func(federation.Event)
+	Logger *slog.Logger
+}
+
+// Controller applies updates. Its methods are safe for concurrent use;
+// applies are serialized.
+type Controller struct {
+	opts   Options
+	log    *slog.Logger
+	check  validator
+	state  atomic.Pointer[State]
+	mu     sync.Mutex // serializes Apply
+	ledger *ledger
+	file   string
+}
+
+// State is the federation's layer as last applied.
+type State struct {
+	// Version identifies the applied config: the update's version, or a
+	// digest of its content when it has none.
+	Version    string                 `json:"version"`
+	Config     layer                  `json:"config"`
+	Experiment *federation.Experiment `json:"experiment,omitempty"`
+	Overlay    layer                  `json:"overlay"` // the experiment's config
+	Source     string                 `json:"source"`
+	Applied    time.Time              `json:"applied"`
+}
+
+// Result is what an update did, as the push endpoint answers it.
+type Result struct {
+	// Applied is true when the config changed; Unchanged when the update
+	// carried the version already applied.
+	Applied       bool     `json:"applied"`
+	Unchanged     bool     `json:"unchanged,omitempty"`
+	ConfigVersion string   `json:"configVersion"`
+	Command       *Outcome `json:"command,omitempty"`
+}
+
+// RejectedError is an update refused whole, with every reason.
+type RejectedError struct{ Reasons []error }
+
+func (e *RejectedError) Error() string {
+	return "update rejected: " + errors.Join(e.Reasons...).Error()
+}
+
+// New returns a Controller, and applies the last good config persisted in
+// DataDir if there is one (so a restart serves it even if the federation is
+// down). A persisted config that no longer validates against the local
+// config is logged and skipped.
+func New(ctx context.Context, opts Options) (*Controller, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Events == nil {
+		opts.Events = func(federation.Event) {}
+	}
+	dir := filepath.Join(opts.DataDir, "control")
+	ledger, err := openLedger(filepath.Join(dir, "commands.json"))
+	if err != nil {
+		return nil, err
+	}
+	c := &Controller{opts: opts, log: opts.Logger, check: validator{opts.Settings, opts.Plugins},
+		ledger: ledger, file: filepath.Join(dir, "config.json")}
+	c.state.Store(&State{})
+	var last State
+	switch found, err := readJSON(c.file, &last); {
+	case err != nil:
+		c.log.Warn("last good config unreadable; starting from the local config", "file", c.file, "err", err)
+	case found:
+		if err := c.restore(last); err != nil {
+			c.log.Warn("last good config no longer valid against the local config; starting without it", "version", last.Version, "err", err)
+		} else {
+			c.log.Info("last good config applied", "version", last.Version, "applied", last.Applied)
+		}
+	}
+	return c, nil
+}
+
+func (c *Controller) restore(s State) error {
+	cfg, errs := c.check.config("config", toAny(s.Config))
+	if s.Experiment != nil {
+		overlay, eerrs := c.check.experiment(s.Experiment)
+		errs = append(errs, eerrs...)
+		s.Overlay = overlay
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	s.Config = cfg
+	return c.install(&s)
+}
+
+// State returns the federation layer applied now.
+func (c *Controller) State() *State { return c.state.Load() }
+
+// Version returns the applied config's version, "" before any update.
+func (c *Controller) Version() string { return c.state.Load().Version }
+
+// Apply validates u whole, applies its config and experiment atomically if
+// they differ from what is applied, then runs its command. source says where
+// it came from ("push", "poll") for logs and events. A *RejectedError means
+// nothing was applied.
+func (c *Controller) Apply(ctx context.Context, u federation.Update, source string) (Result, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cur := c.state.Load()
+	next := *cur
+	next.Source = source
+	var errs []error
+	if u.Config != nil {
+		l, cerrs := c.check.config("config", u.Config)
+		next.Config, errs = l, append(errs, cerrs...)
+	}
+	if e := u.Experiment; e != nil {
+		overlay, eerrs := c.check.experiment(e)
+		errs = append(errs, eerrs...)
+		next.Experiment, next.Overlay = e, overlay
+		if e.Stop {
+			next.Experiment, next.Overlay = nil, layer{}
+		}
+	}
+	var cmd Command
+	if u.Command != nil {
+		var err error
+		if cmd, err = c.command(u.Command); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return c.reject(u, source, errs)
+	}
+	res := Result{ConfigVersion: cur.Version}
+	if u.Config != nil || u.Experiment != nil {
+		next.Version = u.Version
+		if next.Version == "" {
+			next.Version = digest(next.Config, next.Experiment)
+		}
+		if next.Version == cur.Version {
+			res.Unchanged = true
+		} else {
+			next.Applied = time.Now().UTC()
+			if err := c.install(&next); err != nil {
+				return c.reject(u, source, []error{err})
+			}
+			if err := writeJSON(c.file, &next); err != nil {
+				c.log.Error("last good config not persisted; it applies now but not after a restart", "err", err)
+			}
+			c.log.Info("config applied", "version", next.Version, "source", source, "settings", len(next.Config.Settings))
+			c.emit(EventConfigApplied, map[string]any{"version": next.Version, "source": source,
+				"experiment": experimentID(next.Experiment)})
+			res.Applied, res.ConfigVersion = true, next.Version
+		}
+	}
+	if u.Command != nil {
+		o := c.run(ctx, u.Command, cmd)
+		res.Command = &o
+	}
+	return res, nil
+}
+
+func (c *Controller) reject(u federation.Update, source string, errs []error) (Result, error) {
+	err := &RejectedError{Reasons: errs}
+	c.log.Warn("update rejected", "source", source, "version", u.Version, "reason", errors.Join(errs...).Error())
+	reasons := make([]string, len(errs))
+	for i, e := range errs {
+		reasons[i] = e.Error()
+	}
+	c.emit(EventConfigRejected, map[string]any{"version": u.Version, "source": source, "reasons": reasons})
+	return Result{ConfigVersion: c.state.Load().Version}, err
+}
+
+// install hands the merged configuration to the runtime and the logger,
+// then publishes s.
+func (c *Controller) install(s *State) error {
+	settings := merge(c.opts.Settings, s.Config.Settings, s.Overlay.Settings)
+	plugins := map[string]map[string]any{}
+	for _, l := range []map[string]map[string]any{c.opts.Plugins, s.Config.Plugins, s.Overlay.Plugins} {
+		for name, m := range l {
+			plugins[name] = merge(plugins[name], m)
+		}
+	}
+	d := runtime.Dynamic{Settings: settings, Plugins: plugins, CallTimeout: c.opts.CallTimeout}
+	if t, ok := settings["timeoutSeconds"]; ok {
+		d.CallTimeout = time.Duration(toFloat(t) * float64(time.Second))
+	}
+	if err := c.opts.Runtime.SetDynamic(d); err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	if c.opts.Level != nil {
+		level := c.opts.BaseLevel
+		if debug, _ := settings["enableDebugMode"].(bool); debug {
+			level = slog.LevelDebug
+		}
+		c.opts.Level.Set(level)
+	}
+	c.state.Store(s)
+	return nil
+}
+
+func (c *Controller) emit(typ string, data any) {
+	b, _ := json.Marshal(data)
+	c.opts.Events(federation.Event{Type: typ, Timestamp: time.Now().UTC(), Data: b})
+}
+
+// digest identifies a config by content, so an unversioned config pulled
+// every poll applies once.
+func digest(cfg layer, e *federation.Experiment) string {
+	b, _ := json.Marshal(struct {
+		C layer
+		E *federation.Experiment
+	}{cfg, e})
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:6])
+}
+
+func experimentID(e *federation.Experiment) string {
+	if e == nil {
+		return ""
+	}
+	return e.ID
+}
+
+func merge(layers ...map[string]any) map[string]any {
+	out := map[string]any{}
+	for _, l := range layers {
+		maps.Copy(out, l)
+	}
+	return out
+}
+
+// toAny turns a persisted layer back into the wire shape for revalidation.
+func toAny(l layer) map[string]any {
+	m := maps.Clone(l.Settings)
+	if m == nil {
+		m = map[string]any{}
+	}
+	if len(l.Plugins) > 0 {
+		p := map[string]any{}
+		for k, v := range l.Plugins {
+			p[k] = v
+		}
+		m["plugins"] = p
+	}
+	return m
+}
+
+func toFloat(v any) float64 {
+	switch t := v.(type) {
+	case int64:
+		return float64(t)
+	case float64:
+		return t
+	}
+	return 0
+}

@@ -1,0 +1,280 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/empirefederation/neuron/federation"
+	"github.com/empirefederation/neuron/runtime"
+)
+
+// target records what the controller applies. The runtime's SetDynamic is
+// tested in the runtime package and end to end in the agent.
+type target struct {
+	mu      sync.Mutex
+	applied []runtime.Dynamic
+	fail    error
+}
+
+func (t *target) SetDynamic(d runtime.Dynamic) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.fail != nil {
+		return t.fail
+	}
+	t.applied = append(t.applied, d)
+	return nil
+}
+
+func (t *target) last() runtime.Dynamic {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.applied) == 0 {
+		return runtime.Dynamic{}
+	}
+	return t.applied[len(t.applied)-1]
+}
+
+type env struct {
+	c      *Controller
+	target *target
+	level  *slog.LevelVar
+	events *[]federation.Event
+	ran    *[]string
+}
+
+func newEnv(t *testing.T, dir string) env {
+	t.Helper()
+	tg := &target{}
+	level := new(slog.LevelVar)
+	var mu sync.Mutex
+	events := &[]federation.Event{}
+	ran := &[]string{}
+	cmds := Builtins(workers{ran}, level, func(context.Context) error { *ran = append(*ran, "flush"); return nil })
+	cmds["fail"] = Command{Run: func(context.Context, json.RawMessage) (any, error) { return nil, errors.New("boom") }}
+	c, err := New(context.Background(), Options{
+		DataDir:  dir,
+		Settings: map[string]any{"region": "eu", "batchSize": int64(100)},
+		Plugins:  map[string]map[string]any{"data-processor": {"dedupe": true}},
+		Runtime:  tg, Level: level, BaseLevel: slog.LevelInfo, CallTimeout: 5 * time.Second,
+		Commands: cmds,
+		Events: func(e federation.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			*events = append(*events, e)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env{c, tg, level, events, ran}
+}
+
+type workers struct{ ran *[]string }
+
+func (w workers) RestartWorkers(_ context.Context, sel string, graceful bool) (int, error) {
+	if sel == "nope" {
+		return 0, errors.New(`unknown worker "nope"`)
+	}
+	*w.ran = append(*w.ran, "restart "+sel)
+	return 2, nil
+}
+
+func update(t *testing.T, s string) federation.Update {
+	t.Helper()
+	u, err := federation.ParseUpdate([]byte(s))
+	if err != nil {
+		t.Fatalf("parse %s: %v", s, err)
+	}
+	return u
+}
+
+func (e env) types() []string {
+	var out []string
+	for _, ev := range *e.events {
+		out = append(out, ev.Type)
+	}
+	return out
+}
+
+func TestApplyValid(t *testing.T) {
+	e := newEnv(t, t.TempDir())
+	res, err := e.c.Apply(context.Background(), update(t, `{"config": {"batchSize": 1000, "maxRetries": 3, "timeoutSeconds": 2.5,
+		"enableDebugMode": true, "region": "us", "plugins": {"data-processor": {"dedupe": false}}}, "version": "v7"}`), "push")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Applied || res.ConfigVersion != "v7" {
+		t.Fatalf("result %+v", res)
+	}
+	d := e.target.last()
+	if d.Settings["batchSize"] != int64(1000) || d.Settings["region"] != "us" || d.Settings["maxRetries"] != int64(3) {
+		t.Errorf("settings %v", d.Settings)
+	}
+	if d.Plugins["data-processor"]["dedupe"] != false {
+		t.Errorf("plugins %v", d.Plugins)
+	}
+	if d.CallTimeout != 2500*time.Millisecond {
+		t.Errorf("call timeout %v, want 2.5s from timeoutSeconds", d.CallTimeout)
+	}
+	if e.level.Level() != slog.LevelDebug {
+		t.Errorf("enableDebugMode did not set the log level: %v", e.level.Level())
+	}
+	if got := e.types(); len(got) != 1 || got[0] != EventConfigApplied {
+		t.Errorf("events %v", got)
+	}
+	if e.c.Version() != "v7" {
+		t.Errorf("version %q", e.c.Version())
+	}
+}
+
+func TestRejectedWhole(t *testing.T) {
+	for _, tc := range []struct{ name, body, want string }{
+		{"unknown key", `{"config": {"batchSize": 10, "bathSize": 5}}`, "config.bathSize: unknown key"},
+		{"wrong type of declared key", `{"config": {"region": 5}}`, "config.region: must be a string"},
+		{"runtime key out of range", `{"config": {"timeoutSeconds": -1}}`, "timeoutSeconds"},
+		{"runtime key wrong type", `{"config": {"enableDebugMode": "yes"}}`, "enableDebugMode"},
+		{"plugins not an object", `{"config": {"plugins": [1]}}`, "config.plugins must be an object"},
+		{"unknown plugin key", `{"config": {"plugins": {"data-processor": {"x": 1}}}}`, "config.plugins.data-processor.x: unknown key"},
+		{"unknown command", `{"config": {"batchSize": 10}, "command": {"id": "c1", "type": "reboot"}}`, `unknown type "reboot"; this neuron runs fail, flush_analytics, restart_worker, set_log_level`},
+		{"command without id", `{"command": {"type": "flush_analytics"}}`, "id is required"},
+		{"bad command data", `{"command": {"id": "c2", "type": "set_log_level", "data": {"level": "loud"}}}`, `data.level "loud"`},
+		{"experiment without variant", `{"experiment": {"id": "e1"}}`, "variant is required"},
+		{"experiment split", `{"experiment": {"id": "e1", "variant": "b", "plugin": "p", "variants": [{"name": "a", "weight": 100}]}}`, "not supported"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, t.TempDir())
+			_, err := e.c.Apply(context.Background(), update(t, tc.body), "push")
+			var rej *RejectedError
+			if !errors.As(err, &rej) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want a rejection containing %q", err, tc.want)
+			}
+			if len(e.target.applied) != 0 || len(*e.ran) != 0 {
+				t.Errorf("something applied or ran: %v %v", e.target.applied, *e.ran)
+			}
+			if got := e.types(); len(got) != 1 || got[0] != EventConfigRejected {
+				t.Errorf("events %v, want one config_rejected", got)
+			}
+		})
+	}
+}
+
+func TestSameVersionIsNoOp(t *testing.T) {
+	e := newEnv(t, t.TempDir())
+	ctx := context.Background()
+	// Unversioned: the content is the version, so a poll that returns the
+	// same config every 30 s applies it once.
+	for range 3 {
+		if _, err := e.c.Apply(ctx, update(t, `{"batchSize": 5}`), "poll"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(e.target.applied) != 1 {
+		t.Fatalf("applied %d times, want 1", len(e.target.applied))
+	}
+	res, _ := e.c.Apply(ctx, update(t, `{"config": {"batchSize": 6}, "version": "a"}`), "push")
+	res2, _ := e.c.Apply(ctx, update(t, `{"config": {"batchSize": 7}, "version": "a"}`), "push")
+	if !res.Applied || res2.Applied || !res2.Unchanged || len(e.target.applied) != 2 {
+		t.Errorf("explicit version: %+v then %+v, applied %d", res, res2, len(e.target.applied))
+	}
+}
+
+func TestLastGoodConfigSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	e := newEnv(t, dir)
+	ctx := context.Background()
+	if _, err := e.c.Apply(ctx, update(t, `{"config": {"batchSize": 42, "region": "ap", "plugins": {"data-processor": {"dedupe": false}}},
+		"experiment": {"id": "exp-1", "variant": "big", "config": {"batchSize": 1500}}, "version": "v3"}`), "poll"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.Apply(ctx, update(t, `{"config": {"nope": 1}, "version": "v4"}`), "poll"); err == nil {
+		t.Fatal("bad update accepted")
+	}
+	again := newEnv(t, dir) // a restart with the federation down
+	d := again.target.last()
+	if again.c.Version() != "v3" || d.Settings["batchSize"] != int64(1500) || d.Settings["region"] != "ap" ||
+		d.Plugins["data-processor"]["dedupe"] != false {
+		t.Fatalf("after restart: version %q, dynamic %+v", again.c.Version(), d)
+	}
+	if again.c.State().Experiment == nil || again.c.State().Experiment.Variant != "big" {
+		t.Errorf("experiment lost: %+v", again.c.State())
+	}
+}
+
+func TestExperimentOverlayAndStop(t *testing.T) {
+	e := newEnv(t, t.TempDir())
+	ctx := context.Background()
+	if _, err := e.c.Apply(ctx, update(t, `{"config": {"batchSize": 1000},
+		"experiment": {"id": "exp-001", "variant": "optimized_batch_size", "config": {"batchSize": 1500}}}`), "push"); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.target.last().Settings["batchSize"]; got != int64(1500) {
+		t.Fatalf("batchSize %v, want the variant's 1500", got)
+	}
+	if _, err := e.c.Apply(ctx, update(t, `{"experiment": {"id": "exp-001", "stop": true}}`), "push"); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.target.last().Settings["batchSize"]; got != int64(1000) {
+		t.Fatalf("batchSize %v after stop, want the base 1000", got)
+	}
+}
+
+func TestCommandsRunOnce(t *testing.T) {
+	dir := t.TempDir()
+	e := newEnv(t, dir)
+	ctx := context.Background()
+	cmd := `{"command": {"id": "cmd-1", "type": "restart_worker", "data": {"workerId": "data-processor", "graceful": true}}}`
+	res, err := e.c.Apply(ctx, update(t, cmd), "push")
+	if err != nil || res.Command == nil || !res.Command.OK || res.Command.Repeated {
+		t.Fatalf("first run: %+v %v", res.Command, err)
+	}
+	res, _ = e.c.Apply(ctx, update(t, cmd), "poll")
+	if !res.Command.Repeated {
+		t.Errorf("second run not marked repeated: %+v", res.Command)
+	}
+	again := newEnv(t, dir) // the ledger is on disk
+	res, _ = again.c.Apply(ctx, update(t, cmd), "poll")
+	if !res.Command.Repeated {
+		t.Errorf("ran again after a restart: %+v", res.Command)
+	}
+	if len(*e.ran) != 1 || (*e.ran)[0] != "restart data-processor" || len(*again.ran) != 0 {
+		t.Errorf("ran %v and %v, want one restart", *e.ran, *again.ran)
+	}
+	executed := 0
+	for _, ev := range *e.events {
+		if ev.Type == EventCommandExecuted {
+			executed++
+		}
+	}
+	if executed != 1 {
+		t.Errorf("%d command_executed events, want 1", executed)
+	}
+
+	res, err = e.c.Apply(ctx, update(t, `{"command": {"id": "cmd-2", "type": "fail"}}`), "push")
+	if err != nil || res.Command.OK || res.Command.Error != "boom" {
+		t.Errorf("failing command: %+v %v", res.Command, err)
+	}
+	res, _ = e.c.Apply(ctx, update(t, `{"command": {"id": "cmd-3", "type": "set_log_level", "data": {"level": "error"}}}`), "push")
+	if !res.Command.OK || e.level.Level() != slog.LevelError {
+		t.Errorf("set_log_level: %+v, level %v", res.Command, e.level.Level())
+	}
+	res, _ = e.c.Apply(ctx, update(t, `{"command": {"id": "cmd-4", "type": "flush_analytics"}}`), "push")
+	if !res.Command.OK || (*e.ran)[len(*e.ran)-1] != "flush" {
+		t.Errorf("flush_analytics: %+v, ran %v", res.Command, *e.ran)
+	}
+}
+
+func TestRuntimeRefusalRejects(t *testing.T) {
+	e := newEnv(t, t.TempDir())
+	e.target.fail = errors.New("settings not encodable")
+	_, err := e.c.Apply(context.Background(), update(t, `{"batchSize": 3}`), "push")
+	if err == nil || !strings.Contains(err.Error(), "settings not encodable") || e.c.Version() != "" {
+		t.Fatalf("err %v, version %q", err, e.c.Version())
+	}
+}

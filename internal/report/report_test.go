@@ -1,0 +1,183 @@
+package report
+
+import (
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/empirefederation/neuron/federation"
+	"github.com/empirefederation/neuron/runtime"
+	"github.com/empirefederation/neuron/sdk/abi"
+)
+
+// counters stands in for the runtime's cumulative counters: the reporter's
+// job is the arithmetic over them, which this test drives step by step.
+// The agent's tests run the same reports over real traffic.
+type counters struct {
+	mu      sync.Mutex
+	traffic []runtime.Traffic
+	procs   []runtime.ProcessorInfo
+	waiting int
+}
+
+func (c *counters) Traffic() []runtime.Traffic {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]runtime.Traffic(nil), c.traffic...)
+}
+func (c *counters) Processors() []runtime.ProcessorInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]runtime.ProcessorInfo(nil), c.procs...)
+}
+func (c *counters) Endpoints() []abi.Endpoint {
+	return []abi.Endpoint{{Method: "POST", Path: "/process", Description: "Process a batch"}}
+}
+func (c *counters) Waiting() int { return c.waiting }
+
+func (c *counters) set(t runtime.Traffic, custom map[string]float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.traffic = []runtime.Traffic{t}
+	c.procs = []runtime.ProcessorInfo{{Name: t.Plugin, Version: t.Version, Serving: true, Custom: custom,
+		Manifest: abi.Manifest{Capabilities: []string{"data_processing"}}}}
+}
+
+func newReporter(c *counters, sys System, deps []Dependency) (*Reporter, *Events) {
+	ev := &Events{}
+	r := New(Options{
+		Registration: federation.Registration{NeuronID: "n-1", Capabilities: []string{"batch_operations"},
+			AlertThresholds: federation.AlertThresholds{ErrorRate: 5, ResponseTime: 2000, HealthScore: 80}},
+		BuildVersion: "build-1", Started: time.Now(), Runtime: c,
+		System:        func() System { return sys },
+		Dependencies:  func() []Dependency { return deps },
+		Connections:   func() int { return 3 },
+		ConfigVersion: func() string { return "v1" },
+		Events:        ev,
+	})
+	return r, ev
+}
+
+func TestAnalyticsIsTheInterval(t *testing.T) {
+	c := &counters{}
+	c.set(runtime.Traffic{Plugin: "dp", Version: "1.0.0", Requests: 10, Succeeded: 9, ServerErrors: 1,
+		LatencyNanos: uint64(100 * time.Millisecond), BytesIn: 1000}, map[string]float64{"recordsProcessed": 50})
+	r, ev := newReporter(c, System{}, nil)
+	c.set(runtime.Traffic{Plugin: "dp", Version: "1.0.0", Requests: 30, Succeeded: 26, ClientErrors: 1, ServerErrors: 3,
+		LatencyNanos: uint64(300 * time.Millisecond), BytesIn: 5000}, map[string]float64{"recordsProcessed": 150})
+	ev.Record(federation.Event{Type: "batch_completed"})
+
+	a := r.Analytics()
+	want := federation.Metrics{TotalRequests: 20, SuccessfulRequests: 17, FailedRequests: 3, AverageResponseTime: 10,
+		DataProcessed: 4000, CustomMetrics: map[string]float64{"recordsProcessed": 100}}
+	if got, _ := json.Marshal(a.Metrics); string(got) != string(must(json.Marshal(want))) {
+		t.Errorf("metrics\n got %s\nwant %s", got, must(json.Marshal(want)))
+	}
+	if len(a.Breakdown) != 1 || a.Breakdown[0].Plugin != "dp" || a.Breakdown[0].TotalRequests != 20 {
+		t.Errorf("breakdown %+v", a.Breakdown)
+	}
+	if len(a.Events) != 1 || a.Events[0].ID == "" || a.Events[0].Timestamp.IsZero() {
+		t.Errorf("events %+v", a.Events)
+	}
+	if a.NeuronID != "n-1" {
+		t.Errorf("neuronId %q", a.NeuronID)
+	}
+	// Nothing happened since: an empty interval, not the same numbers again.
+	if a := r.Analytics(); a.Metrics.TotalRequests != 0 || len(a.Events) != 0 || len(a.Breakdown) != 0 {
+		t.Errorf("second report repeats the first: %+v", a)
+	}
+}
+
+func TestStatusDegradesAndAlertsOnce(t *testing.T) {
+	c := &counters{waiting: 4}
+	c.set(runtime.Traffic{Plugin: "dp", Version: "1"}, nil)
+	r, ev := newReporter(c, System{CPU: 10, Memory: 20, Disk: 30}, []Dependency{{Name: "postgresql", Status: "healthy"}})
+	c.set(runtime.Traffic{Plugin: "dp", Version: "1", Requests: 100, Succeeded: 100, LatencyNanos: uint64(100 * 50 * time.Millisecond)}, nil)
+	s := r.Status()
+	if s.Status != federation.StatusActive || s.HealthScore != 100 || s.PerformanceMetrics.SuccessRate != 100 {
+		t.Fatalf("healthy neuron: %+v", s)
+	}
+	if s.ApplicationMetrics.AverageResponseTime != 50 || s.ApplicationMetrics.QueueSize != 4 || s.ApplicationMetrics.ActiveConnections != 3 {
+		t.Errorf("application metrics %+v", s.ApplicationMetrics)
+	}
+	if s.DependencyStatus["postgresql"] != "healthy" || s.ConfigVersion != "v1" || s.BuildVersion != "build-1" || s.ProcessID == "" {
+		t.Errorf("status %+v", s)
+	}
+	// 10% errors against a 5% threshold: degraded, one alert.
+	c.set(runtime.Traffic{Plugin: "dp", Version: "1", Requests: 200, Succeeded: 190, ServerErrors: 10, LatencyNanos: uint64(200 * 50 * time.Millisecond)}, nil)
+	if s := r.Status(); s.Status != federation.StatusDegraded || s.PerformanceMetrics.ErrorCount != 10 {
+		t.Fatalf("10%% errors: %+v", s)
+	}
+	c.set(runtime.Traffic{Plugin: "dp", Version: "1", Requests: 300, Succeeded: 280, ServerErrors: 20, LatencyNanos: uint64(300 * 50 * time.Millisecond)}, nil)
+	r.Status() // still past it: no second alert
+	c.set(runtime.Traffic{Plugin: "dp", Version: "1", Requests: 400, Succeeded: 380, ServerErrors: 20, LatencyNanos: uint64(400 * 50 * time.Millisecond)}, nil)
+	if s := r.Status(); s.Status != federation.StatusActive {
+		t.Fatalf("recovered: %+v", s)
+	}
+	var types []string
+	for _, e := range ev.Take() {
+		types = append(types, e.Type)
+	}
+	if len(types) < 2 || types[0] != "alert" || types[len(types)-1] != "alert_resolved" {
+		t.Errorf("events %v, want alert ... alert_resolved", types)
+	}
+	r.SetPhase(federation.StatusStopping)
+	if s := r.Status(); s.Status != federation.StatusStopping {
+		t.Errorf("phase: %q", s.Status)
+	}
+}
+
+func TestHealthScore(t *testing.T) {
+	th := federation.AlertThresholds{ErrorRate: 5, ResponseTime: 2000, HealthScore: 80}
+	for _, tc := range []struct {
+		name string
+		h    health
+		want int
+	}{
+		{"idle", health{}, 100},
+		{"cpu 80%", health{cpu: 80}, 90},
+		{"cpu and memory full", health{cpu: 100, memory: 100}, 60},
+		{"at the error threshold", health{errorRate: 5}, 70},
+		{"far past the error threshold", health{errorRate: 50}, 70},
+		{"half the latency threshold", health{latencyMs: 1000}, 93},
+		{"one of two required dependencies down", health{required: 2, requiredDown: 1}, 85},
+		{"optional dependency down", health{optional: 1, optionalDown: 1}, 95},
+		{"everything wrong", health{cpu: 100, memory: 100, errorRate: 100, latencyMs: 9000, required: 1, requiredDown: 1, optional: 1, optionalDown: 1}, 0},
+	} {
+		if got := tc.h.score(th); got != tc.want {
+			t.Errorf("%s: score %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestRegistrationFromProcessors(t *testing.T) {
+	c := &counters{}
+	c.set(runtime.Traffic{Plugin: "dp", Version: "1"}, nil)
+	r, _ := newReporter(c, System{}, nil)
+	reg := r.Registration()
+	if len(reg.APIEndpoints) != 1 || reg.APIEndpoints[0].Path != "/process" || reg.APIEndpoints[0].Method != "POST" {
+		t.Errorf("endpoints %+v", reg.APIEndpoints)
+	}
+	if len(reg.Capabilities) != 2 || reg.Capabilities[0] != "batch_operations" || reg.Capabilities[1] != "data_processing" {
+		t.Errorf("capabilities %v", reg.Capabilities)
+	}
+}
+
+func TestEventsBounded(t *testing.T) {
+	ev := &Events{}
+	for range MaxEvents + 10 {
+		ev.Record(federation.Event{Type: "x"})
+	}
+	got := ev.Take()
+	if len(got) != MaxEvents+1 || got[len(got)-1].Type != "events_dropped" || string(got[len(got)-1].Data) != `{"dropped":10,"limit":1000}` {
+		t.Errorf("%d events, last %+v", len(got), got[len(got)-1])
+	}
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
