@@ -66,8 +66,16 @@ type Config struct {
 	// AllowPermissions lists the permissions processors may be granted:
 	// PermissionFilesystem, PermissionEnvironment.
 	AllowPermissions []string `koanf:"allowPermissions"`
+	// Dependencies are the services the neuron probes in the background
+	// (NEURON_DEPENDENCIES); their health goes into heartbeats and their
+	// names into the registration. Names are unique.
+	Dependencies []Dependency `koanf:"dependencies"`
 	// File is the YAML file that was read, or "" when there was none.
 	File string `koanf:"-"`
+	// BuildVersion is the neuron binary's version, reported in
+	// heartbeats. It is not a configuration key: Load leaves it empty and
+	// the command sets it from its build info.
+	BuildVersion string `koanf:"-"`
 }
 
 // Federation is how the neuron joins a control plane.
@@ -82,6 +90,58 @@ type Federation struct {
 	AnalyticsInterval time.Duration `koanf:"analyticsInterval"`
 	// ConfigPollInterval is the period of GET /api/neuron/config.
 	ConfigPollInterval time.Duration `koanf:"configPollInterval"`
+	// Type is the registration's type (NEURON_TYPE), "wasm-neuron" by
+	// default.
+	Type string `koanf:"type"`
+	// Capabilities are added to those the processors' manifests declare
+	// (NEURON_CAPABILITIES); each is [a-z0-9_.-]+, without duplicates.
+	Capabilities []string `koanf:"capabilities"`
+	// Metadata is sent with the registration as it is, e.g. environment
+	// and region (NEURON_METADATA).
+	Metadata map[string]string `koanf:"metadata"`
+	// ResourceRequirements go into the registration; the agent fills the
+	// fields left empty.
+	ResourceRequirements ResourceRequirements `koanf:"resourceRequirements"`
+	// DeploymentInfo goes into the registration; the agent fills the
+	// fields left empty.
+	DeploymentInfo DeploymentInfo `koanf:"deploymentInfo"`
+	// AlertThresholds are sent with the registration and are what the
+	// neuron measures itself against: crossing one makes it degraded.
+	AlertThresholds AlertThresholds `koanf:"alertThresholds"`
+}
+
+// ResourceRequirements is what the neuron says it needs, as free text in
+// the reference's style ("2 cores", "4GB"); empty fields are computed by
+// the agent.
+type ResourceRequirements struct {
+	CPU     string `koanf:"cpu"`
+	Memory  string `koanf:"memory"`
+	Storage string `koanf:"storage"`
+}
+
+// DeploymentInfo says how the neuron is deployed; empty fields are
+// computed by the agent.
+type DeploymentInfo struct {
+	// Type is e.g. "container" or "process".
+	Type string `koanf:"type"`
+	// Image is the container image, if any.
+	Image string `koanf:"image"`
+	// Ports are the ports the neuron serves on, each 1 to 65535.
+	Ports []int `koanf:"ports"`
+}
+
+// AlertThresholds are the limits whose crossing sets the neuron's status
+// to degraded and emits an alert event. Load always sets all three.
+type AlertThresholds struct {
+	// ErrorRate is the percent of failed calls over an interval, in
+	// (0, 100]; default 5.
+	ErrorRate float64 `koanf:"errorRate"`
+	// ResponseTime is the average call duration in milliseconds, more
+	// than 0; default 2000.
+	ResponseTime float64 `koanf:"responseTime"`
+	// HealthScore is the health score below which the neuron is degraded,
+	// in [0, 100]; default 80.
+	HealthScore float64 `koanf:"healthScore"`
 }
 
 // UsageError reports bad command-line arguments: `neuron run` exits 2 on

@@ -52,6 +52,11 @@ func TestLoad_Precedence(t *testing.T) {
 		{"poolMax", "NEURON_POOL_MAX", "", func(c *Config) any { return fmt.Sprint(c.Limits.PoolMax) }, "8", "6", "7", ""},
 		{"poolQueue", "NEURON_POOL_QUEUE", "", func(c *Config) any { return fmt.Sprint(c.Limits.PoolQueue) }, "256", "31", "0", ""},
 		{"allowPermissions", "NEURON_ALLOW_PERMISSIONS", "", func(c *Config) any { return strings.Join(c.AllowPermissions, ",") }, "", "filesystem,environment", "environment", ""},
+		{"federation.type", "NEURON_TYPE", "", func(c *Config) any { return c.Federation.Type }, "wasm-neuron", "file-type", "env-type", ""},
+		{"federation.capabilities", "NEURON_CAPABILITIES", "", func(c *Config) any { return strings.Join(c.Federation.Capabilities, ",") }, "", "data_processing,batch.ops-2", "ml,gpu", ""},
+		// The env value sets every key the file sets: mappings merge key by key (see TestLoad_MetadataMerges).
+		{"federation.metadata", "NEURON_METADATA", "", func(c *Config) any { return pairs(c.Federation.Metadata) }, "", "environment=production,region=us-east-1,zone=3", "environment=staging,region=eu-west-1,team=data,zone=b", ""},
+		{"dependencies", "NEURON_DEPENDENCIES", "", func(c *Config) any { return depNames(c.Dependencies) }, "", "db,redis,api,queue,pg-dsn,cache-addr", "cache", ""},
 	}
 	file := filepath.Join("testdata", "full.yaml")
 	for _, tc := range tests {
@@ -63,8 +68,8 @@ func TestLoad_Precedence(t *testing.T) {
 		}{
 			{"default", nil, nil, tc.def},
 			{"file", []string{"--config", file}, nil, tc.file},
-			{"env", nil, map[string]string{"NEURON_CONFIG": file, tc.env: tc.envV}, tc.envV},
-			{"flag", []string{"--config", file, "--" + tc.flag, tc.flagV}, map[string]string{tc.env: tc.envV}, tc.flagV},
+			{"env", nil, map[string]string{"NEURON_CONFIG": file, tc.env: envValue(tc.env, tc.envV)}, tc.envV},
+			{"flag", []string{"--config", file, "--" + tc.flag, tc.flagV}, map[string]string{tc.env: envValue(tc.env, tc.envV)}, tc.flagV},
 		}
 		for _, st := range stages {
 			if st.name == "flag" && tc.flag == "" {
@@ -99,13 +104,14 @@ func TestLoad_File(t *testing.T) {
 		t.Errorf("PluginLimits = %+v, want %+v", cfg.PluginLimits, wantPL)
 	}
 	wantPlugins := map[string]map[string]any{
-		"data-processor": {"dedupe": true, "fields": []any{"id", "email"}, "nested": map[string]any{"a": map[string]any{"b": 1}}},
+		"data-processor": {"dedupe": true, "fields": []any{"id", "email"}, "nested": map[string]any{"a": map[string]any{"b": 1}}, "batchSize": int64(50)},
 		"empty-settings": {},
 	}
 	if !reflect.DeepEqual(cfg.Plugins, wantPlugins) {
 		t.Errorf("Plugins = %#v, want %#v", cfg.Plugins, wantPlugins)
 	}
-	wantSettings := map[string]any{"batchSize": 100, "maxRetries": 3, "timeoutSeconds": 30, "enableDebugMode": false}
+	// The runtime's own keys are normalized; others stay as YAML gives them.
+	wantSettings := map[string]any{"batchSize": int64(100), "maxRetries": int64(3), "timeoutSeconds": 30.0, "enableDebugMode": false, "customKey": "hello"}
 	if !reflect.DeepEqual(cfg.Settings, wantSettings) {
 		t.Errorf("Settings = %#v, want %#v", cfg.Settings, wantSettings)
 	}
@@ -119,7 +125,7 @@ func TestLoad_Defaults(t *testing.T) {
 	if cfg.Limits != runtime.DefaultLimits {
 		t.Errorf("Limits = %+v, want %+v", cfg.Limits, runtime.DefaultLimits)
 	}
-	if cfg.File != "" || cfg.Settings != nil || cfg.Plugins != nil || cfg.PluginLimits != nil {
+	if cfg.File != "" || cfg.Settings != nil || cfg.Plugins != nil || cfg.PluginLimits != nil || cfg.Dependencies != nil || cfg.BuildVersion != "" {
 		t.Errorf("unexpected content: %+v", cfg)
 	}
 	for _, name := range []string{"empty.yaml"} {
@@ -157,8 +163,31 @@ func TestLoad_Example(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Settings) == 0 || len(cfg.Plugins) == 0 || len(cfg.PluginLimits) == 0 {
+	if len(cfg.Settings) == 0 || len(cfg.Plugins) == 0 || len(cfg.PluginLimits) == 0 ||
+		len(cfg.Federation.Metadata) == 0 || cfg.Federation.AlertThresholds == (AlertThresholds{}) {
 		t.Errorf("example misses sections: %+v", cfg)
+	}
+	// The dependencies are commented out, so that the example runs as it
+	// is; uncommented, they must load too.
+	data, err := os.ReadFile("../../deploy/neuron.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	in := false
+	for _, line := range strings.Split(string(data), "\n") {
+		in = line == "# dependencies:" || in && strings.HasPrefix(line, "#   ")
+		if in {
+			line = strings.TrimPrefix(line, "# ")
+		}
+		lines = append(lines, line)
+	}
+	cfg, err = Load([]string{"--config", writeYAML(t, strings.Join(lines, "\n"))}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := depNames(cfg.Dependencies); got != "db,cache,billing-api,queue" {
+		t.Errorf("uncommented example dependencies = %q", got)
 	}
 }
 
@@ -223,7 +252,7 @@ func TestLoad_Errors(t *testing.T) {
 			`config: baseUrl in env NEURON_BASE_URL: invalid url "localhost:8080"`,
 		}},
 		{name: "pool across layers", args: []string{"--config", "testdata/full.yaml"}, env: map[string]string{"NEURON_POOL_MIN": "7"},
-			wantErrs: []string{`config: poolMin 7 (limits.poolMin in env NEURON_POOL_MIN) exceeds poolMax 6 (limits.poolMax in testdata/full.yaml:21)`}},
+			wantErrs: []string{`config: poolMin 7 (limits.poolMin in env NEURON_POOL_MIN) exceeds poolMax 6 (limits.poolMax in testdata/full.yaml:30)`}},
 		{name: "pool against defaults", env: map[string]string{"NEURON_POOL_MAX": "0"},
 			wantErrs: []string{`config: limits.poolMax in env NEURON_POOL_MAX: must be positive`}},
 		{name: "bad flags", args: []string{"--listen", "nohost", "--log-level", "trace", "--federation-url", "ws://x", "--id", "a/b"}, wantErrs: []string{

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -70,6 +71,33 @@ func TestDocs(t *testing.T) {
 			t.Errorf("docs/configuration.md lacks flag --%s", b.name)
 		}
 	}
+	for _, key := range schemaKeys("", schema) {
+		if !bytes.Contains(doc, []byte("`"+key)) {
+			t.Errorf("docs/configuration.md lacks key %s", key)
+		}
+	}
+	for _, key := range []string{SettingBatchSize, SettingMaxRetries, SettingTimeoutSeconds, SettingEnableDebugMode} {
+		if !bytes.Contains(doc, []byte("`settings."+key+"`")) {
+			t.Errorf("docs/configuration.md lacks runtime setting %s", key)
+		}
+	}
+}
+
+// schemaKeys lists the keys of n that docs/configuration.md must name:
+// every leaf, each named map and free mapping by its own key, and list
+// items as key[].field.
+func schemaKeys(prefix string, n *node) []string {
+	switch {
+	case n.fields != nil:
+		var keys []string
+		for _, k := range sortedKeys(n.fields) {
+			keys = append(keys, schemaKeys(join(prefix, k), n.fields[k])...)
+		}
+		return keys
+	case n.items != nil:
+		return schemaKeys(prefix+"[]", n.items)
+	}
+	return []string{prefix}
 }
 
 func FuzzLoadYAML(f *testing.F) {
@@ -99,6 +127,21 @@ func FuzzLoadYAML(f *testing.F) {
 		}
 		if _, err := checkLogLevel(cfg.LogLevel); err != nil || cfg.ID == "" || cfg.BaseURL == "" {
 			t.Errorf("accepted invalid config %+v", cfg)
+		}
+		names := map[string]bool{}
+		for _, d := range cfg.Dependencies {
+			if _, err := checkKind(d.Kind); err != nil || names[d.Name] || d.Timeout <= 0 || d.Timeout >= d.Interval || checkTarget(d.Kind, d.Target) != nil {
+				t.Errorf("accepted invalid dependency %+v", d)
+			}
+			names[d.Name] = true
+		}
+		for k, v := range cfg.Settings {
+			if norm, own, err := RuntimeSetting(k, v); own && (err != nil || !reflect.DeepEqual(norm, v)) {
+				t.Errorf("accepted setting %s = %#v (%v)", k, v, err)
+			}
+		}
+		if a := cfg.Federation.AlertThresholds; a.ErrorRate <= 0 || a.ErrorRate > 100 || a.ResponseTime <= 0 || a.HealthScore < 0 || a.HealthScore > 100 {
+			t.Errorf("accepted invalid alert thresholds %+v", a)
 		}
 	})
 }

@@ -1,21 +1,35 @@
 package config
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
 	"strings"
 )
 
-// node is one level of the configuration schema. Exactly one of its fields
-// is set: fields (an object with known keys), each (a map whose keys are
-// names, e.g. processors, and whose values all share one shape), free (a
-// mapping whose content is not ours to check) or leaf (a value).
+// node is one level of the configuration schema. Exactly one of fields,
+// each, items, free and leaf is set: fields (an object with known keys),
+// each (a map whose keys are names, e.g. processors, and whose values all
+// share one shape), items (a list whose items all share one shape), free (a
+// mapping whose content is not ours to check) or leaf (a value). parse and
+// check may be added to any of them.
 type node struct {
 	fields map[string]*node
 	each   *node
+	items  *node
 	free   bool
 	leaf   func(v any) (any, error) // parses, validates and normalizes
+	// parse, when set, turns a string (as the environment gives it) into
+	// the node's shape before it is checked: "a=b,c=d" into a mapping.
+	parse func(s string) (any, error)
+	// check, when set, validates the checked value as a whole (required
+	// keys, relations between keys, defaults) and returns it, completed.
+	// It runs only when the parts had no problem, and reports through
+	// report, with sub the key below this node that the problem concerns
+	// (".kind", "[2].name") or "" for the node itself.
+	check func(v any, report func(sub string, err error)) any
 }
 
 // maxMemoryPages is the most a 32-bit Wasm memory can have: 4 GiB.
@@ -48,12 +62,31 @@ var schema = &node{fields: map[string]*node{
 		"heartbeatInterval":  {leaf: duration(true)},
 		"analyticsInterval":  {leaf: duration(true)},
 		"configPollInterval": {leaf: duration(true)},
+		"type":               {leaf: str(false, checkType)},
+		"capabilities":       {leaf: list(checkCapability)},
+		"metadata":           {each: &node{leaf: str(true, nil)}, parse: parsePairs},
+		"resourceRequirements": {fields: map[string]*node{
+			"cpu":     {leaf: str(true, nil)},
+			"memory":  {leaf: str(true, nil)},
+			"storage": {leaf: str(true, nil)},
+		}},
+		"deploymentInfo": {fields: map[string]*node{
+			"type":  {leaf: str(true, nil)},
+			"image": {leaf: str(true, nil)},
+			"ports": {leaf: intList(1, 65535)},
+		}},
+		"alertThresholds": {fields: map[string]*node{
+			"errorRate":    {leaf: number(0, 100, false)},
+			"responseTime": {leaf: number(0, math.Inf(1), false)},
+			"healthScore":  {leaf: number(0, 100, true)},
+		}},
 	}},
 	"limits":           limitsSchema,
 	"pluginLimits":     {each: limitsSchema},
-	"plugins":          {each: &node{free: true}},
-	"settings":         {free: true},
+	"plugins":          {each: &node{free: true, check: checkSettings}},
+	"settings":         {free: true, check: checkSettings},
 	"allowPermissions": {leaf: list(checkPermission)},
+	"dependencies":     dependenciesSchema,
 }}
 
 // layer is one source of configuration, before checking: a nested map and
@@ -78,22 +111,50 @@ func (c *checker) check(l layer) map[string]any {
 	return out
 }
 
+// walk checks v, found at key in l, against n and returns it normalized,
+// or nil when it is absent or wrong.
 func (c *checker) walk(l layer, key string, v any, n *node) any {
 	if v == nil {
 		return nil // "key:" with no value: as if absent
 	}
+	if s, ok := v.(string); ok && n.parse != nil {
+		parsed, err := n.parse(s)
+		if err != nil {
+			c.fail(l, key, err)
+			return nil
+		}
+		v = parsed
+	}
+	before := len(c.errs)
+	out := c.walkShape(l, key, v, n)
+	if out != nil && n.check != nil && len(c.errs) == before {
+		out = n.check(out, func(sub string, err error) { c.fail(l, key+sub, err) })
+	}
+	return out
+}
+
+// fail records a problem with the value at key in l.
+func (c *checker) fail(l layer, key string, err error) {
+	c.errs = append(c.errs, fmt.Errorf("config: %s in %s: %w", key, l.where(key), err))
+}
+
+// walkShape checks v against n's shape: leaf, list or mapping.
+func (c *checker) walkShape(l layer, key string, v any, n *node) any {
 	if n.leaf != nil {
 		out, err := n.leaf(v)
 		if err != nil {
-			c.errs = append(c.errs, fmt.Errorf("config: %s in %s: %w", key, l.where(key), err))
+			c.fail(l, key, err)
 			return nil
 		}
 		c.prov[key] = l.where(key)
 		return out
 	}
+	if n.items != nil {
+		return c.walkItems(l, key, v, n.items)
+	}
 	m, ok := asMap(v)
 	if !ok {
-		c.errs = append(c.errs, fmt.Errorf("config: %s in %s: must be a mapping, not %s", key, l.where(key), typeName(v)))
+		c.fail(l, key, fmt.Errorf("must be a mapping, not %s", typeName(v)))
 		return nil
 	}
 	if n.free {
@@ -110,8 +171,36 @@ func (c *checker) walk(l layer, key string, v any, n *node) any {
 		}
 		if cv := c.walk(l, sub, m[k], child); cv != nil {
 			out[k] = cv
-		} else if n.each != nil {
+		} else if n.each != nil && n.each.leaf == nil {
 			out[k] = map[string]any{} // keep the name: "plugins: {x: }" declares x
+		}
+	}
+	return out
+}
+
+// walkItems checks a list whose items all have the shape item; the items
+// are named key[0], key[1], ... A later layer's list replaces an earlier
+// one whole, so what the earlier one set under key is forgotten.
+func (c *checker) walkItems(l layer, key string, v any, item *node) any {
+	list, ok := v.([]any)
+	if !ok {
+		c.fail(l, key, fmt.Errorf("must be a list, not %s", typeName(v)))
+		return nil
+	}
+	for k := range c.prov {
+		if strings.HasPrefix(k, key+"[") {
+			delete(c.prov, k)
+		}
+	}
+	out := make([]any, 0, len(list))
+	for i, it := range list {
+		sub := fmt.Sprintf("%s[%d]", key, i)
+		if it == nil {
+			c.fail(l, sub, errors.New("empty item: remove it or give it keys"))
+			continue
+		}
+		if cv := c.walk(l, sub, it, item); cv != nil {
+			out = append(out, cv)
 		}
 	}
 	return out
@@ -189,6 +278,8 @@ func normalize(v any) any {
 
 func typeName(v any) string {
 	switch v.(type) {
+	case nil:
+		return "null"
 	case map[string]any, map[any]any:
 		return "a mapping"
 	case []any, []string:
@@ -197,7 +288,7 @@ func typeName(v any) string {
 		return "a string"
 	case bool:
 		return "a boolean"
-	case int, int64, uint64, float64:
+	case int, int64, uint64, float64, json.Number:
 		return "a number"
 	}
 	return fmt.Sprintf("%T", v)

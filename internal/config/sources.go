@@ -22,6 +22,10 @@ const (
 	defaultHeartbeatInterval  = 60 * time.Second
 	defaultAnalyticsInterval  = 60 * time.Second
 	defaultConfigPollInterval = 30 * time.Second
+	defaultType               = "wasm-neuron"
+	defaultAlertErrorRate     = 5.0    // percent of calls failing
+	defaultAlertResponseTime  = 2000.0 // milliseconds, average
+	defaultAlertHealthScore   = 80.0   // out of 100
 )
 
 // binding ties an environment variable or a flag to a configuration key.
@@ -45,6 +49,10 @@ var envVars = []binding{
 	{"NEURON_HEARTBEAT_INTERVAL", "federation.heartbeatInterval", "heartbeat period (default 60s)"},
 	{"NEURON_ANALYTICS_INTERVAL", "federation.analyticsInterval", "analytics report period (default 60s)"},
 	{"NEURON_CONFIG_POLL_INTERVAL", "federation.configPollInterval", "config poll period (default 30s)"},
+	{"NEURON_TYPE", "federation.type", "the registration's type (default " + defaultType + ")"},
+	{"NEURON_CAPABILITIES", "federation.capabilities", "comma-separated capabilities, added to the processors' own"},
+	{"NEURON_METADATA", "federation.metadata", "registration metadata, k=v,k2=v2"},
+	{"NEURON_DEPENDENCIES", "dependencies", "probed dependencies, [name=]kind:target;... (kind: tcp, http, postgres, redis)"},
 	{"NEURON_MEMORY_LIMIT_PAGES", "limits.memoryPages", "default memory cap per instance, in 64 KiB pages"},
 	{"NEURON_CALL_TIMEOUT", "limits.callTimeout", "default bound on one handler call"},
 	{"NEURON_MAX_BODY_BYTES", "limits.maxBodyBytes", "default request body limit"},
@@ -82,6 +90,12 @@ func defaultsLayer() layer {
 				"heartbeatInterval":  defaultHeartbeatInterval,
 				"analyticsInterval":  defaultAnalyticsInterval,
 				"configPollInterval": defaultConfigPollInterval,
+				"type":               defaultType,
+				"alertThresholds": map[string]any{
+					"errorRate":    defaultAlertErrorRate,
+					"responseTime": defaultAlertResponseTime,
+					"healthScore":  defaultAlertHealthScore,
+				},
 			},
 			"limits": map[string]any{
 				"memoryPages":      int64(l.MemoryPages),
@@ -107,7 +121,18 @@ func envLayer(lookup func(string) (string, bool)) layer {
 			names[b.key] = b.name
 		}
 	}
-	return layer{raw: raw, where: func(key string) string { return "env " + names[key] }}
+	return layer{raw: raw, where: func(key string) string { return "env " + names[boundKey(names, key)] }}
+}
+
+// boundKey returns the key of names that key is, or lies under
+// ("dependencies" for "dependencies[1].kind").
+func boundKey(names map[string]string, key string) string {
+	for k := range names {
+		if key == k || strings.HasPrefix(key, k+".") || strings.HasPrefix(key, k+"[") {
+			return k
+		}
+	}
+	return key
 }
 
 // flagLayer holds the flags that were set on the command line, even to "".
@@ -149,24 +174,42 @@ func yamlLayer(name string, data []byte) (layer, error) {
 	lines := map[string]int{}
 	indexLines(root, "", lines)
 	l.where = func(key string) string {
-		if n, ok := lines[key]; ok {
-			return fmt.Sprintf("%s:%d", name, n)
+		for k := key; k != ""; k = parentKey(k) {
+			if n, ok := lines[k]; ok {
+				return fmt.Sprintf("%s:%d", name, n)
+			}
 		}
 		return name
 	}
 	return l, nil
 }
 
-// indexLines records the line of every mapping key under n.
+// indexLines records the line of every mapping key and list item under n:
+// "federation.url", "dependencies[1]", "dependencies[1].kind".
 func indexLines(n *yaml.Node, prefix string, lines map[string]int) {
-	if n.Kind != yaml.MappingNode {
-		return
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := join(prefix, n.Content[i].Value)
+			lines[key] = n.Content[i].Line
+			indexLines(n.Content[i+1], key, lines)
+		}
+	case yaml.SequenceNode:
+		for i, item := range n.Content {
+			key := fmt.Sprintf("%s[%d]", prefix, i)
+			lines[key] = item.Line
+			indexLines(item, key, lines)
+		}
 	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		key := join(prefix, n.Content[i].Value)
-		lines[key] = n.Content[i].Line
-		indexLines(n.Content[i+1], key, lines)
+}
+
+// parentKey returns the key that holds key: "a.b" for "a.b.c" and
+// "a.b[2]", "" for "a". A missing key is reported at its parent's line.
+func parentKey(key string) string {
+	if i := strings.LastIndexAny(key, ".["); i > 0 {
+		return key[:i]
 	}
+	return ""
 }
 
 // set puts v at the dotted key in m, creating maps on the way. Keys of the

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -74,29 +75,16 @@ func duration(positive bool) func(any) (any, error) {
 // integer is a whole-number leaf in [0, maxVal].
 func integer(maxVal int64) func(any) (any, error) {
 	return func(v any) (any, error) {
-		var n int64
-		switch x := v.(type) {
-		case int:
-			n = int64(x)
-		case int64:
-			n = x
-		case uint64:
-			if x > math.MaxInt64 {
-				return nil, fmt.Errorf("must be at most %d, got %d", maxVal, x)
+		if s, ok := v.(string); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("must be a whole number, got %q", s)
 			}
-			n = int64(x)
-		case float64:
-			if x != math.Trunc(x) || math.Abs(x) > 1<<53 {
-				return nil, fmt.Errorf("must be a whole number, got %v", x)
-			}
-			n = int64(x)
-		case string:
-			var err error
-			if n, err = strconv.ParseInt(strings.TrimSpace(x), 10, 64); err != nil {
-				return nil, fmt.Errorf("must be a whole number, got %q", x)
-			}
-		default:
-			return nil, fmt.Errorf("must be a whole number, not %s", typeName(v))
+			v = n
+		}
+		n, err := wholeNumber(v)
+		if err != nil {
+			return nil, err
 		}
 		switch {
 		case n < 0:
@@ -105,6 +93,168 @@ func integer(maxVal int64) func(any) (any, error) {
 			return nil, fmt.Errorf("must be at most %d, got %d", maxVal, n)
 		}
 		return n, nil
+	}
+}
+
+// wholeNumber returns v as an int64 if it is a whole number of a type the
+// YAML and JSON decoders produce (json.Number included). Strings are not
+// numbers here.
+func wholeNumber(v any) (int64, error) {
+	switch x := v.(type) {
+	case int:
+		return int64(x), nil
+	case int64:
+		return x, nil
+	case uint64:
+		if x > math.MaxInt64 {
+			return 0, fmt.Errorf("must be at most %d, got %d", int64(math.MaxInt64), x)
+		}
+		return int64(x), nil
+	case json.Number:
+		if n, err := x.Int64(); err == nil {
+			return n, nil
+		}
+		f, err := x.Float64()
+		if err != nil {
+			return 0, fmt.Errorf("must be a whole number, got %s", x)
+		}
+		return wholeNumber(f)
+	case float64:
+		if x != math.Trunc(x) || math.Abs(x) > 1<<53 {
+			return 0, fmt.Errorf("must be a whole number, got %v", x)
+		}
+		return int64(x), nil
+	}
+	return 0, fmt.Errorf("must be a whole number, not %s", typeName(v))
+}
+
+// realNumber returns v as a float64 if it is a finite number of a type
+// the YAML and JSON decoders produce (json.Number included).
+func realNumber(v any) (float64, error) {
+	var f float64
+	switch x := v.(type) {
+	case int:
+		f = float64(x)
+	case int64:
+		f = float64(x)
+	case uint64:
+		f = float64(x)
+	case float64:
+		f = x
+	case json.Number:
+		var err error
+		if f, err = x.Float64(); err != nil {
+			return 0, fmt.Errorf("must be a number, got %s", x)
+		}
+	default:
+		return 0, fmt.Errorf("must be a number, not %s", typeName(v))
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, fmt.Errorf("must be a finite number, got %v", f)
+	}
+	return f, nil
+}
+
+// number is a float64 leaf in (lo, hi], or [lo, hi] when loIncluded; hi
+// may be +Inf. Strings (from the environment) are parsed.
+func number(lo, hi float64, loIncluded bool) func(any) (any, error) {
+	return func(v any) (any, error) {
+		if s, ok := v.(string); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+			if err != nil {
+				return nil, fmt.Errorf("must be a number, got %q", s)
+			}
+			v = f
+		}
+		f, err := realNumber(v)
+		if err != nil {
+			return nil, err
+		}
+		if err := inRange(f, lo, hi, loIncluded); err != nil {
+			return nil, err
+		}
+		return f, nil
+	}
+}
+
+// inRange reports whether f is in (lo, hi], or [lo, hi] when loIncluded,
+// with an error that states the range.
+func inRange(f, lo, hi float64, loIncluded bool) error {
+	low := f > lo || loIncluded && f == lo
+	if low && f <= hi {
+		return nil
+	}
+	switch {
+	case math.IsInf(hi, 1) && loIncluded:
+		return fmt.Errorf("must be at least %v, got %v", lo, f)
+	case math.IsInf(hi, 1):
+		return fmt.Errorf("must be more than %v, got %v", lo, f)
+	case loIncluded:
+		return fmt.Errorf("must be from %v to %v, got %v", lo, hi, f)
+	}
+	return fmt.Errorf("must be more than %v and at most %v, got %v", lo, hi, f)
+}
+
+// boolean is a true/false leaf; strings (from the environment) are parsed
+// as strconv.ParseBool does.
+func boolean(v any) (any, error) {
+	switch x := v.(type) {
+	case bool:
+		return x, nil
+	case string:
+		b, err := strconv.ParseBool(strings.TrimSpace(x))
+		if err != nil {
+			return nil, fmt.Errorf("must be true or false, got %q", x)
+		}
+		return b, nil
+	}
+	return nil, fmt.Errorf("must be true or false, not %s", typeName(v))
+}
+
+// joinOneLine joins the problems of one key's items on one line, so that
+// each line of Load's error names its key.
+func joinOneLine(errs []error) error {
+	msgs := make([]string, len(errs))
+	for i, err := range errs {
+		msgs[i] = err.Error()
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// intList is a list-of-integers leaf, each in [lo, hi]: a YAML list, or
+// one comma-separated string. Duplicates are dropped; the order is kept.
+func intList(lo, hi int64) func(any) (any, error) {
+	return func(v any) (any, error) {
+		var items []any
+		switch x := v.(type) {
+		case string:
+			for _, it := range strings.Split(x, ",") {
+				if it = strings.TrimSpace(it); it != "" {
+					items = append(items, it)
+				}
+			}
+		case []any:
+			items = x
+		default:
+			return nil, fmt.Errorf("must be a list of whole numbers, not %s", typeName(v))
+		}
+		out := []int{}
+		var errs []error
+		for _, it := range items {
+			n, err := integer(hi)(it)
+			switch {
+			case err != nil:
+				errs = append(errs, err)
+			case n.(int64) < lo:
+				errs = append(errs, fmt.Errorf("must be from %d to %d, got %d", lo, hi, n))
+			case !slices.Contains(out, int(n.(int64))):
+				out = append(out, int(n.(int64)))
+			}
+		}
+		if len(errs) > 0 {
+			return nil, joinOneLine(errs)
+		}
+		return out, nil
 	}
 }
 
@@ -142,7 +292,7 @@ func list(check func(string) (string, error)) func(any) (any, error) {
 			}
 		}
 		if len(errs) > 0 {
-			return nil, errors.Join(errs...)
+			return nil, joinOneLine(errs)
 		}
 		return out, nil
 	}
@@ -162,25 +312,62 @@ func checkPermission(s string) (string, error) {
 	return "", fmt.Errorf("unknown permission %q, want %q or %q", s, PermissionFilesystem, PermissionEnvironment)
 }
 
+// checkName accepts a name of letters, digits, '-', '_' and '.', at most
+// 128 characters: ids, registration types, dependency names.
+func checkName(what string) func(string) (string, error) {
+	return func(s string) (string, error) {
+		if len(s) > 128 {
+			return "", fmt.Errorf("must be at most 128 characters, got %d", len(s))
+		}
+		for _, r := range s {
+			ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.", r)
+			if !ok {
+				return "", fmt.Errorf("invalid %s %q: use letters, digits, '-', '_' and '.'", what, s)
+			}
+		}
+		return s, nil
+	}
+}
+
+var (
+	checkID   = checkName("id")
+	checkType = checkName("type")
+)
+
+// checkCapability accepts a capability: lowercase letters, digits, '_',
+// '.' and '-' (as the reference's "batch_operations").
+func checkCapability(s string) (string, error) {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || strings.ContainsRune("_.-", r)) {
+			return "", fmt.Errorf("invalid capability %q: use lowercase letters, digits, '_', '.' and '-'", s)
+		}
+	}
+	return s, nil
+}
+
+// parsePairs reads "k=v,k2=v2" (as NEURON_METADATA gives it) into a
+// mapping. A value may contain '=' but not ','; empty items are skipped.
+func parsePairs(s string) (any, error) {
+	out := map[string]any{}
+	for i, it := range strings.Split(s, ",") {
+		if it = strings.TrimSpace(it); it == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(it, "=")
+		if k = strings.TrimSpace(k); !ok || k == "" {
+			return nil, fmt.Errorf("item %d (%q): want key=value, items separated by ','", i+1, it)
+		}
+		out[k] = strings.TrimSpace(v)
+	}
+	return out, nil
+}
+
 func checkLogLevel(s string) (string, error) {
 	switch l := strings.ToLower(s); l {
 	case "debug", "info", "warn", "error":
 		return l, nil
 	}
 	return "", fmt.Errorf("unknown log level %q, want debug, info, warn or error", s)
-}
-
-func checkID(s string) (string, error) {
-	if len(s) > 128 {
-		return "", fmt.Errorf("must be at most 128 characters, got %d", len(s))
-	}
-	for _, r := range s {
-		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.", r)
-		if !ok {
-			return "", fmt.Errorf("invalid id %q: use letters, digits, '-', '_' and '.'", s)
-		}
-	}
-	return s, nil
 }
 
 func checkListen(s string) (string, error) {

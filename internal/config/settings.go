@@ -1,0 +1,90 @@
+package config
+
+import "fmt"
+
+// Runtime settings: the keys of the flat settings map that the neuron
+// itself acts on. Every other key is free: it declares what processors
+// read and what a federation update may later set.
+const (
+	// SettingBatchSize is the batch size processors use; a whole number,
+	// at least 1.
+	SettingBatchSize = "batchSize"
+	// SettingMaxRetries is how often processors retry; a whole number,
+	// at least 0.
+	SettingMaxRetries = "maxRetries"
+	// SettingTimeoutSeconds is the handler call timeout in seconds; a
+	// number more than 0 and at most 3600.
+	SettingTimeoutSeconds = "timeoutSeconds"
+	// SettingEnableDebugMode sets the log level to debug when true.
+	SettingEnableDebugMode = "enableDebugMode"
+)
+
+// maxTimeoutSeconds bounds timeoutSeconds: an hour.
+const maxTimeoutSeconds = 3600
+
+// RuntimeSetting validates one of the runtime's own settings keys. ok is
+// false for a key the runtime does not own. The returned value is
+// normalized (int64 for integers, float64 for numbers, bool).
+//
+// It accepts what the YAML decoder gives (int, int64, uint64, float64,
+// bool) and what a JSON decoder with UseNumber gives (json.Number), so
+// that settings from the file and from federation updates pass the same
+// check. Strings are not numbers or booleans here.
+//
+// For a key the runtime does not own, it returns v unchanged, false and
+// nil. err does not name the key: the caller adds the key and where the
+// value came from.
+func RuntimeSetting(key string, v any) (norm any, ok bool, err error) {
+	switch key {
+	case SettingBatchSize, SettingMaxRetries:
+		n, err := wholeNumber(v)
+		least := int64(0)
+		if key == SettingBatchSize {
+			least = 1
+		}
+		if err == nil && n < least {
+			err = fmt.Errorf("must be at least %d, got %d", least, n)
+		}
+		if err != nil {
+			return nil, true, err
+		}
+		return n, true, nil
+	case SettingTimeoutSeconds:
+		f, err := realNumber(v)
+		if err == nil {
+			err = inRange(f, 0, maxTimeoutSeconds, false)
+		}
+		if err != nil {
+			return nil, true, fmt.Errorf("%w (seconds)", err)
+		}
+		return f, true, nil
+	case SettingEnableDebugMode:
+		b, isBool := v.(bool)
+		if !isBool {
+			return nil, true, fmt.Errorf("must be true or false, not %s", typeName(v))
+		}
+		return b, true, nil
+	}
+	return v, false, nil
+}
+
+// checkSettings checks the runtime's own keys in the settings map and
+// normalizes their values; other keys pass as they are. A runtime key
+// with no value counts as absent, as everywhere in the file.
+func checkSettings(v any, report func(string, error)) any {
+	m := v.(map[string]any)
+	for _, k := range sortedKeys(m) {
+		if _, own, _ := RuntimeSetting(k, nil); own && m[k] == nil {
+			delete(m, k)
+			continue
+		}
+		norm, ok, err := RuntimeSetting(k, m[k])
+		switch {
+		case err != nil:
+			report("."+k, err)
+		case ok:
+			m[k] = norm
+		}
+	}
+	return m
+}
