@@ -120,7 +120,7 @@ func newEnv(t testing.TB, opts runtime.Options, files map[string][]byte) *env {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	e.srv = httptest.NewServer(serve.Handler(rt, e.reg, time.Now()))
+	e.srv = httptest.NewServer(serve.Handler(rt, e.reg, serve.Options{Started: time.Now()}))
 	t.Cleanup(e.srv.Close) // runs before rt.Close: no handler is left running
 	tr := e.srv.Client().Transport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64

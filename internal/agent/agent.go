@@ -1,6 +1,6 @@
 // Package agent wires a neuron together: configuration, logging, metrics,
-// the processor runtime and the HTTP server. It is the only package that
-// imports all the others.
+// the processor runtime, the HTTP server and the federation lifecycle. It
+// is the only package that imports all the others.
 package agent
 
 import (
@@ -11,13 +11,19 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/empirefederation/neuron/federation"
 	"github.com/empirefederation/neuron/internal/config"
+	"github.com/empirefederation/neuron/internal/control"
+	"github.com/empirefederation/neuron/internal/probe"
+	"github.com/empirefederation/neuron/internal/report"
 	"github.com/empirefederation/neuron/internal/serve"
+	"github.com/empirefederation/neuron/internal/sysmetrics"
 	"github.com/empirefederation/neuron/runtime"
 )
 
@@ -25,54 +31,110 @@ import (
 const (
 	readHeaderTimeout = 10 * time.Second
 	idleTimeout       = 2 * time.Minute
+	// sampleEvery is the period of the background system metrics sampler.
+	sampleEvery = 10 * time.Second
 )
 
 // Agent is a running neuron.
 type Agent struct {
 	cfg      *config.Config
 	log      *slog.Logger
+	level    *slog.LevelVar
 	rt       *runtime.Runtime
 	server   *http.Server
 	listener net.Listener
+	conns    atomic.Int64
+
+	events   *report.Events
+	reporter *report.Reporter
+	control  *control.Controller
+	sampler  *sysmetrics.Sampler
+	probes   *probe.Prober
+	fed      atomic.Pointer[link] // nil when standalone, and until the processors are loaded
 }
 
-// Start loads the processors and starts serving on cfg.Listen. Logs go to
-// logOut. The caller must Stop the agent.
+// Start loads the processors, starts serving on cfg.Listen and, when
+// cfg.Federation.URL is set, joins the federation in the background
+// (serving never waits for it). Logs go to logOut. The caller must Stop
+// the agent.
 func Start(ctx context.Context, cfg *config.Config, logOut io.Writer) (*Agent, error) {
-	log := NewLogger(logOut, cfg.LogLevel)
+	a := &Agent{cfg: cfg, level: new(slog.LevelVar), events: &report.Events{}}
+	a.level.Set(parseLevel(cfg.LogLevel))
+	a.log = slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: a.level}))
 	started := time.Now()
+	ok := false
+	defer func() {
+		if !ok {
+			_ = a.closeAll(ctx)
+		}
+	}()
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	rt, err := runtime.New(ctx, runtime.Options{
+	var err error
+	a.rt, err = runtime.New(ctx, runtime.Options{
 		PluginsDir: cfg.PluginsDir, DataDir: cfg.DataDir, Limits: cfg.Limits, PluginLimits: cfg.PluginLimits,
 		Settings: cfg.Settings, Plugins: cfg.Plugins, AllowPermissions: cfg.AllowPermissions,
-		Logger: log, Registerer: reg,
+		Logger: a.log, Registerer: reg, Events: a.runtimeEvent,
 	})
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, log: log, rt: rt}
+	a.sampler = sysmetrics.Start(context.WithoutCancel(ctx), sampleEvery, cfg.DataDir)
+	if a.probes, err = probe.Start(context.WithoutCancel(ctx), dependencies(cfg), a.log); err != nil {
+		return nil, err
+	}
+	if a.control, err = control.New(ctx, control.Options{
+		DataDir: cfg.DataDir, Settings: cfg.Settings, Plugins: cfg.Plugins, CallTimeout: cfg.Limits.CallTimeout,
+		Runtime: a.rt, Level: a.level, BaseLevel: parseLevel(cfg.LogLevel),
+		Commands: control.Builtins(a.rt, a.level, a.flush), Events: a.events.Record, Logger: a.log,
+	}); err != nil {
+		return nil, err
+	}
+
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		_ = rt.Close(ctx)
 		return nil, fmt.Errorf("listen on %s: %w (set NEURON_LISTEN or --listen to a free address)", cfg.Listen, err)
 	}
 	a.listener = ln
+	host := sysmetrics.Host()
+	a.reporter = report.New(report.Options{
+		Registration: registration(cfg, ln.Addr(), host), Host: hostInfo(host),
+		BuildVersion: cfg.BuildVersion, Started: started,
+		Runtime: a.rt, System: a.system, Dependencies: a.dependencies,
+		Connections: func() int { return int(a.conns.Load()) }, ConfigVersion: a.control.Version, Events: a.events,
+	})
 	a.server = &http.Server{
-		Handler:           serve.Handler(rt, reg, started),
+		Handler: serve.Handler(a.rt, reg, serve.Options{
+			Started: started, Dependencies: a.health,
+			Draining: func() bool { return a.reporter.Phase() != "" },
+			Update:   a.control.Handler(a.token),
+		}),
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		ConnState:         a.connState,
 	}
 	go func() {
 		if err := a.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("http server stopped", "err", err)
+			a.log.Error("http server stopped", "err", err)
 		}
 	}()
-	log.Info("neuron listening", "addr", ln.Addr().String(), "id", cfg.ID, "plugins_dir", cfg.PluginsDir)
-	if err := rt.LoadDir(ctx); err != nil {
-		log.Error("plugins directory not readable; serving no processors until the neuron is restarted with a readable one", "err", err)
+	a.log.Info("neuron listening", "addr", ln.Addr().String(), "id", cfg.ID, "plugins_dir", cfg.PluginsDir,
+		"federation", cmpOr(cfg.Federation.URL, "none (standalone)"))
+	if err := a.rt.LoadDir(ctx); err != nil {
+		a.log.Error("plugins directory not readable; serving no processors until the neuron is restarted with a readable one", "err", err)
 	}
+	// The link starts once the processors are loaded, so the first
+	// registration carries their endpoints; serving never waits for it.
+	if cfg.Federation.URL != "" {
+		l, err := startLink(ctx, a, reg)
+		if err != nil {
+			return nil, err
+		}
+		a.fed.Store(l)
+	}
+	ok = true
 	return a, nil
 }
 
@@ -82,17 +144,47 @@ func (a *Agent) Addr() net.Addr { return a.listener.Addr() }
 // Runtime is the agent's processor runtime.
 func (a *Agent) Runtime() *runtime.Runtime { return a.rt }
 
-// Stop stops accepting connections, lets in-flight calls finish within
-// ShutdownTimeout, then closes every processor.
+// Stop shuts the neuron down in the order the federation expects: a
+// "stopping" heartbeat, then no new connections while in-flight calls
+// finish within ShutdownTimeout, then the final analytics report (sent, or
+// kept on disk for the next start), then every processor is closed.
 func (a *Agent) Stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
 	a.log.Info("shutting down", "timeout", a.cfg.ShutdownTimeout)
+	a.reporter.SetPhase(federation.StatusStopping)
+	if l := a.fed.Load(); l != nil {
+		_ = l.Heartbeat(ctx)
+	}
 	err := a.server.Shutdown(ctx)
 	if err != nil {
 		a.log.Warn("in-flight requests did not finish in time", "err", err)
 	}
-	return errors.Join(err, a.rt.Close(ctx))
+	return errors.Join(err, a.closeAll(ctx))
+}
+
+// closeAll stops the federation link (final report) and frees everything.
+func (a *Agent) closeAll(ctx context.Context) error {
+	var errs []error
+	if l := a.fed.Load(); l != nil {
+		errs = append(errs, l.Stop(ctx))
+	}
+	if a.probes != nil {
+		a.probes.Stop()
+	}
+	if a.sampler != nil {
+		a.sampler.Stop()
+	}
+	switch {
+	case a.server != nil:
+		_ = a.server.Close() // after Shutdown: nothing left to close
+	case a.listener != nil:
+		_ = a.listener.Close()
+	}
+	if a.rt != nil {
+		errs = append(errs, a.rt.Close(ctx))
+	}
+	return errors.Join(errs...)
 }
 
 // Run starts a neuron and serves until ctx ends, then stops it.
@@ -108,7 +200,56 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 // NewLogger returns the neuron's structured logger at level (debug, info,
 // warn, error).
 func NewLogger(w io.Writer, level string) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: parseLevel(level)}))
+}
+
+func parseLevel(level string) slog.Level {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+	return l
+}
+
+// connState counts open client connections, the heartbeat's
+// activeConnections.
+func (a *Agent) connState(_ net.Conn, s http.ConnState) {
+	switch s {
+	case http.StateNew:
+		a.conns.Add(1)
+	case http.StateClosed, http.StateHijacked:
+		a.conns.Add(-1)
+	}
+}
+
+// token is the bearer the federation must present to push an update: the
+// one it issued at registration, "" while not registered.
+func (a *Agent) token() string {
+	if l := a.fed.Load(); l != nil {
+		return l.Token()
+	}
+	return ""
+}
+
+// flush sends the analytics gathered so far now (the flush_analytics command).
+func (a *Agent) flush(ctx context.Context) error {
+	l := a.fed.Load()
+	if l == nil {
+		return errors.New("this neuron runs standalone: there is no federation to flush analytics to")
+	}
+	return l.Flush(ctx)
+}
+
+// runtimeEvent turns the runtime's events into analytics events, and asks
+// the federation link to re-register when the processors served change.
+func (a *Agent) runtimeEvent(e runtime.Event) {
+	a.events.Record(federation.Event{Type: e.Type, Timestamp: e.Time, Data: e.Data, Plugin: e.Plugin, Version: e.Version})
+	if l := a.fed.Load(); l != nil && e.Type == runtime.EventPluginLoaded {
+		l.RegistrationChanged()
+	}
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

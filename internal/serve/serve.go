@@ -1,5 +1,6 @@
 // Package serve is the neuron's HTTP surface: the processors' endpoints and
-// the neuron's own routes, /health, /ready and /metrics.
+// the neuron's own routes, /health, /ready, /metrics and the federation's
+// POST /api/neuron/update-config.
 package serve
 
 import (
@@ -20,19 +21,45 @@ type Plugins interface {
 	Processors() []runtime.ProcessorInfo
 }
 
-// Handler returns the neuron's handler: GET of its own routes, and
-// everything else to the processors, whose router answers 404 and 405.
-// gatherer serves /metrics. A map lookup, not a second router, picks the
-// own routes, so processor requests pay for one routing step only.
-func Handler(p Plugins, gatherer prometheus.Gatherer, started time.Time) http.Handler {
-	own := map[string]http.Handler{
-		"/health":  health(p, started),
-		"/ready":   ready(p),
+// UpdatePath is where the federation pushes config, experiments and commands.
+const UpdatePath = "/api/neuron/update-config"
+
+// Options are the parts of the neuron's own routes beyond the runtime.
+type Options struct {
+	// Started is when the neuron started, for the uptime in /health.
+	Started time.Time
+	// Dependencies returns each dependency's status (healthy, unhealthy,
+	// unknown) and whether the neuron is healthy given them. Nil: none.
+	Dependencies func() (map[string]string, bool)
+	// Draining reports whether the neuron is draining: /ready answers 503.
+	Draining func() bool
+	// Update serves POST UpdatePath. Nil: the route is the processors'.
+	Update http.Handler
+}
+
+// Handler returns the neuron's handler: its own routes, and everything else
+// to the processors, whose router answers 404 and 405. gatherer serves
+// /metrics. A map lookup, not a second router, picks the own routes, so
+// processor requests pay for one routing step only.
+func Handler(p Plugins, gatherer prometheus.Gatherer, opts Options) http.Handler {
+	if opts.Dependencies == nil {
+		opts.Dependencies = func() (map[string]string, bool) { return map[string]string{}, true }
+	}
+	if opts.Draining == nil {
+		opts.Draining = func() bool { return false }
+	}
+	get := map[string]http.Handler{
+		"/health":  health(p, opts),
+		"/ready":   ready(p, opts.Draining),
 		"/metrics": promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}),
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h := own[r.URL.Path]; h != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		if h := get[r.URL.Path]; h != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 			h.ServeHTTP(w, r)
+			return
+		}
+		if opts.Update != nil && r.URL.Path == UpdatePath {
+			opts.Update.ServeHTTP(w, r)
 			return
 		}
 		p.ServeHTTP(w, r)
@@ -48,9 +75,12 @@ type healthBody struct {
 	Processors   map[string]string `json:"processors"`
 }
 
-func health(p Plugins, started time.Time) http.Handler {
+// health answers 200 "healthy", or 503 "unhealthy" when a required
+// dependency is down, as the reference guide's health check does.
+func health(p Plugins, opts Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body := healthBody{Status: "healthy", Dependencies: map[string]string{}, Uptime: int64(time.Since(started).Seconds()),
+		deps, ok := opts.Dependencies()
+		body := healthBody{Status: "healthy", Dependencies: deps, Uptime: int64(time.Since(opts.Started).Seconds()),
 			Processors: map[string]string{}}
 		for _, info := range p.Processors() {
 			state := "standby"
@@ -59,17 +89,24 @@ func health(p Plugins, started time.Time) http.Handler {
 			}
 			body.Processors[info.Name+"@"+info.Version] = state
 		}
-		writeJSON(w, http.StatusOK, body)
+		status := http.StatusOK
+		if !ok {
+			body.Status, status = "unhealthy", http.StatusServiceUnavailable
+		}
+		writeJSON(w, status, body)
 	})
 }
 
-func ready(p Plugins) http.Handler {
+func ready(p Plugins, draining func() bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !p.Ready() {
+		switch {
+		case draining():
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+		case !p.Ready():
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
-			return
+		default:
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 }
 

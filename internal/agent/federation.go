@@ -1,0 +1,188 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/empirefederation/neuron/federation"
+	"github.com/empirefederation/neuron/internal/config"
+	"github.com/empirefederation/neuron/internal/probe"
+	"github.com/empirefederation/neuron/internal/report"
+	"github.com/empirefederation/neuron/internal/spool"
+	"github.com/empirefederation/neuron/internal/sysmetrics"
+)
+
+// federationTimeout bounds one call to the federation: a slow federation
+// delays a report, never a request.
+const federationTimeout = 10 * time.Second
+
+// link is the federation link with the durable queue its reports go through.
+type link struct {
+	*federation.Link
+	queue *spool.Spool
+}
+
+// startLink opens the analytics spool in DataDir/spool and starts the
+// federation lifecycle in the background.
+func startLink(ctx context.Context, a *Agent, reg prometheus.Registerer) (*link, error) {
+	cfg := a.cfg
+	if cfg.Federation.URL == config.FederationEmbedded {
+		return nil, errors.New("FEDERATION_URL=embedded: the embedded development federation is not part of this version; run `neuron federation serve` elsewhere and point FEDERATION_URL at it, or leave it empty to run standalone")
+	}
+	q, err := spool.Open(spool.Options{Dir: filepath.Join(cfg.DataDir, "spool"), Logger: a.log})
+	if err != nil {
+		return nil, fmt.Errorf("analytics spool: %w", err)
+	}
+	reg.MustRegister(spoolCollector{q})
+	client := federation.NewClient(cfg.Federation.URL, &http.Client{Timeout: federationTimeout}, "neuron/"+cfg.BuildVersion)
+	l := federation.StartLink(context.WithoutCancel(ctx), federation.LinkOptions{
+		Client: client, Neuron: neuron{a}, Queue: q, Logger: a.log,
+		HeartbeatInterval: cfg.Federation.HeartbeatInterval, AnalyticsInterval: cfg.Federation.AnalyticsInterval,
+		ConfigPollInterval: cfg.Federation.ConfigPollInterval, Events: a.events.Record,
+	})
+	return &link{Link: l, queue: q}, nil
+}
+
+// Stop stops the link (final report queued) and closes the spool.
+func (l *link) Stop(ctx context.Context) error {
+	return errors.Join(l.Link.Stop(ctx), l.queue.Close())
+}
+
+// neuron is the agent as the federation link sees it.
+type neuron struct{ a *Agent }
+
+func (n neuron) Registration() federation.Registration { return n.a.reporter.Registration() }
+func (n neuron) Status() federation.Status             { return n.a.reporter.Status() }
+
+// Analytics is the interval's report, with the reports the spool dropped
+// for lack of room since the last one.
+func (n neuron) Analytics() federation.AnalyticsReport {
+	r := n.a.reporter.Analytics()
+	if l := n.a.fed.Load(); l != nil {
+		r.Dropped += int64(l.queue.TakeDropped())
+	}
+	return r
+}
+
+func (n neuron) ApplyUpdate(ctx context.Context, u federation.Update, source string) error {
+	_, err := n.a.control.Apply(ctx, u, source)
+	return err
+}
+
+// registration is the configured part of the registration; the reporter
+// adds the processors' endpoints and capabilities.
+func registration(cfg *config.Config, addr net.Addr, host sysmetrics.HostInfo) federation.Registration {
+	f := cfg.Federation
+	baseURL := cfg.BaseURL
+	if baseURL == config.BaseURLFor(cfg.Listen) { // derived: use the port actually bound
+		baseURL = config.BaseURLFor(addr.String())
+	}
+	deploy := federation.DeploymentInfo{Type: f.DeploymentInfo.Type, Image: f.DeploymentInfo.Image, Ports: f.DeploymentInfo.Ports}
+	if deploy.Type == "" {
+		deploy.Type = "process"
+		if host.ContainerID != "" {
+			deploy.Type = "container"
+		}
+	}
+	if len(deploy.Ports) == 0 {
+		if tcp, ok := addr.(*net.TCPAddr); ok {
+			deploy.Ports = []int{tcp.Port}
+		}
+	}
+	res := federation.ResourceRequirements{
+		CPU:     cmpOr(f.ResourceRequirements.CPU, "1 core"),
+		Memory:  cmpOr(f.ResourceRequirements.Memory, memoryFor(cfg)),
+		Storage: cmpOr(f.ResourceRequirements.Storage, "1GB"),
+	}
+	var deps []string
+	for _, d := range cfg.Dependencies {
+		deps = append(deps, d.Name)
+	}
+	return federation.Registration{
+		NeuronID: cfg.ID, Name: cfg.Name, Type: f.Type, Language: "wasm", Version: cfg.BuildVersion,
+		BaseURL: baseURL, HealthcheckEndpoint: "/health",
+		Authentication:       federation.Authentication{Type: "bearer"},
+		Capabilities:         f.Capabilities,
+		Dependencies:         deps,
+		ResourceRequirements: res,
+		DeploymentInfo:       deploy,
+		AlertThresholds: federation.AlertThresholds{ErrorRate: f.AlertThresholds.ErrorRate,
+			ResponseTime: f.AlertThresholds.ResponseTime, HealthScore: f.AlertThresholds.HealthScore},
+		Metadata: f.Metadata,
+	}
+}
+
+// memoryFor estimates the memory the neuron needs: every instance of the
+// default pool at its memory cap, plus the host's own.
+func memoryFor(cfg *config.Config) string {
+	const hostMB = 64
+	mb := hostMB + int64(cfg.Limits.MemoryPages)*64*int64(cfg.Limits.PoolMax)/1024
+	return strconv.FormatInt(mb, 10) + "MB"
+}
+
+func hostInfo(h sysmetrics.HostInfo) federation.HostInfo {
+	return federation.HostInfo{Hostname: h.Hostname, IP: h.IP, ContainerID: h.ContainerID}
+}
+
+// dependencies turns the configured dependencies into probes.
+func dependencies(cfg *config.Config) []probe.Dependency {
+	out := make([]probe.Dependency, len(cfg.Dependencies))
+	for i, d := range cfg.Dependencies {
+		out[i] = probe.Dependency{Name: d.Name, Kind: probe.Kind(d.Kind), Target: d.Target,
+			Interval: d.Interval, Timeout: d.Timeout, Optional: d.Optional}
+	}
+	return out
+}
+
+func (a *Agent) system() report.System {
+	s := a.sampler.Latest()
+	return report.System{CPU: s.CPUPercent, Memory: s.MemoryPercent, Disk: s.DiskPercent}
+}
+
+func (a *Agent) dependencies() []report.Dependency {
+	results := a.probes.Results()
+	out := make([]report.Dependency, 0, len(results))
+	for name, r := range results {
+		out = append(out, report.Dependency{Name: name, Status: r.Status, Optional: r.Optional})
+	}
+	return out
+}
+
+// health is /health's dependency part: unhealthy when a required
+// dependency is down.
+func (a *Agent) health() (map[string]string, bool) {
+	return a.probes.Status(), a.probes.Healthy()
+}
+
+// spoolCollector exports the analytics spool's state.
+type spoolCollector struct{ q *spool.Spool }
+
+var (
+	spoolItemsDesc   = prometheus.NewDesc("neuron_analytics_spool_reports", "Analytics reports waiting on disk to be sent.", nil, nil)
+	spoolBytesDesc   = prometheus.NewDesc("neuron_analytics_spool_bytes", "Bytes of analytics reports waiting on disk.", nil, nil)
+	spoolDroppedDesc = prometheus.NewDesc("neuron_analytics_reports_dropped_total", "Analytics reports dropped, oldest first, because the spool was full.", nil, nil)
+	spoolAsideDesc   = prometheus.NewDesc("neuron_analytics_reports_set_aside_total", "Analytics reports the federation refused for good, kept in the spool's rejected directory.", nil, nil)
+)
+
+func (c spoolCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- spoolItemsDesc
+	ch <- spoolBytesDesc
+	ch <- spoolDroppedDesc
+	ch <- spoolAsideDesc
+}
+
+func (c spoolCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.q.Stats()
+	ch <- prometheus.MustNewConstMetric(spoolItemsDesc, prometheus.GaugeValue, float64(s.Items))
+	ch <- prometheus.MustNewConstMetric(spoolBytesDesc, prometheus.GaugeValue, float64(s.Bytes))
+	ch <- prometheus.MustNewConstMetric(spoolDroppedDesc, prometheus.CounterValue, float64(s.Dropped))
+	ch <- prometheus.MustNewConstMetric(spoolAsideDesc, prometheus.CounterValue, float64(s.SetAside))
+}

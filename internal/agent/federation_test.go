@@ -1,0 +1,289 @@
+package agent_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/empirefederation/neuron/federation"
+	"github.com/empirefederation/neuron/federation/fedtest"
+	"github.com/empirefederation/neuron/internal/testutil"
+)
+
+// These tests run a whole neuron against fedtest, a real HTTP federation
+// on loopback that records what it receives and can go down, answer 401
+// or 5xx, or be slow.
+
+// federationConfig writes a configuration joining fed with short intervals.
+func federationConfig(t *testing.T, fed *fedtest.Server, plugins, data, extra string) string {
+	t.Helper()
+	return writeFile(t, "neuron.yaml", fmt.Sprintf(`
+id: test-neuron
+name: Test Neuron
+listen: 127.0.0.1:0
+pluginsDir: %s
+dataDir: %s
+federation:
+  url: %s
+  heartbeatInterval: 100ms
+  analyticsInterval: 150ms
+  configPollInterval: 100ms
+  capabilities: [batch_operations]
+  metadata: {environment: test}
+settings:
+  batchSize: 1000
+  region: eu
+%s`, plugins, data, fed.URL(), extra))
+}
+
+// push sends an update to the neuron's update-config route with token.
+func (n *neuron) push(t *testing.T, token, body string) reply {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, n.base+"/api/neuron/update-config", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := n.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b json.RawMessage
+	_ = json.NewDecoder(resp.Body).Decode(&b)
+	return reply{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// batchSize is what the data processor reads as its batchSize now.
+func (n *neuron) batchSize(t *testing.T) int {
+	t.Helper()
+	var st struct {
+		Config struct {
+			BatchSize int `json:"batchSize"`
+		} `json:"config"`
+	}
+	n.do(t, "GET", "/status", "").decode(t, &st)
+	return st.Config.BatchSize
+}
+
+// events lists the types of every event the federation received.
+func events(fed *fedtest.Server) []string {
+	var out []string
+	for _, r := range fed.Analytics() {
+		for _, e := range r.Events {
+			out = append(out, e.Type)
+		}
+	}
+	return out
+}
+
+func count(list []string, v string) int {
+	n := 0
+	for _, s := range list {
+		if s == v {
+			n++
+		}
+	}
+	return n
+}
+
+func lastHeartbeat(fed *fedtest.Server) federation.Status {
+	hb := fed.Heartbeats()
+	if len(hb) == 0 {
+		return federation.Status{}
+	}
+	return hb[len(hb)-1]
+}
+
+func TestFederation_Lifecycle(t *testing.T) {
+	fed := fedtest.New(t)
+	plugins := pluginsDir(t, map[string]string{"dp.wasm": "examples/dataprocessor/v1.0.0"})
+	n := start(t, "--config", federationConfig(t, fed, plugins, dataDir(t), ""))
+
+	testutil.Eventually(t, waitLimit, "registration", func() bool { return len(fed.Registrations()) > 0 })
+	reg := fed.Registrations()[0]
+	t.Run("registration", func(t *testing.T) {
+		var eps []string
+		for _, e := range reg.APIEndpoints {
+			eps = append(eps, e.Method+" "+e.Path)
+		}
+		slices.Sort(eps)
+		if want := []string{"GET /status", "POST /process"}; !slices.Equal(eps, want) {
+			t.Errorf("apiEndpoints %v, want %v", eps, want)
+		}
+		if reg.NeuronID != "test-neuron" || reg.Name != "Test Neuron" || reg.BaseURL != n.base || reg.HealthcheckEndpoint != "/health" {
+			t.Errorf("identity %+v", reg)
+		}
+		if !slices.Contains(reg.Capabilities, "batch_operations") || reg.Metadata["environment"] != "test" {
+			t.Errorf("capabilities %v metadata %v", reg.Capabilities, reg.Metadata)
+		}
+		if reg.AlertThresholds.ErrorRate != 5 || reg.AlertThresholds.ResponseTime != 2000 || reg.AlertThresholds.HealthScore != 80 {
+			t.Errorf("alert thresholds %+v", reg.AlertThresholds)
+		}
+		if reg.ResourceRequirements.Memory == "" || len(reg.DeploymentInfo.Ports) != 1 {
+			t.Errorf("resources %+v deployment %+v", reg.ResourceRequirements, reg.DeploymentInfo)
+		}
+	})
+
+	t.Run("heartbeat", func(t *testing.T) {
+		testutil.Eventually(t, waitLimit, "a heartbeat", func() bool { return len(fed.Heartbeats()) > 0 })
+		hb := lastHeartbeat(fed)
+		if hb.Status != federation.StatusActive || hb.HealthScore <= 0 || hb.ProcessID == "" || hb.HostInfo.Hostname == "" || hb.HostInfo.IP == "" {
+			t.Errorf("heartbeat %+v", hb)
+		}
+		if hb.SystemMetrics.MemoryUsage <= 0 || hb.SystemMetrics.DiskUsage <= 0 || hb.PerformanceMetrics.SuccessRate != 100 {
+			t.Errorf("metrics %+v %+v", hb.SystemMetrics, hb.PerformanceMetrics)
+		}
+	})
+
+	t.Run("analytics count real traffic", func(t *testing.T) {
+		for i := range 5 {
+			r := n.do(t, "POST", "/process", fmt.Sprintf(`{"batchId": "b%d", "records": [{"id": 1, "email": "a@example.com"}, {"id": 1, "email": "a@example.com"}]}`, i))
+			if r.status != 200 {
+				t.Fatalf("process: %d %s", r.status, r.body)
+			}
+		}
+		for range 2 {
+			if r := n.do(t, "POST", "/process", `{"records": "not a list"}`); r.status != 400 {
+				t.Fatalf("bad batch: %d %s", r.status, r.body)
+			}
+		}
+		n.do(t, "GET", "/status", "")
+		testutil.Eventually(t, waitLimit, "8 requests in analytics", func() bool { return fed.SumAnalytics().TotalRequests >= 8 })
+		sum := fed.SumAnalytics()
+		if sum.TotalRequests != 8 || sum.SuccessfulRequests != 6 || sum.FailedRequests != 2 || sum.DataProcessed <= 0 {
+			t.Errorf("totals %+v, want 8 requests, 6 successful, 2 failed", sum)
+		}
+		if sum.CustomMetrics["batchesCompleted"] != 5 || sum.CustomMetrics["duplicatesFound"] != 5 {
+			t.Errorf("custom metrics %v, want 5 batches and 5 duplicates", sum.CustomMetrics)
+		}
+		ev := events(fed)
+		if count(ev, "batch_completed") != 5 || count(ev, "plugin_loaded") != 1 {
+			t.Errorf("events %v, want 5 batch_completed and 1 plugin_loaded", ev)
+		}
+	})
+
+	token := func() string { tk := fed.Tokens(); return tk[len(tk)-1] }
+	t.Run("pushed config", func(t *testing.T) {
+		body := `{"config": {"batchSize": 2, "maxRetries": 3}, "version": "cfg-2"}`
+		n.push(t, "", body).wantError(t, "no bearer", 401, "unauthorized")
+		n.push(t, "forged", body).wantError(t, "wrong bearer", 401, "unauthorized")
+		if n.batchSize(t) != 1000 {
+			t.Fatal("an unauthorized push changed the config")
+		}
+		if r := n.push(t, token(), body); r.status != 200 {
+			t.Fatalf("push: %d %s", r.status, r.body)
+		}
+		if got := n.batchSize(t); got != 2 {
+			t.Errorf("batchSize %d after push, want 2", got)
+		}
+		testutil.Eventually(t, waitLimit, "configVersion cfg-2 in a heartbeat", func() bool { return lastHeartbeat(fed).ConfigVersion == "cfg-2" })
+
+		r := n.push(t, token(), `{"config": {"batchSize": "big", "colour": "red"}, "version": "cfg-bad"}`)
+		e := r.wantError(t, "invalid update", 422, "update_rejected")
+		if !strings.Contains(e.Error, "batchSize") || !strings.Contains(e.Error, "colour") {
+			t.Errorf("reason %q does not name both bad keys", e.Error)
+		}
+		if got := n.batchSize(t); got != 2 {
+			t.Errorf("batchSize %d after a rejected update, want the old 2", got)
+		}
+		testutil.Eventually(t, waitLimit, "config events", func() bool {
+			ev := events(fed)
+			return count(ev, "config_applied") >= 1 && count(ev, "config_rejected") == 1
+		})
+	})
+
+	t.Run("pulled config", func(t *testing.T) {
+		fed.SetConfig(federation.Update{Config: map[string]any{"batchSize": 3}, Version: "cfg-3"})
+		testutil.Eventually(t, waitLimit, "pulled batchSize 3", func() bool { return n.batchSize(t) == 3 })
+		testutil.Eventually(t, waitLimit, "configVersion cfg-3", func() bool { return lastHeartbeat(fed).ConfigVersion == "cfg-3" })
+	})
+
+	t.Run("command", func(t *testing.T) {
+		cmd := `{"command": {"id": "cmd-1", "type": "restart_worker", "data": {"workerId": "all", "graceful": true}}}`
+		var res struct {
+			Data struct {
+				Command struct {
+					OK       bool `json:"ok"`
+					Repeated bool `json:"repeated"`
+				} `json:"command"`
+			} `json:"data"`
+		}
+		n.push(t, token(), cmd).decode(t, &res)
+		if !res.Data.Command.OK || res.Data.Command.Repeated {
+			t.Fatalf("restart_worker: %+v", res)
+		}
+		n.push(t, token(), cmd).decode(t, &res)
+		if !res.Data.Command.Repeated {
+			t.Errorf("the same command id ran twice: %+v", res)
+		}
+		n.push(t, token(), `{"command": {"id": "cmd-2", "type": "self_destruct"}}`).wantError(t, "unknown command", 422, "update_rejected")
+		if r := n.do(t, "GET", "/status", ""); r.status != 200 {
+			t.Errorf("serving after restart_worker: %d", r.status)
+		}
+		testutil.Eventually(t, waitLimit, "command_executed", func() bool { return count(events(fed), "command_executed") == 1 })
+	})
+
+	t.Run("401 re-registers once", func(t *testing.T) {
+		before := len(fed.Registrations())
+		beats := len(fed.Heartbeats())
+		fed.Unauthorized(1)
+		testutil.Eventually(t, waitLimit, "re-registration and heartbeats after it", func() bool {
+			return len(fed.Registrations()) > before && len(fed.Heartbeats()) > beats+3
+		})
+		if got := len(fed.Registrations()); got != before+1 {
+			t.Errorf("%d registrations after one 401, want exactly %d", got, before+1)
+		}
+	})
+
+	t.Run("stop", func(t *testing.T) {
+		n.do(t, "GET", "/status", "")
+		before := fed.SumAnalytics().TotalRequests
+		if err := n.stop(); err != nil {
+			t.Fatal(err)
+		}
+		if hb := lastHeartbeat(fed); hb.Status != federation.StatusStopping {
+			t.Errorf("last heartbeat %q, want stopping", hb.Status)
+		}
+		if got := fed.SumAnalytics().TotalRequests; got != before+1 && got != before {
+			t.Errorf("requests %d, before stop %d", got, before)
+		}
+	})
+}
+
+// TestFederation_OutageLosesNothing: the neuron serves while the federation
+// is down, and every request made meanwhile is in the analytics after it
+// returns, counted exactly once.
+func TestFederation_OutageLosesNothing(t *testing.T) {
+	fed := fedtest.New(t)
+	plugins := pluginsDir(t, map[string]string{"hello.wasm": "examples/hello"})
+	n := start(t, "--config", federationConfig(t, fed, plugins, dataDir(t), ""))
+	testutil.Eventually(t, waitLimit, "registration", func() bool { return len(fed.Heartbeats()) > 0 })
+
+	fed.Down()
+	const requests = 40
+	for i := range requests {
+		if r := n.do(t, "GET", fmt.Sprintf("/hello/n%d", i), ""); r.status != 200 {
+			t.Fatalf("request %d during the outage: %d %s", i, r.status, r.body)
+		}
+	}
+	if r := n.do(t, "GET", "/ready", ""); r.status != 200 {
+		t.Errorf("/ready %d during the outage", r.status)
+	}
+	// The federation answering 500 and 429 after it is back delays
+	// delivery; it loses nothing and duplicates nothing.
+	fed.FailNext("/api/analytics/report", 500, 2)
+	fed.Up()
+	testutil.Eventually(t, waitLimit, "the outage's requests in analytics", func() bool {
+		return fed.SumAnalytics().TotalRequests >= requests
+	})
+	if got := fed.SumAnalytics().TotalRequests; got != requests {
+		t.Errorf("analytics count %d requests, want exactly %d", got, requests)
+	}
+}
