@@ -85,6 +85,10 @@ func runNeuron(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "neuron run: invalid configuration:\n%v\n", indent(err.Error()))
 		return exitFailure
 	}
+	cfg.BuildVersion = version
+	if commit != "" {
+		cfg.BuildVersion += "+" + commit
+	}
 	if err := agent.Run(ctx, cfg, stderr); err != nil {
 		fmt.Fprintf(stderr, "neuron run: %v\n", err)
 		return exitFailure

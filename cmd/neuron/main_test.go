@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/empirefederation/neuron/federation/fedtest"
 	"github.com/empirefederation/neuron/internal/testutil"
 )
 
@@ -494,5 +495,54 @@ func TestRun_InFlight(t *testing.T) {
 	}
 	if strings.Contains(log, "did not finish in time") {
 		t.Errorf("the shutdown timed out")
+	}
+}
+
+// TestRun_Kill9LosesNothing: analytics recorded during a federation outage
+// survive a kill -9 of the neuron and reach the federation after a restart,
+// counted exactly once.
+func TestRun_Kill9LosesNothing(t *testing.T) {
+	skipWithoutSignals(t)
+	t.Parallel()
+	fed := fedtest.New(t)
+	plugins := pluginsDir(t, map[string]string{"hello.wasm": "examples/hello"})
+	data := t.TempDir()
+	env := []string{"FEDERATION_URL=" + fed.URL(), "NEURON_DATA_DIR=" + data, "NEURON_ID=kill9",
+		"NEURON_HEARTBEAT_INTERVAL=100ms", "NEURON_ANALYTICS_INTERVAL=100ms", "NEURON_CONFIG_POLL_INTERVAL=1s"}
+	s := startServer(t, plugins, env...)
+	testutil.Eventually(t, waitLimit, "registration", func() bool { return len(fed.Heartbeats()) > 0 })
+
+	fed.Down()
+	const requests = 25
+	for i := range requests {
+		if status, body, err := s.get(fmt.Sprintf("/hello/k%d", i)); err != nil || status != http.StatusOK {
+			t.Fatalf("request %d during the outage: %d %s %v", i, status, body, err)
+		}
+	}
+	// Once a report built after the last request is on disk, every request
+	// is: reports are appended in order and each covers everything before.
+	spooled := func() float64 {
+		_, body, err := s.get("/metrics")
+		if err != nil {
+			return -1
+		}
+		v, _ := testutil.SumSamples(t, string(body), "neuron_analytics_spool_reports")
+		return v
+	}
+	after := spooled()
+	testutil.Eventually(t, waitLimit, "a report spooled after the last request", func() bool { return spooled() > after })
+	s.signal(t, syscall.SIGKILL)
+	s.wait(t)
+
+	fed.Up()
+	s = startServer(t, plugins, env...)
+	testutil.Eventually(t, waitLimit, "the outage's requests in analytics", func() bool {
+		return fed.SumAnalytics().TotalRequests >= requests
+	})
+	if got := fed.SumAnalytics().TotalRequests; got != requests {
+		t.Errorf("analytics count %d requests, want exactly %d", got, requests)
+	}
+	if hb := fed.Heartbeats(); hb[len(hb)-1].BuildVersion == "" {
+		t.Errorf("heartbeat without buildVersion")
 	}
 }

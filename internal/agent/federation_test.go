@@ -3,6 +3,8 @@ package agent_test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -286,4 +288,56 @@ func TestFederation_OutageLosesNothing(t *testing.T) {
 	if got := fed.SumAnalytics().TotalRequests; got != requests {
 		t.Errorf("analytics count %d requests, want exactly %d", got, requests)
 	}
+}
+
+// TestFederation_Dependencies: probes speak Redis and PostgreSQL to real
+// servers; a required dependency that is down makes /health 503, the
+// heartbeat degraded, and raises an alert.
+func TestFederation_Dependencies(t *testing.T) {
+	fed := fedtest.New(t)
+	closed := closedPort(t)
+	extra := fmt.Sprintf(`dependencies:
+  - {name: redis, kind: redis, target: %q, interval: 50ms}
+  - {name: postgresql, kind: postgres, target: %q, interval: 200ms, timeout: 150ms}
+  - {name: ledger, kind: tcp, target: %q, interval: 50ms}
+`, testutil.Redis(t), testutil.Postgres(t), closed)
+	n := start(t, "--config", federationConfig(t, fed, t.TempDir(), dataDir(t), extra))
+
+	testutil.Eventually(t, waitLimit, "a heartbeat with every dependency probed", func() bool {
+		hb := lastHeartbeat(fed)
+		return len(hb.DependencyStatus) == 3 && hb.DependencyStatus["postgresql"] != "unknown" && hb.DependencyStatus["redis"] != "unknown" && hb.DependencyStatus["ledger"] != "unknown"
+	})
+	hb := lastHeartbeat(fed)
+	want := map[string]string{"redis": "healthy", "postgresql": "healthy", "ledger": "unhealthy"}
+	if !maps.Equal(hb.DependencyStatus, want) {
+		t.Errorf("dependencyStatus %v, want %v", hb.DependencyStatus, want)
+	}
+	if hb.Status != federation.StatusDegraded || hb.HealthScore > 90 {
+		t.Errorf("status %q score %d with a required dependency down; want degraded and at most 90 (one of three required down costs 10)", hb.Status, hb.HealthScore)
+	}
+	if reg := fed.Registrations()[0]; !slices.Equal(reg.Dependencies, []string{"redis", "postgresql", "ledger"}) {
+		t.Errorf("registration dependencies %v", reg.Dependencies)
+	}
+	var health struct {
+		Status       string            `json:"status"`
+		Dependencies map[string]string `json:"dependencies"`
+	}
+	r := n.do(t, "GET", "/health", "")
+	r.decode(t, &health)
+	if r.status != 503 || health.Status != "unhealthy" || !maps.Equal(health.Dependencies, want) {
+		t.Errorf("/health %d %s", r.status, r.body)
+	}
+	testutil.Eventually(t, waitLimit, "an alert event", func() bool { return count(events(fed), "alert") >= 1 })
+}
+
+// closedPort returns a loopback address nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }
