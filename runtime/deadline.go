@@ -22,10 +22,18 @@ import (
 type callContext struct {
 	context.Context // values only; never done by itself
 	done            chan struct{}
-	expired         atomic.Bool
+	stopped         atomic.Int32 // why the instance was stopped: stopNone until it is
 	timer           *time.Timer
 	flag            api.MutableGlobal // the interrupt flag, nil if not instrumented
 }
+
+// Why an instance was stopped. Only the first reason counts: stopping is
+// for good.
+const (
+	stopNone    int32 = iota
+	stopTimeout       // its call ran past the deadline
+	stopRestart       // an operator restarted it (RestartWorkers, not graceful)
+)
 
 func newCallContext() *callContext {
 	c := &callContext{Context: context.Background(), done: make(chan struct{})}
@@ -34,22 +42,36 @@ func newCallContext() *callContext {
 	return c
 }
 
+// expired reports whether the instance was stopped, for whatever reason.
+func (c *callContext) expired() bool { return c.stopped.Load() != stopNone }
+
 // Done implements context.Context.
 func (c *callContext) Done() <-chan struct{} { return c.done }
 
 // Err implements context.Context.
 func (c *callContext) Err() error {
-	if c.expired.Load() {
+	switch c.stopped.Load() {
+	case stopTimeout:
 		return context.DeadlineExceeded
+	case stopRestart:
+		return context.Canceled
 	}
 	return nil
 }
 
-// expire stops the running call: it raises the interrupt flag, which the
+// expire stops the running call at its deadline.
+func (c *callContext) expire() { c.stop(stopTimeout) }
+
+// interrupt stops the instance for an operator's restart: a call running
+// now ends at once, and any later call as soon as it starts.
+func (c *callContext) interrupt() { c.stop(stopRestart) }
+
+// stop records why the instance stops, raises the interrupt flag, which the
 // guest checks at every loop head, and closes Done, which wazero watches for
-// modules that could not be instrumented and which ends a sleep.
-func (c *callContext) expire() {
-	if c.expired.CompareAndSwap(false, true) {
+// modules that could not be instrumented and which ends a sleep. Only the
+// first call does anything.
+func (c *callContext) stop(reason int32) {
+	if c.stopped.CompareAndSwap(stopNone, reason) {
 		if c.flag != nil {
 			c.flag.Set(1)
 		}
@@ -87,7 +109,7 @@ func (c *callContext) arm(timeout time.Duration) { c.timer.Reset(timeout) }
 // disarm ends the deadline of a call. It reports false when the deadline
 // fired, or is firing: the instance must then be discarded even if the call
 // itself succeeded, because its context is spent.
-func (c *callContext) disarm() bool { return c.timer.Stop() && !c.expired.Load() }
+func (c *callContext) disarm() bool { return c.timer.Stop() && !c.expired() }
 
 // release stops the timer for good.
 func (c *callContext) release() { c.timer.Stop() }

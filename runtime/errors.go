@@ -22,6 +22,7 @@ const (
 	CodeBodyTooLarge     = "body_too_large"     // 413: the request body exceeded MaxBodyBytes
 	CodeOverloaded       = "overloaded"         // 503: every instance busy and the queue full or too slow
 	CodeUnavailable      = "unavailable"        // 503: the processor is closing
+	CodeWorkerRestarted  = "worker_restarted"   // 503: an operator restarted the instance mid-call (RestartWorkers, not graceful)
 	CodeClientClosed     = "client_closed"      // 499: the client went away mid-call
 	CodeNotFound         = "not_found"          // 404: no endpoint has this path
 	CodeMethodNotAllowed = "method_not_allowed" // 405: the path exists for other methods

@@ -40,19 +40,25 @@ const maxPooledBuffer = 1 << 20
 // context.
 func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) { e.handle(w, r, mux.Vars(r)) }
 
+// exchange is what one request moved: the status answered and the body
+// bytes read and written.
+type exchange struct{ status, in, out int }
+
 // handle serves r with the path variables vars.
 func (e *endpoint) handle(w http.ResponseWriter, r *http.Request, vars map[string]string) {
 	start := time.Now()
+	inFlight := &e.metrics.traffic.inFlight
+	inFlight.Add(1)
+	defer inFlight.Add(-1)
 	w.Header()[HeaderPlugin] = e.plugin // shared, never modified
 	inBuf, outBuf := buffers.Get().(*[]byte), buffers.Get().(*[]byte)
 	defer putBuffer(inBuf)
 	defer putBuffer(outBuf)
-	status, cerr := e.serve(w, r, vars, inBuf, outBuf)
+	x, cerr := e.serve(w, r, vars, inBuf, outBuf)
 	if cerr != nil {
-		status = cerr.Status
-		e.fail(w, r, cerr)
+		x.status, x.out = cerr.Status, e.fail(w, r, cerr)
 	}
-	e.metrics.observe(status, time.Since(start).Seconds())
+	e.metrics.observe(x, time.Since(start))
 }
 
 func putBuffer(b *[]byte) {
@@ -62,27 +68,25 @@ func putBuffer(b *[]byte) {
 	}
 }
 
-// serve runs one call and writes its response. It returns the status
-// written, or the error to answer with.
-func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, vars map[string]string, inBuf, outBuf *[]byte) (int, *CallError) {
+// serve runs one call and writes its response. It returns what it wrote,
+// or the error to answer with and the body bytes it read.
+func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, vars map[string]string, inBuf, outBuf *[]byte) (exchange, *CallError) {
 	p := e.p
-	msg, cerr := e.encode(r, vars, *inBuf)
+	var x exchange
+	msg, cerr := e.encode(r, vars, *inBuf, &x.in)
 	*inBuf = msg
 	if cerr != nil {
-		return 0, cerr
+		return x, cerr
 	}
-	in, err := p.pool.Get(r.Context())
+	timeout := p.rt.dyn.Load().callTimeout(p.limits)
+	in, err := p.checkout(r.Context(), timeout)
 	if err != nil {
-		return 0, poolError(err, p.id())
+		return x, poolError(err, p.id())
 	}
-	resp, cerr := in.call(e.fn, msg, p.limits.CallTimeout, p.limits.MaxResponseBytes, *outBuf)
-	if in.reusable(cerr) {
-		p.pool.Put(in)
-	} else {
-		p.pool.Discard(in)
-	}
+	resp, cerr := in.call(e.fn, msg, timeout, p.limits.MaxResponseBytes, *outBuf)
+	p.checkin(in, cerr)
 	if cerr != nil {
-		return 0, cerr
+		return x, cerr
 	}
 	*outBuf = resp.Body
 	h := w.Header()
@@ -92,14 +96,16 @@ func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, vars map[string
 		}
 	}
 	w.WriteHeader(resp.Status)
-	_, _ = w.Write(resp.Body)
-	return resp.Status, nil
+	x.status = resp.Status
+	x.out, _ = w.Write(resp.Body)
+	return x, nil
 }
 
 // encode reads the request body and encodes the request into buf: the head
 // first, the body read straight behind it, so the body is copied once from
-// the network and once into guest memory. See docs/design.md.
-func (e *endpoint) encode(r *http.Request, vars map[string]string, buf []byte) ([]byte, *CallError) {
+// the network and once into guest memory. See docs/design.md. It sets
+// *bodyLen to the body's length once the whole body is read.
+func (e *endpoint) encode(r *http.Request, vars map[string]string, buf []byte, bodyLen *int) ([]byte, *CallError) {
 	limit := e.p.limits.MaxBodyBytes
 	if r.ContentLength > limit {
 		return buf, bodyTooLarge(limit)
@@ -128,7 +134,8 @@ func (e *endpoint) encode(r *http.Request, vars map[string]string, buf []byte) (
 		}
 		return buf, &CallError{Status: http.StatusBadRequest, Code: CodeBadRequest, Msg: "could not read the request body", Err: err}
 	}
-	req.EncodeHead(body, len(body)-head)
+	*bodyLen = len(body) - head
+	req.EncodeHead(body, *bodyLen)
 	return body, nil
 }
 
@@ -160,8 +167,9 @@ func bodyTooLarge(limit int64) *CallError {
 		Msg: fmt.Sprintf("request body exceeds the limit of %d bytes", limit)}
 }
 
-// fail logs a failed call once and answers it.
-func (e *endpoint) fail(w http.ResponseWriter, r *http.Request, cerr *CallError) {
+// fail logs a failed call once and answers it. It returns the bytes of the
+// error body written.
+func (e *endpoint) fail(w http.ResponseWriter, r *http.Request, cerr *CallError) int {
 	if cerr.Code != CodeClientClosed {
 		e.metrics.errors.WithLabelValues(cerr.Code).Inc()
 	}
@@ -171,7 +179,7 @@ func (e *endpoint) fail(w http.ResponseWriter, r *http.Request, cerr *CallError)
 	if cerr.Status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}
-	WriteError(w, cerr.Status, cerr.Code, cerr.Msg)
+	return writeError(w, cerr.Status, cerr.Code, cerr.Msg)
 }
 
 // tokenChars are the bytes allowed in a header name (RFC 9110, section 5.6.2).
@@ -198,7 +206,7 @@ func errorLevel(cerr *CallError) slog.Level {
 	switch cerr.Code {
 	case CodeClientClosed, CodeBodyTooLarge, CodeBadRequest:
 		return slog.LevelDebug
-	case CodeOverloaded, CodeUnavailable:
+	case CodeOverloaded, CodeUnavailable, CodeWorkerRestarted:
 		return slog.LevelWarn
 	}
 	return slog.LevelError
@@ -206,13 +214,21 @@ func errorLevel(cerr *CallError) slog.Level {
 
 // WriteError writes the neuron's JSON error body: {"error": msg, "code": code}.
 func WriteError(w http.ResponseWriter, status int, code, msg string) {
+	writeError(w, status, code, msg)
+}
+
+// writeError is WriteError returning the body bytes written, for Traffic.
+// The body is what json.Encoder would write: HTML-escaped, newline-ended.
+func writeError(w http.ResponseWriter, status int, code, msg string) int {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(struct {
+	b, _ := json.Marshal(struct {
 		Error string `json:"error"`
 		Code  string `json:"code"`
-	}{msg, code})
+	}{msg, code}) // two strings: cannot fail
+	n, _ := w.Write(append(b, '\n'))
+	return n
 }
 
 // validHeader refuses header names and values a guest could use to split

@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
@@ -25,8 +26,21 @@ type instance struct {
 	ctx      *callContext
 
 	buf, bufCap uint32 // the guest's request buffer from its last alloc
-	spent       bool   // its deadline fired: it must not serve again
+	spent       bool   // its deadline fired or it was interrupted: it must not serve again
 	stack       [2]uint64
+
+	// id is NAME@VERSION#N, N counting the instances ever created for the
+	// processor version; seq is N. See workers.go.
+	id      string
+	seq     uint64
+	started time.Time
+	// uses is bumped when a caller checks the instance out and again when
+	// it hands it back: odd while a call holds it, and twice the calls
+	// served when idle. Two uncontended adds per call, no lock.
+	uses atomic.Uint64
+	// retired asks for the instance to be replaced: it is destroyed rather
+	// than reused when its call returns or when it is next checked out.
+	retired atomic.Bool
 }
 
 // minRequestBuffer is the smallest buffer the host asks a guest for, so that
@@ -42,8 +56,9 @@ func (in *instance) call(ep int, msg []byte, timeout time.Duration, maxResponse 
 	in.ctx.arm(timeout)
 	cerr := in.invoke(ep, msg)
 	if !in.ctx.disarm() {
-		// The deadline fired, perhaps as the call returned: an answer
-		// stands, but the interrupt flag is raised for good.
+		// The deadline fired or a restart interrupted the instance, perhaps
+		// as the call returned: an answer stands, but the interrupt flag is
+		// raised for good.
 		in.spent = true
 	}
 	if cerr != nil {
@@ -118,9 +133,13 @@ func (in *instance) grow(n uint32) *CallError {
 
 // failed classifies an error from a guest call.
 func (in *instance) failed(err error) *CallError {
-	if in.ctx.expired.Load() {
+	switch in.ctx.stopped.Load() {
+	case stopTimeout:
 		return &CallError{Status: http.StatusGatewayTimeout, Code: CodeTimeout,
 			Msg: "processor call timed out; raise limits.callTimeout if it needs longer", Err: err, Discard: true}
+	case stopRestart:
+		return &CallError{Status: http.StatusServiceUnavailable, Code: CodeWorkerRestarted,
+			Msg: "the processor instance serving this call was restarted by an operator; retry", Err: err, Discard: true}
 	}
 	nearLimit := in.limit > 0 && in.mem.Size()+memoryLimitSlack >= in.limit
 	return guestError(err, in.stderr.String(), nearLimit)

@@ -3,6 +3,7 @@ package runtime
 import (
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -17,6 +18,8 @@ type metrics struct {
 	custom   *prometheus.CounterVec
 	events   *prometheus.CounterVec
 	refused  prometheus.Counter
+	// unclaimed is the traffic no processor claimed (404, 405).
+	unclaimed trafficCounters
 }
 
 var endpointLabels = []string{"plugin", "version", "method", "route"}
@@ -47,15 +50,19 @@ func newMetrics(reg prometheus.Registerer, rt *Runtime) *metrics {
 	return m
 }
 
-// endpointMetrics are one endpoint's series.
+// endpointMetrics are one endpoint's series, and the traffic counters of
+// its processor version, resolved when the snapshot is built.
 type endpointMetrics struct {
 	requests *prometheus.CounterVec // curried down to the status label
 	errors   *prometheus.CounterVec // curried down to the code label
 	latency  prometheus.Observer
 	byStatus sync.Map // int → prometheus.Counter
+	traffic  *trafficCounters
 }
 
-func (m *metrics) endpoint(labels ...string) *endpointMetrics {
+// endpoint resolves the series of one endpoint, labelled with
+// endpointLabels' values in order, counting its traffic into t.
+func (m *metrics) endpoint(t *trafficCounters, labels ...string) *endpointMetrics {
 	l := prometheus.Labels{}
 	for i, name := range endpointLabels {
 		l[name] = labels[i]
@@ -64,16 +71,20 @@ func (m *metrics) endpoint(labels ...string) *endpointMetrics {
 		requests: m.requests.MustCurryWith(l),
 		errors:   m.errors.MustCurryWith(l),
 		latency:  m.latency.With(l),
+		traffic:  t,
 	}
 }
 
-func (e *endpointMetrics) observe(status int, seconds float64) {
-	c, ok := e.byStatus.Load(status)
+// observe counts one answered request: its Prometheus series and its
+// processor version's Traffic.
+func (e *endpointMetrics) observe(x exchange, d time.Duration) {
+	c, ok := e.byStatus.Load(x.status)
 	if !ok {
-		c, _ = e.byStatus.LoadOrStore(status, e.requests.WithLabelValues(strconv.Itoa(status)))
+		c, _ = e.byStatus.LoadOrStore(x.status, e.requests.WithLabelValues(strconv.Itoa(x.status)))
 	}
 	c.(prometheus.Counter).Inc()
-	e.latency.Observe(seconds)
+	e.latency.Observe(d.Seconds())
+	e.traffic.observe(x.status, d, x.in, x.out)
 }
 
 // poolCollector reports the pools of the processors loaded now, so that an
@@ -89,6 +100,8 @@ var (
 		[]string{"plugin", "version"}, nil)
 	poolDiscardedDesc = prometheus.NewDesc("neuron_pool_instances_discarded_total", "Instances thrown away after a trap, timeout or broken limit.",
 		[]string{"plugin", "version"}, nil)
+	poolRetiredDesc = prometheus.NewDesc("neuron_pool_instances_retired_total", "Instances replaced on request (restart_worker).",
+		[]string{"plugin", "version"}, nil)
 )
 
 func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -96,6 +109,7 @@ func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- poolWaitingDesc
 	ch <- poolCreatedDesc
 	ch <- poolDiscardedDesc
+	ch <- poolRetiredDesc
 }
 
 func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
@@ -111,5 +125,6 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(poolWaitingDesc, prometheus.GaugeValue, float64(st.Waiting), n, v)
 		ch <- prometheus.MustNewConstMetric(poolCreatedDesc, prometheus.CounterValue, float64(st.Created), n, v)
 		ch <- prometheus.MustNewConstMetric(poolDiscardedDesc, prometheus.CounterValue, float64(st.Discarded), n, v)
+		ch <- prometheus.MustNewConstMetric(poolRetiredDesc, prometheus.CounterValue, float64(st.Retired), n, v)
 	}
 }

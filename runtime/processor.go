@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -37,7 +36,9 @@ type processor struct {
 	pool     *pool.Pool[*instance]
 	exports  []string // handler exports, indexed by endpoint.fn
 	headers  []string // canonical request headers forwarded to the guest
-	config   atomic.Pointer[[]byte]
+	// state is the runtime's record of this NAME@VERSION: traffic counters
+	// and instance numbering that outlive a reload.
+	state *versionState
 	// startTimeout and memoryLimit are derived from limits once, for the
 	// instances the pool creates in the background.
 	startTimeout time.Duration
@@ -45,6 +46,11 @@ type processor struct {
 
 	customMu sync.Mutex
 	custom   map[string]float64
+
+	// workers are the live instances, for Workers and RestartWorkers;
+	// changed when an instance is created or destroyed, never per call.
+	workersMu sync.Mutex
+	workers   map[*instance]struct{}
 }
 
 // Name, Version and the digest identify a processor version everywhere:
@@ -56,8 +62,8 @@ func (p *processor) id() string      { return p.name() + "@" + p.version() }
 // openProcessor loads the module at path and fills its pool. On error
 // everything it made is closed.
 func (rt *Runtime) openProcessor(ctx context.Context, path string) (*processor, error) {
-	p := &processor{rt: rt, log: rt.log.With("file", filepath.Base(path)), custom: map[string]float64{}}
-	p.setConfig(nil)
+	p := &processor{rt: rt, log: rt.log.With("file", filepath.Base(path)), custom: map[string]float64{},
+		workers: map[*instance]struct{}{}}
 	if err := p.open(ctx, path); err != nil {
 		p.close(ctx)
 		return nil, err
@@ -80,6 +86,7 @@ func (p *processor) open(ctx context.Context, path string) error {
 		return err
 	}
 	p.mod, p.compiled = m, compiled
+	p.state = rt.versionState(p.id())
 	p.log = rt.log.With("plugin", m.Manifest.Name, "version", m.Manifest.Version, "digest", m.Digest[:12], "file", filepath.Base(path))
 	if !bin.interruptible {
 		p.log.Warn("module uses instructions the interrupt instrumentation does not know; its calls are stopped by wazero's slower context watch")
@@ -107,11 +114,10 @@ func (p *processor) open(ctx context.Context, path string) error {
 			p.exports = append(p.exports, e.Export)
 		}
 	}
-	p.setConfig(rt.configFor(m.Manifest.Name))
 	p.pool = pool.New(pool.Config[*instance]{
 		Min: p.limits.PoolMin, Max: p.limits.PoolMax, Queue: p.limits.PoolQueue,
-		MaxWait: p.limits.CallTimeout,
-		New:     p.newInstance, Destroy: func(in *instance) { in.close(context.Background()) },
+		MaxWait: p.limits.CallTimeout, // the default; calls wait at most their own timeout (checkout)
+		New:     p.newInstance, Destroy: p.destroyInstance,
 	})
 	if err := p.pool.Fill(ctx); err != nil {
 		return fmt.Errorf("start instances: %w", err)
@@ -146,7 +152,15 @@ func (p *processor) newInstance(ctx context.Context) (*instance, error) {
 		in.close(ctx)
 		return nil, fmt.Errorf("instantiate %s: the module exports no memory", p.id())
 	}
+	p.track(in)
 	return in, nil
+}
+
+// destroyInstance is the pool's Destroy: the instance leaves Workers, then
+// is closed.
+func (p *processor) destroyInstance(in *instance) {
+	p.untrack(in)
+	in.close(context.Background())
 }
 
 // close releases the pool, then the wazero runtime and everything in it. It
@@ -198,21 +212,17 @@ func forwardedHeaders(extra []string) []string {
 	return slices.Compact(hs)
 }
 
-// setConfig publishes the processor's configuration for the config host
-// function; nil means an empty object.
-func (p *processor) setConfig(cfg map[string]any) {
-	b, err := json.Marshal(cfg)
-	if err != nil || cfg == nil {
-		b = []byte("{}")
-	}
-	p.config.Store(&b)
-}
-
 // Logger implements host.Env.
 func (p *processor) Logger() *slog.Logger { return p.log }
 
-// Config implements host.Env.
-func (p *processor) Config() []byte { return *p.config.Load() }
+// Config implements host.Env: the processor's settings in the Dynamic in
+// force now (see SetDynamic), or {} while the module is probed at load.
+func (p *processor) Config() []byte {
+	if p.mod == nil {
+		return emptyConfig
+	}
+	return p.rt.dyn.Load().config(p.name())
+}
 
 // AddMetric implements host.Env.
 func (p *processor) AddMetric(name string, v float64) {

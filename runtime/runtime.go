@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -48,10 +47,12 @@ type Options struct {
 	Limits Limits
 	// PluginLimits override Limits and the manifest for one processor, by name.
 	PluginLimits map[string]Limits
-	// Settings is the flat runtime configuration every processor sees.
+	// Settings is the flat runtime configuration every processor sees, until
+	// SetDynamic replaces it.
 	Settings map[string]any
 	// Plugins holds each processor's own settings, by name; they are merged
-	// over Settings into the configuration the processor reads.
+	// over Settings into the configuration the processor reads. Settings and
+	// Plugins are the runtime's first Dynamic.
 	Plugins map[string]map[string]any
 	// AllowPermissions lists the permissions processors may be granted.
 	AllowPermissions []string
@@ -90,10 +91,17 @@ type Runtime struct {
 	cache   wazero.CompilationCache
 	metrics *metrics
 	current atomic.Pointer[snapshot]
-	mu      sync.Mutex // serializes LoadDir and Close; never taken by requests
-	closed  atomic.Bool
-	loaded  atomic.Bool
-	stop    context.CancelFunc
+	// dyn is the run-time configuration; see SetDynamic.
+	dyn    atomic.Pointer[dynamic]
+	mu     sync.Mutex // serializes LoadDir and Close; never taken by requests
+	closed atomic.Bool
+	loaded atomic.Bool
+	stop   context.CancelFunc
+
+	// versions keeps each NAME@VERSION's traffic counters and instance
+	// numbering across loads; taken at load and by InFlight, never per request.
+	versionsMu sync.Mutex
+	versions   map[string]*versionState
 }
 
 // shrinkEvery and idleFor govern how a pool grown by a spike shrinks back.
@@ -107,6 +115,10 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	opts.Limits = DefaultLimits.Override(opts.Limits)
 	if err := opts.Limits.validate(); err != nil {
 		return nil, fmt.Errorf("limits: %w", err)
+	}
+	dyn, err := newDynamic(Dynamic{Settings: opts.Settings, Plugins: opts.Plugins})
+	if err != nil {
+		return nil, fmt.Errorf("settings: %w", err)
 	}
 	opts.PluginsDir = cmp.Or(opts.PluginsDir, "plugins")
 	opts.DataDir = cmp.Or(opts.DataDir, ".neuron")
@@ -124,9 +136,10 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compilation cache %s: %w", cacheDir, err)
 	}
-	rt := &Runtime{opts: opts, log: opts.Logger, cache: cache}
+	rt := &Runtime{opts: opts, log: opts.Logger, cache: cache, versions: map[string]*versionState{}}
+	rt.dyn.Store(dyn)
 	rt.metrics = newMetrics(opts.Registerer, rt)
-	rt.current.Store(&snapshot{serving: map[string]*processor{}, router: (&snapshot{}).newRouter(rt.metrics)})
+	rt.current.Store(emptySnapshot(rt.metrics))
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	rt.stop = stop
 	go rt.shrinkLoop(bg)
@@ -199,7 +212,7 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	rt.stop()
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	s := rt.current.Swap(&snapshot{serving: map[string]*processor{}, router: (&snapshot{}).newRouter(rt.metrics)})
+	s := rt.current.Swap(emptySnapshot(rt.metrics))
 	var errs []error
 	for _, p := range s.procs {
 		if err := p.close(ctx); err != nil {
@@ -236,16 +249,6 @@ func (rt *Runtime) emit(e Event) {
 	if rt.opts.Events != nil {
 		rt.opts.Events(e)
 	}
-}
-
-// configFor merges the runtime settings and a processor's own settings.
-func (rt *Runtime) configFor(name string) map[string]any {
-	cfg := maps.Clone(rt.opts.Settings)
-	if cfg == nil {
-		cfg = map[string]any{}
-	}
-	maps.Copy(cfg, rt.opts.Plugins[name])
-	return cfg
 }
 
 // wasmFiles lists the *.wasm files of dir, sorted, skipping hidden files.

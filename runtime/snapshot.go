@@ -23,6 +23,16 @@ type snapshot struct {
 	// by method, so the common case skips mux's regular expressions. See
 	// docs/design.md, "Why a map in front of the router?".
 	static map[string]*methods
+	// unclaimed counts the requests no endpoint matched; it is the
+	// runtime's, shared by every snapshot.
+	unclaimed *trafficCounters
+}
+
+// emptySnapshot serves nothing: every request gets 404.
+func emptySnapshot(m *metrics) *snapshot {
+	s := &snapshot{serving: map[string]*processor{}}
+	s.router = s.newRouter(m)
+	return s
 }
 
 // methods are the endpoints of one static path.
@@ -40,7 +50,7 @@ func (m *methods) get(method string) *endpoint {
 // ServeHTTP routes r: a static path by map lookup, anything else by mux.
 // A match calls the endpoint with mux's variables directly, sparing the two
 // request copies mux makes to put them in the context; a miss goes through
-// the router, which answers 404 or 405.
+// the router, which answers 404 or 405, counted in the unclaimed traffic.
 func (s *snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ms := s.static[r.URL.Path]; ms != nil {
 		if ep := ms.get(r.Method); ep != nil {
@@ -55,7 +65,7 @@ func (s *snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.router.ServeHTTP(w, r)
+	s.serveUnclaimed(w, r)
 }
 
 // refusal is a processor the snapshot could not take.
@@ -100,8 +110,10 @@ func claimRoutes(owners map[string]*processor, p *processor) error {
 	return nil
 }
 
+// newRouter builds the router of s and its map of static paths.
 func (s *snapshot) newRouter(m *metrics) *mux.Router {
 	s.static = map[string]*methods{}
+	s.unclaimed = &m.unclaimed
 	router := mux.NewRouter()
 	router.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusNotFound, CodeNotFound, "no endpoint serves "+r.URL.Path)
@@ -113,7 +125,7 @@ func (s *snapshot) newRouter(m *metrics) *mux.Router {
 		p := s.serving[name]
 		for _, e := range p.mod.Manifest.Endpoints {
 			ep := &endpoint{p: p, route: e, vars: routeVars(e.Path), fn: slices.Index(p.exports, e.Export), plugin: []string{p.id()},
-				metrics: m.endpoint(p.name(), p.version(), e.Method, e.Path)}
+				metrics: m.endpoint(&p.state.traffic, p.name(), p.version(), e.Method, e.Path)}
 			// Path before method: gorilla/mux 1.8.1 forgets an earlier route's
 			// method mismatch when a later route's method matcher succeeds,
 			// answering 404 instead of 405.

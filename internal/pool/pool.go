@@ -6,7 +6,9 @@
 // callers wait; a caller past that gets ErrQueueFull at once, so a burst of
 // traffic costs a fast refusal rather than unbounded memory. Instances that
 // misbehave are handed back with Discard and replaced on demand; idle
-// instances above Min are closed by Shrink.
+// instances above Min are closed by Shrink. Instances an operator wants
+// replaced (a restart) are handed back with Retire, or taken out of the idle
+// set with RetireIdle; either way the pool refills to Min in the background.
 package pool
 
 import (
@@ -54,7 +56,7 @@ type Pool[T any] struct {
 	starting  atomic.Int64 // instances refill is creating
 	waiting   atomic.Int64
 
-	created, discarded atomic.Uint64
+	created, discarded, retired atomic.Uint64
 }
 
 type entry[T any] struct {
@@ -69,6 +71,9 @@ type Stats struct {
 	// the pool back to its minimum; they are neither busy nor idle yet.
 	Starting           int
 	Created, Discarded uint64
+	// Retired counts instances replaced on request (Retire, RetireIdle)
+	// rather than for misbehaving.
+	Retired uint64
 }
 
 // New returns a pool with cfg, holding no instances yet; call Fill to create
@@ -102,7 +107,11 @@ func (p *Pool[T]) Fill(ctx context.Context) error {
 // or waits for one. It fails with ErrQueueFull when Queue callers already
 // wait, with ErrWaitTimeout after MaxWait, with ctx's error when ctx ends
 // first, and with ErrClosed after Close.
-func (p *Pool[T]) Get(ctx context.Context) (T, error) {
+func (p *Pool[T]) Get(ctx context.Context) (T, error) { return p.GetWithin(ctx, p.cfg.MaxWait) }
+
+// GetWithin is Get with maxWait in place of Config.MaxWait, for callers whose
+// bound on waiting changes at run time (zero means only ctx bounds it).
+func (p *Pool[T]) GetWithin(ctx context.Context, maxWait time.Duration) (T, error) {
 	if p.closed.Load() {
 		var zero T
 		return zero, ErrClosed
@@ -128,8 +137,8 @@ func (p *Pool[T]) Get(ctx context.Context) (T, error) {
 	}
 	defer p.waiting.Add(-1)
 	var expired <-chan time.Time
-	if p.cfg.MaxWait > 0 {
-		t := time.NewTimer(p.cfg.MaxWait)
+	if maxWait > 0 {
+		t := time.NewTimer(maxWait)
 		defer t.Stop()
 		expired = t.C
 	}
@@ -178,6 +187,45 @@ func (p *Pool[T]) Put(v T) {
 func (p *Pool[T]) Discard(v T) {
 	p.discarded.Add(1)
 	p.destroy(v)
+	p.refillIfLow()
+}
+
+// Retire destroys a healthy instance that was asked to be replaced (a
+// restart) and frees its slot; the pool refills to Min in the background.
+// It is Discard counted apart, so that metrics tell restarts from faults.
+func (p *Pool[T]) Retire(v T) {
+	p.retired.Add(1)
+	p.destroy(v)
+	p.refillIfLow()
+}
+
+// RetireIdle retires every idle instance for which match returns true and
+// returns how many it retired. Busy instances are the caller's to retire
+// when they come back.
+func (p *Pool[T]) RetireIdle(match func(T) bool) int {
+	n := 0
+	for range len(p.idle) {
+		select {
+		case e := <-p.idle:
+			if match(e.v) {
+				p.retired.Add(1)
+				p.destroy(e.v)
+				n++
+				continue
+			}
+			p.idle <- e
+		default:
+			p.refillIfLow()
+			return n
+		}
+	}
+	p.refillIfLow()
+	return n
+}
+
+// refillIfLow starts a background refill when fewer than Min instances
+// exist and none is running.
+func (p *Pool[T]) refillIfLow() {
 	if len(p.tokens) < p.cfg.Min && p.refilling.CompareAndSwap(false, true) {
 		go p.refill()
 	}
@@ -241,6 +289,7 @@ func (p *Pool[T]) Stats() Stats {
 		Waiting:   int(p.waiting.Load()),
 		Created:   p.created.Load(),
 		Discarded: p.discarded.Load(),
+		Retired:   p.retired.Load(),
 	}
 }
 
