@@ -37,7 +37,8 @@ func startLink(ctx context.Context, a *Agent, reg prometheus.Registerer) (*link,
 	if cfg.Federation.URL == config.FederationEmbedded {
 		return nil, errors.New("FEDERATION_URL=embedded: the embedded development federation is not part of this version; run `neuron federation serve` elsewhere and point FEDERATION_URL at it, or leave it empty to run standalone")
 	}
-	q, err := spool.Open(spool.Options{Dir: filepath.Join(cfg.DataDir, "spool"), Logger: a.log})
+	q, err := spool.Open(spool.Options{Dir: filepath.Join(cfg.DataDir, "spool"),
+		MaxItems: cfg.Federation.SpoolMaxReports, MaxBytes: cfg.Federation.SpoolMaxBytes, Logger: a.log})
 	if err != nil {
 		return nil, fmt.Errorf("analytics spool: %w", err)
 	}

@@ -1,11 +1,14 @@
 package agent_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,8 +22,10 @@ import (
 // on loopback that records what it receives and can go down, answer 401
 // or 5xx, or be slow.
 
-// federationConfig writes a configuration joining fed with short intervals.
-func federationConfig(t *testing.T, fed *fedtest.Server, plugins, data, extra string) string {
+// federationConfig writes a configuration joining fed with short
+// intervals; extra is added at the top level, fedExtra (indented two
+// spaces) to the federation section.
+func federationConfig(t *testing.T, fed *fedtest.Server, plugins, data, extra string, fedExtra ...string) string {
 	t.Helper()
 	return writeFile(t, "neuron.yaml", fmt.Sprintf(`
 id: test-neuron
@@ -35,10 +40,11 @@ federation:
   configPollInterval: 100ms
   capabilities: [batch_operations]
   metadata: {environment: test}
+%s
 settings:
   batchSize: 1000
   region: eu
-%s`, plugins, data, fed.URL(), extra))
+%s`, plugins, data, fed.URL(), strings.Join(fedExtra, "\n"), extra))
 }
 
 // push sends an update to the neuron's update-config route with token.
@@ -244,6 +250,26 @@ func TestFederation_Lifecycle(t *testing.T) {
 		}
 	})
 
+	t.Run("re-registers when the processors change", func(t *testing.T) {
+		hello, err := os.ReadFile(testutil.BuildWasm(t, "examples/hello"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(plugins, "hello.wasm"), hello, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		before := len(fed.Registrations())
+		if err := n.a.Runtime().LoadDir(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		testutil.Eventually(t, waitLimit, "a registration with the hello endpoint", func() bool {
+			regs := fed.Registrations()
+			return len(regs) > before && slices.ContainsFunc(regs[len(regs)-1].APIEndpoints, func(e federation.Endpoint) bool {
+				return e.Method == "GET" && e.Path == "/hello/{name}"
+			})
+		})
+	})
+
 	t.Run("stop", func(t *testing.T) {
 		n.do(t, "GET", "/status", "")
 		before := fed.SumAnalytics().TotalRequests
@@ -340,4 +366,58 @@ func closedPort(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
+}
+
+// TestFederation_LastGoodConfig: a pushed config acts on the runtime
+// (timeoutSeconds is the call timeout) and processors (batchSize), and is
+// what a restarted neuron serves while the federation is down.
+func TestFederation_LastGoodConfig(t *testing.T) {
+	fed := fedtest.New(t)
+	plugins := pluginsDir(t, map[string]string{"dp.wasm": "examples/dataprocessor/v1.0.0", "loop.wasm": "runtime/testdata/guests/loop"})
+	data := dataDir(t)
+	cfg := federationConfig(t, fed, plugins, data, "")
+	n := start(t, "--config", cfg)
+	testutil.Eventually(t, waitLimit, "registration", func() bool { return len(fed.Tokens()) > 0 })
+	token := fed.Tokens()[len(fed.Tokens())-1]
+	if r := n.push(t, token, `{"config": {"batchSize": 7, "timeoutSeconds": 0.3}, "version": "v-7"}`); r.status != 200 {
+		t.Fatalf("push: %d %s", r.status, r.body)
+	}
+	check := func(n *neuron) {
+		t.Helper()
+		if got := n.batchSize(t); got != 7 {
+			t.Errorf("batchSize %d, want the pushed 7", got)
+		}
+		n.do(t, "GET", "/t/loop/spin", "").wantError(t, "a spin past timeoutSeconds", 504, "timeout")
+	}
+	check(n)
+	if err := n.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	fed.Down()
+	again := start(t, "--config", cfg)
+	check(again)
+	testutil.Eventually(t, waitLimit, "the restarted neuron to report v-7 once the federation is back", func() bool {
+		fed.Up()
+		return lastHeartbeat(fed).ConfigVersion == "v-7"
+	})
+}
+
+// TestFederation_SpoolBound: while the federation is away the spool keeps at
+// most spoolMaxReports; the oldest are dropped, and the drop is counted and
+// reported when it returns.
+func TestFederation_SpoolBound(t *testing.T) {
+	fed := fedtest.New(t)
+	n := start(t, "--config", federationConfig(t, fed, t.TempDir(), dataDir(t), "", "  spoolMaxReports: 2"))
+	testutil.Eventually(t, waitLimit, "registration", func() bool { return len(fed.Heartbeats()) > 0 })
+	fed.Down()
+	testutil.Eventually(t, waitLimit, "reports dropped", func() bool {
+		v, _ := n.metric(t, "neuron_analytics_reports_dropped_total")
+		return v >= 3
+	})
+	if v, _ := n.metric(t, "neuron_analytics_spool_reports"); v > 2 {
+		t.Errorf("%v reports spooled, bound is 2", v)
+	}
+	fed.Up()
+	testutil.Eventually(t, waitLimit, "the drop reported", func() bool { return fed.SumAnalytics().Dropped >= 3 })
 }

@@ -90,6 +90,11 @@ type Federation struct {
 	AnalyticsInterval time.Duration `koanf:"analyticsInterval"`
 	// ConfigPollInterval is the period of GET /api/neuron/config.
 	ConfigPollInterval time.Duration `koanf:"configPollInterval"`
+	// SpoolMaxReports and SpoolMaxBytes bound the analytics reports kept
+	// on disk (in DataDir/spool) while the federation is away; past them
+	// the oldest are dropped, counted and reported.
+	SpoolMaxReports int   `koanf:"spoolMaxReports"`
+	SpoolMaxBytes   int64 `koanf:"spoolMaxBytes"`
 	// Type is the registration's type (NEURON_TYPE), "wasm-neuron" by
 	// default.
 	Type string `koanf:"type"`

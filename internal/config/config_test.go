@@ -252,7 +252,7 @@ func TestLoad_Errors(t *testing.T) {
 			`config: baseUrl in env NEURON_BASE_URL: invalid url "localhost:8080"`,
 		}},
 		{name: "pool across layers", args: []string{"--config", "testdata/full.yaml"}, env: map[string]string{"NEURON_POOL_MIN": "7"},
-			wantErrs: []string{`config: poolMin 7 (limits.poolMin in env NEURON_POOL_MIN) exceeds poolMax 6 (limits.poolMax in testdata/full.yaml:30)`}},
+			wantErrs: []string{`config: poolMin 7 (limits.poolMin in env NEURON_POOL_MIN) exceeds poolMax 6 (limits.poolMax in testdata/full.yaml:32)`}},
 		{name: "pool against defaults", env: map[string]string{"NEURON_POOL_MAX": "0"},
 			wantErrs: []string{`config: limits.poolMax in env NEURON_POOL_MAX: must be positive`}},
 		{name: "bad flags", args: []string{"--listen", "nohost", "--log-level", "trace", "--federation-url", "ws://x", "--id", "a/b"}, wantErrs: []string{

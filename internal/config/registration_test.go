@@ -64,6 +64,7 @@ func TestLoad_RegistrationFromFile(t *testing.T) {
 	f := cfg.Federation
 	want := Federation{
 		URL: f.URL, HeartbeatInterval: f.HeartbeatInterval, AnalyticsInterval: f.AnalyticsInterval, ConfigPollInterval: f.ConfigPollInterval,
+		SpoolMaxReports: 500, SpoolMaxBytes: 1 << 20,
 		Type:                 "file-type",
 		Capabilities:         []string{"data_processing", "batch.ops-2"},
 		Metadata:             map[string]string{"environment": "production", "region": "us-east-1", "zone": "3"},
@@ -94,6 +95,7 @@ func TestLoad_RegistrationDefaults(t *testing.T) {
 	}
 	want := Federation{
 		HeartbeatInterval: time.Minute, AnalyticsInterval: time.Minute, ConfigPollInterval: 30 * time.Second,
+		SpoolMaxReports: 10000, SpoolMaxBytes: 64 << 20,
 		Type:            "wasm-neuron",
 		AlertThresholds: AlertThresholds{ErrorRate: 5, ResponseTime: 2000, HealthScore: 80},
 	}

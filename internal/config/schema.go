@@ -62,6 +62,8 @@ var schema = &node{fields: map[string]*node{
 		"heartbeatInterval":  {leaf: duration(true)},
 		"analyticsInterval":  {leaf: duration(true)},
 		"configPollInterval": {leaf: duration(true)},
+		"spoolMaxReports":    {leaf: integer(math.MaxInt32)},
+		"spoolMaxBytes":      {leaf: integer(math.MaxInt64)},
 		"type":               {leaf: str(false, checkType)},
 		"capabilities":       {leaf: list(checkCapability)},
 		"metadata":           {each: &node{leaf: str(true, nil)}, parse: parsePairs},

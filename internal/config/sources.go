@@ -8,6 +8,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/empirefederation/neuron/internal/spool"
 	"github.com/empirefederation/neuron/runtime"
 )
 
@@ -49,6 +50,8 @@ var envVars = []binding{
 	{"NEURON_HEARTBEAT_INTERVAL", "federation.heartbeatInterval", "heartbeat period (default 60s)"},
 	{"NEURON_ANALYTICS_INTERVAL", "federation.analyticsInterval", "analytics report period (default 60s)"},
 	{"NEURON_CONFIG_POLL_INTERVAL", "federation.configPollInterval", "config poll period (default 30s)"},
+	{"NEURON_SPOOL_MAX_REPORTS", "federation.spoolMaxReports", "analytics reports kept on disk while the federation is away (default 10000)"},
+	{"NEURON_SPOOL_MAX_BYTES", "federation.spoolMaxBytes", "bytes of analytics reports kept on disk (default 64 MiB)"},
 	{"NEURON_TYPE", "federation.type", "the registration's type (default " + defaultType + ")"},
 	{"NEURON_CAPABILITIES", "federation.capabilities", "comma-separated capabilities, added to the processors' own"},
 	{"NEURON_METADATA", "federation.metadata", "registration metadata, k=v,k2=v2"},
@@ -90,6 +93,8 @@ func defaultsLayer() layer {
 				"heartbeatInterval":  defaultHeartbeatInterval,
 				"analyticsInterval":  defaultAnalyticsInterval,
 				"configPollInterval": defaultConfigPollInterval,
+				"spoolMaxReports":    int64(spool.DefaultMaxItems),
+				"spoolMaxBytes":      int64(spool.DefaultMaxBytes),
 				"type":               defaultType,
 				"alertThresholds": map[string]any{
 					"errorRate":    defaultAlertErrorRate,
