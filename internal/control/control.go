@@ -77,6 +77,8 @@ type Controller struct {
 	mu     sync.Mutex // serializes Apply
 	ledger *ledger
 	file   string
+	// lastRejected identifies the last update rejected (guarded by mu).
+	lastRejected string
 }
 
 // State is the federation's layer as last applied.
@@ -225,6 +227,13 @@ func (c *Controller) Apply(ctx context.Context, u federation.Update, source stri
 
 func (c *Controller) reject(u federation.Update, source string, errs []error) (Result, error) {
 	err := &RejectedError{Reasons: errs}
+	// A poll returns the same bad update every interval: report it once.
+	key := rejectionKey(u, errs)
+	if key == c.lastRejected {
+		c.log.Debug("update rejected again", "source", source, "version", u.Version)
+		return Result{ConfigVersion: c.state.Load().Version}, err
+	}
+	c.lastRejected = key
 	c.log.Warn("update rejected", "source", source, "version", u.Version, "reason", errors.Join(errs...).Error())
 	reasons := make([]string, len(errs))
 	for i, e := range errs {
@@ -276,6 +285,13 @@ func digest(cfg layer, e *federation.Experiment) string {
 	}{cfg, e})
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:6])
+}
+
+// rejectionKey identifies a rejected update by its content and reasons.
+func rejectionKey(u federation.Update, errs []error) string {
+	b, _ := json.Marshal(u)
+	sum := sha256.Sum256(append(b, errors.Join(errs...).Error()...))
+	return hex.EncodeToString(sum[:])
 }
 
 func experimentID(e *federation.Experiment) string {

@@ -278,3 +278,21 @@ func TestRuntimeRefusalRejects(t *testing.T) {
 		t.Fatalf("err %v, version %q", err, e.c.Version())
 	}
 }
+
+func TestRepeatedRejectionReportedOnce(t *testing.T) {
+	e := newEnv(t, t.TempDir())
+	for range 3 { // a poll returning the same bad config every interval
+		if _, err := e.c.Apply(context.Background(), update(t, `{"config": {"nope": 1}}`), "poll"); err == nil {
+			t.Fatal("accepted")
+		}
+	}
+	if got := e.types(); len(got) != 1 {
+		t.Errorf("events %v, want one config_rejected", got)
+	}
+	if _, err := e.c.Apply(context.Background(), update(t, `{"config": {"nope": 2}}`), "poll"); err == nil {
+		t.Fatal("accepted")
+	}
+	if got := e.types(); len(got) != 2 {
+		t.Errorf("events %v, want a second config_rejected for a different update", got)
+	}
+}
