@@ -32,7 +32,7 @@ func (c *Controller) Handler(token func() string) http.Handler {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		switch {
 		case want == "":
-			fail(w, http.StatusUnauthorized, "unauthorized", "this neuron is not registered with a federation yet; no update is accepted until it is")
+			fail(w, http.StatusUnauthorized, "unauthorized", "this neuron is not registered with a federation (it runs standalone, or its registration is pending); it accepts no update until it is")
 			return
 		case !ok || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1:
 			fail(w, http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer with the token the federation issued to this neuron at registration")
