@@ -104,8 +104,9 @@ type Link struct {
 	sendMu    sync.Mutex // one report in flight at a time, in queue order
 	unremoved *uint64    // a delivered report whose Remove failed; guarded by sendMu
 
-	stopOnce sync.Once
-	stopErr  error
+	beginOnce sync.Once
+	stopOnce  sync.Once
+	stopErr   error
 }
 
 // StartLink starts the Link's loops and returns at once: serving never
@@ -168,19 +169,9 @@ func (l *Link) Token() string { return l.sess.Token() }
 // if Neuron.Registration now encodes differently from what was registered.
 func (l *Link) RegistrationChanged() { signal(l.changed) }
 
-// ErrNotRegistered is returned (wrapped) by Heartbeat and Flush before the
+// ErrNotRegistered is returned (wrapped) by Flush before the
 // neuron has registered: there is no token to call the federation with yet.
 var ErrNotRegistered = errors.New("the neuron has not registered with the federation yet")
-
-// Heartbeat sends a heartbeat now, outside the schedule: the agent sends
-// the "stopping" one as soon as shutdown begins, before it drains. A
-// failure is returned, not retried.
-func (l *Link) Heartbeat(ctx context.Context) error {
-	if !l.sess.Registered() {
-		return fmt.Errorf("heartbeat: %w", ErrNotRegistered)
-	}
-	return l.heartbeat(ctx)
-}
 
 // Flush enqueues an analytics report for the interval so far and tries once
 // to send everything queued (the flush_analytics command). When it returns an
@@ -203,24 +194,33 @@ func (l *Link) Flush(ctx context.Context) error {
 	}
 }
 
-// Stop ends the Link: it stops the loops, sends a last heartbeat with status
-// "stopping" (if registered, best effort), enqueues the final analytics
-// report durably, and tries to send the queue until it is empty or ctx ends;
-// what is not sent stays queued for the next start. It returns an error only
-// if the final report could not be stored. Calling Stop again returns the
-// first call's result.
-func (l *Link) Stop(ctx context.Context) error {
-	l.stopOnce.Do(func() {
+// BeginStop is the first half of Stop, for a neuron that drains between
+// the two: it stops the loops and sends the heartbeat with status
+// "stopping" (if registered, best effort), so the federation knows before
+// in-flight calls drain. Pushed updates are still accepted (the token stays
+// valid). Calling it again does nothing.
+func (l *Link) BeginStop(ctx context.Context) {
+	l.beginOnce.Do(func() {
 		l.cancel()
 		l.wg.Wait()
-		registered := l.sess.Registered()
-		if registered {
+		if l.sess.Registered() {
 			l.sendStopping(ctx)
 		}
+	})
+}
+
+// Stop ends the Link: BeginStop if it was not called, then it enqueues the
+// final analytics report durably and tries to send the queue until it is
+// empty or ctx ends; what is not sent stays queued for the next start. It
+// returns an error only if the final report could not be stored. Calling
+// Stop again returns the first call's result.
+func (l *Link) Stop(ctx context.Context) error {
+	l.BeginStop(ctx)
+	l.stopOnce.Do(func() {
 		if err := l.enqueue(); err != nil {
 			l.stopErr = fmt.Errorf("stop federation link: final analytics report: %w", err)
 		}
-		if registered && l.send(ctx, true) != nil {
+		if l.sess.Registered() && l.send(ctx, true) != nil {
 			l.log.Warn("analytics reports stay queued; they are sent after the next start", "error", ctx.Err())
 		}
 	})

@@ -1,7 +1,6 @@
 package federation_test
 
 import (
-	"context"
 	"reflect"
 	"slices"
 	"strings"
@@ -166,28 +165,6 @@ func TestLink_ConfigPoll(t *testing.T) {
 	if got, _ := n2.applied(); len(got) != 0 {
 		t.Errorf("a null config was applied: %+v", got)
 	}
-}
-
-// Heartbeat sends one now, with what Neuron.Status says, outside the
-// schedule.
-func TestLink_HeartbeatNow(t *testing.T) {
-	fed := fedtest.New(t)
-	n := newFakeNeuron()
-	link, _ := startLink(t, fed, n, newMemQueue(), nil) // interval: an hour
-	testutil.Eventually(t, waitLimit, "the first heartbeat", func() bool { return len(fed.Heartbeats()) == 1 })
-	for want := 2; want <= 3; want++ {
-		if err := link.Heartbeat(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		if got := fed.Heartbeats(); len(got) != want || !reflect.DeepEqual(got[want-1], n.Status()) {
-			t.Errorf("after Heartbeat: %d heartbeats, want %d with the neuron's status", len(got), want)
-		}
-	}
-	fed.Fail(federation.PathStatus, 503)
-	if err := link.Heartbeat(context.Background()); !federation.Retriable(err) {
-		t.Errorf("Heartbeat against a failing federation = %v, want the retriable 503", err)
-	}
-	fed.Fail(federation.PathStatus, 0)
 }
 
 // RegistrationChanged registers again when, and only when, the registration

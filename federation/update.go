@@ -102,6 +102,9 @@ func ParseUpdate(data []byte) (Update, error) {
 		if err := decodeStrict(data, &cfg); err != nil {
 			return Update{}, fmt.Errorf("update: %w", err)
 		}
+		if len(cfg) == 0 {
+			return Update{}, nil // {}: nothing to apply, not an empty config
+		}
 		return Update{Config: cfg}, nil
 	}
 	return parseParts(top)

@@ -81,7 +81,7 @@ func Start(ctx context.Context, cfg *config.Config, logOut io.Writer) (*Agent, e
 		return nil, err
 	}
 	a.sampler = sysmetrics.Start(context.WithoutCancel(ctx), sampleEvery, cfg.DataDir)
-	if a.probes, err = probe.Start(context.WithoutCancel(ctx), dependencies(cfg), a.log); err != nil {
+	if a.probes, err = probe.Start(context.WithoutCancel(ctx), cfg.Dependencies, a.log); err != nil {
 		return nil, err
 	}
 	if a.control, err = control.New(ctx, control.Options{
@@ -154,7 +154,7 @@ func (a *Agent) Stop() error {
 	a.log.Info("shutting down", "timeout", a.cfg.ShutdownTimeout)
 	a.reporter.SetPhase(federation.StatusStopping)
 	if l := a.fed.Load(); l != nil {
-		_ = l.Heartbeat(ctx)
+		l.BeginStop(ctx)
 	}
 	err := a.server.Shutdown(ctx)
 	if err != nil {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/empirefederation/neuron/federation"
 	"github.com/empirefederation/neuron/internal/config"
-	"github.com/empirefederation/neuron/internal/probe"
 	"github.com/empirefederation/neuron/internal/report"
 	"github.com/empirefederation/neuron/internal/spool"
 	"github.com/empirefederation/neuron/internal/sysmetrics"
@@ -131,16 +130,6 @@ func memoryFor(cfg *config.Config) string {
 
 func hostInfo(h sysmetrics.HostInfo) federation.HostInfo {
 	return federation.HostInfo{Hostname: h.Hostname, IP: h.IP, ContainerID: h.ContainerID}
-}
-
-// dependencies turns the configured dependencies into probes.
-func dependencies(cfg *config.Config) []probe.Dependency {
-	out := make([]probe.Dependency, len(cfg.Dependencies))
-	for i, d := range cfg.Dependencies {
-		out[i] = probe.Dependency{Name: d.Name, Kind: probe.Kind(d.Kind), Target: d.Target,
-			Interval: d.Interval, Timeout: d.Timeout, Optional: d.Optional}
-	}
-	return out
 }
 
 func (a *Agent) system() report.System {

@@ -276,8 +276,14 @@ func TestFederation_Lifecycle(t *testing.T) {
 		if err := n.stop(); err != nil {
 			t.Fatal(err)
 		}
-		if hb := lastHeartbeat(fed); hb.Status != federation.StatusStopping {
-			t.Errorf("last heartbeat %q, want stopping", hb.Status)
+		stopping := 0
+		for _, hb := range fed.Heartbeats() {
+			if hb.Status == federation.StatusStopping {
+				stopping++
+			}
+		}
+		if hb := lastHeartbeat(fed); hb.Status != federation.StatusStopping || stopping != 1 {
+			t.Errorf("last heartbeat %q, %d stopping heartbeats; want exactly one, last", hb.Status, stopping)
 		}
 		if got := fed.SumAnalytics().TotalRequests; got != before+1 && got != before {
 			t.Errorf("requests %d, before stop %d", got, before)

@@ -24,6 +24,7 @@ import (
 	"github.com/knadh/koanf/providers/confmap"
 	"github.com/knadh/koanf/v2"
 
+	"github.com/empirefederation/neuron/internal/probe"
 	"github.com/empirefederation/neuron/runtime"
 )
 
@@ -68,8 +69,10 @@ type Config struct {
 	AllowPermissions []string `koanf:"allowPermissions"`
 	// Dependencies are the services the neuron probes in the background
 	// (NEURON_DEPENDENCIES); their health goes into heartbeats and their
-	// names into the registration. Names are unique.
-	Dependencies []Dependency `koanf:"dependencies"`
+	// names into the registration. Names are unique, and Load fills the
+	// defaults and checks each with package probe's own checks, so the
+	// list goes to probe.Start as it is.
+	Dependencies []probe.Dependency `koanf:"dependencies"`
 	// File is the YAML file that was read, or "" when there was none.
 	File string `koanf:"-"`
 	// BuildVersion is the neuron binary's version, reported in
@@ -138,7 +141,7 @@ type DeploymentInfo struct {
 // AlertThresholds are the limits whose crossing sets the neuron's status
 // to degraded and emits an alert event. Load always sets all three.
 type AlertThresholds struct {
-	// ErrorRate is the percent of failed calls over an interval, in
+	// ErrorRate is the percent of calls answered 5xx over an interval, in
 	// (0, 100]; default 5.
 	ErrorRate float64 `koanf:"errorRate"`
 	// ResponseTime is the average call duration in milliseconds, more

@@ -3,57 +3,20 @@ package config
 import (
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/empirefederation/neuron/internal/probe"
 )
 
-// Dependency is a service the neuron needs, probed in the background with
-// its own protocol. Its health counts in the heartbeat's dependency status
-// and health score, and its name goes into the registration's
-// dependencies. Load fills the defaults, so every field is set.
-type Dependency struct {
-	// Name identifies the dependency in reports: letters, digits, '-',
-	// '_' and '.', unique among the dependencies. By default the kind.
-	Name string `koanf:"name"`
-	// Kind is the protocol the probe speaks: DependencyTCP,
-	// DependencyHTTP, DependencyPostgres or DependencyRedis.
-	Kind string `koanf:"kind"`
-	// Target is what the probe reaches, in the form its kind takes: see
-	// docs/configuration.md. It may hold credentials; do not log it.
-	Target string `koanf:"target"`
-	// Interval is the period between probes.
-	Interval time.Duration `koanf:"interval"`
-	// Timeout bounds one probe; it is shorter than Interval.
-	Timeout time.Duration `koanf:"timeout"`
-	// Optional marks a dependency whose failure degrades the neuron's
-	// health score without making the neuron unhealthy.
-	Optional bool `koanf:"optional"`
-}
+// Dependencies are probe.Dependency values: this file is their schema, and
+// it leaves the kinds and the form of targets to package probe, so that a
+// dependency Load accepts is one probe.Start accepts.
 
-// Kinds of Dependency: the protocol its probe speaks.
-const (
-	// DependencyTCP connects to Target, host:port.
-	DependencyTCP = "tcp"
-	// DependencyHTTP sends GET Target, an http(s) URL.
-	DependencyHTTP = "http"
-	// DependencyPostgres connects to Target, a postgres:// URL or a
-	// key=value DSN, and runs a trivial query.
-	DependencyPostgres = "postgres"
-	// DependencyRedis sends PING to Target, a redis:// URL or host:port.
-	DependencyRedis = "redis"
-)
-
-// Dependency defaults, applied to each item that leaves them out.
-const (
-	defaultDependencyInterval = 15 * time.Second
-	defaultDependencyTimeout  = 3 * time.Second
-	// minDependencyInterval keeps a mistyped interval ("1ns") from
-	// turning a probe into a tight loop.
-	minDependencyInterval = 10 * time.Millisecond
-)
+// minDependencyInterval keeps a mistyped interval ("1ns") from turning a
+// probe into a tight loop.
+const minDependencyInterval = 10 * time.Millisecond
 
 // dependenciesSchema is the list of dependencies: every item checked on
 // its own, then names checked for uniqueness.
@@ -73,31 +36,41 @@ var dependenciesSchema = &node{
 	check: checkUniqueNames,
 }
 
+// checkKind accepts a probe kind in any case and returns it in lower case.
 func checkKind(s string) (string, error) {
-	switch k := strings.ToLower(s); k {
-	case DependencyTCP, DependencyHTTP, DependencyPostgres, DependencyRedis:
-		return k, nil
+	if k := probe.Kind(strings.ToLower(s)); slices.Contains(probe.Kinds(), k) {
+		return string(k), nil
 	}
-	return "", fmt.Errorf("unknown kind %q, want %s, %s, %s or %s", s,
-		DependencyTCP, DependencyHTTP, DependencyPostgres, DependencyRedis)
+	return "", fmt.Errorf("unknown kind %q, want %s", s, kindList())
+}
+
+// kindList is probe.Kinds for messages: "tcp, http, postgres or redis".
+func kindList() string {
+	ks := probe.Kinds()
+	names := make([]string, len(ks))
+	for i, k := range ks {
+		names[i] = string(k)
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 // checkDependency checks one item as a whole: kind and target present,
-// target fit for the kind, timeout shorter than interval. It fills the
-// defaults: name = kind, interval 15s, timeout 3s (half the interval when
-// that is shorter).
+// target fit for the kind (probe.CheckTarget, whose errors never show a
+// password), timeout shorter than interval. It fills the defaults: name =
+// kind, interval probe.DefaultInterval, timeout probe.DefaultTimeout or
+// half the interval when that is shorter.
 func checkDependency(v any, report func(string, error)) any {
 	m := v.(map[string]any)
 	kind, _ := m["kind"].(string)
 	target, _ := m["target"].(string)
 	if kind == "" {
-		report(".kind", fmt.Errorf("required: %s, %s, %s or %s", DependencyTCP, DependencyHTTP, DependencyPostgres, DependencyRedis))
+		report(".kind", fmt.Errorf("required: %s", kindList()))
 	}
 	if target == "" {
 		report(".target", errors.New("required: what the probe reaches, e.g. host:port"))
 	}
 	if kind != "" && target != "" {
-		if err := checkTarget(kind, target); err != nil {
+		if err := probe.CheckTarget(probe.Kind(kind), target); err != nil {
 			report(".target", err)
 		}
 	}
@@ -106,12 +79,12 @@ func checkDependency(v any, report func(string, error)) any {
 	}
 	interval, ok := m["interval"].(time.Duration)
 	if !ok {
-		interval = defaultDependencyInterval
+		interval = probe.DefaultInterval
 		m["interval"] = interval
 	}
 	timeout, ok := m["timeout"].(time.Duration)
 	if !ok {
-		timeout = min(defaultDependencyTimeout, interval/2)
+		timeout = min(probe.DefaultTimeout, interval/2)
 		m["timeout"] = timeout
 	}
 	if interval < minDependencyInterval {
@@ -134,82 +107,6 @@ func checkUniqueNames(v any, report func(string, error)) any {
 		seen[name] = i
 	}
 	return v
-}
-
-// checkTarget reports whether target is plausible for kind. Messages do
-// not quote URLs and DSNs, which may hold passwords.
-func checkTarget(kind, target string) error {
-	switch kind {
-	case DependencyTCP:
-		return checkHostPort(target)
-	case DependencyHTTP:
-		if err := checkURL(target, "http", "https"); err != nil {
-			return fmt.Errorf("%w: want http(s)://host[:port]/path", err)
-		}
-	case DependencyPostgres:
-		if strings.Contains(target, "://") {
-			if err := checkURL(target, "postgres", "postgresql"); err != nil {
-				return fmt.Errorf("%w: want postgres://user:pass@host:5432/db, postgresql://... or a key=value DSN", err)
-			}
-			return nil
-		}
-		return checkDSN(target)
-	case DependencyRedis:
-		if strings.Contains(target, "://") {
-			if err := checkURL(target, "redis", "rediss"); err != nil {
-				return fmt.Errorf("%w: want redis://[user:pass@]host:6379[/db], rediss://... or host:port", err)
-			}
-			return nil
-		}
-		return checkHostPort(target)
-	}
-	return nil
-}
-
-// checkHostPort accepts host:port with a non-empty host and a port from 1
-// to 65535.
-func checkHostPort(s string) error {
-	host, port, err := net.SplitHostPort(s)
-	if err != nil || host == "" {
-		return fmt.Errorf("invalid address %q: want host:port", s)
-	}
-	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
-		return fmt.Errorf("invalid port in %q: want a number from 1 to 65535", s)
-	}
-	return nil
-}
-
-// checkURL accepts an absolute URL with one of schemes and a host. Its
-// errors do not quote the URL.
-func checkURL(s string, schemes ...string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // url.Error quotes the URL, password and all
-		}
-		return fmt.Errorf("invalid URL (%w)", err)
-	}
-	for _, sc := range schemes {
-		if strings.EqualFold(u.Scheme, sc) {
-			if u.Host == "" {
-				return errors.New("URL without a host")
-			}
-			return nil
-		}
-	}
-	return fmt.Errorf("URL scheme %q", u.Scheme)
-}
-
-// checkDSN accepts a libpq key=value connection string: space-separated
-// key=value pairs (values may be quoted).
-func checkDSN(s string) error {
-	first, _, _ := strings.Cut(strings.TrimSpace(s), " ")
-	key, _, ok := strings.Cut(first, "=")
-	if !ok || key == "" || strings.ContainsFunc(key, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r == '_') }) {
-		return errors.New("invalid postgres target: want postgres://user:pass@host:5432/db, postgresql://... or a key=value DSN like \"host=db port=5432 dbname=app\"")
-	}
-	return nil
 }
 
 // parseDependencies reads NEURON_DEPENDENCIES: items separated by ';',

@@ -130,7 +130,7 @@ func FuzzLoadYAML(f *testing.F) {
 		}
 		names := map[string]bool{}
 		for _, d := range cfg.Dependencies {
-			if _, err := checkKind(d.Kind); err != nil || names[d.Name] || d.Timeout <= 0 || d.Timeout >= d.Interval || checkTarget(d.Kind, d.Target) != nil {
+			if d.Validate() != nil || names[d.Name] || d.Timeout <= 0 || d.Timeout >= d.Interval {
 				t.Errorf("accepted invalid dependency %+v", d)
 			}
 			names[d.Name] = true

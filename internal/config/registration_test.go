@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/empirefederation/neuron/internal/probe"
 )
 
 // pairs formats m as sorted k=v items joined with ',', as NEURON_METADATA
@@ -23,7 +25,7 @@ func pairs(m map[string]string) string {
 	return strings.Join(items, ",")
 }
 
-func depNames(deps []Dependency) string {
+func depNames(deps []probe.Dependency) string {
 	names := make([]string, len(deps))
 	for i, d := range deps {
 		names[i] = d.Name
@@ -75,7 +77,7 @@ func TestLoad_RegistrationFromFile(t *testing.T) {
 	if !reflect.DeepEqual(f, want) {
 		t.Errorf("Federation =\n%+v, want\n%+v", f, want)
 	}
-	wantDeps := []Dependency{
+	wantDeps := []probe.Dependency{
 		{Name: "db", Kind: "postgres", Target: "postgres://neuron:secret@127.0.0.1:5432/app?sslmode=disable", Interval: 30 * time.Second, Timeout: 5 * time.Second},
 		{Name: "redis", Kind: "redis", Target: "redis://127.0.0.1:6379/0", Interval: 15 * time.Second, Timeout: 3 * time.Second, Optional: true},
 		{Name: "api", Kind: "http", Target: "https://api.example/health", Interval: 2 * time.Second, Timeout: time.Second},
@@ -123,39 +125,39 @@ func TestLoad_MetadataMerges(t *testing.T) {
 }
 
 func TestLoad_Dependencies(t *testing.T) {
-	tcp := func(name, target string) Dependency {
-		return Dependency{Name: name, Kind: "tcp", Target: target, Interval: 15 * time.Second, Timeout: 3 * time.Second}
+	tcp := func(name, target string) probe.Dependency {
+		return probe.Dependency{Name: name, Kind: "tcp", Target: target, Interval: 15 * time.Second, Timeout: 3 * time.Second}
 	}
 	tests := []struct {
 		name string
 		yaml string // "" reads no file
 		env  string // NEURON_DEPENDENCIES
-		want []Dependency
+		want []probe.Dependency
 	}{
 		{name: "env, named and not",
 			env: "db=postgres:postgres://u:p@h:5432/db?x=1;cache=redis:redis://127.0.0.1:6379; redis:127.0.0.1:6380 ;pg=postgres:host=h port=5432",
-			want: []Dependency{
+			want: []probe.Dependency{
 				{Name: "db", Kind: "postgres", Target: "postgres://u:p@h:5432/db?x=1", Interval: 15 * time.Second, Timeout: 3 * time.Second},
 				{Name: "cache", Kind: "redis", Target: "redis://127.0.0.1:6379", Interval: 15 * time.Second, Timeout: 3 * time.Second},
 				{Name: "redis", Kind: "redis", Target: "127.0.0.1:6380", Interval: 15 * time.Second, Timeout: 3 * time.Second},
 				{Name: "pg", Kind: "postgres", Target: "host=h port=5432", Interval: 15 * time.Second, Timeout: 3 * time.Second},
 			}},
 		{name: "env replaces the file's list", yaml: "dependencies: [{kind: tcp, target: 'a:1'}, {kind: http, target: 'http://b'}]",
-			env: "c=tcp:c:3", want: []Dependency{tcp("c", "c:3")}},
-		{name: "env empty items", env: " ; ;", want: []Dependency{}},
+			env: "c=tcp:c:3", want: []probe.Dependency{tcp("c", "c:3")}},
+		{name: "env empty items", env: " ; ;", want: []probe.Dependency{}},
 		{name: "short interval halves the default timeout",
 			yaml: "dependencies:\n  - {kind: tcp, target: 'h:1', interval: 1s}\n  - {kind: tcp, name: b, target: 'h:2', interval: 10ms}",
-			want: []Dependency{
+			want: []probe.Dependency{
 				{Name: "tcp", Kind: "tcp", Target: "h:1", Interval: time.Second, Timeout: 500 * time.Millisecond},
 				{Name: "b", Kind: "tcp", Target: "h:2", Interval: 10 * time.Millisecond, Timeout: 5 * time.Millisecond},
 			}},
 		{name: "http and https, any case kind",
 			yaml: "dependencies:\n  - {kind: HTTP, target: 'http://127.0.0.1:8080/health'}\n  - {name: s, kind: http, target: 'HTTPS://x.example'}",
-			want: []Dependency{
+			want: []probe.Dependency{
 				{Name: "http", Kind: "http", Target: "http://127.0.0.1:8080/health", Interval: 15 * time.Second, Timeout: 3 * time.Second},
 				{Name: "s", Kind: "http", Target: "HTTPS://x.example", Interval: 15 * time.Second, Timeout: 3 * time.Second},
 			}},
-		{name: "empty list", yaml: "dependencies: []", want: []Dependency{}},
+		{name: "empty list", yaml: "dependencies: []", want: []probe.Dependency{}},
 		{name: "no value", yaml: "dependencies:", want: nil},
 	}
 	for _, tc := range tests {
@@ -200,10 +202,10 @@ func TestLoad_RegistrationErrors(t *testing.T) {
 			`config: plugins.data-processor.timeoutSeconds in ` + f + `:22: must be more than 0 and at most 3600, got 0`,
 			`config: dependencies[0].name in ` + f + `:24: invalid name "bad name"`,
 			`config: dependencies[0].kind in ` + f + `:25: unknown kind "smtp", want tcp, http, postgres or redis`,
-			`config: dependencies[1].target in ` + f + `:28: invalid address "localhost": want host:port`,
-			`config: dependencies[2].target in ` + f + `:30: URL scheme "ftp": want http(s)://host`,
-			`config: dependencies[3].target in ` + f + `:32: URL scheme "mysql": want postgres://`,
-			`config: dependencies[4].target in ` + f + `:34: URL without a host: want redis://`,
+			`config: dependencies[1].target in ` + f + `:28: want host:port such as db.internal:5432: missing port in address`,
+			`config: dependencies[2].target in ` + f + `:30: want an http:// or https:// URL such as http://search.internal:9200/_cluster/health: URL scheme "ftp" is not http or https`,
+			`config: dependencies[3].target in ` + f + `:32: want a URL such as postgres://user:password@db.internal:5432/app?sslmode=disable or a DSN such as "host=db.internal user=app dbname=app": URL scheme "mysql" is not postgres or postgresql`,
+			`config: dependencies[4].target in ` + f + `:34: want redis://[:password@]host:port[/db] (rediss:// for TLS) or host:port, such as redis://cache.internal:6379/0: the URL has no host`,
 			`config: dependencies[5].timeout in ` + f + `:38: must be shorter than the interval (2s), got 2s`,
 			`config: dependencies[6].kind in ` + f + `:39: required: tcp, http, postgres or redis`,
 			`config: dependencies[7] in ` + f + `:40: empty item`,
@@ -227,8 +229,8 @@ func TestLoad_RegistrationErrors(t *testing.T) {
 			wantErrs: []string{
 				`config: dependencies[0].kind in env NEURON_DEPENDENCIES: unknown kind "pg"`,
 				`config: dependencies[1].name in env NEURON_DEPENDENCIES: invalid name "a b"`,
-				`config: dependencies[2].target in env NEURON_DEPENDENCIES: URL scheme "localhost": want http(s)://host`,
-				`config: dependencies[3].target in env NEURON_DEPENDENCIES: invalid port in "h:0"`,
+				`config: dependencies[2].target in env NEURON_DEPENDENCIES: want an http:// or https:// URL such as http://search.internal:9200/_cluster/health: URL scheme "localhost" is not http or https`,
+				`config: dependencies[3].target in env NEURON_DEPENDENCIES: want host:port such as db.internal:5432: port "0" is not a number from 1 to 65535`,
 			}},
 		{name: "targets", yaml: `dependencies:
   - {kind: postgres, target: "not a dsn"}
@@ -240,11 +242,11 @@ func TestLoad_RegistrationErrors(t *testing.T) {
   - {name: f, kind: tcp, target: "h:1", interval: 10s, timeout: 0s}
   - {name: g, kind: tcp, target: "h:1", interval: 1s, timeout: 2s}
 `, wantErrs: []string{
-			`dependencies[0].target in %s:2: invalid postgres target: want postgres://`,
-			`dependencies[1].target in %s:3: invalid URL (missing ']' in host): want postgres://`,
-			`dependencies[2].target in %s:4: URL scheme "memcached": want redis://`,
-			`dependencies[3].target in %s:5: URL without a host`,
-			`dependencies[4].target in %s:6: invalid address ":80"`,
+			`dependencies[0].target in %s:2: want a URL such as postgres://user:password@db.internal:5432/app?sslmode=disable or a DSN such as "host=db.internal user=app dbname=app": failed to parse as keyword/value (invalid keyword/value)`,
+			`dependencies[1].target in %s:3: want a URL such as postgres://user:password@db.internal:5432/app?sslmode=disable or a DSN such as "host=db.internal user=app dbname=app": failed to parse as URL (end of string reached when looking for matching "]" in IPv6 host address in URI)`,
+			`dependencies[2].target in %s:4: want redis://[:password@]host:port[/db] (rediss:// for TLS) or host:port, such as redis://cache.internal:6379/0: URL scheme "memcached" is not redis or rediss`,
+			`dependencies[3].target in %s:5: want an http:// or https:// URL such as http://search.internal:9200/_cluster/health: the URL has no host`,
+			`dependencies[4].target in %s:6: want host:port such as db.internal:5432: the host is empty`,
 			`dependencies[5].interval in %s:7: must be at least 10ms, got 5ms`,
 			`dependencies[6].timeout in %s:8: must be positive`,
 			`dependencies[7].timeout in %s:9: must be shorter than the interval (1s), got 2s`,

@@ -39,9 +39,6 @@ type Outcome struct {
 
 // command validates a command and returns how to run it.
 func (c *Controller) command(cmd *federation.Command) (Command, error) {
-	if cmd.ID == "" {
-		return Command{}, fmt.Errorf("command %q: id is required (it makes the command run at most once)", cmd.Type)
-	}
 	known, ok := c.opts.Commands[cmd.Type]
 	if !ok {
 		return Command{}, fmt.Errorf("command %s: unknown type %q; this neuron runs %s", cmd.ID, cmd.Type,

@@ -187,6 +187,13 @@ func (c *Controller) Apply(ctx context.Context, u federation.Update, source stri
 		}
 	}
 	var cmd Command
+	if u.Command != nil && u.Command.ID == "" {
+		// The reference guide's commands have no id: the content is the id,
+		// so a command polled every interval still runs once.
+		c := *u.Command
+		c.ID = digestOf(c)
+		u.Command = &c
+	}
 	if u.Command != nil {
 		var err error
 		if cmd, err = c.command(u.Command); err != nil {
@@ -279,10 +286,15 @@ func (c *Controller) emit(typ string, data any) {
 // digest identifies a config by content, so an unversioned config pulled
 // every poll applies once.
 func digest(cfg layer, e *federation.Experiment) string {
-	b, _ := json.Marshal(struct {
+	return digestOf(struct {
 		C layer
 		E *federation.Experiment
 	}{cfg, e})
+}
+
+// digestOf is a short content digest of v's JSON.
+func digestOf(v any) string {
+	b, _ := json.Marshal(v)
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:6])
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -143,7 +144,6 @@ func TestRejectedWhole(t *testing.T) {
 		{"plugins not an object", `{"config": {"plugins": [1]}}`, "config.plugins must be an object"},
 		{"unknown plugin key", `{"config": {"plugins": {"data-processor": {"x": 1}}}}`, "config.plugins.data-processor.x: unknown key"},
 		{"unknown command", `{"config": {"batchSize": 10}, "command": {"id": "c1", "type": "reboot"}}`, `unknown type "reboot"; this neuron runs fail, flush_analytics, restart_worker, set_log_level`},
-		{"command without id", `{"command": {"type": "flush_analytics"}}`, "id is required"},
 		{"bad command data", `{"command": {"id": "c2", "type": "set_log_level", "data": {"level": "loud"}}}`, `data.level "loud"`},
 		{"experiment without variant", `{"experiment": {"id": "e1"}}`, "variant is required"},
 		{"experiment split", `{"experiment": {"id": "e1", "variant": "b", "plugin": "p", "variants": [{"name": "a", "weight": 100}]}}`, "not supported"},
@@ -294,5 +294,27 @@ func TestRepeatedRejectionReportedOnce(t *testing.T) {
 	}
 	if got := e.types(); len(got) != 2 {
 		t.Errorf("events %v, want a second config_rejected for a different update", got)
+	}
+}
+
+// The reference guide's own update: its command has no id, so its content
+// is its id, and polling it again does not run it again.
+func TestReferenceUpdate(t *testing.T) {
+	e := newEnv(t, t.TempDir())
+	body, err := os.ReadFile("../../federation/testdata/update.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		res, err := e.c.Apply(context.Background(), update(t, string(body)), "poll")
+		if err != nil || res.Command == nil || !res.Command.OK || res.Command.Repeated != (i == 1) {
+			t.Fatalf("apply %d: %+v %+v %v", i, res, res.Command, err)
+		}
+	}
+	if got := e.target.last().Settings["batchSize"]; got != int64(1500) {
+		t.Errorf("batchSize %v, want the experiment's 1500", got)
+	}
+	if len(*e.ran) != 1 || (*e.ran)[0] != "restart worker-3" {
+		t.Errorf("ran %v, want one restart of worker-3", *e.ran)
 	}
 }

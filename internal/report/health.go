@@ -18,8 +18,9 @@ import (
 //	required dependencies unhealthy        up to 30 (all of them)
 //	optional dependencies unhealthy        up to 5  (all of them)
 //
-// so a neuron at an alert threshold scores at most 70, below the default
-// healthScore threshold of 80.
+// so a neuron at its error-rate threshold scores at most 70, below the
+// default healthScore threshold of 80. Crossing any threshold makes the
+// status degraded whatever the score (see alerts).
 type health struct {
 	cpu, memory          float64 // percent
 	errorRate, latencyMs float64
