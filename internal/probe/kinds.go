@@ -8,9 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
-	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -31,90 +28,6 @@ var probes = map[Kind]func(ctx context.Context, target string) error{
 	KindHTTP:     probeHTTP,
 	KindPostgres: probePostgres,
 	KindRedis:    probeRedis,
-}
-
-// targetChecks holds the target syntax check of each kind. Its errors say
-// what a valid target looks like and do not repeat the target.
-var targetChecks = map[Kind]func(target string) error{
-	KindTCP:      checkHostPort,
-	KindHTTP:     checkHTTPURL,
-	KindPostgres: checkPostgres,
-	KindRedis:    checkRedis,
-}
-
-func checkHostPort(target string) error {
-	host, port, err := net.SplitHostPort(target)
-	if err != nil {
-		return fmt.Errorf("want host:port such as db.internal:5432: %w", err)
-	}
-	if host == "" {
-		return errors.New("want host:port such as db.internal:5432: the host is empty")
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return fmt.Errorf("want host:port such as db.internal:5432: port %q is not a number from 1 to 65535", port)
-	}
-	return nil
-}
-
-func checkHTTPURL(target string) error {
-	const want = "want an http:// or https:// URL such as http://search.internal:9200/_cluster/health"
-	u, err := url.Parse(target)
-	if err != nil {
-		return fmt.Errorf("%s: %w", want, urlError(err))
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return errors.New(want)
-	}
-	return nil
-}
-
-func checkPostgres(target string) error {
-	const want = "want a URL such as postgres://user:password@db.internal:5432/app?sslmode=disable or a DSN such as \"host=db.internal user=app dbname=app\""
-	if strings.TrimSpace(target) == "" {
-		return errors.New(want)
-	}
-	if _, err := pgconn.ParseConfig(target); err != nil {
-		return fmt.Errorf("%s: %w", want, err)
-	}
-	return nil
-}
-
-func checkRedis(target string) error {
-	const want = "want redis://[:password@]host:port[/db] (rediss:// for TLS) or host:port, such as redis://cache.internal:6379/0"
-	if !strings.Contains(target, "://") {
-		if err := checkHostPort(target); err != nil {
-			return fmt.Errorf("%s: %w", want, err)
-		}
-		return nil
-	}
-	if _, err := redis.ParseURL(target); err != nil {
-		return fmt.Errorf("%s: %w", want, urlError(err))
-	}
-	return nil
-}
-
-// urlError drops the URL, which may hold a password, from a url.Parse
-// error.
-func urlError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
-}
-
-var (
-	dsnPassword = regexp.MustCompile(`password\s*=\s*('[^']*'|\S*)`)
-	urlPassword = regexp.MustCompile(`:[^:@/]*@`)
-)
-
-// redact hides the password in a target, for messages and logs.
-func redact(target string) string {
-	if u, err := url.Parse(target); err == nil && u.User != nil {
-		return u.Redacted()
-	}
-	target = dsnPassword.ReplaceAllString(target, "password=xxxxx")
-	return urlPassword.ReplaceAllString(target, ":xxxxx@")
 }
 
 func probeTCP(ctx context.Context, target string) error {

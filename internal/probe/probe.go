@@ -20,7 +20,7 @@ import (
 	"time"
 )
 
-// Kind says which protocol a probe speaks.
+// Kind says which protocol a probe speaks; Kinds lists them all.
 type Kind string
 
 // The kinds of probe. Each one proves more than the one before it: a TCP
@@ -59,7 +59,10 @@ const (
 	DefaultTimeout = 3 * time.Second
 )
 
-// Dependency is one service the neuron depends on, as configured.
+// Dependency is one service the neuron depends on, as configured: it is
+// also the type of the configuration's dependencies, which the
+// configuration loader checks with Kinds and CheckTarget and completes with
+// its defaults, so that what it accepts Start accepts too.
 type Dependency struct {
 	// Name is the key in dependencyStatus, such as "postgresql".
 	Name string `koanf:"name" json:"name"`
@@ -72,6 +75,7 @@ type Dependency struct {
 	//     or a keyword/value DSN (host=db user=app dbname=app)
 	//   - redis: redis://[:password@]host:port[/db], rediss:// for TLS,
 	//     or host:port
+	// It may hold a password, which no error or log of this package shows.
 	Target string `koanf:"target" json:"target"`
 	// Interval is the time between two probes; DefaultInterval when zero.
 	Interval time.Duration `koanf:"interval" json:"interval"`
@@ -92,11 +96,10 @@ func (d Dependency) Validate() error {
 	if !namePattern.MatchString(d.Name) {
 		return fmt.Errorf("dependency %q: name must be non-empty and use only letters, digits, '_', '.' and '-'", d.Name)
 	}
-	check, ok := targetChecks[d.Kind]
-	if !ok {
-		return fmt.Errorf("dependency %q: unknown kind %q: use tcp, http, postgres or redis", d.Name, d.Kind)
+	if _, ok := targetForms[d.Kind]; !ok {
+		return fmt.Errorf("dependency %q: unknown kind %q: use %s", d.Name, d.Kind, kindList())
 	}
-	if err := check(d.Target); err != nil {
+	if err := CheckTarget(d.Kind, d.Target); err != nil {
 		return fmt.Errorf("dependency %q: %s target %q: %w", d.Name, d.Kind, redact(d.Target), err)
 	}
 	if d.Interval < 0 || d.Timeout < 0 {

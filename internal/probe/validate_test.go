@@ -69,7 +69,7 @@ func TestDependencyValidate_Errors(t *testing.T) {
 		{name: "postgres bad port", dep: Dependency{Name: "pg", Kind: KindPostgres, Target: "postgres://db:x/app"},
 			expectedErr: []string{"want a URL such as postgres://"}},
 		{name: "redis bad scheme", dep: Dependency{Name: "cache", Kind: KindRedis, Target: "http://cache:6379"},
-			expectedErr: []string{`dependency "cache"`, "want redis://[:password@]host:port[/db]", "invalid URL scheme"}},
+			expectedErr: []string{`dependency "cache"`, "want redis://[:password@]host:port[/db]", `URL scheme "http" is not redis or rediss`}},
 		{name: "redis bad db", dep: Dependency{Name: "cache", Kind: KindRedis, Target: "redis://cache:6379/x"},
 			expectedErr: []string{"want redis://"}},
 		{name: "redis without port", dep: Dependency{Name: "cache", Kind: KindRedis, Target: "cache"},
@@ -106,6 +106,10 @@ func TestPasswordsStayHidden(t *testing.T) {
 		{name: "postgres bad port", dep: Dependency{Name: "p", Kind: KindPostgres, Target: "postgres://app:hunter2@db:x/app"}},
 		{name: "postgres dsn", dep: Dependency{Name: "p", Kind: KindPostgres, Target: "host=db password=hunter2 port=x"}},
 		{name: "http bad port", dep: Dependency{Name: "h", Kind: KindHTTP, Target: "http://u:hunter2@api:x/"}},
+		{name: "tcp with userinfo", dep: Dependency{Name: "t", Kind: KindTCP, Target: "u:hunter2@h:1"}},
+		{name: "postgres dsn spaced", dep: Dependency{Name: "p", Kind: KindPostgres, Target: "host=db password = hunter2 port=x"}},
+		{name: "postgres repeated", dep: Dependency{Name: "p", Kind: KindPostgres, Target: "host=db password=hunter2 connect_timeout=hunter2"}},
+		{name: "redis db is the password", dep: Dependency{Name: "r", Kind: KindRedis, Target: "redis://u:hunter2@cache:6379/hunter2"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
