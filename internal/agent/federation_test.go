@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -174,6 +175,41 @@ func TestFederation_Lifecycle(t *testing.T) {
 		ev := events(fed)
 		if count(ev, "batch_completed") != 5 || count(ev, "plugin_loaded") != 1 {
 			t.Errorf("events %v, want 5 batch_completed and 1 plugin_loaded", ev)
+		}
+	})
+
+	t.Run("payloads have the reference's shape", func(t *testing.T) {
+		for _, tc := range []struct {
+			path, example string
+			free          []string
+			allowed       []string // known differences, documented in docs/federation.md; a trailing "." allows a whole subtree
+		}{
+			{"/api/neuron/register", "registration.json", []string{"$.metadata"}, []string{"$.authentication.tokenEndpoint: missing"}},
+			{"/api/neuron/status", "status.json", []string{"$.dependencyStatus"}, []string{"$.hostInfo.containerId: missing"}},
+			// Event data is each event type's own (docs/federation.md lists them).
+			{"/api/analytics/report", "analytics.json", []string{"$.metrics.customMetrics", "$.events[*].data"},
+				[]string{"$.timestamp", "$.breakdown", "$.events[*].id", "$.events[*].plugin", "$.events[*].version", "$.events[*].data."}},
+		} {
+			ref, err := os.ReadFile(filepath.Join("..", "..", "federation", "testdata", tc.example))
+			if err != nil {
+				t.Fatal(err)
+			}
+			reqs := fed.Requests(tc.path)
+			if len(reqs) == 0 {
+				t.Fatalf("nothing sent to %s", tc.path)
+			}
+			for _, req := range reqs {
+				problems, extra, err := fedtest.Shape(ref, req.Body, tc.free...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, p := range append(problems, extra...) {
+					p := regexp.MustCompile(`\[\d+\]`).ReplaceAllString(p, "[*]")
+					if !slices.ContainsFunc(tc.allowed, func(a string) bool { return a == p || strings.HasSuffix(a, ".") && strings.HasPrefix(p, a) }) {
+						t.Errorf("%s: %s (body %.300s)", tc.path, p, req.Body)
+					}
+				}
+			}
 		}
 	})
 
