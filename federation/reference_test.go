@@ -65,4 +65,3 @@ func TestWire_ReferenceExamples(t *testing.T) {
 		})
 	}
 }
-
