@@ -87,7 +87,7 @@ func Start(ctx context.Context, cfg *config.Config, logOut io.Writer) (*Agent, e
 	if a.control, err = control.New(ctx, control.Options{
 		DataDir: cfg.DataDir, Settings: cfg.Settings, Plugins: cfg.Plugins, CallTimeout: cfg.Limits.CallTimeout,
 		Runtime: a.rt, Level: a.level, BaseLevel: parseLevel(cfg.LogLevel),
-		Commands: control.Builtins(a.rt, a.level, a.flush), Events: a.events.Record, Logger: a.log,
+		Commands: control.Builtins(a.rt, a.flush), Events: a.events.Record, Logger: a.log,
 	}); err != nil {
 		return nil, err
 	}

@@ -14,14 +14,14 @@ type Workers interface {
 	RestartWorkers(ctx context.Context, sel string, graceful bool) (int, error)
 }
 
-// Builtins are the commands every neuron runs:
+// Builtins are the commands every neuron runs besides set_log_level, which
+// the Controller runs itself (it owns the log level):
 //
 //   - restart_worker {"workerId": "all" | NAME | NAME@VERSION | NAME@VERSION#N, "graceful": true}:
 //     replaces processor instances; graceful (the default) lets in-flight
 //     calls finish first.
-//   - set_log_level {"level": "debug" | "info" | "warn" | "error"}.
 //   - flush_analytics {}: reports the analytics gathered so far now.
-func Builtins(workers Workers, level *slog.LevelVar, flush func(context.Context) error) map[string]Command {
+func Builtins(workers Workers, flush func(context.Context) error) map[string]Command {
 	return map[string]Command{
 		"restart_worker": {
 			Check: func(data json.RawMessage) error { _, err := restartArgs(data); return err },
@@ -31,19 +31,28 @@ func Builtins(workers Workers, level *slog.LevelVar, flush func(context.Context)
 				return map[string]any{"restarted": n, "workerId": a.WorkerID, "graceful": *a.Graceful}, err
 			},
 		},
-		"set_log_level": {
-			Check: func(data json.RawMessage) error { _, err := levelArg(data); return err },
-			Run: func(_ context.Context, data json.RawMessage) (any, error) {
-				l, _ := levelArg(data)
-				level.Set(l)
-				return map[string]string{"level": strings.ToLower(l.String())}, nil
-			},
-		},
 		"flush_analytics": {
 			Check: func(data json.RawMessage) error { return decodeStrict(data, &struct{}{}) },
 			Run: func(ctx context.Context, _ json.RawMessage) (any, error) {
 				return nil, flush(ctx)
 			},
+		},
+	}
+}
+
+// setLogLevel is set_log_level {"level": "debug" | "info" | "warn" | "error"}:
+// the level from now on, and the one a config without enableDebugMode
+// returns to.
+func (c *Controller) setLogLevel() Command {
+	return Command{
+		Check: func(data json.RawMessage) error { _, err := levelArg(data); return err },
+		Run: func(_ context.Context, data json.RawMessage) (any, error) {
+			l, _ := levelArg(data)
+			c.baseLevel = l // Run is called with c.mu held
+			if c.opts.Level != nil {
+				c.opts.Level.Set(l)
+			}
+			return map[string]string{"level": strings.ToLower(l.String())}, nil
 		},
 	}
 }

@@ -57,7 +57,8 @@ type Options struct {
 	// Runtime receives every applied config.
 	Runtime Target
 	// Level is the logger's level: enableDebugMode and set_log_level set
-	// it; BaseLevel is the configured level it returns to.
+	// it; BaseLevel is the configured level a config without
+	// enableDebugMode returns to, until set_log_level changes that.
 	Level     *slog.LevelVar
 	BaseLevel slog.Level
 	// Commands are the command types this neuron runs, by type.
@@ -77,8 +78,10 @@ type Controller struct {
 	mu     sync.Mutex // serializes Apply
 	ledger *ledger
 	file   string
-	// lastRejected identifies the last update rejected (guarded by mu).
+	// lastRejected identifies the last update rejected; baseLevel is the
+	// level without enableDebugMode. Both are guarded by mu.
 	lastRejected string
+	baseLevel    slog.Level
 }
 
 // State is the federation's layer as last applied.
@@ -127,7 +130,12 @@ func New(ctx context.Context, opts Options) (*Controller, error) {
 		return nil, err
 	}
 	c := &Controller{opts: opts, log: opts.Logger, check: validator{opts.Settings, opts.Plugins},
-		ledger: ledger, file: filepath.Join(dir, "config.json")}
+		ledger: ledger, file: filepath.Join(dir, "config.json"), baseLevel: opts.BaseLevel}
+	c.opts.Commands = maps.Clone(opts.Commands)
+	if c.opts.Commands == nil {
+		c.opts.Commands = map[string]Command{}
+	}
+	c.opts.Commands["set_log_level"] = c.setLogLevel()
 	c.state.Store(&State{})
 	var last State
 	switch found, err := readJSON(c.file, &last); {
@@ -268,7 +276,7 @@ func (c *Controller) install(s *State) error {
 		return fmt.Errorf("apply: %w", err)
 	}
 	if c.opts.Level != nil {
-		level := c.opts.BaseLevel
+		level := c.baseLevel
 		if debug, _ := settings["enableDebugMode"].(bool); debug {
 			level = slog.LevelDebug
 		}

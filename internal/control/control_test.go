@@ -57,7 +57,7 @@ func newEnv(t *testing.T, dir string) env {
 	var mu sync.Mutex
 	events := &[]federation.Event{}
 	ran := &[]string{}
-	cmds := Builtins(workers{ran}, level, func(context.Context) error { *ran = append(*ran, "flush"); return nil })
+	cmds := Builtins(workers{ran}, func(context.Context) error { *ran = append(*ran, "flush"); return nil })
 	cmds["fail"] = Command{Run: func(context.Context, json.RawMessage) (any, error) { return nil, errors.New("boom") }}
 	c, err := New(context.Background(), Options{
 		DataDir:  dir,
@@ -316,5 +316,29 @@ func TestReferenceUpdate(t *testing.T) {
 	}
 	if len(*e.ran) != 1 || (*e.ran)[0] != "restart worker-3" {
 		t.Errorf("ran %v, want one restart of worker-3", *e.ran)
+	}
+}
+
+// set_log_level outlasts a config without enableDebugMode; enableDebugMode
+// still forces debug.
+func TestLogLevel(t *testing.T) {
+	e := newEnv(t, t.TempDir())
+	ctx := context.Background()
+	steps := []struct {
+		body string
+		want slog.Level
+	}{
+		{`{"command": {"id": "l1", "type": "set_log_level", "data": {"level": "warn"}}}`, slog.LevelWarn},
+		{`{"config": {"batchSize": 5}}`, slog.LevelWarn},
+		{`{"config": {"batchSize": 5, "enableDebugMode": true}}`, slog.LevelDebug},
+		{`{"config": {"batchSize": 5, "enableDebugMode": false}}`, slog.LevelWarn},
+	}
+	for _, st := range steps {
+		if _, err := e.c.Apply(ctx, update(t, st.body), "push"); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.level.Level(); got != st.want {
+			t.Errorf("after %s: level %v, want %v", st.body, got, st.want)
+		}
 	}
 }
