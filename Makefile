@@ -49,6 +49,8 @@ $(GOBIN)/staticcheck:
 bench: plugins plugins-c
 	mkdir -p bench/results
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./runtime/ ./internal/pool/ ./internal/interrupt/ | tee bench/results/go-bench.txt
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/agent/ ./internal/spool/ ./internal/sysmetrics/ | tee bench/results/federation-bench.txt
+	$(GO) test -run '^$$' -bench IdleNeuron -benchtime 1x ./cmd/neuron/ | tee bench/results/idle-neuron.txt
 	$(GO) run ./bench/httpload -plugins plugins | tee bench/results/httpload.txt
 
 clean:

@@ -285,7 +285,7 @@ var sharedCache = filepath.Join(os.TempDir(), "neuron-test-cache")
 // startServer starts `neuron run` on a port of its choosing, serving the
 // modules in plugins, with env (NAME=value pairs) added, and waits until it
 // is ready. It is killed when the test ends if it is still running.
-func startServer(t *testing.T, plugins string, env ...string) *server {
+func startServer(t testing.TB, plugins string, env ...string) *server {
 	t.Helper()
 	data := t.TempDir()
 	if err := os.MkdirAll(sharedCache, 0o750); err == nil {
@@ -378,7 +378,7 @@ func (s *server) get(path string) (int, []byte, error) {
 
 // pluginsDir returns a fresh directory holding the modules built from the
 // packages, by file name.
-func pluginsDir(t *testing.T, files map[string]string) string {
+func pluginsDir(t testing.TB, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for name, pkg := range files {
