@@ -33,6 +33,7 @@ const (
 	stopNone    int32 = iota
 	stopTimeout       // its call ran past the deadline
 	stopRestart       // an operator restarted it (RestartWorkers, not graceful)
+	stopUnload        // its version left the snapshot and the drain timed out
 )
 
 func newCallContext() *callContext {
@@ -53,7 +54,7 @@ func (c *callContext) Err() error {
 	switch c.stopped.Load() {
 	case stopTimeout:
 		return context.DeadlineExceeded
-	case stopRestart:
+	case stopRestart, stopUnload:
 		return context.Canceled
 	}
 	return nil
@@ -65,6 +66,10 @@ func (c *callContext) expire() { c.stop(stopTimeout) }
 // interrupt stops the instance for an operator's restart: a call running
 // now ends at once, and any later call as soon as it starts.
 func (c *callContext) interrupt() { c.stop(stopRestart) }
+
+// unload stops the instance because its version was unloaded and the drain
+// timed out.
+func (c *callContext) unload() { c.stop(stopUnload) }
 
 // stop records why the instance stops, raises the interrupt flag, which the
 // guest checks at every loop head, and closes Done, which wazero watches for

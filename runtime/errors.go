@@ -23,6 +23,8 @@ const (
 	CodeOverloaded       = "overloaded"         // 503: every instance busy and the queue full or too slow
 	CodeUnavailable      = "unavailable"        // 503: the processor is closing
 	CodeWorkerRestarted  = "worker_restarted"   // 503: an operator restarted the instance mid-call (RestartWorkers, not graceful)
+	CodeUnloaded         = "unloaded"           // 503: the version was swapped out or unloaded and its call outlived Options.DrainTimeout
+	CodeDraining         = "draining"           // 503: the neuron is draining (Runtime.Drain) and takes no processor calls
 	CodeClientClosed     = "client_closed"      // 499: the client went away mid-call
 	CodeNotFound         = "not_found"          // 404: no endpoint has this path
 	CodeMethodNotAllowed = "method_not_allowed" // 405: the path exists for other methods
@@ -56,6 +58,22 @@ func (e *CallError) Unwrap() error { return e.Err }
 
 func abiViolation(format string, args ...any) *CallError {
 	return &CallError{Status: http.StatusBadGateway, Code: CodeABIViolation, Msg: fmt.Sprintf(format, args...), Discard: true}
+}
+
+// retryAfter is the Retry-After of a 503 from a processor endpoint, in
+// seconds: overload and swaps pass quickly.
+const retryAfter = "1"
+
+// drainRetryAfter is the Retry-After while the neuron drains (Drain): an
+// operator's pause, so clients are told to come back later, or go to
+// another neuron.
+const drainRetryAfter = "5"
+
+// unloadedError is the answer to a call on a version that left the
+// snapshot when its call outlived the drain timeout.
+func unloadedError(name string) *CallError {
+	return &CallError{Status: http.StatusServiceUnavailable, Code: CodeUnloaded,
+		Msg: "processor " + name + " was unloaded or replaced while this call ran, and the call outlived the drain timeout; retry", Discard: true}
 }
 
 // poolError maps a failure to get an instance.

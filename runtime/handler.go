@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/empirefederation/neuron/internal/pool"
 	"github.com/empirefederation/neuron/sdk/abi"
 )
 
@@ -45,11 +46,27 @@ func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) { e.handle(
 type exchange struct{ status, in, out int }
 
 // handle serves r with the path variables vars.
+//
+// The call counts in its processor's inflight before it looks at
+// retiring: a swap sets retiring before it waits for inflight to reach
+// zero, so either the swap sees this call and waits for it, or this call
+// sees retiring and goes to the snapshot that replaced its processor's. No
+// call is dropped and no lock is taken. See docs/design.md, "How does a
+// swap drain the old version?".
 func (e *endpoint) handle(w http.ResponseWriter, r *http.Request, vars map[string]string) {
+	p := e.p
+	if p.rt.draining.Load() {
+		serveDraining(w, e.metrics)
+		return
+	}
+	p.inflight.Add(1)
+	if p.retiring.Load() {
+		p.inflight.Add(-1)
+		p.rt.current.Load().ServeHTTP(w, r)
+		return
+	}
+	defer p.inflight.Add(-1) // after observe: a drained version's series are deleted at close
 	start := time.Now()
-	inFlight := &e.metrics.traffic.inFlight
-	inFlight.Add(1)
-	defer inFlight.Add(-1)
 	w.Header()[HeaderPlugin] = e.plugin // shared, never modified
 	inBuf, outBuf := buffers.Get().(*[]byte), buffers.Get().(*[]byte)
 	defer putBuffer(inBuf)
@@ -81,6 +98,9 @@ func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, vars map[string
 	timeout := p.rt.dyn.Load().callTimeout(p.limits)
 	in, err := p.checkout(r.Context(), timeout)
 	if err != nil {
+		if p.retiring.Load() && errors.Is(err, pool.ErrClosed) {
+			return x, unloadedError(p.id())
+		}
 		return x, poolError(err, p.id())
 	}
 	resp, cerr := in.call(e.fn, msg, timeout, p.limits.MaxResponseBytes, *outBuf)
@@ -177,7 +197,7 @@ func (e *endpoint) fail(w http.ResponseWriter, r *http.Request, cerr *CallError)
 	e.p.log.Log(r.Context(), level, "processor call failed", "method", r.Method, "path", r.URL.Path,
 		"code", cerr.Code, "status", cerr.Status, "err", cerr.Error())
 	if cerr.Status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Retry-After", retryAfter)
 	}
 	return writeError(w, cerr.Status, cerr.Code, cerr.Msg)
 }
@@ -206,7 +226,7 @@ func errorLevel(cerr *CallError) slog.Level {
 	switch cerr.Code {
 	case CodeClientClosed, CodeBodyTooLarge, CodeBadRequest:
 		return slog.LevelDebug
-	case CodeOverloaded, CodeUnavailable, CodeWorkerRestarted:
+	case CodeOverloaded, CodeUnavailable, CodeWorkerRestarted, CodeUnloaded, CodeDraining:
 		return slog.LevelWarn
 	}
 	return slog.LevelError

@@ -92,16 +92,22 @@ type env struct {
 // closed when the test ends.
 func newEnv(t testing.TB, opts runtime.Options, files map[string][]byte) *env {
 	t.Helper()
-	e := &env{t: t, reg: prometheus.NewRegistry(), logs: newLogSink(t), events: &eventLog{}}
-	e.dir = filepath.Join(t.TempDir(), "plugins")
-	if err := os.Mkdir(e.dir, 0o755); err != nil {
+	dir := filepath.Join(t.TempDir(), "plugins")
+	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	for name, b := range files {
-		if err := os.WriteFile(filepath.Join(e.dir, name), b, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return newEnvIn(t, opts, dir)
+}
+
+// newEnvIn is newEnv on an existing plugins directory.
+func newEnvIn(t testing.TB, opts runtime.Options, dir string) *env {
+	t.Helper()
+	e := &env{t: t, reg: prometheus.NewRegistry(), logs: newLogSink(t), events: &eventLog{}, dir: dir}
 	opts.PluginsDir = e.dir
 	if opts.DataDir == "" {
 		opts.DataDir = t.TempDir()

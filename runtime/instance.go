@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/bits"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -140,6 +141,11 @@ func (in *instance) failed(err error) *CallError {
 	case stopRestart:
 		return &CallError{Status: http.StatusServiceUnavailable, Code: CodeWorkerRestarted,
 			Msg: "the processor instance serving this call was restarted by an operator; retry", Err: err, Discard: true}
+	case stopUnload:
+		name, _, _ := strings.Cut(in.id, "#")
+		cerr := unloadedError(name)
+		cerr.Err = err
+		return cerr
 	}
 	nearLimit := in.limit > 0 && in.mem.Size()+memoryLimitSlack >= in.limit
 	return guestError(err, in.stderr.String(), nearLimit)

@@ -204,7 +204,7 @@ func TestLimits_Overrides(t *testing.T) {
 		}
 	}
 
-	refused := e.events.ofType(runtime.EventPluginRefused)
+	refused := e.events.ofType(runtime.EventPluginRejected)
 	if len(refused) != 1 || !strings.Contains(eventData(t, refused[0])["reason"], "limits: pool min 5, max 2") {
 		t.Errorf("refused %+v, want badlimits for its pool limits", refused)
 	}

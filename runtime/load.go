@@ -56,8 +56,11 @@ func readModule(ctx context.Context, r wazero.Runtime, bin *binary) (*module, wa
 	if missing := missingExports(m.Exports, abi.ExportABIVersion, abi.ExportAlloc); len(missing) > 0 {
 		return nil, nil, fmt.Errorf("missing required exports %s: is this a neuron processor built against ABI v%d?", strings.Join(missing, ", "), abi.Version)
 	}
-	if m.Sidecar, err = readSidecar(bin.path, &m.Manifest); err != nil {
-		return nil, nil, err
+	if bin.sidecar != nil {
+		m.Sidecar = sidecarPath(bin.path)
+		if err := decodeStrict(bin.sidecar, &m.Manifest); err != nil {
+			return nil, nil, fmt.Errorf("sidecar manifest %s: %w", m.Sidecar, err)
+		}
 	}
 	if err := probe(ctx, r, compiled, m); err != nil {
 		return nil, nil, err
@@ -75,31 +78,79 @@ func readModule(ctx context.Context, r wazero.Runtime, bin *binary) (*module, wa
 
 // binary is a module file as read, with the code the runtime compiles.
 type binary struct {
-	path   string
-	digest string // hex sha256 of the file
-	size   int
-	code   []byte // the file, instrumented for interruption when possible
+	*pluginFile
+	code []byte // the file, instrumented for interruption when possible
 	// interruptible says code carries the interrupt flag; without it calls
 	// are stopped by wazero's slower context mechanism.
 	interruptible bool
 }
 
-// readBinary reads a module file and instruments it. A module the
-// instrumentation does not understand is kept as it is.
-func readBinary(path string) (*binary, error) {
-	code, err := readFileLimit(path, MaxModuleBytes)
+// pluginFile is a module file and its optional sidecar manifest as read
+// from disk, before anything is compiled: what Sync compares to decide
+// whether a file changed.
+type pluginFile struct {
+	path   string
+	raw    []byte // the file as it is on disk
+	digest string // hex sha256 of raw
+	size   int
+	// sidecar is the sidecar manifest NAME.json as read, nil when there is
+	// none; sidecarSum is its hex sha256, "" when there is none.
+	sidecar    []byte
+	sidecarSum string
+}
+
+// fingerprint identifies a file's content: a processor is reused only
+// while both the module and its sidecar are unchanged.
+type fingerprint struct{ digest, sidecar string }
+
+func (f *pluginFile) fingerprint() fingerprint { return fingerprint{f.digest, f.sidecarSum} }
+
+// readPluginFile reads a module file and its sidecar manifest, and checks
+// the file starts like a Wasm binary. When the file was read but is not a
+// module, it returns the file with the error, so that the caller knows
+// which bytes it refused.
+func readPluginFile(path string) (*pluginFile, error) {
+	raw, err := readFileLimit(path, MaxModuleBytes)
 	if err != nil {
 		return nil, err
 	}
-	if !bytes.HasPrefix(code, wasmMagic) {
-		return nil, errors.New("not a WebAssembly module (no \\0asm header); build processors with GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared")
+	f := &pluginFile{path: path, raw: raw, digest: sha256Hex(raw), size: len(raw)}
+	if !bytes.HasPrefix(raw, wasmMagic) {
+		return f, errors.New("not a WebAssembly module (no \\0asm header); build processors with GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared")
 	}
-	sum := sha256.Sum256(code)
-	b := &binary{path: path, digest: hex.EncodeToString(sum[:]), size: len(code), code: code}
-	if inst, err := interrupt.Instrument(code); err == nil {
+	side, err := os.ReadFile(sidecarPath(path))
+	switch {
+	case err == nil:
+		f.sidecar, f.sidecarSum = side, sha256Hex(side)
+	case !errors.Is(err, os.ErrNotExist):
+		return f, fmt.Errorf("read sidecar manifest: %w", err)
+	}
+	return f, nil
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// readBinary reads a module file and instruments it. A module the
+// instrumentation does not understand is kept as it is.
+func readBinary(path string) (*binary, error) {
+	f, err := readPluginFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return f.binary(), nil // readPluginFile returns f with an error too
+}
+
+// binary instruments the file for interruption. The raw bytes are kept
+// unchanged (the archive stores them).
+func (f *pluginFile) binary() *binary {
+	b := &binary{pluginFile: f, code: f.raw}
+	if inst, err := interrupt.Instrument(f.raw); err == nil {
 		b.code, b.interruptible = inst, true
 	}
-	return b, nil
+	return b
 }
 
 // probe instantiates the module once to check its ABI version and, without
@@ -193,21 +244,6 @@ func newWazeroRuntime(ctx context.Context, cache wazero.CompilationCache, memory
 	r := wazero.NewRuntimeWithConfig(ctx, cfg)
 	wasi_snapshot_preview1.MustInstantiate(ctx, r)
 	return r
-}
-
-func readSidecar(path string, m *abi.Manifest) (string, error) {
-	side := sidecarPath(path)
-	b, err := os.ReadFile(side)
-	if errors.Is(err, os.ErrNotExist) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("read sidecar manifest: %w", err)
-	}
-	if err := decodeStrict(b, m); err != nil {
-		return "", fmt.Errorf("sidecar manifest %s: %w", side, err)
-	}
-	return side, nil
 }
 
 // sidecarPath is NAME.json next to NAME.wasm.

@@ -151,13 +151,13 @@ func TestLoadDir_RefusesBadModules(t *testing.T) {
 	files[".hidden.wasm"] = []byte("skipped: hidden")
 	files["README.txt"] = []byte("skipped: not .wasm")
 	bad = append(bad, badModule{file: "zdupe.wasm", reasons: []string{
-		"GET /t/echo/{id} is already served by echo@1.0.0", "processor dupe@1.0.0", "is refused",
+		"GET /t/echo/{id} is already served by echo@1.0.0", "processor dupe@1.0.0", "is rejected",
 	}})
 
 	e := startEnv(t, runtime.Options{}, files)
 
 	refused := map[string]string{} // file → reason
-	for _, ev := range e.events.ofType(runtime.EventPluginRefused) {
+	for _, ev := range e.events.ofType(runtime.EventPluginRejected) {
 		d := eventData(t, ev)
 		refused[d["file"]] = d["reason"]
 	}
@@ -165,25 +165,25 @@ func TestLoadDir_RefusesBadModules(t *testing.T) {
 		e.run(t, m.file, func(t *testing.T, e *env) {
 			reason, ok := refused[m.file]
 			if !ok {
-				t.Fatalf("no %s event for %s", runtime.EventPluginRefused, m.file)
+				t.Fatalf("no %s event for %s", runtime.EventPluginRejected, m.file)
 			}
 			for _, want := range m.reasons {
 				if !strings.Contains(reason, want) {
 					t.Errorf("reason %q does not contain %q", reason, want)
 				}
 			}
-			if logged := e.logs.find("processor refused", "file", m.file, "reason", reason); len(logged) != 1 {
-				t.Errorf("logged %d \"processor refused\" records for %s with its reason, want 1", len(logged), m.file)
+			if logged := e.logs.find("processor rejected", "file", m.file, "reason", reason); len(logged) != 1 {
+				t.Errorf("logged %d \"processor rejected\" records for %s with its reason, want 1", len(logged), m.file)
 			}
 		})
 	}
 	if len(refused) != len(bad) {
 		t.Errorf("refused %d files, want %d: %v", len(refused), len(bad), refused)
 	}
-	if got := e.mustMetric("neuron_plugins_refused_total"); got != float64(len(bad)) {
-		t.Errorf("neuron_plugins_refused_total = %v, want %d", got, len(bad))
+	if got := e.mustMetric("neuron_plugins_rejected_total"); got != float64(len(bad)) {
+		t.Errorf("neuron_plugins_rejected_total = %v, want %d", got, len(bad))
 	}
-	if ev := e.events.ofType(runtime.EventPluginRefused); ev[len(ev)-1].Plugin != "dupe" || ev[len(ev)-1].Version != "1.0.0" {
+	if ev := e.events.ofType(runtime.EventPluginRejected); ev[len(ev)-1].Plugin != "dupe" || ev[len(ev)-1].Version != "1.0.0" {
 		t.Errorf("the collision's event names %s@%s, want dupe@1.0.0", ev[len(ev)-1].Plugin, ev[len(ev)-1].Version)
 	}
 
@@ -215,7 +215,7 @@ func TestLoadDir_RefusesBadModules(t *testing.T) {
 // processors' names.
 func TestLoadDir_CollisionRefusesLaterFile(t *testing.T) {
 	e := startEnv(t, runtime.Options{}, guests(t, "dupe", "echo"))
-	ev := e.events.ofType(runtime.EventPluginRefused)
+	ev := e.events.ofType(runtime.EventPluginRejected)
 	if len(ev) != 1 || ev[0].Plugin != "echo" {
 		t.Fatalf("refused %+v, want echo only", ev)
 	}
@@ -245,7 +245,7 @@ func TestLoadDir_ModuleWithoutMemory(t *testing.T) {
 				"plain.wasm": memorylessModule(simd),
 				"side.wasm":  memorylessModule(simd), "side.json": sidecarFor("side"),
 			})
-			for _, ev := range e.events.ofType(runtime.EventPluginRefused) {
+			for _, ev := range e.events.ofType(runtime.EventPluginRejected) {
 				t.Logf("refused %s: %s", eventData(t, ev)["file"], eventData(t, ev)["reason"])
 			}
 			if len(e.rt.Processors()) == 0 {

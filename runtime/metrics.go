@@ -17,12 +17,21 @@ type metrics struct {
 	latency  *prometheus.HistogramVec
 	custom   *prometheus.CounterVec
 	events   *prometheus.CounterVec
-	refused  prometheus.Counter
+	rejected prometheus.Counter
 	// unclaimed is the traffic no processor claimed (404, 405).
 	unclaimed trafficCounters
+
+	// live counts the open processors of each NAME@VERSION@DIGEST12, so
+	// that the series of a version are deleted when its last processor
+	// closes, and not while a reload of the same bytes still uses them.
+	liveMu sync.Mutex
+	live   map[string]int
 }
 
-var endpointLabels = []string{"plugin", "version", "method", "route"}
+// endpointLabels name a processor version by name, version and the first
+// 12 hex digits of its module's sha256 (two builds of one version are two
+// series), then the endpoint.
+var endpointLabels = []string{"plugin", "version", "digest", "method", "route"}
 
 func newMetrics(reg prometheus.Registerer, rt *Runtime) *metrics {
 	m := &metrics{
@@ -38,16 +47,45 @@ func newMetrics(reg prometheus.Registerer, rt *Runtime) *metrics {
 		}, endpointLabels),
 		custom: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "neuron_plugin_custom_total", Help: "Custom counters processors add through the metric_add host function.",
-		}, []string{"plugin", "version", "name"}),
+		}, []string{"plugin", "version", "digest", "name"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "neuron_events_total", Help: "Events recorded, by type.",
 		}, []string{"plugin", "type"}),
-		refused: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "neuron_plugins_refused_total", Help: "Processor files refused at load.",
+		rejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "neuron_plugins_rejected_total", Help: "Processor files rejected at load or swap (the version they would replace kept serving).",
 		}),
+		live: map[string]int{},
 	}
-	reg.MustRegister(m.requests, m.errors, m.latency, m.custom, m.events, m.refused, poolCollector{rt})
+	reg.MustRegister(m.requests, m.errors, m.latency, m.custom, m.events, m.rejected, poolCollector{rt})
 	return m
+}
+
+// seriesKey identifies the series of one processor version.
+func seriesKey(p *processor) string { return p.id() + "@" + p.digest12() }
+
+// acquire records an open processor of p's version, whose series must live.
+func (m *metrics) acquire(p *processor) {
+	m.liveMu.Lock()
+	m.live[seriesKey(p)]++
+	m.liveMu.Unlock()
+}
+
+// release records that p closed; with the last processor of its version
+// and digest gone, its per-endpoint and custom series are deleted, so that
+// swapping builds back and forth does not grow /metrics without bound.
+func (m *metrics) release(p *processor) {
+	m.liveMu.Lock()
+	defer m.liveMu.Unlock()
+	key := seriesKey(p)
+	if m.live[key]--; m.live[key] > 0 {
+		return
+	}
+	delete(m.live, key)
+	l := prometheus.Labels{"plugin": p.name(), "version": p.version(), "digest": p.digest12()}
+	m.requests.DeletePartialMatch(l)
+	m.errors.DeletePartialMatch(l)
+	m.latency.DeletePartialMatch(l)
+	m.custom.DeletePartialMatch(l)
 }
 
 // endpointMetrics are one endpoint's series, and the traffic counters of
@@ -92,16 +130,17 @@ func (e *endpointMetrics) observe(x exchange, d time.Duration) {
 type poolCollector struct{ rt *Runtime }
 
 var (
+	poolLabels        = []string{"plugin", "version", "digest"}
 	poolInstancesDesc = prometheus.NewDesc("neuron_pool_instances", "Instances of a processor version, by state (busy, idle).",
-		[]string{"plugin", "version", "state"}, nil)
+		append(poolLabels, "state"), nil)
 	poolWaitingDesc = prometheus.NewDesc("neuron_pool_waiting", "Callers waiting for an instance.",
-		[]string{"plugin", "version"}, nil)
+		poolLabels, nil)
 	poolCreatedDesc = prometheus.NewDesc("neuron_pool_instances_created_total", "Instances created.",
-		[]string{"plugin", "version"}, nil)
+		poolLabels, nil)
 	poolDiscardedDesc = prometheus.NewDesc("neuron_pool_instances_discarded_total", "Instances thrown away after a trap, timeout or broken limit.",
-		[]string{"plugin", "version"}, nil)
+		poolLabels, nil)
 	poolRetiredDesc = prometheus.NewDesc("neuron_pool_instances_retired_total", "Instances replaced on request (restart_worker).",
-		[]string{"plugin", "version"}, nil)
+		poolLabels, nil)
 )
 
 func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -119,12 +158,12 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, p := range s.procs {
 		st := p.pool.Stats()
-		n, v := p.name(), p.version()
-		ch <- prometheus.MustNewConstMetric(poolInstancesDesc, prometheus.GaugeValue, float64(st.Busy), n, v, "busy")
-		ch <- prometheus.MustNewConstMetric(poolInstancesDesc, prometheus.GaugeValue, float64(st.Idle), n, v, "idle")
-		ch <- prometheus.MustNewConstMetric(poolWaitingDesc, prometheus.GaugeValue, float64(st.Waiting), n, v)
-		ch <- prometheus.MustNewConstMetric(poolCreatedDesc, prometheus.CounterValue, float64(st.Created), n, v)
-		ch <- prometheus.MustNewConstMetric(poolDiscardedDesc, prometheus.CounterValue, float64(st.Discarded), n, v)
-		ch <- prometheus.MustNewConstMetric(poolRetiredDesc, prometheus.CounterValue, float64(st.Retired), n, v)
+		n, v, d := p.name(), p.version(), p.digest12()
+		ch <- prometheus.MustNewConstMetric(poolInstancesDesc, prometheus.GaugeValue, float64(st.Busy), n, v, d, "busy")
+		ch <- prometheus.MustNewConstMetric(poolInstancesDesc, prometheus.GaugeValue, float64(st.Idle), n, v, d, "idle")
+		ch <- prometheus.MustNewConstMetric(poolWaitingDesc, prometheus.GaugeValue, float64(st.Waiting), n, v, d)
+		ch <- prometheus.MustNewConstMetric(poolCreatedDesc, prometheus.CounterValue, float64(st.Created), n, v, d)
+		ch <- prometheus.MustNewConstMetric(poolDiscardedDesc, prometheus.CounterValue, float64(st.Discarded), n, v, d)
+		ch <- prometheus.MustNewConstMetric(poolRetiredDesc, prometheus.CounterValue, float64(st.Retired), n, v, d)
 	}
 }

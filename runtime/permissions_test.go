@@ -14,7 +14,7 @@ import (
 // how to allow it, and that the others serve.
 func TestPermissions_RefusedUnlessAllowed(t *testing.T) {
 	e := startEnv(t, runtime.Options{AllowPermissions: []string{"environment"}}, guests(t, "perms", "echo"))
-	ev := e.events.ofType(runtime.EventPluginRefused)
+	ev := e.events.ofType(runtime.EventPluginRejected)
 	if len(ev) != 1 {
 		t.Fatalf("refused events = %d, want 1 (perms)", len(ev))
 	}

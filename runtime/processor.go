@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -44,6 +45,23 @@ type processor struct {
 	startTimeout time.Duration
 	memoryLimit  uint32
 
+	// file is the module and sidecar as read, kept so that the version can
+	// be archived when it is replaced or unloaded (see archive.go).
+	file *pluginFile
+	// fromArchive is true for a version loaded from DataDir/archive to
+	// honour a pin, rather than from the plugins directory.
+	fromArchive bool
+	// loadTook is how long opening took, for the log.
+	loadTook time.Duration
+
+	// inflight counts the calls routed to this processor version and not
+	// yet answered; retiring is set once a swap took the version out of
+	// the snapshot. Together they let a swap drain the version without
+	// dropping a call: see endpoint.handle and docs/design.md, "How does a
+	// swap drain the old version?".
+	inflight atomic.Int64
+	retiring atomic.Bool
+
 	customMu sync.Mutex
 	custom   map[string]float64
 
@@ -51,6 +69,9 @@ type processor struct {
 	// changed when an instance is created or destroyed, never per call.
 	workersMu sync.Mutex
 	workers   map[*instance]struct{}
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Name, Version and the digest identify a processor version everywhere:
@@ -58,25 +79,45 @@ type processor struct {
 func (p *processor) name() string    { return p.mod.Manifest.Name }
 func (p *processor) version() string { return p.mod.Manifest.Version }
 func (p *processor) id() string      { return p.name() + "@" + p.version() }
+func (p *processor) digest12() string {
+	return p.mod.Digest[:digestLabelLen]
+}
 
-// openProcessor loads the module at path and fills its pool. On error
-// everything it made is closed.
-func (rt *Runtime) openProcessor(ctx context.Context, path string) (*processor, error) {
-	p := &processor{rt: rt, log: rt.log.With("file", filepath.Base(path)), custom: map[string]float64{},
-		workers: map[*instance]struct{}{}}
-	if err := p.open(ctx, path); err != nil {
-		p.close(ctx)
-		return nil, err
+// digestLabelLen is how many hex digits of a module's sha256 label its
+// metrics and name its archived file: enough to tell builds apart.
+const digestLabelLen = 12
+
+// openProcessor loads the module file f and fills its pool, then runs the
+// module's self-test. On error everything it made is closed.
+func (rt *Runtime) openProcessor(ctx context.Context, f *pluginFile, fromArchive bool) (*processor, error) {
+	start := time.Now()
+	p := &processor{rt: rt, log: rt.log.With("file", filepath.Base(f.path)), custom: map[string]float64{},
+		workers: map[*instance]struct{}{}, file: f, fromArchive: fromArchive}
+	defer func() { p.loadTook = time.Since(start) }()
+	if err := p.open(ctx, f.binary()); err != nil {
+		oe := &openError{err: err}
+		if p.mod != nil {
+			oe.plugin, oe.version = p.name(), p.version()
+		}
+		_ = p.close(ctx)
+		return nil, oe
 	}
 	return p, nil
 }
 
-func (p *processor) open(ctx context.Context, path string) error {
+// openError is a module file that failed to open, naming its processor
+// when the manifest was read before the failure.
+type openError struct {
+	plugin, version string
+	err             error
+}
+
+func (e *openError) Error() string { return e.err.Error() }
+func (e *openError) Unwrap() error { return e.err }
+
+func (p *processor) open(ctx context.Context, bin *binary) error {
 	rt := p.rt
-	bin, err := readBinary(path)
-	if err != nil {
-		return err
-	}
+	var err error
 	pages := rt.opts.Limits.MemoryPages
 	if p.wr, err = p.newWazeroRuntime(ctx, pages, bin.interruptible); err != nil {
 		return err
@@ -87,7 +128,8 @@ func (p *processor) open(ctx context.Context, path string) error {
 	}
 	p.mod, p.compiled = m, compiled
 	p.state = rt.versionState(p.id())
-	p.log = rt.log.With("plugin", m.Manifest.Name, "version", m.Manifest.Version, "digest", m.Digest[:12], "file", filepath.Base(path))
+	rt.metrics.acquire(p) // released by close
+	p.log = rt.log.With("plugin", m.Manifest.Name, "version", m.Manifest.Version, "digest", p.digest12(), "file", filepath.Base(bin.path))
 	if !bin.interruptible {
 		p.log.Warn("module uses instructions the interrupt instrumentation does not know; its calls are stopped by wazero's slower context watch")
 	}
@@ -100,7 +142,8 @@ func (p *processor) open(ctx context.Context, path string) error {
 		return err
 	}
 	if p.limits.MemoryPages != pages { // recompile under its own limit; the cache makes this cheap
-		_ = p.wr.Close(ctx)
+		_ = p.closeWazero(ctx)
+		p.wr = nil // not shared yet: no pool exists
 		if p.wr, err = p.newWazeroRuntime(ctx, p.limits.MemoryPages, bin.interruptible); err != nil {
 			return err
 		}
@@ -122,18 +165,31 @@ func (p *processor) open(ctx context.Context, path string) error {
 	if err := p.pool.Fill(ctx); err != nil {
 		return fmt.Errorf("start instances: %w", err)
 	}
-	return nil
+	return p.selfTest(ctx)
 }
 
 // newWazeroRuntime returns a wazero runtime for this processor with WASI
 // and the host module bound to it.
 func (p *processor) newWazeroRuntime(ctx context.Context, pages uint32, interruptible bool) (wazero.Runtime, error) {
 	r := newWazeroRuntime(ctx, p.rt.cache, pages, interruptible)
+	p.rt.wazeroOpen.Add(1)
 	if _, err := host.Instantiate(ctx, r, p); err != nil {
 		_ = r.Close(ctx)
+		p.rt.wazeroOpen.Add(-1)
 		return nil, fmt.Errorf("host module: %w", err)
 	}
 	return r, nil
+}
+
+// closeWazero closes the processor's wazero runtime, and with it every
+// module it compiled or instantiated.
+func (p *processor) closeWazero(ctx context.Context) error {
+	if p.wr == nil {
+		return nil
+	}
+	err := p.wr.Close(context.WithoutCancel(ctx))
+	p.rt.wazeroOpen.Add(-1)
+	return err
 }
 
 // newInstance instantiates the module, running _initialize, and resolves
@@ -164,16 +220,22 @@ func (p *processor) destroyInstance(in *instance) {
 }
 
 // close releases the pool, then the wazero runtime and everything in it. It
-// tolerates a processor that failed halfway through open.
+// tolerates a processor that failed halfway through open, and may be
+// called more than once and concurrently (a drain and Runtime.Close): each
+// call waits for the pool until its ctx ends, and the first to get past
+// the pool closes the runtime.
 func (p *processor) close(ctx context.Context) error {
 	var err error
 	if p.pool != nil {
 		err = p.pool.Close(ctx)
 	}
-	if p.wr != nil {
-		err = errors.Join(err, p.wr.Close(context.WithoutCancel(ctx)))
-	}
-	return err
+	p.closeOnce.Do(func() {
+		p.closeErr = p.closeWazero(ctx)
+		if p.mod != nil && p.state != nil {
+			p.rt.metrics.release(p)
+		}
+	})
+	return errors.Join(err, p.closeErr)
 }
 
 // grant returns the instance configuration for a manifest, with the
@@ -226,14 +288,20 @@ func (p *processor) Config() []byte {
 
 // AddMetric implements host.Env.
 func (p *processor) AddMetric(name string, v float64) {
+	if p.mod == nil { // the module is being probed: it is nobody yet
+		return
+	}
 	p.customMu.Lock()
 	p.custom[name] += v
 	p.customMu.Unlock()
-	p.rt.metrics.custom.WithLabelValues(p.name(), p.version(), name).Add(v)
+	p.rt.metrics.custom.WithLabelValues(p.name(), p.version(), p.digest12(), name).Add(v)
 }
 
 // Emit implements host.Env.
 func (p *processor) Emit(eventType string, data json.RawMessage) {
+	if p.mod == nil { // the module is being probed: it is nobody yet
+		return
+	}
 	p.rt.emit(Event{Type: eventType, Plugin: p.name(), Version: p.version(), Data: data, Guest: true})
 }
 

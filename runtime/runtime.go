@@ -4,13 +4,17 @@
 // A Runtime compiles each module once (with a compilation cache on disk, so
 // a restart compiles in milliseconds), keeps a pool of pre-initialized
 // instances per processor version, and routes requests through an immutable
-// snapshot of the processors loaded. A module that is not valid is refused
+// snapshot of the processors loaded. A module that is not valid is rejected
 // with a one-line reason in the log; every other processor serves.
+//
+// Sync is the one swap path: it makes the runtime serve what the plugins
+// directory holds, swapping changed files in without dropping a call, and
+// the commands (Reload, Unload, Rollback, Unpin) go through it too.
 //
 //	rt, err := runtime.New(ctx, runtime.Options{PluginsDir: "plugins", DataDir: ".neuron"})
 //	if err != nil { ... }
 //	defer rt.Close(ctx)
-//	rt.LoadDir(ctx)
+//	rt.Sync(ctx) // again whenever the directory changes
 //	http.ListenAndServe(":8080", rt)
 package runtime
 
@@ -21,9 +25,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,9 +43,11 @@ import (
 type Options struct {
 	// PluginsDir holds the *.wasm processors. Default "plugins".
 	PluginsDir string
-	// DataDir holds the compilation cache (DataDir/cache) and the
-	// directories of processors granted the filesystem permission. Default
-	// ".neuron".
+	// DataDir holds the compilation cache (DataDir/cache), the directories
+	// of processors granted the filesystem permission
+	// (DataDir/plugins/NAME), the archive of retired versions
+	// (DataDir/archive) and the pins and unloads that outlive a restart
+	// (DataDir/runtime/pins.json). Default ".neuron".
 	DataDir string
 	// CacheDir holds compiled modules between runs. Default DataDir/cache.
 	CacheDir string
@@ -60,10 +68,26 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer receives the runtime's metrics. Default a private registry.
 	Registerer prometheus.Registerer
-	// Events receives every event: processors loaded and refused, and events
-	// the processors emit. It must not block. Default: none.
+	// Events receives every event: processors loaded, swapped, unloaded,
+	// rolled back and rejected, and events the processors emit. It must not
+	// block. Default: none.
 	Events func(Event)
+	// DrainTimeout bounds how long a version that left the snapshot (its
+	// file replaced or removed, Unload, Rollback) may finish its calls in
+	// flight; past it they are interrupted and answer 503 "unloaded", and
+	// the version is closed. Default 30s.
+	DrainTimeout time.Duration
+	// KeepVersions is how many replaced or unloaded versions of each
+	// processor the archive (DataDir/archive/NAME) keeps for Rollback; the
+	// oldest are deleted. Default 3.
+	KeepVersions int
 }
+
+// Defaults of Options.DrainTimeout and Options.KeepVersions.
+const (
+	DefaultDrainTimeout = 30 * time.Second
+	DefaultKeepVersions = 3
+)
 
 // Event is something that happened to or in a processor, for analytics.
 type Event struct {
@@ -76,10 +100,27 @@ type Event struct {
 	Guest bool `json:"-"`
 }
 
-// Event types the runtime emits.
+// Event types the runtime emits. Every processor is named by name,
+// version and the sha256 digest of its module; see docs/federation.md,
+// "Events", for each type's data.
 const (
-	EventPluginLoaded  = "plugin_loaded"
-	EventPluginRefused = "plugin_refused"
+	// EventPluginLoaded: a processor version was opened and takes part in
+	// the snapshot. Data: digest, file, serving.
+	EventPluginLoaded = "plugin_loaded"
+	// EventPluginSwapped: another version took over a processor name's
+	// routes. Data: from and to (NAME@VERSION), fromDigest, toDigest.
+	EventPluginSwapped = "plugin_swapped"
+	// EventPluginUnloaded: a version left the snapshot; it drains, then
+	// closes. Data: version, digest, reason.
+	EventPluginUnloaded = "plugin_unloaded"
+	// EventPluginRolledBack: Rollback pinned a name to an earlier version.
+	// Data: from and to (NAME@VERSION), fromDigest, toDigest.
+	EventPluginRolledBack = "plugin_rolled_back"
+	// EventPluginRejected: a file could not be loaded (it does not compile,
+	// breaks the ABI, fails its self-test, collides with another
+	// processor's routes); the version it would replace keeps serving.
+	// Data: file, reason, digest when the file was read.
+	EventPluginRejected = "plugin_rejected"
 )
 
 // Runtime serves the processors of one plugins directory. It is an
@@ -92,11 +133,39 @@ type Runtime struct {
 	metrics *metrics
 	current atomic.Pointer[snapshot]
 	// dyn is the run-time configuration; see SetDynamic.
-	dyn    atomic.Pointer[dynamic]
-	mu     sync.Mutex // serializes LoadDir and Close; never taken by requests
+	dyn atomic.Pointer[dynamic]
+	// mu serializes every change of the snapshot (Sync and the commands
+	// built on it) and Close; never taken by requests. It guards state,
+	// rejected and archiveStamp.
+	mu     sync.Mutex
 	closed atomic.Bool
 	loaded atomic.Bool
-	stop   context.CancelFunc
+	// draining makes every processor endpoint answer 503; see Drain.
+	draining atomic.Bool
+	// bg ends at Close; drains run under it.
+	bg   context.Context
+	stop context.CancelFunc
+
+	// state is what operators asked for that outlives a restart: pins
+	// (Rollback) and unloads (Unload). See state.go.
+	state *persistedState
+	// rejected remembers the files that failed to load, by path, so that a
+	// Sync does not retry and report the same bytes again; Reload retries.
+	rejected map[string]rejectedFile
+	// archiveStamp is the modification time given to the last archived
+	// file; each new one gets a later one, so that the archive's order is
+	// the order versions were retired in.
+	archiveStamp time.Time
+
+	// retired are the processors out of the snapshot and still draining;
+	// drains counts their goroutines, which Close waits for.
+	retiredMu sync.Mutex
+	retired   map[*processor]struct{}
+	drains    sync.WaitGroup
+
+	// wazeroOpen counts the wazero runtimes of processors not yet closed,
+	// so that tests can prove a swap closes what it replaced.
+	wazeroOpen atomic.Int64
 
 	// versions keeps each NAME@VERSION's traffic counters and instance
 	// numbering across loads; taken at load and by InFlight, never per request.
@@ -136,65 +205,32 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compilation cache %s: %w", cacheDir, err)
 	}
-	rt := &Runtime{opts: opts, log: opts.Logger, cache: cache, versions: map[string]*versionState{}}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = DefaultDrainTimeout
+	}
+	if opts.KeepVersions <= 0 {
+		opts.KeepVersions = DefaultKeepVersions
+	}
+	state, err := loadState(opts.DataDir, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	rt := &Runtime{opts: opts, log: opts.Logger, cache: cache, versions: map[string]*versionState{},
+		state: state, rejected: map[string]rejectedFile{}, retired: map[*processor]struct{}{}}
 	rt.dyn.Store(dyn)
 	rt.metrics = newMetrics(opts.Registerer, rt)
 	rt.current.Store(emptySnapshot(rt.metrics))
-	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
-	rt.stop = stop
-	go rt.shrinkLoop(bg)
+	rt.bg, rt.stop = context.WithCancel(context.WithoutCancel(ctx))
+	go rt.shrinkLoop(rt.bg)
 	return rt, nil
 }
 
-// LoadDir loads every *.wasm file in the plugins directory (hidden files
-// skipped) and serves them. A file that cannot be loaded is refused with a
-// reason in the log and a plugin_refused event; the others serve. It returns
-// an error only if the directory cannot be read.
+// LoadDir is Sync without its Changes: it makes the runtime serve what the
+// plugins directory holds. It returns an error only if the directory
+// cannot be read or the runtime is closed.
 func (rt *Runtime) LoadDir(ctx context.Context) error {
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	if rt.closed.Load() {
-		return errors.New("runtime closed")
-	}
-	files, err := wasmFiles(rt.opts.PluginsDir)
-	if err != nil {
-		return fmt.Errorf("plugins directory: %w", err)
-	}
-	var procs []*processor
-	for _, path := range files {
-		start := time.Now()
-		p, err := rt.openProcessor(ctx, path)
-		if err != nil {
-			rt.refuse(path, "", "", err)
-			continue
-		}
-		p.log.Info("processor loaded", "endpoints", len(p.mod.Manifest.Endpoints), "pool_min", p.limits.PoolMin,
-			"took", time.Since(start).Round(time.Millisecond))
-		procs = append(procs, p)
-	}
-	s, refused := newSnapshot(procs, rt.metrics)
-	for _, r := range refused {
-		rt.refuse(r.p.mod.Path, r.p.name(), r.p.version(), r.err)
-		_ = r.p.close(ctx)
-	}
-	for _, p := range s.procs {
-		rt.emit(Event{Type: EventPluginLoaded, Plugin: p.name(), Version: p.version(), Data: mustJSON(map[string]any{
-			"digest": p.mod.Digest, "file": filepath.Base(p.mod.Path), "serving": s.serving[p.name()] == p})})
-	}
-	old := rt.current.Swap(s)
-	rt.loaded.Store(true)
-	rt.log.Info("serving processors", "processors", s.describe(), "dir", rt.opts.PluginsDir)
-	for _, p := range old.procs {
-		_ = p.close(ctx)
-	}
-	return nil
-}
-
-func (rt *Runtime) refuse(path, name, version string, err error) {
-	rt.metrics.refused.Inc()
-	rt.log.Warn("processor refused", "file", filepath.Base(path), "reason", err.Error())
-	rt.emit(Event{Type: EventPluginRefused, Plugin: name, Version: version,
-		Data: mustJSON(map[string]string{"file": filepath.Base(path), "reason": err.Error()})})
+	_, err := rt.Sync(ctx)
+	return err
 }
 
 // ServeHTTP serves the endpoint of the processor that claims the request's
@@ -203,8 +239,9 @@ func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt.current.Load().ServeHTTP(w, r)
 }
 
-// Close closes every processor, waiting for in-flight calls until ctx ends,
-// then frees the compilation cache's memory. It is idempotent.
+// Close closes every processor, those still draining after a swap
+// included, waiting for in-flight calls until ctx ends, then frees the
+// compilation cache's memory. It is idempotent.
 func (rt *Runtime) Close(ctx context.Context) error {
 	if !rt.closed.CompareAndSwap(false, true) {
 		return nil
@@ -219,6 +256,15 @@ func (rt *Runtime) Close(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("close %s: %w", p.id(), err))
 		}
 	}
+	rt.retiredMu.Lock()
+	retired := slices.Collect(maps.Keys(rt.retired))
+	rt.retiredMu.Unlock()
+	for _, p := range retired {
+		if err := p.close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("close %s (draining): %w", p.id(), err))
+		}
+	}
+	rt.drains.Wait() // they end at once: rt.stop ended their context
 	errs = append(errs, rt.cache.Close(context.WithoutCancel(ctx)))
 	return errors.Join(errs...)
 }

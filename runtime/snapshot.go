@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/gorilla/mux"
-	"golang.org/x/mod/semver"
 )
 
 // snapshot is the immutable set of processors serving at one moment and the
@@ -18,6 +17,7 @@ import (
 type snapshot struct {
 	procs   []*processor          // every loaded version, in file order
 	serving map[string]*processor // name → the version that takes traffic
+	pinned  map[string]bool       // names whose serving version is pinned (Rollback)
 	router  *mux.Router
 	// static maps the paths without variables straight to their endpoints,
 	// by method, so the common case skips mux's regular expressions. See
@@ -68,40 +68,15 @@ func (s *snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.serveUnclaimed(w, r)
 }
 
-// refusal is a processor the snapshot could not take.
-type refusal struct {
-	p   *processor
-	err error
-}
-
-// newSnapshot builds a snapshot of procs, given in file order. A processor
-// whose routes collide with a different processor loaded before it is
-// refused, with a message naming both. Of several versions of one processor
-// the highest serves.
-func newSnapshot(procs []*processor, m *metrics) (*snapshot, []refusal) {
-	s := &snapshot{serving: map[string]*processor{}}
-	var refused []refusal
-	owners := map[string]*processor{} // routeKey → first processor claiming it
-	for _, p := range procs {
-		if err := claimRoutes(owners, p); err != nil {
-			refused = append(refused, refusal{p, err})
-			continue
-		}
-		s.procs = append(s.procs, p)
-		if cur := s.serving[p.name()]; cur == nil || semver.Compare("v"+p.version(), "v"+cur.version()) > 0 {
-			s.serving[p.name()] = p
-		}
-	}
-	s.router = s.newRouter(m)
-	return s, refused
-}
-
+// claimRoutes records p as the owner of its routes in owners, or returns a
+// *routeCollision when a different processor owns one of them already.
 func claimRoutes(owners map[string]*processor, p *processor) error {
 	for _, e := range p.mod.Manifest.Endpoints {
 		key := routeKey(e.Method, e.Path)
 		if o := owners[key]; o != nil && o.name() != p.name() {
-			return fmt.Errorf("%s %s is already served by %s (%s); processor %s (%s) is refused: change one of the paths or remove one file",
-				e.Method, e.Path, o.id(), o.mod.Path, p.id(), p.mod.Path)
+			return &routeCollision{owner: o, msg: fmt.Sprintf(
+				"%s %s is already served by %s (%s); processor %s (%s) is rejected: change one of the paths or remove one file",
+				e.Method, e.Path, o.id(), o.mod.Path, p.id(), p.mod.Path)}
 		}
 	}
 	for _, e := range p.mod.Manifest.Endpoints {
@@ -109,6 +84,14 @@ func claimRoutes(owners map[string]*processor, p *processor) error {
 	}
 	return nil
 }
+
+// routeCollision is a processor refused because another owns its routes.
+type routeCollision struct {
+	owner *processor
+	msg   string
+}
+
+func (e *routeCollision) Error() string { return e.msg }
 
 // newRouter builds the router of s and its map of static paths.
 func (s *snapshot) newRouter(m *metrics) *mux.Router {
@@ -125,7 +108,7 @@ func (s *snapshot) newRouter(m *metrics) *mux.Router {
 		p := s.serving[name]
 		for _, e := range p.mod.Manifest.Endpoints {
 			ep := &endpoint{p: p, route: e, vars: routeVars(e.Path), fn: slices.Index(p.exports, e.Export), plugin: []string{p.id()},
-				metrics: m.endpoint(&p.state.traffic, p.name(), p.version(), e.Method, e.Path)}
+				metrics: m.endpoint(&p.state.traffic, p.name(), p.version(), p.digest12(), e.Method, e.Path)}
 			// Path before method: gorilla/mux 1.8.1 forgets an earlier route's
 			// method mismatch when a later route's method matcher succeeds,
 			// answering 404 instead of 405.

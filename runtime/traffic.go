@@ -43,7 +43,6 @@ type Traffic struct {
 type trafficCounters struct {
 	succeeded, clientErrors, serverErrors atomic.Uint64
 	latencyNanos, bytesIn, bytesOut       atomic.Uint64
-	inFlight                              atomic.Int64
 }
 
 // observe counts one answered request.
@@ -110,15 +109,18 @@ func (rt *Runtime) Traffic() []Traffic {
 }
 
 // InFlight returns how many processor calls are in progress now, waiting
-// for an instance included, across every processor version the runtime
-// ever loaded (an unloaded version's calls still draining count too).
+// for an instance included, across the processor versions loaded and
+// those still draining after a swap or an unload.
 func (rt *Runtime) InFlight() int {
-	rt.versionsMu.Lock()
-	defer rt.versionsMu.Unlock()
 	var n int64
-	for _, v := range rt.versions {
-		n += v.traffic.inFlight.Load()
+	for _, p := range rt.current.Load().procs {
+		n += p.inflight.Load()
 	}
+	rt.retiredMu.Lock()
+	for p := range rt.retired {
+		n += p.inflight.Load()
+	}
+	rt.retiredMu.Unlock()
 	return int(n)
 }
 

@@ -96,16 +96,18 @@ func TestTraffic(t *testing.T) {
 		t.Errorf("InFlight() = %d with no request running", n)
 	}
 
-	e.run(t, "survives LoadDir", func(t *testing.T, e *env) {
-		if err := e.rt.LoadDir(context.Background()); err != nil {
-			t.Fatal(err)
+	e.run(t, "survives a reload", func(t *testing.T, e *env) {
+		for _, name := range []string{"echo", "loop"} {
+			if ch, err := e.rt.Reload(context.Background(), name); err != nil || len(ch.Loaded) != 1 {
+				t.Fatalf("Reload(%s) = %+v, %v; want one version opened again", name, ch, err)
+			}
 		}
-		check(t, "after LoadDir")
+		check(t, "after a reload")
 		r := e.get("/t/echo/3")
 		want["echo"].Requests++
 		want["echo"].Succeeded++
 		want["echo"].BytesOut += uint64(len(r.body))
-		after := check(t, "after LoadDir and one more request")
+		after := check(t, "after a reload and one more request")
 		if after["echo"].LatencyNanos <= before["echo"].LatencyNanos {
 			t.Errorf("echo latency went from %d to %d", before["echo"].LatencyNanos, after["echo"].LatencyNanos)
 		}

@@ -85,8 +85,10 @@ func TestWorkers(t *testing.T) {
 	<-spin
 
 	e.run(t, "numbering continues over a reload", func(t *testing.T, e *env) {
-		if err := e.rt.LoadDir(context.Background()); err != nil {
-			t.Fatal(err)
+		for _, name := range []string{"echo", "loop"} {
+			if _, err := e.rt.Reload(context.Background(), name); err != nil {
+				t.Fatal(err)
+			}
 		}
 		testutil.Eventually(t, waitLimit, "the reloaded pools", func() bool { return len(e.rt.Workers()) == 3 })
 		for _, id := range e.workerIDs("") {

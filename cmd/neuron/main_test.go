@@ -454,7 +454,7 @@ func TestRun_InFlight(t *testing.T) {
 	testutil.Eventually(t, waitLimit, "the spin to hold an instance", func() bool {
 		status, body, err := s.get("/metrics")
 		return err == nil && status == http.StatusOK &&
-			strings.Contains(string(body), `neuron_pool_instances{plugin="loop",state="busy",version="1.0.0"} 1`+"\n")
+			strings.Contains(string(body), `plugin="loop",state="busy",version="1.0.0"} 1`+"\n") // neuron_pool_instances, digest label first
 	})
 	s.signal(t, syscall.SIGTERM)
 

@@ -24,6 +24,7 @@ import (
 	"github.com/empirefederation/neuron/internal/report"
 	"github.com/empirefederation/neuron/internal/serve"
 	"github.com/empirefederation/neuron/internal/sysmetrics"
+	"github.com/empirefederation/neuron/internal/watch"
 	"github.com/empirefederation/neuron/runtime"
 )
 
@@ -50,6 +51,7 @@ type Agent struct {
 	control  *control.Controller
 	sampler  *sysmetrics.Sampler
 	probes   *probe.Prober
+	watcher  *watch.Watcher       // nil when pluginsWatch is false
 	fed      atomic.Pointer[link] // nil when standalone, and until the processors are loaded
 }
 
@@ -122,8 +124,11 @@ func Start(ctx context.Context, cfg *config.Config, logOut io.Writer) (*Agent, e
 	}()
 	a.log.Info("neuron listening", "addr", ln.Addr().String(), "id", cfg.ID, "plugins_dir", cfg.PluginsDir,
 		"federation", cmpOr(cfg.Federation.URL, "none (standalone)"))
+	if err := a.startWatch(ctx); err != nil {
+		return nil, err
+	}
 	if err := a.rt.LoadDir(ctx); err != nil {
-		a.log.Error("plugins directory not readable; serving no processors until the neuron is restarted with a readable one", "err", err)
+		a.log.Error("plugins directory not readable; serving no processors until it is (with pluginsWatch, the neuron loads them once it is; otherwise restart it)", "err", err)
 	}
 	// The link starts once the processors are loaded, so the first
 	// registration carries their endpoints; serving never waits for it.
@@ -152,10 +157,15 @@ func (a *Agent) Stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
 	a.log.Info("shutting down", "timeout", a.cfg.ShutdownTimeout)
-	a.reporter.SetPhase(federation.StatusStopping)
+	// No swap while shutting down. First, as it may wait for a sync in
+	// progress.
+	a.stopWatch()
+	// The link's loops stop before the phase changes, so the one heartbeat
+	// that says "stopping" is BeginStop's, sent before the drain.
 	if l := a.fed.Load(); l != nil {
 		l.BeginStop(ctx)
 	}
+	a.reporter.SetPhase(federation.StatusStopping)
 	err := a.server.Shutdown(ctx)
 	if err != nil {
 		a.log.Warn("in-flight requests did not finish in time", "err", err)
@@ -165,6 +175,7 @@ func (a *Agent) Stop() error {
 
 // closeAll stops the federation link (final report) and frees everything.
 func (a *Agent) closeAll(ctx context.Context) error {
+	a.stopWatch() // before the runtime closes: no Sync of a closed runtime
 	var errs []error
 	if l := a.fed.Load(); l != nil {
 		errs = append(errs, l.Stop(ctx))
@@ -242,7 +253,7 @@ func (a *Agent) flush(ctx context.Context) error {
 // the federation link to re-register when the processors served change.
 func (a *Agent) runtimeEvent(e runtime.Event) {
 	a.events.Record(federation.Event{Type: e.Type, Timestamp: e.Time, Data: e.Data, Plugin: e.Plugin, Version: e.Version})
-	if l := a.fed.Load(); l != nil && e.Type == runtime.EventPluginLoaded {
+	if l := a.fed.Load(); l != nil && servingEvents[e.Type] {
 		l.RegistrationChanged()
 	}
 }

@@ -441,8 +441,8 @@ func TestAgent(t *testing.T) {
 		if v, _ := n.metric(t, "neuron_requests_total", "plugin", "hello", "route", "/hello/{name}", "status", "200"); v != 1 {
 			t.Errorf("neuron_requests_total for hello = %v, want 1", v)
 		}
-		if v, k := n.metric(t, "neuron_plugins_refused_total"); k != 1 || v != 1 {
-			t.Errorf("neuron_plugins_refused_total = %v in %d series, want 1 (broken.wasm)", v, k)
+		if v, k := n.metric(t, "neuron_plugins_rejected_total"); k != 1 || v != 1 {
+			t.Errorf("neuron_plugins_rejected_total = %v in %d series, want 1 (broken.wasm)", v, k)
 		}
 		if _, k := n.metric(t, "go_goroutines"); k != 1 {
 			t.Errorf("/metrics lacks the Go collector's go_goroutines")
@@ -453,7 +453,7 @@ func TestAgent(t *testing.T) {
 		logs := n.log.String()
 		for _, want := range []string{
 			`msg="neuron listening" addr=` + n.a.Addr().String(),
-			`msg="processor refused" file=broken.wasm reason="not a WebAssembly module`,
+			`msg="processor rejected" file=broken.wasm plugin="" version="" reason="not a WebAssembly module`,
 			`level=DEBUG`, // --log-level debug
 		} {
 			if !strings.Contains(logs, want) {

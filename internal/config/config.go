@@ -44,6 +44,14 @@ type Config struct {
 	BaseURL string `koanf:"baseUrl"`
 	// PluginsDir is the directory watched for .wasm processors.
 	PluginsDir string `koanf:"pluginsDir"`
+	// PluginsWatch makes the neuron follow the plugins directory while it
+	// runs (NEURON_PLUGINS_WATCH, default true): a file added, changed or
+	// removed there is loaded, swapped or unloaded without a restart.
+	PluginsWatch bool `koanf:"pluginsWatch"`
+	// PluginsWatchQuiet is how long the plugins directory must stay silent
+	// after a change before it is synced (NEURON_PLUGINS_WATCH_QUIET),
+	// more than 0; see watch.DefaultQuiet.
+	PluginsWatchQuiet time.Duration `koanf:"pluginsWatchQuiet"`
 	// DataDir holds durable state: analytics spool, compilation cache,
 	// last good config.
 	DataDir string `koanf:"dataDir"`

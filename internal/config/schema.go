@@ -49,14 +49,16 @@ var limitsSchema = &node{fields: map[string]*node{
 
 // schema is every key Load accepts. Keys match the koanf tags of Config.
 var schema = &node{fields: map[string]*node{
-	"id":              {leaf: str(true, checkID)},
-	"name":            {leaf: str(true, nil)},
-	"listen":          {leaf: str(false, checkListen)},
-	"baseUrl":         {leaf: str(true, checkHTTPURL)},
-	"pluginsDir":      {leaf: str(false, nil)},
-	"dataDir":         {leaf: str(false, nil)},
-	"logLevel":        {leaf: str(false, checkLogLevel)},
-	"shutdownTimeout": {leaf: duration(false)},
+	"id":                {leaf: str(true, checkID)},
+	"name":              {leaf: str(true, nil)},
+	"listen":            {leaf: str(false, checkListen)},
+	"baseUrl":           {leaf: str(true, checkHTTPURL)},
+	"pluginsDir":        {leaf: str(false, nil)},
+	"pluginsWatch":      {leaf: boolean},
+	"pluginsWatchQuiet": {leaf: duration(true)},
+	"dataDir":           {leaf: str(false, nil)},
+	"logLevel":          {leaf: str(false, checkLogLevel)},
+	"shutdownTimeout":   {leaf: duration(false)},
 	"federation": {fields: map[string]*node{
 		"url":                {leaf: str(true, checkFederationURL)},
 		"heartbeatInterval":  {leaf: duration(true)},

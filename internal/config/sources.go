@@ -9,6 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/empirefederation/neuron/internal/spool"
+	"github.com/empirefederation/neuron/internal/watch"
 	"github.com/empirefederation/neuron/runtime"
 )
 
@@ -17,6 +18,8 @@ import (
 const (
 	defaultListen             = ":8080"
 	defaultPluginsDir         = "./plugins"
+	defaultPluginsWatch       = true
+	defaultPluginsWatchQuiet  = watch.DefaultQuiet
 	defaultDataDir            = "./.neuron"
 	defaultLogLevel           = "info"
 	defaultShutdownTimeout    = 15 * time.Second
@@ -43,6 +46,8 @@ var envVars = []binding{
 	{"NEURON_LISTEN", "listen", "address to serve on (default " + defaultListen + ")"},
 	{"NEURON_BASE_URL", "baseUrl", "URL the federation uses to reach this neuron (default: from the listen address)"},
 	{"NEURON_PLUGINS_DIR", "pluginsDir", "directory watched for .wasm processors (default " + defaultPluginsDir + ")"},
+	{"NEURON_PLUGINS_WATCH", "pluginsWatch", "load, swap and unload processors as files change in the plugins directory (default true)"},
+	{"NEURON_PLUGINS_WATCH_QUIET", "pluginsWatchQuiet", "silence after a change before the plugins directory is synced (default " + defaultPluginsWatchQuiet.String() + ")"},
 	{"NEURON_DATA_DIR", "dataDir", "durable state directory (default " + defaultDataDir + ")"},
 	{"LOG_LEVEL", "logLevel", "debug, info, warn or error (default " + defaultLogLevel + ")"},
 	{"NEURON_SHUTDOWN_TIMEOUT", "shutdownTimeout", "bound on finishing in-flight calls at shutdown (default 15s)"},
@@ -84,11 +89,13 @@ func defaultsLayer() layer {
 	l := runtime.DefaultLimits
 	return layer{
 		raw: map[string]any{
-			"listen":          defaultListen,
-			"pluginsDir":      defaultPluginsDir,
-			"dataDir":         defaultDataDir,
-			"logLevel":        defaultLogLevel,
-			"shutdownTimeout": defaultShutdownTimeout,
+			"listen":            defaultListen,
+			"pluginsDir":        defaultPluginsDir,
+			"pluginsWatch":      defaultPluginsWatch,
+			"pluginsWatchQuiet": defaultPluginsWatchQuiet,
+			"dataDir":           defaultDataDir,
+			"logLevel":          defaultLogLevel,
+			"shutdownTimeout":   defaultShutdownTimeout,
 			"federation": map[string]any{
 				"heartbeatInterval":  defaultHeartbeatInterval,
 				"analyticsInterval":  defaultAnalyticsInterval,

@@ -1,0 +1,42 @@
+package watch
+
+import "testing"
+
+func TestKindOf(t *testing.T) {
+	tests := []struct {
+		name string
+		want kind
+	}{
+		{"hello.wasm", module},
+		{"data-processor-1.1.0.wasm", module},
+		{"hello.json", sidecar},
+		{".hello.wasm", irrelevant},
+		{".hello.json", irrelevant},
+		{"hello.wasm~", irrelevant},
+		{".hello.wasm.swp", irrelevant},
+		{"hello.wasm.swx", irrelevant},
+		{"4913", irrelevant},
+		{"#hello.wasm#", irrelevant},
+		{".#hello.wasm", irrelevant},
+		{"hello.wasm.tmp", irrelevant},
+		{"hello.wasm.part", irrelevant},
+		{"hello.wasm.crdownload", irrelevant},
+		{".hello.wasm.Xa8f3k", irrelevant},
+		{"hello.WASM", irrelevant}, // the runtime's rule is case-sensitive
+		{"README.md", irrelevant},
+		{"hello", irrelevant},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := kindOf(tc.name); got != tc.want {
+				t.Errorf("kindOf(%q) = %d, want %d", tc.name, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestModuleOf(t *testing.T) {
+	if got := moduleOf("dp-1.0.0.json"); got != "dp-1.0.0.wasm" {
+		t.Errorf("moduleOf = %q", got)
+	}
+}

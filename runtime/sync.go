@@ -1,0 +1,311 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"time"
+)
+
+// Changes is what one Sync, Reload, Rollback, Unpin or Unload changed.
+// A processor version may be in Loaded and Swapped both: opened, and
+// taking over its name from another version.
+type Changes struct {
+	// Loaded are the processor versions opened by this change that now
+	// take part in the snapshot, serving or standing by.
+	Loaded []ProcessorInfo `json:"loaded,omitempty"`
+	// Swapped are the versions that took over a processor name's routes
+	// from another version (a newer file, a rollback, a removed file).
+	Swapped []ProcessorInfo `json:"swapped,omitempty"`
+	// Unloaded are the versions that left the snapshot. They finish their
+	// calls in flight (up to Options.DrainTimeout), then close.
+	Unloaded []ProcessorInfo `json:"unloaded,omitempty"`
+	// Rejected are the files that could not be loaded; the version each
+	// would have replaced, if any, keeps serving.
+	Rejected []Rejection `json:"rejected,omitempty"`
+}
+
+// Empty reports whether nothing changed.
+func (c Changes) Empty() bool {
+	return len(c.Loaded)+len(c.Swapped)+len(c.Unloaded)+len(c.Rejected) == 0
+}
+
+// Rejection is a processor file that could not be loaded, and why.
+type Rejection struct {
+	// File is the module's path.
+	File string `json:"file"`
+	// Plugin and Version are the processor's, empty when its manifest
+	// could not be read.
+	Plugin  string `json:"plugin,omitempty"`
+	Version string `json:"version,omitempty"`
+	// Digest is the module's hex sha256, empty when it could not be read.
+	Digest string `json:"sha256,omitempty"`
+	// Reason says what failed and what to do about it.
+	Reason string `json:"reason"`
+}
+
+// errClosed is returned by every change after Close.
+var errClosed = errors.New("runtime closed")
+
+// Sync makes the runtime serve what the plugins directory holds now: the
+// one swap path behind every trigger (a file watcher, a command, a
+// configuration change).
+//
+// A file whose path, sha256 and sidecar manifest are unchanged keeps its
+// processor: no reload, no new pool. A new or changed file is opened:
+// compiled (the compilation cache makes a known module cheap), checked
+// against the ABI and its manifest validated, the pool's minimum
+// instantiated, and its self-test export (abi.ExportSelfTest) run. Only a
+// file that passes every step takes part in the new snapshot, which is
+// published with one atomic store; requests never wait for a Sync. A file
+// that fails is rejected (a plugin_rejected event and a log line say why)
+// and the version it would replace keeps serving; the same bytes are not
+// tried again until they change or Reload names their processor.
+//
+// Versions no longer in the snapshot (file removed or replaced) take no
+// new call from the switch on, finish their calls in flight in the
+// background (bounded by Options.DrainTimeout; past it the calls are
+// interrupted and answer 503 unloaded), then close; their files are
+// archived for Rollback. Sync does not wait for the drains.
+//
+// Of several versions of one processor the highest serves, unless a
+// Rollback pinned another; the others stand by. A file whose routes
+// collide with a different processor's is rejected, the processor already
+// serving them winning (the earlier file in name order when both are new).
+//
+// # Errors
+//
+// Sync fails only when the directory cannot be read or the runtime is
+// closed; then nothing changes. Rejected files are in Changes.
+func (rt *Runtime) Sync(ctx context.Context) (Changes, error) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.closed.Load() {
+		return Changes{}, errClosed
+	}
+	return rt.syncLocked(ctx, syncOpts{})
+}
+
+// syncOpts is what a command asks of a sync beyond following the directory.
+type syncOpts struct {
+	// reload names a processor whose files are opened again even if
+	// unchanged, and whose remembered rejections are retried (Reload).
+	reload string
+	// pinned is a processor the caller opened from the archive to honour a
+	// new pin (Rollback); the sync uses it or closes it.
+	pinned *processor
+	// why says, by processor name, why its versions leave (Unload).
+	why map[string]string
+}
+
+// rejectedFile is a file that failed to load, remembered so that it is not
+// tried again while its content stays the same.
+type rejectedFile struct {
+	fp     fingerprint
+	plugin string // the processor's name, when its manifest was read
+	// blocker identifies the processor whose routes the file collided
+	// with (its path and digest), "" for other failures: the file is tried
+	// again once that processor leaves.
+	blocker string
+}
+
+// blockerKey identifies a processor for rejectedFile.blocker.
+func blockerKey(p *processor) string { return p.file.path + "\x00" + p.mod.Digest }
+
+// syncLocked is Sync under rt.mu.
+func (rt *Runtime) syncLocked(ctx context.Context, o syncOpts) (Changes, error) {
+	start := time.Now()
+	files, err := wasmFiles(rt.opts.PluginsDir)
+	if err != nil {
+		if o.pinned != nil {
+			_ = o.pinned.close(ctx)
+		}
+		return Changes{}, fmt.Errorf("plugins directory: %w", err)
+	}
+	pl := &plan{rt: rt, o: o, old: rt.current.Load(), leaving: map[*processor]string{},
+		replaces: map[*processor]*processor{}, order: map[*processor]int{}}
+	pl.scan(ctx, files)
+	pl.resolvePins(ctx)
+	s := pl.snapshot(ctx)
+	rt.publish(pl, s, time.Since(start))
+	return pl.changes, nil
+}
+
+// plan is one sync in progress: the processors of the next snapshot and
+// what happens to those of the current one.
+type plan struct {
+	rt  *Runtime
+	o   syncOpts
+	old *snapshot
+	// kept are current processors that stay (unchanged files, or files
+	// whose replacement failed), in file order; opened are new ones, in
+	// file order; pinned are processors that serve a pin from outside the
+	// directory (opened from the archive, or kept after their file left).
+	kept, opened, pinned []*processor
+	// replaces maps an opened processor to the current one at its path.
+	replaces map[*processor]*processor
+	// leaving maps the current processors that leave to why.
+	leaving map[*processor]string
+	// order is each processor's position for Processors: file order, then
+	// processors from outside the directory.
+	order        map[*processor]int
+	changes      Changes
+	stateChanged bool
+}
+
+// scan reads every file of the directory and decides, for each, whether
+// its processor stays, is replaced by a newly opened one, or leaves.
+func (pl *plan) scan(ctx context.Context, files []string) {
+	rt := pl.rt
+	byPath := map[string]*processor{}
+	for _, p := range pl.old.procs {
+		if !p.fromArchive {
+			byPath[p.file.path] = p
+		}
+	}
+	var blocked []int // files rejected for a collision: tried once the scan knows who stays
+	for i, path := range files {
+		cur := byPath[path]
+		delete(byPath, path)
+		if rej, ok := rt.rejected[path]; ok && rej.blocker != "" && cur == nil {
+			blocked = append(blocked, i)
+			continue
+		}
+		p, keepCur := pl.scanFile(ctx, path, cur)
+		switch {
+		case p != nil:
+			pl.order[p] = i
+			pl.opened = append(pl.opened, p)
+			if cur != nil {
+				pl.replaces[p] = cur
+				pl.leaving[cur] = fmt.Sprintf("replaced by %s (%s) from %s", p.id(), p.digest12(), filepath.Base(path))
+				if cur.file.fingerprint() == p.file.fingerprint() {
+					pl.leaving[cur] = "reloaded"
+				}
+			}
+		case cur != nil && keepCur:
+			pl.order[cur] = i
+			pl.keep(cur)
+		}
+	}
+	for path, cur := range byPath {
+		pl.leaving[cur] = "file " + filepath.Base(path) + " removed"
+		delete(rt.rejected, path)
+	}
+	for _, i := range blocked {
+		path := files[i]
+		staying := func(p *processor) bool { return blockerKey(p) == rt.rejected[path].blocker && pl.leaving[p] == "" }
+		if slices.ContainsFunc(pl.old.procs, staying) {
+			continue // still blocked, and reported when it was first
+		}
+		delete(rt.rejected, path)
+		if p, _ := pl.scanFile(ctx, path, nil); p != nil {
+			pl.order[p] = i
+			pl.opened = append(pl.opened, p)
+		}
+	}
+	for path := range rt.rejected {
+		if !slices.Contains(files, path) {
+			delete(rt.rejected, path)
+		}
+	}
+}
+
+// scanFile returns the processor newly opened for the file at path, or
+// nil and whether the current processor cur (if any) stays.
+func (pl *plan) scanFile(ctx context.Context, path string, cur *processor) (opened *processor, keepCur bool) {
+	rt := pl.rt
+	f, err := readPluginFile(path)
+	var fp fingerprint
+	if f != nil {
+		fp = f.fingerprint()
+	} else {
+		fp = fingerprint{digest: "unreadable: " + err.Error()}
+	}
+	switch rej, ok := rt.rejected[path]; {
+	case err == nil && cur != nil && cur.file.fingerprint() == fp && pl.o.reload != cur.name():
+		delete(rt.rejected, path)
+		return nil, true
+	case ok && rej.fp == fp && (pl.o.reload == "" || rej.plugin != pl.o.reload):
+		return nil, true // rejected before, and reported then
+	case err != nil:
+		pl.rejectFile(path, f, fp, err, cur)
+		return nil, true
+	}
+	if name := rt.state.unloadedDigest(f.digest); name != "" {
+		if cur != nil {
+			pl.leaving[cur] = "file " + filepath.Base(path) + " now holds a build of unloaded processor " + name
+		}
+		return nil, false
+	}
+	p, err := rt.openProcessor(ctx, f, false)
+	if err != nil {
+		pl.rejectFile(path, f, fp, err, cur)
+		return nil, true
+	}
+	delete(rt.rejected, path)
+	if rt.state.unloaded(p.name()) { // a new build: the unload is over
+		rt.state.setUnloaded(p.name(), nil)
+		pl.stateChanged = true
+		p.log.Info("unload cleared: a new file of the processor arrived")
+	}
+	return p, false
+}
+
+// keep puts a current processor into the next snapshot, unless its
+// processor was unloaded.
+func (pl *plan) keep(p *processor) {
+	if pl.rt.state.unloaded(p.name()) {
+		pl.leaving[p] = cmpOr(pl.o.why[p.name()], "processor unloaded")
+		return
+	}
+	pl.kept = append(pl.kept, p)
+}
+
+// rejectFile reports a file that failed and remembers it; cur, if any, is
+// the version that keeps serving in its place.
+func (pl *plan) rejectFile(path string, f *pluginFile, fp fingerprint, err error, cur *processor) {
+	r := Rejection{File: path, Reason: err.Error()}
+	if f != nil {
+		r.Digest = f.digest
+	}
+	var oe *openError
+	if errors.As(err, &oe) {
+		r.Plugin, r.Version = oe.plugin, oe.version
+	}
+	pl.rt.rejected[path] = rejectedFile{fp: fp, plugin: r.Plugin}
+	pl.reject(r, cur)
+}
+
+// reject reports a rejection in Changes, the log, an event and a metric.
+// kept is the version that keeps serving in its place, if any.
+func (pl *plan) reject(r Rejection, kept *processor) {
+	pl.changes.Rejected = append(pl.changes.Rejected, r)
+	pl.rt.reportRejected(r, kept)
+}
+
+// reportRejected reports a rejection in the log, an event and a metric.
+func (rt *Runtime) reportRejected(r Rejection, kept *processor) {
+	rt.metrics.rejected.Inc()
+	data := map[string]string{"file": filepath.Base(r.File), "reason": r.Reason}
+	attrs := []any{"file", filepath.Base(r.File), "plugin", r.Plugin, "version", r.Version, "reason", r.Reason}
+	if r.Digest != "" {
+		data["digest"] = r.Digest
+		attrs = append(attrs, "digest", r.Digest[:digestLabelLen])
+	}
+	if kept != nil {
+		data["kept"] = kept.id()
+		attrs = append(attrs, "kept", kept.id()+" ("+kept.digest12()+")")
+	}
+	rt.log.Warn("processor rejected", attrs...)
+	rt.emit(Event{Type: EventPluginRejected, Plugin: r.Plugin, Version: r.Version, Data: mustJSON(data)})
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
