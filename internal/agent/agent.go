@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"sync/atomic"
@@ -34,6 +35,8 @@ const (
 	idleTimeout       = 2 * time.Minute
 	// sampleEvery is the period of the background system metrics sampler.
 	sampleEvery = 10 * time.Second
+	// downloadTimeout bounds load_plugin's download of a module.
+	downloadTimeout = 2 * time.Minute
 )
 
 // Agent is a running neuron.
@@ -89,7 +92,7 @@ func Start(ctx context.Context, cfg *config.Config, logOut io.Writer) (*Agent, e
 	if a.control, err = control.New(ctx, control.Options{
 		DataDir: cfg.DataDir, Settings: cfg.Settings, Plugins: cfg.Plugins, CallTimeout: cfg.Limits.CallTimeout,
 		Runtime: a.rt, Level: a.level, BaseLevel: parseLevel(cfg.LogLevel),
-		Commands: control.Builtins(a.rt, a.flush), Events: a.events.Record, Logger: a.log,
+		Commands: commands(a), Events: a.events.Record, Logger: a.log,
 	}); err != nil {
 		return nil, err
 	}
@@ -104,12 +107,12 @@ func Start(ctx context.Context, cfg *config.Config, logOut io.Writer) (*Agent, e
 		Registration: registration(cfg, ln.Addr(), host), Host: hostInfo(host),
 		BuildVersion: cfg.BuildVersion, Started: started,
 		Runtime: a.rt, System: a.system, Dependencies: a.dependencies,
-		Connections: func() int { return int(a.conns.Load()) }, ConfigVersion: a.control.Version, Events: a.events,
+		Connections: func() int { return int(a.conns.Load()) }, ConfigVersion: a.control.Version, Events: a.events, Draining: a.rt.Draining,
 	})
 	a.server = &http.Server{
 		Handler: serve.Handler(a.rt, reg, serve.Options{
 			Started: started, Dependencies: a.health,
-			Draining: func() bool { return a.reporter.Phase() != "" },
+			Draining: func() bool { return a.reporter.Phase() != "" || a.rt.Draining() },
 			Update:   a.control.Handler(a.token),
 		}),
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -263,4 +266,12 @@ func cmpOr(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// commands are every command the neuron runs: the built-ins and the plugin
+// commands, which go through the runtime's swap path.
+func commands(a *Agent) map[string]control.Command {
+	cmds := control.Builtins(a.rt, a.flush)
+	maps.Copy(cmds, control.PluginCommands(a.rt, a.cfg.PluginsDir, &http.Client{Timeout: downloadTimeout}))
+	return cmds
 }

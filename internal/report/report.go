@@ -51,6 +51,7 @@ type Options struct {
 	Dependencies  func() []Dependency
 	Connections   func() int    // open client connections
 	ConfigVersion func() string // the applied config's version
+	Draining      func() bool   // the drain command is in force; nil: never
 	Events        *Events
 }
 
@@ -149,6 +150,9 @@ func (r *Reporter) Status() federation.Status {
 	}
 	if r.alert(h.alerts(th, score)) {
 		s.Status = federation.StatusDegraded
+	}
+	if r.opts.Draining != nil && r.opts.Draining() {
+		s.Status = federation.StatusDraining
 	}
 	if phase := r.Phase(); phase != "" {
 		s.Status = phase

@@ -1,0 +1,285 @@
+package control
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/empirefederation/neuron/runtime"
+)
+
+// MaxModuleBytes bounds a module load_plugin downloads.
+const MaxModuleBytes = 256 << 20
+
+// Plugins is what the plugin commands need of the runtime: the one swap
+// path and its variants.
+type Plugins interface {
+	Sync(ctx context.Context) (runtime.Changes, error)
+	Reload(ctx context.Context, name string) (runtime.Changes, error)
+	Unload(ctx context.Context, name string) error
+	Rollback(ctx context.Context, name string) (from, to runtime.ProcessorInfo, err error)
+	Drain()
+	Resume()
+}
+
+// PluginCommands are the commands that change what is served:
+//
+//   - reload_plugin {"plugin": NAME}: opens NAME's files again (clears an unload).
+//   - load_plugin {"path": FILE} or {"url": URL, "sha256": HEX}: takes a
+//     module from inside the plugins directory (dir) or from a URL; the
+//     digest must match before anything is compiled.
+//   - unload_plugin {"plugin": NAME}: stops serving NAME after in-flight calls.
+//   - rollback_plugin {"plugin": NAME}: serves NAME's previous version.
+//   - drain {}, resume {}: stop and restart taking processor traffic (503
+//     "draining" meanwhile).
+//
+// Every one goes through the runtime's swap path: a module that fails leaves
+// what serves untouched, and the command reports why.
+func PluginCommands(p Plugins, dir string, client *http.Client) map[string]Command {
+	named := func(run func(ctx context.Context, name string) (any, error)) Command {
+		return Command{
+			Check: func(data json.RawMessage) error { _, err := pluginArg(data); return err },
+			Run: func(ctx context.Context, data json.RawMessage) (any, error) {
+				name, _ := pluginArg(data)
+				return run(ctx, name)
+			},
+		}
+	}
+	none := func(run func()) Command {
+		return Command{
+			Check: func(data json.RawMessage) error { return decodeStrict(data, &struct{}{}) },
+			Run:   func(context.Context, json.RawMessage) (any, error) { run(); return nil, nil },
+		}
+	}
+	l := loader{dir: dir, client: client, plugins: p}
+	return map[string]Command{
+		"reload_plugin": named(func(ctx context.Context, name string) (any, error) {
+			ch, err := p.Reload(ctx, name)
+			return changes(ch), errors.Join(err, rejected(ch))
+		}),
+		"unload_plugin": named(func(ctx context.Context, name string) (any, error) {
+			return map[string]string{"unloaded": name}, p.Unload(ctx, name)
+		}),
+		"rollback_plugin": named(func(ctx context.Context, name string) (any, error) {
+			from, to, err := p.Rollback(ctx, name)
+			if err != nil {
+				return nil, err
+			}
+			return map[string]string{"from": from.Name + "@" + from.Version, "fromDigest": from.Digest,
+				"to": to.Name + "@" + to.Version, "toDigest": to.Digest}, nil
+		}),
+		"load_plugin": {
+			Check: func(data json.RawMessage) error { _, err := l.args(data); return err },
+			Run: func(ctx context.Context, data json.RawMessage) (any, error) {
+				a, _ := l.args(data)
+				return l.load(ctx, a)
+			},
+		},
+		"drain":  none(p.Drain),
+		"resume": none(p.Resume),
+	}
+}
+
+func pluginArg(data json.RawMessage) (string, error) {
+	var a struct {
+		Plugin string `json:"plugin"`
+	}
+	if err := decodeStrict(data, &a); err != nil {
+		return "", err
+	}
+	if a.Plugin == "" {
+		return "", errors.New(`data.plugin is required: the processor's name, as its manifest declares it`)
+	}
+	return a.Plugin, nil
+}
+
+// changes is a swap's outcome as a command result.
+func changes(ch runtime.Changes) map[string]any {
+	ids := func(infos []runtime.ProcessorInfo) []string {
+		out := []string{}
+		for _, i := range infos {
+			out = append(out, i.Name+"@"+i.Version+"#"+i.Digest)
+		}
+		return out
+	}
+	return map[string]any{"loaded": ids(ch.Loaded), "swapped": ids(ch.Swapped), "unloaded": ids(ch.Unloaded), "rejected": ch.Rejected}
+}
+
+// rejected makes a swap that refused a module a failed command.
+func rejected(ch runtime.Changes) error {
+	var errs []error
+	for _, r := range ch.Rejected {
+		errs = append(errs, fmt.Errorf("%s rejected: %s", r.File, r.Reason))
+	}
+	return errors.Join(errs...)
+}
+
+// loader carries out load_plugin.
+type loader struct {
+	dir     string
+	client  *http.Client
+	plugins Plugins
+}
+
+type loadArgs struct {
+	Path   string `json:"path"`
+	URL    string `json:"url"`
+	SHA256 string `json:"sha256"`
+}
+
+// args validates load_plugin's data: a path inside the plugins directory,
+// or an http(s) URL with the module's sha256.
+func (l loader) args(data json.RawMessage) (loadArgs, error) {
+	var a loadArgs
+	if err := decodeStrict(data, &a); err != nil {
+		return a, err
+	}
+	a.SHA256 = strings.ToLower(a.SHA256)
+	switch {
+	case (a.Path == "") == (a.URL == ""):
+		return a, errors.New(`give exactly one of data.path (a .wasm file inside the plugins directory) or data.url (with data.sha256)`)
+	case a.URL != "" && a.SHA256 == "":
+		return a, errors.New("data.sha256 is required with data.url: the module's digest is checked before anything is compiled")
+	case a.SHA256 != "" && !isHexDigest(a.SHA256):
+		return a, fmt.Errorf("data.sha256 %q: want 64 hex digits", a.SHA256)
+	case a.URL != "":
+		u, err := url.Parse(a.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return a, fmt.Errorf("data.url %q: want an http(s) URL of a .wasm file", a.URL)
+		}
+		if !strings.HasSuffix(path.Base(u.Path), ".wasm") {
+			return a, fmt.Errorf("data.url %q: the file name must end in .wasm", a.URL)
+		}
+	default:
+		if _, err := l.inside(a.Path); err != nil {
+			return a, err
+		}
+	}
+	return a, nil
+}
+
+// inside resolves p against the plugins directory and refuses anything
+// outside it, symbolic links included.
+func (l loader) inside(p string) (string, error) {
+	if !strings.HasSuffix(p, ".wasm") {
+		return "", fmt.Errorf("data.path %q: want a .wasm file", p)
+	}
+	root, err := filepath.Abs(l.dir)
+	if err != nil {
+		return "", err
+	}
+	full := p
+	if !filepath.IsAbs(full) {
+		full = filepath.Join(root, p)
+	}
+	rel, err := filepath.Rel(root, filepath.Clean(full))
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", fmt.Errorf("data.path %q is outside the plugins directory %s: load_plugin only takes files inside it", p, l.dir)
+	}
+	if real, err := filepath.EvalSymlinks(full); err == nil {
+		realRoot, _ := filepath.EvalSymlinks(root)
+		if r, err := filepath.Rel(realRoot, real); err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+			return "", fmt.Errorf("data.path %q leads outside the plugins directory through a symbolic link", p)
+		}
+	}
+	return full, nil
+}
+
+// load reads or downloads the module, checks its digest, puts it at the
+// top of the plugins directory (atomically) and swaps it in.
+func (l loader) load(ctx context.Context, a loadArgs) (any, error) {
+	var (
+		bin  []byte
+		name string
+		err  error
+	)
+	if a.URL != "" {
+		bin, err = l.download(ctx, a.URL)
+		name = path.Base(a.URL)
+		if u, perr := url.Parse(a.URL); perr == nil {
+			name = path.Base(u.Path)
+		}
+	} else {
+		var full string
+		if full, err = l.inside(a.Path); err == nil {
+			bin, err = os.ReadFile(full)
+			name = filepath.Base(full)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(bin)
+	if got := hex.EncodeToString(sum[:]); a.SHA256 != "" && got != a.SHA256 {
+		return nil, fmt.Errorf("sha256 mismatch: the module's is %s, the command says %s; nothing was loaded", got, a.SHA256)
+	}
+	if err := l.place(name, bin); err != nil {
+		return nil, err
+	}
+	ch, err := l.plugins.Sync(ctx)
+	return changes(ch), errors.Join(err, rejected(ch))
+}
+
+// download fetches a module, at most MaxModuleBytes.
+func (l loader) download(ctx context.Context, u string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := l.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("download %s: %w", u, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("download %s: %s", u, resp.Status)
+	}
+	bin, err := io.ReadAll(io.LimitReader(resp.Body, MaxModuleBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("download %s: %w", u, err)
+	}
+	if len(bin) > MaxModuleBytes {
+		return nil, fmt.Errorf("download %s: larger than %d bytes", u, MaxModuleBytes)
+	}
+	return bin, nil
+}
+
+// place writes bin as dir/name unless that file already holds it: a hidden
+// temporary file renamed into place, so no reader sees half a module.
+func (l loader) place(name string, bin []byte) error {
+	dst := filepath.Join(l.dir, name)
+	if cur, err := os.ReadFile(dst); err == nil && string(cur) == string(bin) {
+		return nil
+	}
+	tmp, err := os.CreateTemp(l.dir, "."+name+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("write into the plugins directory: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(bin); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), dst)
+}
+
+func isHexDigest(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
