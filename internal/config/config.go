@@ -52,6 +52,12 @@ type Config struct {
 	// after a change before it is synced (NEURON_PLUGINS_WATCH_QUIET),
 	// more than 0; see watch.DefaultQuiet.
 	PluginsWatchQuiet time.Duration `koanf:"pluginsWatchQuiet"`
+	// DrainTimeout bounds how long a replaced or unloaded processor version
+	// may finish its in-flight calls (NEURON_DRAIN_TIMEOUT).
+	DrainTimeout time.Duration `koanf:"drainTimeout"`
+	// KeepVersions is how many replaced versions of each processor are kept
+	// on disk for rollback (NEURON_KEEP_VERSIONS).
+	KeepVersions int `koanf:"keepVersions"`
 	// DataDir holds durable state: analytics spool, compilation cache,
 	// last good config.
 	DataDir string `koanf:"dataDir"`

@@ -56,6 +56,8 @@ var schema = &node{fields: map[string]*node{
 	"pluginsDir":        {leaf: str(false, nil)},
 	"pluginsWatch":      {leaf: boolean},
 	"pluginsWatchQuiet": {leaf: duration(true)},
+	"drainTimeout":      {leaf: duration(true)},
+	"keepVersions":      {leaf: integer(1000)},
 	"dataDir":           {leaf: str(false, nil)},
 	"logLevel":          {leaf: str(false, checkLogLevel)},
 	"shutdownTimeout":   {leaf: duration(false)},
