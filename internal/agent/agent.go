@@ -80,6 +80,7 @@ func Start(ctx context.Context, cfg *config.Config, logOut io.Writer) (*Agent, e
 	a.rt, err = runtime.New(ctx, runtime.Options{
 		PluginsDir: cfg.PluginsDir, DataDir: cfg.DataDir, Limits: cfg.Limits, PluginLimits: cfg.PluginLimits,
 		Settings: cfg.Settings, Plugins: cfg.Plugins, AllowPermissions: cfg.AllowPermissions,
+		DrainTimeout: cfg.DrainTimeout, KeepVersions: cfg.KeepVersions,
 		Logger: a.log, Registerer: reg, Events: a.runtimeEvent,
 	})
 	if err != nil {
@@ -93,6 +94,7 @@ func Start(ctx context.Context, cfg *config.Config, logOut io.Writer) (*Agent, e
 		DataDir: cfg.DataDir, Settings: cfg.Settings, Plugins: cfg.Plugins, CallTimeout: cfg.Limits.CallTimeout,
 		Runtime: a.rt, Level: a.level, BaseLevel: parseLevel(cfg.LogLevel),
 		Commands: commands(a), Events: a.events.Record, Logger: a.log,
+		Guardrails: federation.Guardrails{ErrorRate: cfg.Federation.AlertThresholds.ErrorRate, ResponseTime: cfg.Federation.AlertThresholds.ResponseTime},
 	}); err != nil {
 		return nil, err
 	}
@@ -133,6 +135,7 @@ func Start(ctx context.Context, cfg *config.Config, logOut io.Writer) (*Agent, e
 	if err := a.rt.LoadDir(ctx); err != nil {
 		a.log.Error("plugins directory not readable; serving no processors until it is (with pluginsWatch, the neuron loads them once it is; otherwise restart it)", "err", err)
 	}
+	a.control.ResumeExperiment(ctx)
 	// The link starts once the processors are loaded, so the first
 	// registration carries their endpoints; serving never waits for it.
 	if cfg.Federation.URL != "" {
