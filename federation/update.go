@@ -33,12 +33,16 @@ func (u Update) Empty() bool {
 // runs Variant with Config over its base config. In the traffic-splitting
 // form, Variants (weights summing to 100) split the calls of Plugin, keyed by
 // StickyKey ("header:NAME", "query:NAME" or "json:FIELD"), and Guardrails
-// stop a variant that breaks them. Stop ends the experiment ID.
+// stop a variant that breaks them. Stop ends the experiment ID; with
+// Promote naming a variant of a traffic-splitting experiment, that
+// variant's version is pinned as the serving one and its config becomes
+// the processor's config.
 type Experiment struct {
 	ID         string         `json:"id"`
 	Variant    string         `json:"variant,omitempty"`
 	Config     map[string]any `json:"config,omitempty"`
 	Stop       bool           `json:"stop,omitempty"`
+	Promote    string         `json:"promote,omitempty"`
 	Plugin     string         `json:"plugin,omitempty"`
 	Variants   []Variant      `json:"variants,omitempty"`
 	StickyKey  string         `json:"stickyKey,omitempty"`

@@ -202,6 +202,11 @@ type BreakdownRow struct {
 	AverageResponseTime float64            `json:"averageResponseTime"`
 	DataProcessed       int64              `json:"dataProcessed"`
 	CustomMetrics       map[string]float64 `json:"customMetrics,omitempty"`
+	// P50, P95 and P99 are latency quantiles in milliseconds of a
+	// variant's calls since its experiment started (not per interval).
+	P50 float64 `json:"p50,omitempty"`
+	P95 float64 `json:"p95,omitempty"`
+	P99 float64 `json:"p99,omitempty"`
 }
 
 // Event is something that happened in the neuron, reported in

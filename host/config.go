@@ -11,18 +11,36 @@ import (
 // configFunc implements abi.FuncConfig: (ptr, cap) -> len. The whole config
 // is copied when it fits in cap bytes; its length is returned either way so
 // the guest can grow its buffer and call again. The buffer must lie in guest
-// memory even when the config does not fit.
+// memory even when the config does not fit. A call whose context is a
+// CallConfigurer with a configuration sees that one instead of env's.
 func configFunc(env Env) api.GoModuleFunc {
-	return func(_ context.Context, m api.Module, stack []uint64) {
+	return func(ctx context.Context, m api.Module, stack []uint64) {
 		buf, ok := read(m, stack[0], stack[1])
 		if !ok {
 			stack[0] = status(abi.ErrCodeBadPointer)
 			return
 		}
-		cfg := env.Config()
+		var cfg []byte
+		if c, ok := ctx.(CallConfigurer); ok {
+			cfg = c.CallConfig()
+		}
+		if cfg == nil {
+			cfg = env.Config()
+		}
 		if len(cfg) <= len(buf) {
 			copy(buf, cfg) // buf is a view of guest memory
 		}
 		stack[0] = api.EncodeI32(int32(len(cfg)))
 	}
+}
+
+// CallConfigurer is implemented by the context of a guest call that must see
+// a configuration of its own rather than its processor's (Env.Config): an
+// experiment's variant laying its config over the processor's for the
+// calls routed to it. The host module is instantiated once per processor,
+// so the call's context is the only per-call channel it has.
+type CallConfigurer interface {
+	// CallConfig returns the JSON object the call sees, or nil for the
+	// processor's own configuration.
+	CallConfig() []byte
 }

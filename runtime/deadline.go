@@ -25,7 +25,15 @@ type callContext struct {
 	stopped         atomic.Int32 // why the instance was stopped: stopNone until it is
 	timer           *time.Timer
 	flag            api.MutableGlobal // the interrupt flag, nil if not instrumented
+	// cfg, when not nil, is the configuration the current call sees
+	// through the config host function instead of its processor's: an
+	// experiment variant's. Set before the call and cleared after it by
+	// the one caller holding the instance.
+	cfg []byte
 }
+
+// CallConfig implements host.CallConfigurer.
+func (c *callContext) CallConfig() []byte { return c.cfg }
 
 // Why an instance was stopped. Only the first reason counts: stopping is
 // for good.

@@ -25,6 +25,9 @@ type endpoint struct {
 	fn      int      // index into instance.handlers
 	plugin  []string // X-Neuron-Plugin value: NAME@VERSION
 	metrics *endpointMetrics
+	// split, when not nil, is the experiment splitting this endpoint's
+	// calls between variants; see handleSplit.
+	split *splitRoute
 }
 
 // HeaderPlugin names the processor version that served a response.
@@ -54,16 +57,28 @@ type exchange struct{ status, in, out int }
 // call is dropped and no lock is taken. See docs/design.md, "How does a
 // swap drain the old version?".
 func (e *endpoint) handle(w http.ResponseWriter, r *http.Request, vars map[string]string) {
+	if e.split != nil {
+		e.handleSplit(w, r, vars)
+		return
+	}
+	e.run(w, r, vars, nil)
+}
+
+// run serves r with the path variables vars, the call seeing configuration
+// cfg (nil for its processor's own). It returns the status answered, or 0
+// when no processor of this snapshot ran it (draining, or it went to a
+// newer snapshot, which counted it).
+func (e *endpoint) run(w http.ResponseWriter, r *http.Request, vars map[string]string, cfg []byte) int {
 	p := e.p
 	if p.rt.draining.Load() {
 		serveDraining(w, e.metrics)
-		return
+		return 0 // no processor ran: not a call of the variant
 	}
 	p.inflight.Add(1)
 	if p.retiring.Load() {
 		p.inflight.Add(-1)
 		p.rt.current.Load().ServeHTTP(w, r)
-		return
+		return 0
 	}
 	defer p.inflight.Add(-1) // after observe: a drained version's series are deleted at close
 	start := time.Now()
@@ -71,11 +86,12 @@ func (e *endpoint) handle(w http.ResponseWriter, r *http.Request, vars map[strin
 	inBuf, outBuf := buffers.Get().(*[]byte), buffers.Get().(*[]byte)
 	defer putBuffer(inBuf)
 	defer putBuffer(outBuf)
-	x, cerr := e.serve(w, r, vars, inBuf, outBuf)
+	x, cerr := e.serve(w, r, vars, cfg, inBuf, outBuf)
 	if cerr != nil {
 		x.status, x.out = cerr.Status, e.fail(w, r, cerr)
 	}
 	e.metrics.observe(x, time.Since(start))
+	return x.status
 }
 
 func putBuffer(b *[]byte) {
@@ -87,7 +103,7 @@ func putBuffer(b *[]byte) {
 
 // serve runs one call and writes its response. It returns what it wrote,
 // or the error to answer with and the body bytes it read.
-func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, vars map[string]string, inBuf, outBuf *[]byte) (exchange, *CallError) {
+func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, vars map[string]string, cfg []byte, inBuf, outBuf *[]byte) (exchange, *CallError) {
 	p := e.p
 	var x exchange
 	msg, cerr := e.encode(r, vars, *inBuf, &x.in)
@@ -103,7 +119,9 @@ func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, vars map[string
 		}
 		return x, poolError(err, p.id())
 	}
+	in.ctx.cfg = cfg
 	resp, cerr := in.call(e.fn, msg, timeout, p.limits.MaxResponseBytes, *outBuf)
+	in.ctx.cfg = nil
 	p.checkin(in, cerr)
 	if cerr != nil {
 		return x, cerr

@@ -56,7 +56,7 @@ func newMetrics(reg prometheus.Registerer, rt *Runtime) *metrics {
 		}),
 		live: map[string]int{},
 	}
-	reg.MustRegister(m.requests, m.errors, m.latency, m.custom, m.events, m.rejected, poolCollector{rt})
+	reg.MustRegister(m.requests, m.errors, m.latency, m.custom, m.events, m.rejected, poolCollector{rt}, experimentCollector{rt})
 	return m
 }
 

@@ -163,6 +163,12 @@ type Runtime struct {
 	retired   map[*processor]struct{}
 	drains    sync.WaitGroup
 
+	// experiments are the experiments running, by processor name; the
+	// map is replaced, never modified, as snapshots share it. checking is
+	// set once the guardrail loop runs. Both guarded by mu.
+	experiments map[string]*running
+	checking    bool
+
 	// wazeroOpen counts the wazero runtimes of processors not yet closed,
 	// so that tests can prove a swap closes what it replaced.
 	wazeroOpen atomic.Int64

@@ -18,7 +18,10 @@ type snapshot struct {
 	procs   []*processor          // every loaded version, in file order
 	serving map[string]*processor // name → the version that takes traffic
 	pinned  map[string]bool       // names whose serving version is pinned (Rollback)
-	router  *mux.Router
+	// experiments split the calls of processors by name (SetExperiment);
+	// shared between snapshots, never modified.
+	experiments map[string]*running
+	router      *mux.Router
 	// static maps the paths without variables straight to their endpoints,
 	// by method, so the common case skips mux's regular expressions. See
 	// docs/design.md, "Why a map in front of the router?".
@@ -109,6 +112,9 @@ func (s *snapshot) newRouter(m *metrics) *mux.Router {
 		for _, e := range p.mod.Manifest.Endpoints {
 			ep := &endpoint{p: p, route: e, vars: routeVars(e.Path), fn: slices.Index(p.exports, e.Export), plugin: []string{p.id()},
 				metrics: m.endpoint(&p.state.traffic, p.name(), p.version(), p.digest12(), e.Method, e.Path)}
+			if x := s.experiments[name]; x != nil {
+				ep.split = s.splitRoute(x, ep, m)
+			}
 			// Path before method: gorilla/mux 1.8.1 forgets an earlier route's
 			// method mismatch when a later route's method matcher succeeds,
 			// answering 404 instead of 405.

@@ -172,7 +172,7 @@ func (pl *plan) snapshot(ctx context.Context) *snapshot {
 		}
 	}
 	slices.SortStableFunc(members, func(a, b *processor) int { return cmp.Compare(pl.order[a], pl.order[b]) })
-	s := &snapshot{procs: members, serving: map[string]*processor{}, pinned: map[string]bool{}}
+	s := &snapshot{procs: members, serving: map[string]*processor{}, pinned: map[string]bool{}, experiments: rt.experiments}
 	for _, p := range members {
 		if cur := s.serving[p.name()]; cur == nil || semver.Compare("v"+p.version(), "v"+cur.version()) > 0 {
 			s.serving[p.name()] = p

@@ -254,3 +254,53 @@ func (rt *Runtime) notServing(op, name string) error {
 	}
 	return errors.New(op + " " + name + ": no processor of that name is loaded (loaded: " + list + ")")
 }
+
+// PinVersion makes version the serving version of processor name, pinned
+// as Rollback pins (until a new file of name arrives, or Unpin): an
+// experiment's promoted variant. The version must be loaded. Pinning the
+// version serving now only records the pin.
+//
+// # Errors
+//
+// PinVersion fails, and nothing changes, when name does not serve or
+// version is not loaded (the error lists the loaded versions).
+func (rt *Runtime) PinVersion(ctx context.Context, name, version string) error {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.closed.Load() {
+		return errClosed
+	}
+	s := rt.current.Load()
+	if s.serving[name] == nil {
+		return rt.notServing("pin", name)
+	}
+	var target *processor
+	var loaded []string
+	for _, p := range s.procs {
+		if p.name() == name {
+			loaded = append(loaded, p.version())
+			if p.version() == version && (target == nil || s.serving[name] == p) {
+				target = p
+			}
+		}
+	}
+	if target == nil {
+		return fmt.Errorf("pin %s@%s: the version is not loaded (loaded: %s)", name, version, strings.Join(loaded, ", "))
+	}
+	saved := rt.state.clone()
+	rt.state.setPin(name, &pinRecord{Version: version, Digest: target.mod.Digest, Known: s.dirDigests(name), Since: time.Now().UTC()})
+	if _, err := rt.syncLocked(ctx, syncOpts{}); err != nil {
+		rt.state = saved
+		return fmt.Errorf("pin %s@%s: %w", name, version, err)
+	}
+	if p := rt.current.Load().serving[name]; p == nil || p.mod.Digest != target.mod.Digest {
+		rt.state = saved
+		_, _ = rt.syncLocked(ctx, syncOpts{})
+		return fmt.Errorf("pin %s@%s: the version could not take over (see the rejection reported)", name, version)
+	}
+	if err := rt.state.save(); err != nil {
+		rt.log.Error("pin could not be saved; a restart will serve the highest version", "plugin", name, "err", err)
+	}
+	rt.log.Info("processor pinned", "plugin", name, "version", version)
+	return nil
+}

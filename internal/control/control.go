@@ -54,8 +54,12 @@ type Options struct {
 	// CallTimeout is the configured call timeout, used when no update sets
 	// timeoutSeconds. Zero leaves each processor's own.
 	CallTimeout time.Duration
-	// Runtime receives every applied config.
+	// Runtime receives every applied config. When it is also an
+	// ExperimentTarget, traffic-splitting experiments are accepted.
 	Runtime Target
+	// Guardrails are the default guardrails of a traffic-splitting
+	// experiment that sets none: the neuron's alertThresholds.
+	Guardrails federation.Guardrails
 	// Level is the logger's level: enableDebugMode and set_log_level set
 	// it; BaseLevel is the configured level a config without
 	// enableDebugMode returns to, until set_log_level changes that.
@@ -129,7 +133,7 @@ func New(ctx context.Context, opts Options) (*Controller, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Controller{opts: opts, log: opts.Logger, check: validator{opts.Settings, opts.Plugins},
+	c := &Controller{opts: opts, log: opts.Logger, check: validator{settings: opts.Settings, plugins: opts.Plugins, guardrails: opts.Guardrails},
 		ledger: ledger, file: filepath.Join(dir, "config.json"), baseLevel: opts.BaseLevel}
 	c.opts.Commands = maps.Clone(opts.Commands)
 	if c.opts.Commands == nil {
@@ -165,6 +169,27 @@ func (c *Controller) restore(s State) error {
 	return c.install(&s)
 }
 
+// ResumeExperiment starts the traffic-splitting experiment of the last good
+// config restored by New, once the runtime serves its processors (New runs
+// before they load). An experiment that cannot start (its versions are
+// gone) is logged and dropped; the rest of the config stays applied.
+func (c *Controller) ResumeExperiment(ctx context.Context) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.state.Load()
+	if !isSplit(s.Experiment) {
+		return
+	}
+	if err := c.installSplit(ctx, nil, s, nil); err != nil {
+		c.log.Warn("the experiment of the last good config could not start; serving without it", "experiment", s.Experiment.ID, "err", err)
+		next := *s
+		next.Experiment = nil
+		c.state.Store(&next)
+		return
+	}
+	c.log.Info("experiment of the last good config resumed", "experiment", s.Experiment.ID)
+}
+
 // State returns the federation layer applied now.
 func (c *Controller) State() *State { return c.state.Load() }
 
@@ -194,6 +219,13 @@ func (c *Controller) Apply(ctx context.Context, u federation.Update, source stri
 			next.Experiment, next.Overlay = nil, layer{}
 		}
 	}
+	var promo *promotion
+	if e := u.Experiment; e != nil && e.Stop && len(errs) == 0 {
+		p, err := c.stopSplit(e, cur, &next)
+		if promo = p; err != nil {
+			errs = append(errs, err)
+		}
+	}
 	var cmd Command
 	if u.Command != nil && u.Command.ID == "" {
 		// The reference guide's commands have no id: the content is the id,
@@ -221,6 +253,9 @@ func (c *Controller) Apply(ctx context.Context, u federation.Update, source stri
 			res.Unchanged = true
 		} else {
 			next.Applied = time.Now().UTC()
+			if err := c.installSplit(ctx, cur, &next, promo); err != nil {
+				return c.reject(u, source, []error{err})
+			}
 			if err := c.install(&next); err != nil {
 				return c.reject(u, source, []error{err})
 			}

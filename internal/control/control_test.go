@@ -146,7 +146,8 @@ func TestRejectedWhole(t *testing.T) {
 		{"unknown command", `{"config": {"batchSize": 10}, "command": {"id": "c1", "type": "reboot"}}`, `unknown type "reboot"; this neuron runs fail, flush_analytics, restart_worker, set_log_level`},
 		{"bad command data", `{"command": {"id": "c2", "type": "set_log_level", "data": {"level": "loud"}}}`, `data.level "loud"`},
 		{"experiment without variant", `{"experiment": {"id": "e1"}}`, "variant is required"},
-		{"experiment split", `{"experiment": {"id": "e1", "variant": "b", "plugin": "p", "variants": [{"name": "a", "weight": 100}]}}`, "not supported"},
+		{"experiment split", `{"experiment": {"id": "e1", "variant": "b", "plugin": "p", "variants": [{"name": "a", "weight": 100}]}}`, "variant and config belong to the reference form"},
+		{"experiment split invalid", `{"experiment": {"id": "e1", "plugin": "p", "variants": [{"name": "a", "weight": 90}, {"name": "b", "weight": 20}]}}`, "weights sum to 110"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, t.TempDir())

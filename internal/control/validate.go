@@ -27,6 +27,8 @@ type layer struct {
 type validator struct {
 	settings map[string]any            // declared in the local config
 	plugins  map[string]map[string]any // declared per processor
+	// guardrails are a split experiment's default guardrails.
+	guardrails federation.Guardrails
 }
 
 // config validates a flat config map (with per-processor settings under
@@ -106,9 +108,10 @@ func (v validator) setting(key string, val any, declared map[string]any) (any, e
 	return norm, nil
 }
 
-// experiment validates the reference guide's experiment: this neuron runs
-// variant, with config over the base config. Splitting traffic between
-// processor versions inside the neuron is not part of this version.
+// experiment validates an experiment. The reference guide's form: this
+// neuron runs variant, with config over the base config (the returned
+// layer). The traffic-splitting form (plugin, variants) is validated by
+// split and returns no layer: each variant carries its own config.
 func (v validator) experiment(e *federation.Experiment) (layer, []error) {
 	if e.ID == "" {
 		return layer{}, []error{errors.New("experiment.id is required")}
@@ -116,12 +119,16 @@ func (v validator) experiment(e *federation.Experiment) (layer, []error) {
 	if e.Stop {
 		return layer{}, nil
 	}
+	if isSplit(e) {
+		_, errs := v.split(e)
+		return layer{}, errs
+	}
 	var errs []error
 	if e.Variant == "" {
-		errs = append(errs, fmt.Errorf("experiment %s: variant is required (or \"stop\": true to end it)", e.ID))
+		errs = append(errs, fmt.Errorf("experiment %s: variant is required (or \"stop\": true to end it); a traffic split names plugin and variants", e.ID))
 	}
-	if e.Plugin != "" || len(e.Variants) > 0 || e.StickyKey != "" || e.Guardrails != nil {
-		errs = append(errs, fmt.Errorf("experiment %s: splitting traffic between processor versions (plugin, variants, stickyKey, guardrails) is not supported by this neuron version; send id, variant and config", e.ID))
+	if e.StickyKey != "" || e.Guardrails != nil || e.Promote != "" {
+		errs = append(errs, fmt.Errorf("experiment %s: stickyKey, guardrails and promote belong to a traffic split (plugin, variants)", e.ID))
 	}
 	l, cerrs := v.config("experiment.config", e.Config)
 	return l, append(errs, cerrs...)

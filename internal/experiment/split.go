@@ -222,6 +222,10 @@ func (s *Split) Key(r *http.Request, body []byte) (key string, ok bool) {
 	return "", false
 }
 
+// KeyNeedsBody reports whether Key reads the request body (a "json:FIELD"
+// sticky key), so that a caller streaming bodies reads it first only then.
+func (s *Split) KeyNeedsBody() bool { return s.sticky.kind == keyJSON }
+
 // InvalidError is the error Compile returns for an experiment it refuses:
 // every problem found, each naming its field, so that the federation can
 // fix them all at once.

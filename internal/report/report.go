@@ -66,6 +66,9 @@ type Reporter struct {
 	heartbeat window
 	analytics window
 	alerts    map[string]bool // alert name → active
+	// variants are the experiment variants' counters at the last
+	// analytics report, by experiment id and variant name.
+	variants map[string]variantTotals
 }
 
 // New returns a Reporter whose first intervals start now.
@@ -191,6 +194,7 @@ func (r *Reporter) record(typ string, data any) {
 func (r *Reporter) Analytics() federation.AnalyticsReport {
 	r.mu.Lock()
 	byProc, _ := r.analytics.next(time.Now(), r.opts.Runtime.Traffic(), r.opts.Runtime.Processors())
+	variantRows := r.variantRows()
 	r.mu.Unlock()
 	var total usage
 	var rows []federation.BreakdownRow
@@ -205,6 +209,7 @@ func (r *Reporter) Analytics() federation.AnalyticsReport {
 			TotalRequests: m.TotalRequests, SuccessfulRequests: m.SuccessfulRequests, FailedRequests: m.FailedRequests,
 			AverageResponseTime: m.AverageResponseTime, DataProcessed: m.DataProcessed, CustomMetrics: u.custom})
 	}
+	rows = append(rows, variantRows...)
 	m := metrics(total)
 	m.CustomMetrics = total.custom
 	return federation.AnalyticsReport{
