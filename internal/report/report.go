@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,6 +56,10 @@ type Options struct {
 	Events        *Events
 }
 
+// MetadataProcessors is the registration metadata key listing the
+// processor versions loaded, as NAME@VERSION+sha256:DIGEST, comma-separated.
+const MetadataProcessors = "processors"
+
 // Reporter builds registrations, heartbeats and analytics reports. Its
 // methods are safe for concurrent use.
 type Reporter struct {
@@ -97,13 +102,23 @@ func (r *Reporter) Registration() federation.Registration {
 		reg.APIEndpoints = append(reg.APIEndpoints, federation.Endpoint{Path: e.Path, Method: e.Method, Description: e.Description})
 	}
 	caps := slices.Clone(reg.Capabilities)
+	var loaded []string
 	for _, p := range r.opts.Runtime.Processors() {
 		if p.Serving {
 			caps = append(caps, p.Manifest.Capabilities...)
 		}
+		loaded = append(loaded, p.Name+"@"+p.Version+"+sha256:"+p.Digest)
 	}
 	slices.Sort(caps)
 	reg.Capabilities = slices.Compact(caps)
+	// Identity is name, version and digest: the metadata names every
+	// version loaded, serving or standing by.
+	reg.Metadata = maps.Clone(reg.Metadata)
+	if reg.Metadata == nil {
+		reg.Metadata = map[string]string{}
+	}
+	slices.Sort(loaded)
+	reg.Metadata[MetadataProcessors] = strings.Join(loaded, ",")
 	return reg
 }
 

@@ -40,7 +40,7 @@ func (c *counters) set(t runtime.Traffic, custom map[string]float64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.traffic = []runtime.Traffic{t}
-	c.procs = []runtime.ProcessorInfo{{Name: t.Plugin, Version: t.Version, Serving: true, Custom: custom,
+	c.procs = []runtime.ProcessorInfo{{Name: t.Plugin, Version: t.Version, Digest: "abc123", Serving: true, Custom: custom,
 		Manifest: abi.Manifest{Capabilities: []string{"data_processing"}}}}
 }
 
@@ -161,6 +161,9 @@ func TestRegistrationFromProcessors(t *testing.T) {
 	}
 	if len(reg.Capabilities) != 2 || reg.Capabilities[0] != "batch_operations" || reg.Capabilities[1] != "data_processing" {
 		t.Errorf("capabilities %v", reg.Capabilities)
+	}
+	if got := reg.Metadata[MetadataProcessors]; got != "dp@1+sha256:abc123" {
+		t.Errorf("metadata processors %q", got)
 	}
 }
 
