@@ -52,6 +52,7 @@ bench: plugins plugins-c
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/agent/ ./internal/spool/ ./internal/sysmetrics/ | tee bench/results/federation-bench.txt
 	$(GO) test -run '^$$' -bench IdleNeuron -benchtime 1x ./cmd/neuron/ | tee bench/results/idle-neuron.txt
 	$(GO) run ./bench/httpload -plugins plugins | tee bench/results/httpload.txt
+	$(GO) run ./bench/swap -plugins plugins | tee bench/results/swap.txt
 
 clean:
 	rm -rf bin plugins/*.wasm .neuron

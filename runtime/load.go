@@ -143,13 +143,13 @@ func readBinary(path string) (*binary, error) {
 	return f.binary(), nil // readPluginFile returns f with an error too
 }
 
-// binary instruments the file for interruption. The raw bytes are kept
-// unchanged (the archive stores them).
+// binary instruments the file for interruption, or takes the result of
+// instrumenting the same bytes before from the process's cache (a swap
+// back to a version, a reload, a restart of a runtime in the process). The
+// raw bytes are kept unchanged (the archive stores them).
 func (f *pluginFile) binary() *binary {
-	b := &binary{pluginFile: f, code: f.raw}
-	if inst, err := interrupt.Instrument(f.raw); err == nil {
-		b.code, b.interruptible = inst, true
-	}
+	b := &binary{pluginFile: f}
+	b.code, b.interruptible = instrumented.instrument(f.digest, f.raw)
 	return b
 }
 

@@ -1,0 +1,39 @@
+package runtime
+
+// Resources counts what a Runtime holds open now. Every processor version
+// loaded has one wazero runtime (its compiled module and instances), and a
+// version that left the snapshot keeps its own until its calls in flight
+// end; so once swaps settle, WazeroRuntimes equals Loaded and Draining is
+// zero. A difference that lasts is a leak: compiled code lives outside the
+// Go heap, where no heap profile shows it.
+type Resources struct {
+	// Loaded is how many processor versions the current snapshot holds
+	// (serving and standing by).
+	Loaded int `json:"loaded"`
+	// WazeroRuntimes is how many processor wazero runtimes are open,
+	// draining versions' included.
+	WazeroRuntimes int `json:"wazeroRuntimes"`
+	// Draining is how many versions left the snapshot and are not closed yet.
+	Draining int `json:"draining"`
+	// Instances is how many live pool instances the loaded versions have
+	// (what Workers lists).
+	Instances int `json:"instances"`
+}
+
+// Resources returns what the runtime holds open now, for swap and leak
+// checks (tests, benchmarks, debugging). The counts are read one after the
+// other, not atomically: during a swap they may disagree for a moment.
+func (rt *Runtime) Resources() Resources {
+	s := rt.current.Load()
+	r := Resources{WazeroRuntimes: int(rt.wazeroOpen.Load())}
+	if s != nil {
+		r.Loaded = len(s.procs)
+		for _, p := range s.procs {
+			r.Instances += len(p.liveInstances())
+		}
+	}
+	rt.retiredMu.Lock()
+	r.Draining = len(rt.retired)
+	rt.retiredMu.Unlock()
+	return r
+}
