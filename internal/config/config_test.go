@@ -38,7 +38,7 @@ func TestLoad_Precedence(t *testing.T) {
 		{"baseUrl", "NEURON_BASE_URL", "base-url", func(c *Config) any { return c.BaseURL }, "http://localhost:8080", "http://file.example:9001", "http://env.example", "https://flag.example"},
 		{"pluginsDir", "NEURON_PLUGINS_DIR", "plugins-dir", func(c *Config) any { return c.PluginsDir }, "./plugins", "/file/plugins", "/env/plugins", "/flag/plugins"},
 		{"pluginsWatch", "NEURON_PLUGINS_WATCH", "", func(c *Config) any { return fmt.Sprint(c.PluginsWatch) }, "true", "false", "true", ""},
-		{"pluginsWatchQuiet", "NEURON_PLUGINS_WATCH_QUIET", "", func(c *Config) any { return c.PluginsWatchQuiet.String() }, "100ms", "250ms", "1s", ""},
+		{"pluginsWatchQuiet", "NEURON_PLUGINS_WATCH_QUIET", "", func(c *Config) any { return c.PluginsWatchQuiet.String() }, "50ms", "250ms", "1s", ""},
 		{"drainTimeout", "NEURON_DRAIN_TIMEOUT", "", func(c *Config) any { return c.DrainTimeout.String() }, "30s", "45s", "5s", ""},
 		{"keepVersions", "NEURON_KEEP_VERSIONS", "", func(c *Config) any { return fmt.Sprint(c.KeepVersions) }, "3", "5", "7", ""},
 		{"spoolMaxReports", "NEURON_SPOOL_MAX_REPORTS", "", func(c *Config) any { return fmt.Sprint(c.Federation.SpoolMaxReports) }, "10000", "500", "20", ""},

@@ -42,7 +42,7 @@ const (
 	// check instead (Linux), and anything else still changing is caught by
 	// the stability check. Short enough that a dropped file serves within
 	// a fraction of a second of its rename.
-	DefaultQuiet = 100 * time.Millisecond
+	DefaultQuiet = 50 * time.Millisecond
 	// DefaultRetry is how often a missing directory is looked for, and how
 	// often a watched one is checked to still be the one watched (a symbolic
 	// link re-pointed, a directory replaced).
