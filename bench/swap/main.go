@@ -27,6 +27,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"time"
@@ -43,12 +45,21 @@ func main() {
 	duration := flag.Duration("duration", 5*time.Second, "length of one latency measurement")
 	rounds := flag.Int("rounds", 3, "latency measurements of each kind, alternating")
 	poolMin := flag.Int("poolmin", 0, "instances each version starts with (0: the default)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the latency rounds (steady and storm) to this file")
+	memProfile := flag.String("memprofile", "", "write an allocation profile, taken after the latency rounds, to this file")
+	blockProfile := flag.String("blockprofile", "", "record blocking and mutex contention during the latency rounds and write them to this file and this file + .mutex")
 	flag.Parse()
+	profile, allocProfile, blockFile = *cpuProfile, *memProfile, *blockProfile
 	if err := run(*plugins, *drops, *quiet, *poolMin, *conns, *duration, *rounds); err != nil {
 		fmt.Fprintln(os.Stderr, "swap:", err)
 		os.Exit(1)
 	}
 }
+
+// profile, allocProfile and blockFile are the -cpuprofile, -memprofile
+// and -blockprofile files, empty for none: where the latency rounds' CPU,
+// allocations and blocking go, to find what a swap storm costs the calls.
+var profile, allocProfile, blockFile string
 
 // bench is one agent serving the data processors from a scratch plugins
 // directory.
@@ -98,6 +109,21 @@ func run(plugins string, drops int, quiet time.Duration, poolMin, conns int, dur
 	}
 	fmt.Printf("\nPOST /process p99 over %s with %d connections, steady against a swap storm, %d rounds alternating\n", duration, conns, rounds)
 	var steady, storm []time.Duration
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if blockFile != "" {
+		goruntime.SetBlockProfileRate(int(time.Microsecond))
+		goruntime.SetMutexProfileFraction(1)
+	}
 	for r := range rounds {
 		s, _, err := b.stream(conns, duration, nil)
 		if err != nil {
@@ -111,6 +137,19 @@ func run(plugins string, drops int, quiet time.Duration, poolMin, conns int, dur
 		}
 		fmt.Printf("  round %d: steady p99 %.2f ms, storm p99 %.2f ms (%d swaps)\n", r+1, ms(s), ms(w), n)
 		steady, storm = append(steady, s), append(storm, w)
+	}
+	if blockFile != "" {
+		if err := writeProfile("block", blockFile); err != nil {
+			return err
+		}
+		if err := writeProfile("mutex", blockFile+".mutex"); err != nil {
+			return err
+		}
+	}
+	if allocProfile != "" {
+		if err := writeProfile("allocs", allocProfile); err != nil {
+			return err
+		}
 	}
 	slices.Sort(steady)
 	slices.Sort(storm)
@@ -281,3 +320,17 @@ func (b *bench) stream(conns int, d time.Duration, next func(int) []byte) (time.
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// writeProfile writes the named runtime/pprof profile of the run so far to
+// path.
+func writeProfile(name, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("%s profile: %w", name, err)
+	}
+	if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("%s profile: %w", name, err)
+	}
+	return f.Close()
+}
