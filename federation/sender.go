@@ -30,9 +30,18 @@ func (l *Link) senderLoop() {
 // longer Retry-After) so that order is kept. It returns ctx's error when ctx
 // ended first.
 func (l *Link) send(ctx context.Context, untilEmpty bool) error {
+	// The loop's delivery in flight when the Link stops is let finish (the
+	// HTTP client's timeout bounds it): cancelled midway, the federation
+	// may have recorded a report whose answer never came back, and the
+	// final flush would send it twice. The final flush itself keeps its
+	// deadline.
+	reqCtx := ctx
+	if !untilEmpty {
+		reqCtx = context.WithoutCancel(ctx)
+	}
 	attempt := 0
 	for {
-		sent, err := l.sendOne(ctx)
+		sent, err := l.sendOne(reqCtx)
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
