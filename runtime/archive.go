@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/empirefederation/neuron/internal/atomicfile"
 )
 
 // The archive keeps the files of processor versions that were replaced or
@@ -65,7 +67,7 @@ func (rt *Runtime) archiveIfMissing(p *processor) error {
 
 func (rt *Runtime) writeArchived(path string, f *pluginFile) error {
 	if st, err := os.Stat(path); err != nil || st.Size() != int64(len(f.raw)) {
-		if err := writeFileAtomic(path, f.raw); err != nil {
+		if err := atomicfile.Write(path, f.raw); err != nil {
 			return err
 		}
 	}
@@ -76,7 +78,7 @@ func (rt *Runtime) writeArchived(path string, f *pluginFile) error {
 		}
 		return nil
 	}
-	return writeFileAtomic(side, f.sidecar)
+	return atomicfile.Write(side, f.sidecar)
 }
 
 // nextArchiveStamp returns now, or just after the previous stamp when the

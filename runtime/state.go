@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/empirefederation/neuron/internal/atomicfile"
 )
 
 // stateFile is where pins and unloads are kept, under DataDir, so that a
@@ -79,7 +81,7 @@ func (st *persistedState) save() error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(st.path, b); err != nil {
+	if err := atomicfile.Write(st.path, b); err != nil {
 		return fmt.Errorf("save pins and unloads: %w", err)
 	}
 	return nil
@@ -146,31 +148,4 @@ func (st *persistedState) clone() *persistedState {
 		c.Unloaded[name] = unloadRecord{Known: c.Unloaded[name].Known, Since: u.Since}
 	}
 	return c
-}
-
-// writeFileAtomic writes b to path through a synced temporary file in the
-// same directory and a rename, then syncs the directory.
-func writeFileAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(b)
-	err = errors.Join(err, tmp.Sync(), tmp.Close())
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp.Name())
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	return nil
 }

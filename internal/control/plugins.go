@@ -1,6 +1,7 @@
 package control
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -15,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/empirefederation/neuron/internal/atomicfile"
 	"github.com/empirefederation/neuron/runtime"
 )
 
@@ -254,26 +256,18 @@ func (l loader) download(ctx context.Context, u string) ([]byte, error) {
 	return bin, nil
 }
 
-// place writes bin as dir/name unless that file already holds it: a hidden
-// temporary file renamed into place, so no reader sees half a module.
+// place writes bin as dir/name unless that file already holds it,
+// atomically (a hidden temporary file renamed into place, which the watcher
+// ignores), so no reader sees half a module.
 func (l loader) place(name string, bin []byte) error {
 	dst := filepath.Join(l.dir, name)
-	if cur, err := os.ReadFile(dst); err == nil && string(cur) == string(bin) {
+	if cur, err := os.ReadFile(dst); err == nil && bytes.Equal(cur, bin) {
 		return nil
 	}
-	tmp, err := os.CreateTemp(l.dir, "."+name+".*.tmp")
-	if err != nil {
+	if err := atomicfile.Write(dst, bin); err != nil {
 		return fmt.Errorf("write into the plugins directory: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(bin); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), dst)
+	return nil
 }
 
 func isHexDigest(s string) bool {

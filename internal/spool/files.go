@@ -9,12 +9,14 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/empirefederation/neuron/internal/atomicfile"
 )
 
 const (
 	recExt    = ".rec"
 	reasonExt = ".reason"
-	tmpExt    = ".tmp"
+	tmpExt    = atomicfile.TempSuffix
 	seqDigits = 20 // enough for any uint64
 )
 
@@ -35,36 +37,11 @@ func parseName(name, ext string) (uint64, bool) {
 	return seq, err == nil
 }
 
-// writeFileAtomic makes dir/name hold exactly data, durably: it writes a
-// temporary file, syncs it, renames it over name and syncs dir. A crash at
-// any point leaves either the old name (or none) plus a *.tmp file that
-// Open removes, never a partial name.
-func writeFileAtomic(dir, name string, data []byte) (err error) {
-	f, err := os.CreateTemp(dir, "."+name+"-*"+tmpExt)
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = os.Remove(tmp) // Best effort: Open removes leftovers anyway.
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	return syncDir(dir)
+// writeFileAtomic makes dir/name hold exactly data, durably (see
+// atomicfile.Write): a crash at any point leaves either the old name (or
+// none) plus a *.tmp file that Open removes, never a partial name.
+func writeFileAtomic(dir, name string, data []byte) error {
+	return atomicfile.Write(filepath.Join(dir, name), data)
 }
 
 // removeFile deletes path; a file already gone is not an error.

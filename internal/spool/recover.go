@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/empirefederation/neuron/internal/atomicfile"
 )
 
 // recover rebuilds the queue from the directory at Open.
@@ -40,7 +42,7 @@ func (s *Spool) recover() error {
 		s.next = max(s.next, rejected[len(rejected)-1]+1)
 	}
 	if removed {
-		if err := syncDir(s.dir); err != nil {
+		if err := atomicfile.SyncDir(s.dir); err != nil {
 			return fmt.Errorf("sync: %w", err)
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/empirefederation/neuron/internal/atomicfile"
 )
 
 // SetAside moves record seq to Dir/rejected/, with reason in a sidecar
@@ -30,10 +32,10 @@ func (s *Spool) SetAside(seq uint64, reason string) error {
 	if err := os.Rename(filepath.Join(s.dir, recName(seq)), filepath.Join(rej, recName(seq))); err != nil && !isNotExist(err) {
 		return fmt.Errorf("spool: set aside %d: %w", seq, withHint(err, rej))
 	}
-	if err := syncDir(rej); err != nil {
+	if err := atomicfile.SyncDir(rej); err != nil {
 		return fmt.Errorf("spool: set aside %d: sync: %w", seq, err)
 	}
-	if err := syncDir(s.dir); err != nil {
+	if err := atomicfile.SyncDir(s.dir); err != nil {
 		return fmt.Errorf("spool: set aside %d: sync: %w", seq, err)
 	}
 	s.unqueue(i)

@@ -44,6 +44,8 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+
+	"github.com/empirefederation/neuron/internal/atomicfile"
 )
 
 // Default bounds, used when Options leaves them zero.
@@ -249,7 +251,7 @@ func (s *Spool) Remove(seq uint64) error {
 	}
 	// Sync so that an acknowledged report does not come back after a power
 	// loss and get sent twice.
-	if err := syncDir(s.dir); err != nil {
+	if err := atomicfile.SyncDir(s.dir); err != nil {
 		s.log.Warn("spool: sync after remove failed; the record may reappear after a power loss", "seq", seq, "err", err)
 	}
 	s.unqueue(i)

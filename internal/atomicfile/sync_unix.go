@@ -1,12 +1,12 @@
 //go:build unix
 
-package spool
+package atomicfile
 
 import "os"
 
-// syncDir makes the entries of dir (creations, renames, removals) durable.
+// SyncDir makes the entries of dir (creations, renames, removals) durable.
 // Without it a rename that returned can still be lost at power loss.
-func syncDir(dir string) error {
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

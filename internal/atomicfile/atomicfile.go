@@ -1,0 +1,53 @@
+// Package atomicfile replaces a file's content durably and all at once:
+// a reader, or the next start after a crash, sees the old content or the
+// new, never a mix. The spool, the last good config, the command ledger,
+// the runtime's pins and archive, and load_plugin all write this way.
+package atomicfile
+
+import (
+	"os"
+	"path/filepath"
+)
+
+// TempSuffix ends the name of the temporary file Write creates (hidden:
+// it starts with a dot). A crash can leave one behind; a reader of the
+// directory skips or removes such files.
+const TempSuffix = ".tmp"
+
+// Write makes path hold exactly data: it writes a hidden temporary file in
+// the same directory (created if missing), syncs it, renames it over path
+// and syncs the directory, so the rename itself survives a power loss.
+func Write(path string, data []byte) (err error) {
+	dir, name := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+name+"-*"+TempSuffix)
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			_ = os.Remove(tmp)
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return SyncDir(dir)
+}
