@@ -41,17 +41,7 @@ func checkKind(s string) (string, error) {
 	if k := probe.Kind(strings.ToLower(s)); slices.Contains(probe.Kinds(), k) {
 		return string(k), nil
 	}
-	return "", fmt.Errorf("unknown kind %q, want %s", s, kindList())
-}
-
-// kindList is probe.Kinds for messages: "tcp, http, postgres or redis".
-func kindList() string {
-	ks := probe.Kinds()
-	names := make([]string, len(ks))
-	for i, k := range ks {
-		names[i] = string(k)
-	}
-	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+	return "", fmt.Errorf("unknown kind %q, want %s", s, probe.KindList())
 }
 
 // checkDependency checks one item as a whole: kind and target present,
@@ -64,7 +54,7 @@ func checkDependency(v any, report func(string, error)) any {
 	kind, _ := m["kind"].(string)
 	target, _ := m["target"].(string)
 	if kind == "" {
-		report(".kind", fmt.Errorf("required: %s", kindList()))
+		report(".kind", fmt.Errorf("required: %s", probe.KindList()))
 	}
 	if target == "" {
 		report(".target", errors.New("required: what the probe reaches, e.g. host:port"))

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/empirefederation/neuron/federation"
+	"github.com/empirefederation/neuron/runtime"
 )
 
 // MaxUpdateBytes bounds the body of a pushed update.
@@ -25,32 +26,32 @@ func (c *Controller) Handler(token func() string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
-			fail(w, http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
+			runtime.WriteError(w, http.StatusMethodNotAllowed, runtime.CodeMethodNotAllowed, "use POST")
 			return
 		}
 		want := token()
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		switch {
 		case want == "":
-			fail(w, http.StatusUnauthorized, "unauthorized", "this neuron is not registered with a federation (it runs standalone, or its registration is pending); it accepts no update until it is")
+			runtime.WriteError(w, http.StatusUnauthorized, "unauthorized", "this neuron is not registered with a federation (it runs standalone, or its registration is pending); it accepts no update until it is")
 			return
 		case !ok || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1:
-			fail(w, http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer with the token the federation issued to this neuron at registration")
+			runtime.WriteError(w, http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer with the token the federation issued to this neuron at registration")
 			return
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxUpdateBytes))
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
-				fail(w, http.StatusRequestEntityTooLarge, "body_too_large", "an update is at most 1 MiB")
+				runtime.WriteError(w, http.StatusRequestEntityTooLarge, runtime.CodeBodyTooLarge, "an update is at most 1 MiB")
 				return
 			}
-			fail(w, http.StatusBadRequest, "bad_request", "read body: "+err.Error())
+			runtime.WriteError(w, http.StatusBadRequest, runtime.CodeBadRequest, "read body: "+err.Error())
 			return
 		}
 		u, err := federation.ParseUpdate(body)
 		if err != nil {
-			fail(w, http.StatusBadRequest, "bad_request", err.Error())
+			runtime.WriteError(w, http.StatusBadRequest, runtime.CodeBadRequest, err.Error())
 			return
 		}
 		res, err := c.Apply(r.Context(), u, "push")
@@ -66,10 +67,6 @@ func (c *Controller) Handler(token func() string) http.Handler {
 		}
 		respond(w, http.StatusOK, map[string]any{"success": true, "data": res})
 	})
-}
-
-func fail(w http.ResponseWriter, status int, code, msg string) {
-	respond(w, status, map[string]string{"error": msg, "code": code})
 }
 
 func respond(w http.ResponseWriter, status int, v any) {

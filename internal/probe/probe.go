@@ -97,7 +97,7 @@ func (d Dependency) Validate() error {
 		return fmt.Errorf("dependency %q: name must be non-empty and use only letters, digits, '_', '.' and '-'", d.Name)
 	}
 	if _, ok := targetForms[d.Kind]; !ok {
-		return fmt.Errorf("dependency %q: unknown kind %q: use %s", d.Name, d.Kind, kindList())
+		return fmt.Errorf("dependency %q: unknown kind %q: use %s", d.Name, d.Kind, KindList())
 	}
 	if err := CheckTarget(d.Kind, d.Target); err != nil {
 		return fmt.Errorf("dependency %q: %s target %q: %w", d.Name, d.Kind, redact(d.Target), err)

@@ -20,8 +20,8 @@ func Kinds() []Kind {
 	return []Kind{KindTCP, KindHTTP, KindPostgres, KindRedis}
 }
 
-// kindList is Kinds for messages: "tcp, http, postgres or redis".
-func kindList() string {
+// KindList is Kinds for messages: "tcp, http, postgres or redis".
+func KindList() string {
 	ks := Kinds()
 	names := make([]string, len(ks))
 	for i, k := range ks {
@@ -55,7 +55,7 @@ var targetForms = map[Kind]targetForm{
 func CheckTarget(kind Kind, target string) error {
 	form, ok := targetForms[kind]
 	if !ok {
-		return fmt.Errorf("unknown kind %q: use %s", kind, kindList())
+		return fmt.Errorf("unknown kind %q: use %s", kind, KindList())
 	}
 	err := form.check(target)
 	if err == nil {
