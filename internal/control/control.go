@@ -39,6 +39,7 @@ const (
 // Target is what a config acts on: the processor runtime.
 type Target interface {
 	SetDynamic(runtime.Dynamic) error
+	ExperimentTarget
 }
 
 // Options configure a Controller.
@@ -54,8 +55,7 @@ type Options struct {
 	// CallTimeout is the configured call timeout, used when no update sets
 	// timeoutSeconds. Zero leaves each processor's own.
 	CallTimeout time.Duration
-	// Runtime receives every applied config. When it is also an
-	// ExperimentTarget, traffic-splitting experiments are accepted.
+	// Runtime receives every applied config and experiment.
 	Runtime Target
 	// Guardrails are the default guardrails of a traffic-splitting
 	// experiment that sets none: the neuron's alertThresholds.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/empirefederation/neuron/federation"
+	"github.com/empirefederation/neuron/internal/experiment"
 	"github.com/empirefederation/neuron/runtime"
 )
 
@@ -32,6 +33,15 @@ func (t *target) SetDynamic(d runtime.Dynamic) error {
 	t.applied = append(t.applied, d)
 	return nil
 }
+
+// The split experiments' path is tested with the real runtime in
+// internal/agent; here they are accepted and do nothing.
+func (t *target) SetExperiment(context.Context, *experiment.Split, []runtime.ExperimentVariant) error {
+	return nil
+}
+func (t *target) StopExperiment(string) error                      { return nil }
+func (t *target) Experiments() []runtime.ExperimentInfo            { return nil }
+func (t *target) PinVersion(context.Context, string, string) error { return nil }
 
 func (t *target) last() runtime.Dynamic {
 	t.mu.Lock()

@@ -100,8 +100,8 @@ func (c *Controller) stopSplit(e *federation.Experiment, cur, next *State) (*pro
 		return nil, fmt.Errorf("experiment %s: promote %q: no such variant (variants: %v)", e.ID, e.Promote, names)
 	}
 	version := run.Variants[i].Version
-	if t, ok := c.opts.Runtime.(ExperimentTarget); ok && version == "" {
-		for _, x := range t.Experiments() { // the version it resolved at start
+	if version == "" {
+		for _, x := range c.opts.Runtime.Experiments() { // the version it resolved at start
 			if x.ID == run.ID && i < len(x.Variants) {
 				version = x.Variants[i].Version
 			}
@@ -123,13 +123,7 @@ func (c *Controller) stopSplit(e *federation.Experiment, cur, next *State) (*pro
 // promoted version. It runs before the config is installed, so that a
 // refused split leaves everything as it was.
 func (c *Controller) installSplit(ctx context.Context, prev, s *State, p *promotion) error {
-	t, ok := c.opts.Runtime.(ExperimentTarget)
-	if !ok {
-		if isSplit(s.Experiment) {
-			return fmt.Errorf("experiment %s: this neuron's runtime cannot split traffic", s.Experiment.ID)
-		}
-		return nil
-	}
+	t := c.opts.Runtime
 	if isSplit(s.Experiment) {
 		if prev != nil && prev.Experiment == s.Experiment {
 			return nil // unchanged

@@ -4,14 +4,7 @@ import (
 	"time"
 
 	"github.com/empirefederation/neuron/federation"
-	"github.com/empirefederation/neuron/runtime"
 )
-
-// ExperimentRuntime is a Runtime that runs traffic-splitting experiments;
-// the analytics report then has a breakdown row per variant.
-type ExperimentRuntime interface {
-	Experiments() []runtime.ExperimentInfo
-}
 
 // variantTotals are a variant's cumulative counters at one report.
 type variantTotals struct {
@@ -25,10 +18,7 @@ type variantTotals struct {
 // quantiles since the experiment started, as the engine keeps them.
 // A variant without calls in the interval has no row. Called under r.mu.
 func (r *Reporter) variantRows() []federation.BreakdownRow {
-	rt, ok := r.opts.Runtime.(ExperimentRuntime)
-	if !ok {
-		return nil
-	}
+	rt := r.opts.Runtime
 	cur := map[string]variantTotals{}
 	var rows []federation.BreakdownRow
 	for _, x := range rt.Experiments() {

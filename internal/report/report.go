@@ -28,6 +28,9 @@ type Runtime interface {
 	Processors() []runtime.ProcessorInfo
 	Endpoints() []abi.Endpoint
 	Waiting() int
+	// Experiments gives a breakdown row per variant of each running
+	// traffic-splitting experiment.
+	Experiments() []runtime.ExperimentInfo
 }
 
 // System is a reading of host usage, in percent.

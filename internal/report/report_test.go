@@ -36,6 +36,10 @@ func (c *counters) Endpoints() []abi.Endpoint {
 }
 func (c *counters) Waiting() int { return c.waiting }
 
+// Experiments: per-variant rows are tested over a real runtime in
+// internal/agent.
+func (c *counters) Experiments() []runtime.ExperimentInfo { return nil }
+
 func (c *counters) set(t runtime.Traffic, custom map[string]float64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
