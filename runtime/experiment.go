@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -198,7 +199,7 @@ func newRunning(split *experiment.Split, variants []ExperimentVariant, s *snapsh
 			return nil, fmt.Errorf("variant %q of the split has no version and config given", v.Name)
 		}
 		ev := variants[j]
-		ev.Version = cmpOr(ev.Version, cur.version())
+		ev.Version = cmp.Or(ev.Version, cur.version())
 		if !slices.Contains(loaded, ev.Version) {
 			return nil, fmt.Errorf("variant %q: %s@%s is not loaded (loaded: %s); drop its file into the plugins directory first",
 				v.Name, cur.name(), ev.Version, strings.Join(loaded, ", "))
@@ -247,7 +248,7 @@ func (rt *Runtime) StopExperiment(id string) error {
 		return nil
 	}
 	slices.Sort(ids)
-	return fmt.Errorf("stop experiment %s: no such experiment runs (running: %s)", id, cmpOr(strings.Join(ids, ", "), "none"))
+	return fmt.Errorf("stop experiment %s: no such experiment runs (running: %s)", id, cmp.Or(strings.Join(ids, ", "), "none"))
 }
 
 // installExperiments publishes a snapshot like the current one with

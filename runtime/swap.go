@@ -234,7 +234,7 @@ func (rt *Runtime) publish(pl *plan, s *snapshot, took time.Duration) {
 			"from": from.id(), "to": to.id(), "fromDigest": from.mod.Digest, "toDigest": to.mod.Digest})})
 	}
 	for _, p := range leaving {
-		why := cmpOr(pl.leaving[p], pl.o.why[p.name()])
+		why := cmp.Or(pl.leaving[p], pl.o.why[p.name()])
 		switch {
 		case why == "" && p.fromArchive:
 			why = "no longer pinned"

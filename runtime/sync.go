@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -258,7 +259,7 @@ func (pl *plan) scanFile(ctx context.Context, path string, cur *processor) (open
 // processor was unloaded.
 func (pl *plan) keep(p *processor) {
 	if pl.rt.state.unloaded(p.name()) {
-		pl.leaving[p] = cmpOr(pl.o.why[p.name()], "processor unloaded")
+		pl.leaving[p] = cmp.Or(pl.o.why[p.name()], "processor unloaded")
 		return
 	}
 	pl.kept = append(pl.kept, p)
@@ -301,11 +302,4 @@ func (rt *Runtime) reportRejected(r Rejection, kept *processor) {
 	}
 	rt.log.Warn("processor rejected", attrs...)
 	rt.emit(Event{Type: EventPluginRejected, Plugin: r.Plugin, Version: r.Version, Data: mustJSON(data)})
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

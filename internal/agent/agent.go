@@ -4,6 +4,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -128,7 +129,7 @@ func Start(ctx context.Context, cfg *config.Config, logOut io.Writer) (*Agent, e
 		}
 	}()
 	a.log.Info("neuron listening", "addr", ln.Addr().String(), "id", cfg.ID, "plugins_dir", cfg.PluginsDir,
-		"federation", cmpOr(cfg.Federation.URL, "none (standalone)"))
+		"federation", cmp.Or(cfg.Federation.URL, "none (standalone)"))
 	if err := a.startWatch(ctx); err != nil {
 		return nil, err
 	}
@@ -262,13 +263,6 @@ func (a *Agent) runtimeEvent(e runtime.Event) {
 	if l := a.fed.Load(); l != nil && servingEvents[e.Type] {
 		l.RegistrationChanged()
 	}
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // commands are every command the neuron runs: the built-ins and the plugin

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -98,9 +99,9 @@ func registration(cfg *config.Config, addr net.Addr, host sysmetrics.HostInfo) f
 		}
 	}
 	res := federation.ResourceRequirements{
-		CPU:     cmpOr(f.ResourceRequirements.CPU, "1 core"),
-		Memory:  cmpOr(f.ResourceRequirements.Memory, memoryFor(cfg)),
-		Storage: cmpOr(f.ResourceRequirements.Storage, "1GB"),
+		CPU:     cmp.Or(f.ResourceRequirements.CPU, "1 core"),
+		Memory:  cmp.Or(f.ResourceRequirements.Memory, memoryFor(cfg)),
+		Storage: cmp.Or(f.ResourceRequirements.Storage, "1GB"),
 	}
 	var deps []string
 	for _, d := range cfg.Dependencies {
