@@ -24,9 +24,12 @@ plugins/data-processor-1.1.0.wasm: FORCE
 plugins-c:
 	clang --target=wasm32-wasi --sysroot=/usr -O2 -mexec-model=reactor -Wall -o plugins/data-processor-c.wasm examples/dataprocessor-c/src/processor.c
 
-## run: build everything and run a neuron serving the example processors
+## run: build everything and run a neuron serving the example processors on :8080,
+## with a development federation and its dashboard in the same process on
+## 127.0.0.1:5000 (FEDERATION_URL=http://... make run joins another; FEDERATION_URL= make run: standalone)
+FEDERATION_URL ?= embedded
 run: build plugins
-	./bin/neuron run
+	FEDERATION_URL='$(FEDERATION_URL)' ./bin/neuron run
 
 ## test: the whole test suite: lint, host and SDK tests with the race detector
 test: lint

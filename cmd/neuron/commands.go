@@ -36,6 +36,7 @@ Empire Federation.
 
 Usage:
   neuron run [flags]                  load ./plugins/*.wasm and serve their endpoints
+  neuron federation serve [flags]     run a development federation with its dashboard
   neuron plugin inspect [--json] FILE show a module's manifest, endpoints, exports and imports
   neuron plugin validate FILE         check a module against the ABI; exit 0 or explain
   neuron version                      print version, commit, Go and wazero versions
@@ -43,8 +44,9 @@ Usage:
 Every command takes --help. Exit status: 0 success, 1 failure, 2 usage error.
 
 Quick start:
-  make plugins          # build the example processors into ./plugins
-  neuron run            # serve them on :8080
+  make plugins                          # build the example processors into ./plugins
+  FEDERATION_URL=embedded neuron run    # serve them on :8080, with a development
+                                        # federation and its dashboard on :5000
   curl localhost:8080/hello/world
 
 Writing a processor: sdk/README.md and docs/abi.md.
@@ -61,6 +63,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runNeuron(ctx, args[1:], stdout, stderr)
 	case "plugin":
 		return plugin(ctx, args[1:], stdout, stderr)
+	case "federation":
+		return federationCmd(ctx, args[1:], stdout, stderr)
 	case "version":
 		return printVersion(stdout)
 	case "help", "-h", "--help", "-help":

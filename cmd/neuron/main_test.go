@@ -271,8 +271,35 @@ type server struct {
 	cmd    *exec.Cmd
 	log    *testutil.Buffer // stdout and stderr
 	base   string           // http://host:port
-	exited chan struct{}
+	exited <-chan struct{}
 	client *http.Client
+}
+
+// spawn starts cmd and returns a channel closed once it has exited. When
+// the test ends the process is killed if it still runs, and, if the test
+// failed, what output returns is logged.
+func spawn(t testing.TB, cmd *exec.Cmd, output func() string) <-chan struct{} {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-exited:
+		default:
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Log(output())
+		}
+	})
+	return exited
 }
 
 var listeningPattern = regexp.MustCompile(`msg="neuron listening" addr=(\S+)`)
@@ -295,26 +322,9 @@ func startServer(t testing.TB, plugins string, env ...string) *server {
 	cmd.Dir = t.TempDir()
 	cmd.Env = environ(append([]string{"NEURON_LISTEN=127.0.0.1:0", "NEURON_PLUGINS_DIR=" + plugins,
 		"NEURON_DATA_DIR=" + data, "LOG_LEVEL=debug"}, env...)...)
-	s := &server{cmd: cmd, log: &testutil.Buffer{}, exited: make(chan struct{}), client: &http.Client{Timeout: waitLimit}}
+	s := &server{cmd: cmd, log: &testutil.Buffer{}, client: &http.Client{Timeout: waitLimit}}
 	cmd.Stdout, cmd.Stderr = s.log, s.log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		_ = cmd.Wait()
-		close(s.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-s.exited:
-		default:
-			_ = cmd.Process.Kill()
-			<-s.exited
-		}
-		if t.Failed() {
-			t.Logf("neuron log:\n%s", s.log)
-		}
-	})
+	s.exited = spawn(t, cmd, func() string { return "neuron log:\n" + s.log.String() })
 	testutil.Eventually(t, waitLimit, "the neuron to log its address", func() bool {
 		if m := listeningPattern.FindStringSubmatch(s.log.String()); m != nil {
 			s.base = "http://" + m[1]

@@ -24,37 +24,52 @@ import (
 // delays a report, never a request.
 const federationTimeout = 10 * time.Second
 
-// link is the federation link with the durable queue its reports go through.
+// link is the federation link with the durable queue its reports go
+// through, and the development federation it reports to when
+// FEDERATION_URL is embedded.
 type link struct {
 	*federation.Link
-	queue *spool.Spool
+	queue    *spool.Spool
+	embedded *DevFederation // nil unless FEDERATION_URL=embedded
 }
 
-// startLink opens the analytics spool in DataDir/spool and starts the
-// federation lifecycle in the background.
+// startLink opens the analytics spool in DataDir/spool, starts the
+// embedded development federation when FEDERATION_URL is "embedded", and
+// starts the federation lifecycle in the background.
 func startLink(ctx context.Context, a *Agent, reg prometheus.Registerer) (*link, error) {
 	cfg := a.cfg
-	if cfg.Federation.URL == config.FederationEmbedded {
-		return nil, errors.New("FEDERATION_URL=embedded: the embedded development federation is not part of this version; run `neuron federation serve` elsewhere and point FEDERATION_URL at it, or leave it empty to run standalone")
-	}
 	q, err := spool.Open(spool.Options{Dir: filepath.Join(cfg.DataDir, "spool"),
 		MaxItems: cfg.Federation.SpoolMaxReports, MaxBytes: cfg.Federation.SpoolMaxBytes, Logger: a.log})
 	if err != nil {
 		return nil, fmt.Errorf("analytics spool: %w", err)
 	}
+	base, l := cfg.Federation.URL, &link{queue: q}
+	if base == config.FederationEmbedded {
+		if l.embedded, err = startEmbedded(a); err != nil {
+			return nil, errors.Join(err, q.Close())
+		}
+		base = l.embedded.URL()
+	}
 	reg.MustRegister(spoolCollector{q})
-	client := federation.NewClient(cfg.Federation.URL, &http.Client{Timeout: federationTimeout}, "neuron/"+cfg.BuildVersion)
-	l := federation.StartLink(context.WithoutCancel(ctx), federation.LinkOptions{
+	client := federation.NewClient(base, &http.Client{Timeout: federationTimeout}, "neuron/"+cfg.BuildVersion)
+	l.Link = federation.StartLink(context.WithoutCancel(ctx), federation.LinkOptions{
 		Client: client, Neuron: neuron{a}, Queue: q, Logger: a.log,
 		HeartbeatInterval: cfg.Federation.HeartbeatInterval, AnalyticsInterval: cfg.Federation.AnalyticsInterval,
 		ConfigPollInterval: cfg.Federation.ConfigPollInterval, Events: a.events.Record,
 	})
-	return &link{Link: l, queue: q}, nil
+	return l, nil
 }
 
-// Stop stops the link (final report queued) and closes the spool.
+// Stop stops the link (final report queued, and sent if the federation
+// takes it), closes the spool, then stops the embedded federation, if any:
+// it is the last to go, so that it receives the stopping heartbeat and the
+// final report.
 func (l *link) Stop(ctx context.Context) error {
-	return errors.Join(l.Link.Stop(ctx), l.queue.Close())
+	err := errors.Join(l.Link.Stop(ctx), l.queue.Close())
+	if l.embedded != nil {
+		err = errors.Join(err, l.embedded.Stop(ctx))
+	}
+	return err
 }
 
 // neuron is the agent as the federation link sees it.

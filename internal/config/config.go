@@ -101,6 +101,16 @@ type Federation struct {
 	// standalone, FederationEmbedded starts a development federation in
 	// the process, anything else is an http(s) URL without trailing slash.
 	URL string `koanf:"url"`
+	// Listen is where the development federation that URL
+	// FederationEmbedded starts listens (FEDERATION_LISTEN), host:port;
+	// DefaultFederationListen by default, where `neuron federation serve`
+	// listens too. Unused otherwise.
+	Listen string `koanf:"listen"`
+	// AdminToken is the bearer of that development federation's admin
+	// API and dashboard (FEDERATION_ADMIN_TOKEN, as for `neuron federation
+	// serve`); empty: the agent generates one at each start and prints it.
+	// Unused unless URL is FederationEmbedded.
+	AdminToken string `koanf:"adminToken"`
 	// HeartbeatInterval is the heartbeat period.
 	HeartbeatInterval time.Duration `koanf:"heartbeatInterval"`
 	// AnalyticsInterval is the analytics report period.

@@ -65,7 +65,7 @@ func TestLoad_RegistrationFromFile(t *testing.T) {
 	}
 	f := cfg.Federation
 	want := Federation{
-		URL: f.URL, HeartbeatInterval: f.HeartbeatInterval, AnalyticsInterval: f.AnalyticsInterval, ConfigPollInterval: f.ConfigPollInterval,
+		URL: f.URL, Listen: "127.0.0.1:5001", AdminToken: "file-token", HeartbeatInterval: f.HeartbeatInterval, AnalyticsInterval: f.AnalyticsInterval, ConfigPollInterval: f.ConfigPollInterval,
 		SpoolMaxReports: 500, SpoolMaxBytes: 1 << 20,
 		Type:                 "file-type",
 		Capabilities:         []string{"data_processing", "batch.ops-2"},
@@ -96,6 +96,7 @@ func TestLoad_RegistrationDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Federation{
+		Listen:            "127.0.0.1:5000",
 		HeartbeatInterval: time.Minute, AnalyticsInterval: time.Minute, ConfigPollInterval: 30 * time.Second,
 		SpoolMaxReports: 10000, SpoolMaxBytes: 64 << 20,
 		Type:            "wasm-neuron",

@@ -63,6 +63,8 @@ var schema = &node{fields: map[string]*node{
 	"shutdownTimeout":   {leaf: duration(false)},
 	"federation": {fields: map[string]*node{
 		"url":                {leaf: str(true, checkFederationURL)},
+		"listen":             {leaf: str(false, checkListen)},
+		"adminToken":         {leaf: str(true, nil)},
 		"heartbeatInterval":  {leaf: duration(true)},
 		"analyticsInterval":  {leaf: duration(true)},
 		"configPollInterval": {leaf: duration(true)},

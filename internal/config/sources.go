@@ -32,6 +32,12 @@ const (
 	defaultAlertHealthScore   = 80.0   // out of 100
 )
 
+// DefaultFederationListen is where a development federation listens by
+// default: the embedded one (federation.listen, FEDERATION_LISTEN) and
+// `neuron federation serve --listen`. Loopback only, as its admin API is for
+// the developer at the machine.
+const DefaultFederationListen = "127.0.0.1:5000"
+
 // binding ties an environment variable or a flag to a configuration key.
 type binding struct {
 	name, key, help string
@@ -54,6 +60,8 @@ var envVars = []binding{
 	{"LOG_LEVEL", "logLevel", "debug, info, warn or error (default " + defaultLogLevel + ")"},
 	{"NEURON_SHUTDOWN_TIMEOUT", "shutdownTimeout", "bound on finishing in-flight calls at shutdown (default 15s)"},
 	{"FEDERATION_URL", "federation.url", "federation base URL, \"embedded\", or empty for standalone"},
+	{"FEDERATION_LISTEN", "federation.listen", "where the embedded development federation listens (default " + DefaultFederationListen + ")"},
+	{"FEDERATION_ADMIN_TOKEN", "federation.adminToken", "the embedded development federation's admin token (default: generated and printed)"},
 	{"NEURON_HEARTBEAT_INTERVAL", "federation.heartbeatInterval", "heartbeat period (default 60s)"},
 	{"NEURON_ANALYTICS_INTERVAL", "federation.analyticsInterval", "analytics report period (default 60s)"},
 	{"NEURON_CONFIG_POLL_INTERVAL", "federation.configPollInterval", "config poll period (default 30s)"},
@@ -84,6 +92,7 @@ var flags = []binding{
 	{"id", "id", "unique `ID` of this neuron (default: derived from the hostname)"},
 	{"name", "name", "display `NAME` (default: the id)"},
 	{"federation-url", "federation.url", "federation `URL`, \"embedded\", or \"\" for standalone"},
+	{"federation-listen", "federation.listen", "with --federation-url embedded, serve the development federation on `ADDR` (default " + DefaultFederationListen + ")"},
 }
 
 // defaultsLayer holds the built-in defaults.
@@ -101,6 +110,7 @@ func defaultsLayer() layer {
 			"logLevel":          defaultLogLevel,
 			"shutdownTimeout":   defaultShutdownTimeout,
 			"federation": map[string]any{
+				"listen":             DefaultFederationListen,
 				"heartbeatInterval":  defaultHeartbeatInterval,
 				"analyticsInterval":  defaultAnalyticsInterval,
 				"configPollInterval": defaultConfigPollInterval,

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/empirefederation/neuron/internal/agent"
+	"github.com/empirefederation/neuron/internal/config"
+	"github.com/empirefederation/neuron/internal/devfed"
+)
+
+// Defaults of `neuron federation serve` beyond config.DefaultFederationListen.
+const (
+	defaultFederationData = "./.federation"
+	// federationStopTimeout bounds how long shutdown waits for requests in
+	// flight (a push to a neuron is bounded by devfed's PushTimeout).
+	federationStopTimeout = 10 * time.Second
+)
+
+const federationUsage = `Usage: neuron federation serve [flags]
+
+Run a development federation: the server side of the federation wire
+contract (POST /api/neuron/register, /api/neuron/status,
+/api/analytics/report, GET /api/neuron/config), with a dashboard and an
+admin API on the same address. Neurons register with it like with any
+federation; the dashboard shows each one live (status, heartbeats, metrics,
+analytics, events) and pushes configs, experiments and commands to them.
+State is one SQLite file in --data, so a restart keeps the fleet's history.
+It is for development and tests: one process, one admin token.
+
+Flags:
+%s
+The dashboard is at http://ADDR/#token=TOKEN (printed at start: open it in a
+browser). The admin API is under /api/admin/, with the same token:
+  curl -H "Authorization: Bearer TOKEN" http://127.0.0.1:5000/api/admin/neurons
+
+Example: a federation, and a neuron joining it from another terminal, both
+with a short heartbeat for a lively dashboard:
+  neuron federation serve --heartbeat-interval 5s
+  FEDERATION_URL=http://127.0.0.1:5000 NEURON_HEARTBEAT_INTERVAL=5s neuron run
+Both in one process (what 'make run' does):
+  FEDERATION_URL=embedded neuron run
+
+Stop it with Ctrl-C (SIGINT) or SIGTERM. Exit status: 0 after a clean stop,
+1 when it cannot serve (address taken, data directory unusable), 2 for bad
+flags. Everything about it: docs/dev-federation.md.
+`
+
+// federationFlags are the settings of `neuron federation serve`.
+type federationFlags struct {
+	listen, data, token, level string
+	heartbeat, retention       time.Duration
+}
+
+// federationFlagSet returns the flag set of `neuron federation serve`,
+// filling f; env supplies the defaults that come from the environment.
+func federationFlagSet(f *federationFlags, env func(string) string) *flag.FlagSet {
+	fs := flag.NewFlagSet("neuron federation serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&f.listen, "listen", config.DefaultFederationListen, "serve on `ADDR`, host:port; keep it on loopback unless you mean to share the admin API")
+	fs.StringVar(&f.data, "data", defaultFederationData, "keep the federation's state (federation.db, token.key) in `DIR`")
+	fs.StringVar(&f.token, "admin-token", env("FEDERATION_ADMIN_TOKEN"), "bearer `TOKEN` of the admin API and dashboard (env FEDERATION_ADMIN_TOKEN; default: a new one, generated and printed)")
+	fs.DurationVar(&f.heartbeat, "heartbeat-interval", devfed.DefaultHeartbeatInterval, "the heartbeat `PERIOD` the neurons use (their NEURON_HEARTBEAT_INTERVAL): stale after 2.5 periods without one, offline after 5")
+	fs.DurationVar(&f.retention, "retention", devfed.DefaultRetention, "delete heartbeats, analytics and events older than `AGE`")
+	fs.StringVar(&f.level, "log-level", cmp.Or(env("LOG_LEVEL"), "info"), "log `LEVEL`: debug, info, warn or error (env LOG_LEVEL)")
+	return fs
+}
+
+// federationHelp writes the help of `neuron federation serve`.
+func federationHelp(w io.Writer) {
+	var b strings.Builder
+	fs := federationFlagSet(&federationFlags{}, func(string) string { return "" })
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	fmt.Fprintf(w, federationUsage, b.String())
+}
+
+// federationCmd runs `neuron federation ...`: only `serve` so far.
+func federationCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, "neuron federation: expected 'serve'\n\n")
+		federationHelp(stderr)
+		return exitUsage
+	}
+	switch args[0] {
+	case "serve":
+		return federationServe(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help", "-help":
+		federationHelp(stdout)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "neuron federation: unknown command %q, expected 'serve'\nRun 'neuron federation serve --help' for what it does.\n", args[0])
+	return exitUsage
+}
+
+// federationServe runs `neuron federation serve` until ctx ends.
+func federationServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var f federationFlags
+	fs := federationFlagSet(&f, os.Getenv)
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		federationHelp(stdout)
+		return exitOK
+	case err == nil:
+		err = f.check(fs)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "neuron federation serve: %v\nRun 'neuron federation serve --help' for the flags.\n", err)
+		return exitUsage
+	}
+	log := agent.NewLogger(stderr, f.level)
+	generated := f.token == ""
+	if generated {
+		f.token = devfed.GenerateToken()
+	}
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "neuron federation serve: cannot listen on %s: %v (choose a free host:port with --listen, or stop what holds it)\n", f.listen, err)
+		return exitFailure
+	}
+	d, err := agent.StartDevFederation(ln, devfed.Options{
+		DataDir: f.data, AdminToken: f.token, HeartbeatInterval: f.heartbeat, Retention: f.retention, Logger: log,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "neuron federation serve: %v\n", err)
+		return exitFailure
+	}
+	log.Info("development federation serving", "url", d.URL(), "data", f.data, "heartbeat_interval", f.heartbeat,
+		"retention", f.retention, "admin_token_generated", generated)
+	fmt.Fprintf(stdout, "dashboard: %s\nneurons join with: FEDERATION_URL=%s neuron run\n", d.Dashboard(), d.URL())
+	<-ctx.Done()
+	log.Info("stopping the development federation")
+	stop, cancel := context.WithTimeout(context.Background(), federationStopTimeout)
+	defer cancel()
+	if err := d.Stop(stop); err != nil {
+		fmt.Fprintf(stderr, "neuron federation serve: stop: %v\n", err)
+		return exitFailure
+	}
+	log.Info("development federation stopped")
+	return exitOK
+}
+
+// check validates the flags that parsing alone does not.
+func (f *federationFlags) check(fs *flag.FlagSet) error {
+	var errs []error
+	if fs.NArg() > 0 {
+		errs = append(errs, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+	}
+	if _, _, err := net.SplitHostPort(f.listen); err != nil {
+		errs = append(errs, fmt.Errorf("--listen %q: want host:port, e.g. 127.0.0.1:5000 (%v)", f.listen, err))
+	}
+	if strings.TrimSpace(f.data) == "" {
+		errs = append(errs, errors.New("--data: must not be empty"))
+	}
+	if f.heartbeat <= 0 {
+		errs = append(errs, fmt.Errorf("--heartbeat-interval %s: must be more than 0", f.heartbeat))
+	}
+	if f.retention <= 0 {
+		errs = append(errs, fmt.Errorf("--retention %s: must be more than 0", f.retention))
+	}
+	switch strings.ToLower(f.level) {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("--log-level %q: want debug, info, warn or error", f.level))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,298 @@
+package agent_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/empirefederation/neuron/internal/agent"
+	"github.com/empirefederation/neuron/internal/devfed"
+	"github.com/empirefederation/neuron/internal/testutil"
+)
+
+// These tests run real neurons against the development federation
+// (internal/devfed) on loopback, and drive them through its admin API as
+// the dashboard does: the whole loop of issue 5, with nothing mocked.
+
+// devHeartbeat is the heartbeat period of the neurons, and the liveness
+// period of the federation, in these tests.
+const devHeartbeat = 200 * time.Millisecond
+
+// adminAPI is a client of a development federation's admin API.
+type adminAPI struct {
+	base, token string
+	client      *http.Client
+}
+
+// startDevFed serves a development federation on loopback, as `neuron
+// federation serve` does, until the test ends (after the neurons the test
+// starts later have stopped).
+func startDevFed(t *testing.T) adminAPI {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := devfed.GenerateToken()
+	d, err := agent.StartDevFederation(ln, devfed.Options{DataDir: t.TempDir(), AdminToken: token, HeartbeatInterval: devHeartbeat,
+		Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := d.Stop(context.Background()); err != nil {
+			t.Errorf("stop the development federation: %v", err)
+		}
+	})
+	return adminAPI{base: d.URL(), token: token, client: &http.Client{Timeout: waitLimit}}
+}
+
+// call sends a request to the admin API and decodes the answer's data
+// into v, when v is not nil. It returns the status and the raw answer.
+func (api adminAPI) call(t *testing.T, method, path, body string, v any) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, api.base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+api.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := api.client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v != nil && resp.StatusCode < 300 {
+		var env struct {
+			Data json.RawMessage `json:"data"`
+		}
+		if err := json.Unmarshal(raw, &env); err != nil || json.Unmarshal(env.Data, v) != nil {
+			t.Fatalf("%s %s: %d %.500s: not the data asked for", method, path, resp.StatusCode, raw)
+		}
+	}
+	return resp.StatusCode, raw
+}
+
+// get is call for a GET that must answer 200.
+func (api adminAPI) get(t *testing.T, path string, v any) {
+	t.Helper()
+	if status, raw := api.call(t, "GET", path, "", v); status != http.StatusOK {
+		t.Fatalf("GET %s: %d %.500s", path, status, raw)
+	}
+}
+
+// post is call for a POST that must answer want.
+func (api adminAPI) post(t *testing.T, path, body string, want int, v any) {
+	t.Helper()
+	if status, raw := api.call(t, "POST", path, body, v); status != want {
+		t.Fatalf("POST %s %s: %d %.500s, want %d", path, body, status, raw, want)
+	}
+}
+
+// statuses maps each neuron id of GET /api/admin/neurons to its status.
+func (api adminAPI) statuses(t *testing.T) map[string]string {
+	t.Helper()
+	var list []struct{ ID, Status string }
+	api.get(t, "/api/admin/neurons", &list)
+	out := map[string]string{}
+	for _, n := range list {
+		out[n.ID] = n.Status
+	}
+	return out
+}
+
+// delivery is one neuron's delivery of a config or experiment.
+type delivery struct {
+	NeuronID string `json:"neuronId"`
+	Status   string `json:"status"`
+	Detail   string `json:"detail"`
+}
+
+// delivered reports whether every one of ids has a delivery in status.
+func delivered(deliveries []delivery, status string, ids ...string) bool {
+	got := map[string]string{}
+	for _, d := range deliveries {
+		got[d.NeuronID] = d.Status
+	}
+	for _, id := range ids {
+		if got[id] != status {
+			return false
+		}
+	}
+	return true
+}
+
+// devNeuron starts a neuron with id joining the federation at api, serving
+// both versions of the data processor, with short periods.
+func devNeuron(t *testing.T, api adminAPI, id string) *neuron {
+	t.Helper()
+	plugins := pluginsDir(t, map[string]string{"dp-1.wasm": "examples/dataprocessor/v1.0.0", "dp-2.wasm": "examples/dataprocessor/v1.1.0"})
+	return start(t, "--config", writeFile(t, "neuron.yaml", fmt.Sprintf(`
+id: %s
+listen: 127.0.0.1:0
+pluginsDir: %s
+dataDir: %s
+shutdownTimeout: 5s
+federation:
+  url: %s
+  heartbeatInterval: %s
+  analyticsInterval: 150ms
+  configPollInterval: 300ms
+settings:
+  batchSize: 1000
+`, id, plugins, dataDir(t), api.base, devHeartbeat)))
+}
+
+// TestDevFederation_TwoNeurons: two neurons join a development federation;
+// a config, an experiment and a command sent through its admin API reach
+// them and come back as outcomes; a third process claiming one of their
+// ids is refused, and says so.
+func TestDevFederation_TwoNeurons(t *testing.T) {
+	api := startDevFed(t)
+	ids := []string{"dev-a", "dev-b"}
+	neurons := []*neuron{devNeuron(t, api, ids[0]), devNeuron(t, api, ids[1])}
+
+	testutil.Eventually(t, waitLimit, "both neurons active", func() bool {
+		st := api.statuses(t)
+		return st[ids[0]] == "active" && st[ids[1]] == "active"
+	})
+
+	t.Run("fleet config", func(t *testing.T) {
+		var cfg struct {
+			Version    string     `json:"version"`
+			Deliveries []delivery `json:"deliveries"`
+		}
+		api.post(t, "/api/admin/configs", `{"target": "fleet", "config": {"batchSize": 1500}}`, http.StatusCreated, &cfg)
+		if cfg.Version == "" {
+			t.Fatal("the config has no version")
+		}
+		for i, id := range ids {
+			testutil.Eventually(t, waitLimit, id+"'s heartbeat with the config's version", func() bool {
+				var hb []struct {
+					ConfigVersion string `json:"configVersion"`
+				}
+				api.get(t, "/api/admin/neurons/"+id+"/heartbeats", &hb)
+				return len(hb) > 0 && hb[len(hb)-1].ConfigVersion == cfg.Version
+			})
+			if got := neurons[i].batchSize(t); got != 1500 {
+				t.Errorf("%s: the data processor's batchSize is %d, want the fleet's 1500", id, got)
+			}
+		}
+		testutil.Eventually(t, waitLimit, "both deliveries applied", func() bool {
+			var list []struct {
+				Version    string     `json:"version"`
+				Deliveries []delivery `json:"deliveries"`
+			}
+			api.get(t, "/api/admin/configs?target=fleet", &list)
+			return len(list) > 0 && list[0].Version == cfg.Version && delivered(list[0].Deliveries, "applied", ids...)
+		})
+	})
+
+	t.Run("experiment", func(t *testing.T) {
+		api.post(t, "/api/admin/experiments", `{"target": "fleet", "experiment": {"id": "exp-dev", "plugin": "data-processor",
+			"stickyKey": "query:user", "variants": [{"name": "control", "weight": 50, "version": "1.1.0"},
+			{"name": "old", "weight": 50, "version": "1.0.0"}]}}`, http.StatusCreated, nil)
+		const users = 20
+		for i, n := range neurons {
+			testutil.Eventually(t, waitLimit, ids[i]+" splitting traffic", func() bool {
+				return n.do(t, "GET", "/status?user=probe", "").header.Get("X-Neuron-Variant") != ""
+			})
+		}
+		// The probes above count too: one per poll until the split arrived.
+		want := map[string]string{"control": "data-processor@1.1.0", "old": "data-processor@1.0.0"}
+		for i, n := range neurons {
+			for u := range users {
+				r := n.do(t, "GET", fmt.Sprintf("/status?user=user-%d", u), "")
+				v := r.header.Get("X-Neuron-Variant")
+				if r.status != http.StatusOK || want[v] == "" || r.header.Get("X-Neuron-Plugin") != want[v] {
+					t.Fatalf("%s user-%d: %d variant %q plugin %q", ids[i], u, r.status, v, r.header.Get("X-Neuron-Plugin"))
+				}
+			}
+		}
+		type result struct {
+			Variant       string `json:"variant"`
+			Neurons       int    `json:"neurons"`
+			TotalRequests int64  `json:"totalRequests"`
+		}
+		var exp struct {
+			Status     string     `json:"status"`
+			Deliveries []delivery `json:"deliveries"`
+			Results    []result   `json:"results"`
+		}
+		testutil.Eventually(t, waitLimit, "per-variant results from both neurons", func() bool {
+			api.get(t, "/api/admin/experiments/exp-dev", &exp)
+			total, both := int64(0), 0
+			for _, r := range exp.Results {
+				total += r.TotalRequests
+				if r.Neurons == 2 {
+					both++
+				}
+			}
+			return len(exp.Results) == 2 && both == 2 && total >= 2*users
+		})
+		if exp.Status != "running" || !delivered(exp.Deliveries, "applied", ids...) {
+			t.Errorf("experiment %+v: want running, applied by both", exp)
+		}
+	})
+
+	t.Run("command", func(t *testing.T) {
+		var cmds []struct {
+			ID, NeuronID string
+		}
+		api.post(t, "/api/admin/commands", `{"target": "`+ids[1]+`", "type": "restart_worker", "data": {"workerId": "all", "graceful": true}}`,
+			http.StatusCreated, &cmds)
+		if len(cmds) != 1 || cmds[0].NeuronID != ids[1] || !strings.HasPrefix(cmds[0].ID, "cmd-") {
+			t.Fatalf("commands created: %+v", cmds)
+		}
+		var outcome struct {
+			OK     bool `json:"ok"`
+			Result struct {
+				Restarted int `json:"restarted"`
+			} `json:"result"`
+		}
+		testutil.Eventually(t, waitLimit, "the command's outcome", func() bool {
+			var list []struct {
+				ID, Status string
+				Outcome    json.RawMessage
+			}
+			api.get(t, "/api/admin/commands?neuron="+ids[1], &list)
+			for _, c := range list {
+				if c.ID == cmds[0].ID && c.Status == "succeeded" {
+					return json.Unmarshal(c.Outcome, &outcome) == nil
+				}
+			}
+			return false
+		})
+		if !outcome.OK || outcome.Result.Restarted < 1 {
+			t.Errorf("outcome %+v: want ok with instances restarted", outcome)
+		}
+	})
+
+	t.Run("same id elsewhere", func(t *testing.T) {
+		intruder := devNeuron(t, api, ids[0])
+		testutil.Eventually(t, waitLimit, "the intruder's log to say it was refused", func() bool {
+			return strings.Contains(intruder.log.String(), "HTTP 409")
+		})
+		log := intruder.log.String()
+		if !strings.Contains(log, "the federation refused the registration") || !strings.Contains(log, neurons[0].base) {
+			t.Errorf("the refusal does not say who holds the id (%s):\n%s", neurons[0].base, log)
+		}
+		if err := intruder.stop(); err != nil {
+			t.Errorf("stopping the intruder: %v", err)
+		}
+		if st := api.statuses(t); st[ids[0]] != "active" {
+			t.Errorf("%s is %q after the intruder, want active", ids[0], st[ids[0]])
+		}
+	})
+}

@@ -1,0 +1,156 @@
+// Package devfed is the development federation: the server side of the
+// federation wire contract (register, heartbeat, analytics, config), an
+// admin API under /api/admin/, liveness from heartbeats, delivery of
+// config, experiments and commands (pushed to each neuron's
+// update-config, and served to its poll), retention, all persisted in
+// SQLite under Options.DataDir. It mounts the dashboard at /.
+//
+//	s, err := devfed.Open(devfed.Options{DataDir: dir, AdminToken: devfed.GenerateToken()})
+//	...
+//	srv := &http.Server{Addr: "127.0.0.1:5000", Handler: s.Handler()}
+//	defer s.Close()
+//
+// See docs/dev-federation.md.
+package devfed
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/empirefederation/neuron/internal/devfed/store"
+)
+
+// Defaults of Options.
+const (
+	DefaultHeartbeatInterval = 60 * time.Second
+	DefaultRetention         = 7 * 24 * time.Hour
+	DefaultPushTimeout       = 5 * time.Second
+)
+
+// Options configure a development federation.
+type Options struct {
+	// DataDir holds DataDir/federation.db and DataDir/token.key (the HMAC
+	// secret signing neuron tokens, 0600, created once). Required.
+	DataDir string
+	// AdminToken is the bearer of /api/admin/. Required: the caller
+	// generates one (GenerateToken) when the user gave none.
+	AdminToken string
+	// HeartbeatInterval is the heartbeat period neurons use: a neuron is
+	// stale after 2.5x without one, offline after 5x. Default 60s.
+	HeartbeatInterval time.Duration
+	// Retention: heartbeats, analytics reports and events older than this
+	// are deleted (checked every minute). Default 7 days.
+	Retention time.Duration
+	// PushTimeout bounds one push to a neuron's update-config. Default 5s.
+	PushTimeout time.Duration
+	// Logger receives registrations, conflicts, pushes and rejections.
+	// Default slog.Default().
+	Logger *slog.Logger
+	// Now is the federation's clock; default time.Now (tests move it).
+	Now func() time.Time
+}
+
+// Server is a running development federation. The caller owns the
+// listener: serve Handler, then Close.
+type Server struct {
+	opts   Options
+	log    *slog.Logger
+	db     *store.Store
+	secret []byte
+	h      http.Handler
+
+	client  *http.Client // pushes
+	metrics *promMetrics
+
+	pmu     sync.Mutex
+	pushers map[string]*pusher // by neuron id, while pushing
+	closing bool               // Close has begun: no new pushes
+	pushes  sync.WaitGroup     // push loops running
+
+	stop     chan struct{}
+	loops    sync.WaitGroup // the retention loop
+	closeErr error
+	once     sync.Once
+}
+
+// Open opens (or creates) the store under o.DataDir, loads or creates the
+// token key, and starts the retention loop.
+func Open(o Options) (*Server, error) {
+	if o.DataDir == "" {
+		return nil, errors.New("devfed: Options.DataDir is required (where federation.db and token.key live)")
+	}
+	if o.AdminToken == "" {
+		return nil, errors.New("devfed: Options.AdminToken is required (generate one with GenerateToken)")
+	}
+	o = withDefaults(o)
+	secret, err := loadKey(o.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	db, err := store.Open(o.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("devfed: %w", err)
+	}
+	s := &Server{opts: o, log: o.Logger, db: db, secret: secret, client: newPushClient(),
+		pushers: map[string]*pusher{}, stop: make(chan struct{})}
+	s.metrics = newMetrics(s)
+	s.h = s.routes()
+	s.loops.Add(1)
+	go s.retentionLoop()
+	return s, nil
+}
+
+func withDefaults(o Options) Options {
+	if o.HeartbeatInterval <= 0 {
+		o.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if o.Retention <= 0 {
+		o.Retention = DefaultRetention
+	}
+	if o.PushTimeout <= 0 {
+		o.PushTimeout = DefaultPushTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Handler serves everything: the wire routes, /api/admin/, the
+// federation's Prometheus metrics at /metrics and the dashboard at /.
+func (s *Server) Handler() http.Handler { return s.h }
+
+// Close stops the retention loop, waits for pushes in flight (each bounded
+// by PushTimeout) and closes the store. Calling it again returns the first
+// result.
+func (s *Server) Close() error {
+	s.once.Do(func() {
+		close(s.stop)
+		s.loops.Wait()
+		s.pmu.Lock()
+		s.closing = true
+		s.pmu.Unlock()
+		s.pushes.Wait()
+		s.closeErr = s.db.Close()
+	})
+	return s.closeErr
+}
+
+// GenerateToken returns 32 random bytes in base64url: an admin token.
+func GenerateToken() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// now is the federation clock in UTC.
+func (s *Server) now() time.Time { return s.opts.Now().UTC() }

@@ -1,0 +1,124 @@
+package store
+
+import (
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Command status values.
+const (
+	CommandPending   = "pending"   // not served yet, or its push failed
+	CommandDelivered = "delivered" // served to the neuron's poll; no outcome yet
+	CommandSucceeded = "succeeded"
+	CommandFailed    = "failed"
+	CommandRejected  = "rejected" // the update carrying it was refused whole
+)
+
+// Command is a command for one neuron.
+type Command struct {
+	ID       string
+	Rev      int64
+	NeuronID string
+	Type     string
+	Data     json.RawMessage // an object
+	Status   string
+	// Outcome is the neuron's report of running it (or why it was
+	// refused); nil until then.
+	Outcome json.RawMessage
+	// ServedVersion is the version of the update it was last served in.
+	ServedVersion        string
+	CreatedAt, UpdatedAt time.Time
+}
+
+const commandCols = `id, rev, neuron_id, type, data, status, outcome, served_version, created_at, updated_at`
+
+func scanCommand(r interface{ Scan(...any) error }) (Command, error) {
+	var c Command
+	var data string
+	var outcome sql.NullString
+	var created, updated int64
+	err := r.Scan(&c.ID, &c.Rev, &c.NeuronID, &c.Type, &data, &c.Status, &outcome, &c.ServedVersion, &created, &updated)
+	c.Data, c.CreatedAt, c.UpdatedAt = json.RawMessage(data), msTime(created), msTime(updated)
+	if outcome.Valid {
+		c.Outcome = json.RawMessage(outcome.String)
+	}
+	return c, err
+}
+
+// AddCommand stores c as pending.
+func (tx *Tx) AddCommand(c Command) error {
+	_, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO commands (id, rev, neuron_id, type, data, status, created_at,
+		updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, c.ID, c.Rev, c.NeuronID, c.Type, string(c.Data), CommandPending,
+		ms(c.CreatedAt), ms(c.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("store: add command %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+// Command returns command id; found is false when there is none.
+func (tx *Tx) Command(id string) (c Command, found bool, err error) {
+	c, err = scanCommand(tx.tx.QueryRowContext(tx.ctx, `SELECT `+commandCols+` FROM commands WHERE id = ?`, id))
+	return one(c, err, "command "+id)
+}
+
+// Commands returns the last limit commands of neuron (of every neuron when
+// ""), newest first.
+func (tx *Tx) Commands(neuron string, limit int) ([]Command, error) {
+	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT `+commandCols+` FROM commands WHERE ? IN ('', neuron_id)
+		ORDER BY rev DESC, id DESC LIMIT ?`, neuron, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: list commands: %w", err)
+	}
+	return collect(rows, func(r *sql.Rows) (Command, error) { return scanCommand(r) })
+}
+
+// NextCommand returns the neuron's oldest command still pending or
+// delivered; found is false when it has none.
+func (tx *Tx) NextCommand(neuron string) (c Command, found bool, err error) {
+	c, err = scanCommand(tx.tx.QueryRowContext(tx.ctx, `SELECT `+commandCols+` FROM commands
+		WHERE neuron_id = ? AND status IN (?, ?) ORDER BY rev, id LIMIT 1`, neuron, CommandPending, CommandDelivered))
+	return one(c, err, "next command of "+neuron)
+}
+
+// ServeCommand records that command id was served in an update of
+// version; a pending command becomes delivered when delivered is true (a
+// poll answered), and stays as it is otherwise (a push still in flight).
+func (tx *Tx) ServeCommand(id, version string, delivered bool, at time.Time) error {
+	q := `UPDATE commands SET served_version = ?, updated_at = ? WHERE id = ?`
+	args := []any{version, ms(at), id}
+	if delivered {
+		q = `UPDATE commands SET served_version = ?, updated_at = ?,
+			status = CASE status WHEN ? THEN ? ELSE status END WHERE id = ?`
+		args = []any{version, ms(at), CommandPending, CommandDelivered, id}
+	}
+	if _, err := tx.tx.ExecContext(tx.ctx, q, args...); err != nil {
+		return fmt.Errorf("store: serve command %s: %w", id, err)
+	}
+	return nil
+}
+
+// ResolveCommand sets the outcome of command id, if it is still pending or
+// delivered (an outcome is final); resolved says whether it was.
+func (tx *Tx) ResolveCommand(id, status string, outcome json.RawMessage, at time.Time) (resolved bool, err error) {
+	res, err := tx.tx.ExecContext(tx.ctx, `UPDATE commands SET status = ?, outcome = ?, updated_at = ?
+		WHERE id = ? AND status IN (?, ?)`, status, string(outcome), ms(at), id, CommandPending, CommandDelivered)
+	if err != nil {
+		return false, fmt.Errorf("store: resolve command %s: %w", id, err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// CommandsServedIn returns the neuron's unresolved commands last served in
+// an update of version.
+func (tx *Tx) CommandsServedIn(neuron, version string) ([]Command, error) {
+	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT `+commandCols+` FROM commands WHERE neuron_id = ?
+		AND served_version = ? AND status IN (?, ?) ORDER BY rev`, neuron, version, CommandPending, CommandDelivered)
+	if err != nil {
+		return nil, fmt.Errorf("store: commands of %s served in %q: %w", neuron, version, err)
+	}
+	return collect(rows, func(r *sql.Rows) (Command, error) { return scanCommand(r) })
+}

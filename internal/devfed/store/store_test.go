@@ -1,0 +1,172 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func open(t *testing.T, dir string) *Store {
+	t.Helper()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// The schema is created once and recorded; opening again migrates
+// nothing; a database from a newer binary is refused.
+func TestMigrate(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	ctx := context.Background()
+	var v int
+	if err := s.db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v); err != nil || v != len(migrations) {
+		t.Fatalf("schema version %d (%v), want %d", v, err, len(migrations))
+	}
+	var mode string
+	if err := s.db.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+		t.Errorf("journal mode %q (%v), want wal", mode, err)
+	}
+	var fk int
+	if err := s.db.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&fk); err != nil || fk != 1 {
+		t.Errorf("foreign_keys %d (%v), want 1", fk, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err := sql.Open("sqlite", filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE schema_version SET version = 99`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "newer than this binary") {
+		t.Errorf("newer schema: %v", err)
+	}
+}
+
+// Update rolls back everything when its function fails.
+func TestUpdateRollsBack(t *testing.T) {
+	s := open(t, t.TempDir())
+	defer s.Close()
+	ctx := context.Background()
+	now := time.Now()
+	boom := context.Canceled
+	err := s.Update(ctx, func(tx *Tx) error {
+		if _, err := tx.NewRev(KindConfig, TargetFleet, now); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Update: %v", err)
+	}
+	err = s.View(ctx, func(tx *Tx) error {
+		rev, err := tx.LastRev("")
+		if rev != 0 {
+			t.Errorf("rev %d after a rollback", rev)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Deliveries of many revisions are read in batches.
+func TestDeliveriesBatches(t *testing.T) {
+	s := open(t, t.TempDir())
+	defer s.Close()
+	ctx := context.Background()
+	var revs []int64
+	err := s.Update(ctx, func(tx *Tx) error {
+		for range deliveriesBatch*2 + 3 {
+			rev, err := tx.NewRev(KindConfig, TargetFleet, time.Now())
+			if err != nil {
+				return err
+			}
+			revs = append(revs, rev)
+			if err := tx.PutDelivery(Delivery{Rev: rev, NeuronID: "n", Status: DeliveryPending, At: time.Now()}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.View(ctx, func(tx *Tx) error {
+		ds, err := tx.Deliveries(revs...)
+		if len(ds) != len(revs) {
+			t.Errorf("%d revisions with deliveries, want %d", len(ds), len(revs))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A database of schema version 1 is migrated with its neurons kept; the
+// refused revision only rises, and a registration forgets it.
+func TestMigrateRejectedRev(t *testing.T) {
+	dir := t.TempDir()
+	all := migrations
+	migrations = all[:1]
+	s := open(t, dir)
+	migrations = all
+	ctx := context.Background()
+	_, err := s.db.ExecContext(ctx, `INSERT INTO neurons (id, name, type, instance, registration, registration_id, token,
+		registered_at) VALUES ('n-1', 'n', 't', '10.0.0.1', '{}', 'reg-1', 'tok', 0)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(t, dir)
+	defer s.Close()
+	rejected := func() int64 {
+		t.Helper()
+		var got Neuron
+		err := s.View(ctx, func(tx *Tx) error {
+			var err error
+			got, _, err = tx.Neuron("n-1")
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.RejectedRev
+	}
+	if got := rejected(); got != 0 {
+		t.Fatalf("rejected rev %d after the migration, want 0", got)
+	}
+	for _, rev := range []int64{3, 2} {
+		if err := s.Update(ctx, func(tx *Tx) error { return tx.SetRejected("n-1", rev) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := rejected(); got != 3 {
+		t.Errorf("rejected rev %d, want 3 (it never goes back)", got)
+	}
+	n := Neuron{ID: "n-1", Name: "n", Type: "t", Instance: "10.0.0.1", Registration: []byte(`{}`),
+		RegistrationID: "reg-2", Token: "tok", RegisteredAt: time.Now()}
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.Register(n, "10.0.0.1", false) }); err != nil {
+		t.Fatal(err)
+	}
+	if got := rejected(); got != 0 {
+		t.Errorf("rejected rev %d after registering again, want 0", got)
+	}
+}
