@@ -77,7 +77,7 @@ func TestFederation_PluginCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := start(t, "--config", federationConfig(t, fed, plugins, dataDir(t), "pluginsWatch: false\n"))
-	testutil.Eventually(t, waitLimit, "registration", func() bool { return len(fed.Tokens()) > 0 })
+	testutil.Eventually(t, waitLimit, "registration (its first heartbeat: the neuron holds its token)", func() bool { return len(fed.Heartbeats()) > 0 })
 	serving := func() string { return n.do(t, "GET", "/status", "").header.Get("X-Neuron-Plugin") }
 
 	t.Run("load_plugin refuses", func(t *testing.T) {

@@ -18,7 +18,7 @@ func TestFederation_Experiment(t *testing.T) {
 	fed := fedtest.New(t)
 	plugins := pluginsDir(t, map[string]string{"dp-1.wasm": "examples/dataprocessor/v1.0.0", "dp-2.wasm": "examples/dataprocessor/v1.1.0"})
 	n := start(t, "--config", federationConfig(t, fed, plugins, dataDir(t), ""))
-	testutil.Eventually(t, waitLimit, "registration", func() bool { return len(fed.Tokens()) > 0 })
+	testutil.Eventually(t, waitLimit, "registration (its first heartbeat: the neuron holds its token)", func() bool { return len(fed.Heartbeats()) > 0 })
 
 	exp := federation.Experiment{ID: "exp-dp", Plugin: "data-processor", StickyKey: "query:user", Variants: []federation.Variant{
 		{Name: "control", Weight: 50, Version: "1.1.0"}, {Name: "old", Weight: 50, Version: "1.0.0"}}}

@@ -419,7 +419,7 @@ func TestFederation_LastGoodConfig(t *testing.T) {
 	data := dataDir(t)
 	cfg := federationConfig(t, fed, plugins, data, "")
 	n := start(t, "--config", cfg)
-	testutil.Eventually(t, waitLimit, "registration", func() bool { return len(fed.Tokens()) > 0 })
+	testutil.Eventually(t, waitLimit, "registration (its first heartbeat: the neuron holds its token)", func() bool { return len(fed.Heartbeats()) > 0 })
 	token := fed.Tokens()[len(fed.Tokens())-1]
 	if r := n.push(t, token, `{"config": {"batchSize": 7, "timeoutSeconds": 0.3}, "version": "v-7"}`); r.status != 200 {
 		t.Fatalf("push: %d %s", r.status, r.body)

@@ -76,7 +76,7 @@ func TestAgent_SwapStorm(t *testing.T) {
 	// its linear memory) after the storm as at the baseline.
 	n := start(t, "--config", federationConfig(t, fed, plugins, dataDir(t),
 		"pluginsWatchQuiet: 20ms\npluginLimits:\n  data-processor: {poolMin: 2, poolMax: 2}\n"))
-	testutil.Eventually(t, waitLimit, "registration", func() bool { return len(fed.Tokens()) > 0 })
+	testutil.Eventually(t, waitLimit, "registration (its first heartbeat: the neuron holds its token)", func() bool { return len(fed.Heartbeats()) > 0 })
 	n.do(t, "GET", "/status", "").wantPlugin(t, "at start", "data-processor@1.0.0")
 
 	// The swaps: a cycle of six, each one replacing the processor that
