@@ -18,6 +18,9 @@ type metrics struct {
 	custom   *prometheus.CounterVec
 	events   *prometheus.CounterVec
 	rejected prometheus.Counter
+	// opens counts the processor versions opened, by codeCompiled or
+	// codeKept: how often a swap skipped compiling.
+	opens *prometheus.CounterVec
 	// unclaimed is the traffic no processor claimed (404, 405).
 	unclaimed trafficCounters
 
@@ -54,9 +57,16 @@ func newMetrics(reg prometheus.Registerer, rt *Runtime) *metrics {
 		rejected: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "neuron_plugins_rejected_total", Help: "Processor files rejected at load or swap (the version they would replace kept serving).",
 		}),
+		opens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "neuron_plugin_opens_total",
+			Help: "Processor versions opened, by where their compiled module came from: compiled (decoded, validated and compiled, from the compilation cache when the bytes were seen before) or kept (taken over from a retired version of the same file).",
+		}, []string{"code"}),
 		live: map[string]int{},
 	}
-	reg.MustRegister(m.requests, m.errors, m.latency, m.custom, m.events, m.rejected, poolCollector{rt}, experimentCollector{rt})
+	kept := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "neuron_plugin_codes_kept", Help: "Compiled modules of retired processor versions kept for a later version of the same file.",
+	}, func() float64 { return float64(rt.kept.len()) })
+	reg.MustRegister(m.requests, m.errors, m.latency, m.custom, m.events, m.rejected, m.opens, kept, poolCollector{rt}, experimentCollector{rt})
 	return m
 }
 

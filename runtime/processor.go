@@ -27,12 +27,15 @@ import (
 // (so its memory limit and host bindings are its own, and closing it frees
 // everything), the compiled module and a pool of instances.
 type processor struct {
-	rt       *Runtime
-	mod      *module
-	limits   Limits
-	log      *slog.Logger
-	wr       wazero.Runtime
-	compiled wazero.CompiledModule
+	rt     *Runtime
+	mod    *module
+	limits Limits
+	log    *slog.Logger
+	// code is the wazero runtime and compiled module the instances come
+	// from, owned by this processor until it closes (see code.go);
+	// codeKept says it was kept from an earlier version, not compiled.
+	code     *code
+	codeKept bool
 	modCfg   wazero.ModuleConfig
 	pool     *pool.Pool[*instance]
 	exports  []string // handler exports, indexed by endpoint.fn
@@ -51,8 +54,10 @@ type processor struct {
 	// fromArchive is true for a version loaded from DataDir/archive to
 	// honour a pin, rather than from the plugins directory.
 	fromArchive bool
-	// loadTook is how long opening took, for the log.
+	// loadTook is how long opening took, for the log; opened is set once
+	// opening succeeded.
 	loadTook time.Duration
+	opened   bool
 
 	// inflight counts the calls routed to this processor version and not
 	// yet answered; retiring is set once a swap took the version out of
@@ -117,16 +122,10 @@ func (e *openError) Unwrap() error { return e.err }
 
 func (p *processor) open(ctx context.Context, bin *binary) error {
 	rt := p.rt
-	var err error
-	pages := rt.opts.Limits.MemoryPages
-	if p.wr, err = p.newWazeroRuntime(ctx, pages, bin.interruptible); err != nil {
+	if err := p.loadCode(ctx, bin); err != nil {
 		return err
 	}
-	m, compiled, err := readModule(ctx, p.wr, bin)
-	if err != nil {
-		return err
-	}
-	p.mod, p.compiled = m, compiled
+	m := p.mod
 	p.state = rt.versionState(p.id())
 	rt.metrics.acquire(p) // released by close
 	p.log = rt.log.With("plugin", m.Manifest.Name, "version", m.Manifest.Version, "digest", p.digest12(), "file", filepath.Base(bin.path))
@@ -138,17 +137,13 @@ func (p *processor) open(ctx context.Context, bin *binary) error {
 		return fmt.Errorf("limits: %w", err)
 	}
 	p.startTimeout, p.memoryLimit = startTimeout(p.limits), p.limits.MemoryPages*65536
+	var err error
 	if p.modCfg, err = rt.grant(m.Manifest); err != nil {
 		return err
 	}
-	if p.limits.MemoryPages != pages { // recompile under its own limit; the cache makes this cheap
-		_ = p.closeWazero(ctx)
-		p.wr = nil // not shared yet: no pool exists
-		if p.wr, err = p.newWazeroRuntime(ctx, p.limits.MemoryPages, bin.interruptible); err != nil {
+	if p.limits.MemoryPages != p.code.pages { // not shared yet: no pool exists
+		if err := p.recompile(ctx, bin, p.limits.MemoryPages); err != nil {
 			return err
-		}
-		if p.compiled, err = p.wr.CompileModule(ctx, bin.code); err != nil {
-			return fmt.Errorf("compile: %w", err)
 		}
 	}
 	p.headers = forwardedHeaders(m.Manifest.Headers)
@@ -165,37 +160,17 @@ func (p *processor) open(ctx context.Context, bin *binary) error {
 	if err := p.pool.Fill(ctx); err != nil {
 		return fmt.Errorf("start instances: %w", err)
 	}
-	return p.selfTest(ctx)
-}
-
-// newWazeroRuntime returns a wazero runtime for this processor with WASI
-// and the host module bound to it.
-func (p *processor) newWazeroRuntime(ctx context.Context, pages uint32, interruptible bool) (wazero.Runtime, error) {
-	r := newWazeroRuntime(ctx, p.rt.cache, pages, interruptible)
-	p.rt.wazeroOpen.Add(1)
-	if _, err := host.Instantiate(ctx, r, p); err != nil {
-		_ = r.Close(ctx)
-		p.rt.wazeroOpen.Add(-1)
-		return nil, fmt.Errorf("host module: %w", err)
+	if err := p.selfTest(ctx); err != nil {
+		return err
 	}
-	return r, nil
-}
-
-// closeWazero closes the processor's wazero runtime, and with it every
-// module it compiled or instantiated.
-func (p *processor) closeWazero(ctx context.Context) error {
-	if p.wr == nil {
-		return nil
-	}
-	err := p.wr.Close(context.WithoutCancel(ctx))
-	p.rt.wazeroOpen.Add(-1)
-	return err
+	p.opened = true
+	return nil
 }
 
 // newInstance instantiates the module, running _initialize, and resolves
 // its exports once so that calls do no lookups.
 func (p *processor) newInstance(ctx context.Context) (*instance, error) {
-	mod, cc, stderr, err := instantiate(ctx, p.wr, p.compiled, p.modCfg, p.startTimeout)
+	mod, cc, stderr, err := instantiate(ctx, p.code.wr, p.code.compiled, p.modCfg, p.startTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.id(), err)
 	}
@@ -219,18 +194,19 @@ func (p *processor) destroyInstance(in *instance) {
 	in.close(context.Background())
 }
 
-// close releases the pool, then the wazero runtime and everything in it. It
-// tolerates a processor that failed halfway through open, and may be
-// called more than once and concurrently (a drain and Runtime.Close): each
-// call waits for the pool until its ctx ends, and the first to get past
-// the pool closes the runtime.
+// close releases the pool, then the code: kept for a later version of the
+// same file when every instance closed (see releaseCode), else closed with
+// everything in its wazero runtime. It tolerates a processor that failed
+// halfway through open, and may be called more than once and concurrently
+// (a drain and Runtime.Close): each call waits for the pool until its ctx
+// ends, and the first to get past the pool releases the code.
 func (p *processor) close(ctx context.Context) error {
 	var err error
 	if p.pool != nil {
 		err = p.pool.Close(ctx)
 	}
 	p.closeOnce.Do(func() {
-		p.closeErr = p.closeWazero(ctx)
+		p.closeErr = p.releaseCode(ctx, err)
 		if p.mod != nil && p.state != nil {
 			p.rt.metrics.release(p)
 		}

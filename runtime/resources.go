@@ -5,14 +5,20 @@ package runtime
 // version that left the snapshot keeps its own until its calls in flight
 // end; so once swaps settle, WazeroRuntimes equals Loaded and Draining is
 // zero. A difference that lasts is a leak: compiled code lives outside the
-// Go heap, where no heap profile shows it.
+// Go heap, where no heap profile shows it. The runtimes of versions that
+// closed cleanly may be kept, with no instance, for a later version of the
+// same file to take over; they are counted apart, in KeptRuntimes, which
+// has a fixed bound.
 type Resources struct {
 	// Loaded is how many processor versions the current snapshot holds
 	// (serving and standing by).
 	Loaded int `json:"loaded"`
-	// WazeroRuntimes is how many processor wazero runtimes are open,
+	// WazeroRuntimes is how many wazero runtimes processor versions own,
 	// draining versions' included.
 	WazeroRuntimes int `json:"wazeroRuntimes"`
+	// KeptRuntimes is how many wazero runtimes of closed versions are kept
+	// for reuse: at most 4, each closed after 10 minutes unused.
+	KeptRuntimes int `json:"keptRuntimes"`
 	// Draining is how many versions left the snapshot and are not closed yet.
 	Draining int `json:"draining"`
 	// Instances is how many live pool instances the loaded versions have
@@ -25,7 +31,7 @@ type Resources struct {
 // other, not atomically: during a swap they may disagree for a moment.
 func (rt *Runtime) Resources() Resources {
 	s := rt.current.Load()
-	r := Resources{WazeroRuntimes: int(rt.wazeroOpen.Load())}
+	r := Resources{WazeroRuntimes: int(rt.wazeroOpen.Load()), KeptRuntimes: rt.kept.len()}
 	if s != nil {
 		r.Loaded = len(s.procs)
 		for _, p := range s.procs {

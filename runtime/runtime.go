@@ -169,9 +169,12 @@ type Runtime struct {
 	experiments map[string]*running
 	checking    bool
 
-	// wazeroOpen counts the wazero runtimes of processors not yet closed,
-	// so that tests can prove a swap closes what it replaced.
+	// wazeroOpen counts the wazero runtimes that processors own (loaded
+	// or draining), so that tests can prove a swap closes what it
+	// replaced; kept holds those of versions that closed cleanly, for a
+	// later version of the same file to take over (see code.go).
 	wazeroOpen atomic.Int64
+	kept       *keptCodes
 
 	// versions keeps each NAME@VERSION's traffic counters and instance
 	// numbering across loads; taken at load and by InFlight, never per request.
@@ -222,7 +225,8 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 		return nil, err
 	}
 	rt := &Runtime{opts: opts, log: opts.Logger, cache: cache, versions: map[string]*versionState{},
-		state: state, rejected: map[string]rejectedFile{}, retired: map[*processor]struct{}{}}
+		state: state, rejected: map[string]rejectedFile{}, retired: map[*processor]struct{}{},
+		kept: newKeptCodes(keepCodes, keepCodeBytes)}
 	rt.dyn.Store(dyn)
 	rt.metrics = newMetrics(opts.Registerer, rt)
 	rt.current.Store(emptySnapshot(rt.metrics))
@@ -246,8 +250,9 @@ func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Close closes every processor, those still draining after a swap
-// included, waiting for in-flight calls until ctx ends, then frees the
-// compilation cache's memory. It is idempotent.
+// included, waiting for in-flight calls until ctx ends, then the compiled
+// modules kept from retired versions, and frees the compilation cache's
+// memory. It is idempotent.
 func (rt *Runtime) Close(ctx context.Context) error {
 	if !rt.closed.CompareAndSwap(false, true) {
 		return nil
@@ -271,7 +276,7 @@ func (rt *Runtime) Close(ctx context.Context) error {
 		}
 	}
 	rt.drains.Wait() // they end at once: rt.stop ended their context
-	errs = append(errs, rt.cache.Close(context.WithoutCancel(ctx)))
+	errs = append(errs, rt.kept.close(ctx), rt.cache.Close(context.WithoutCancel(ctx)))
 	return errors.Join(errs...)
 }
 
@@ -286,6 +291,7 @@ func (rt *Runtime) shrinkLoop(ctx context.Context) {
 			for _, p := range rt.current.Load().procs {
 				p.pool.Shrink(idleFor)
 			}
+			rt.kept.expire(ctx, time.Now().Add(-keepCodeIdle))
 		}
 	}
 }

@@ -219,7 +219,7 @@ func (rt *Runtime) publish(pl *plan, s *snapshot, took time.Duration) {
 		}
 		ch.Loaded = append(ch.Loaded, s.info(p))
 		p.log.Info("processor loaded", "endpoints", len(p.mod.Manifest.Endpoints), "pool_min", p.limits.PoolMin,
-			"serving", s.serving[p.name()] == p, "took", p.loadTook.Round(time.Millisecond))
+			"serving", s.serving[p.name()] == p, "code", p.codeSource(), "took", p.loadTook.Round(time.Millisecond))
 		rt.emit(Event{Type: EventPluginLoaded, Plugin: p.name(), Version: p.version(), Data: mustJSON(map[string]any{
 			"digest": p.mod.Digest, "file": filepath.Base(p.file.path), "serving": s.serving[p.name()] == p})})
 	}

@@ -56,14 +56,16 @@ var errClosed = errors.New("runtime closed")
 //
 // A file whose path, sha256 and sidecar manifest are unchanged keeps its
 // processor: no reload, no new pool. A new or changed file is opened:
-// compiled (the compilation cache makes a known module cheap), checked
-// against the ABI and its manifest validated, the pool's minimum
-// instantiated, and its self-test export (abi.ExportSelfTest) run. Only a
-// file that passes every step takes part in the new snapshot, which is
-// published with one atomic store; requests never wait for a Sync. A file
-// that fails is rejected (a plugin_rejected event and a log line say why)
-// and the version it would replace keeps serving; the same bytes are not
-// tried again until they change or Reload names their processor.
+// compiled (the compilation cache makes a known module cheap, and the
+// compiled module of a version with the same contents retired moments
+// before is taken over as it is), checked against the ABI and its manifest
+// validated, the pool's minimum instantiated, and its self-test export
+// (abi.ExportSelfTest) run. Only a file that passes every step takes part
+// in the new snapshot, which is published with one atomic store; requests
+// never wait for a Sync. A file that fails is rejected (a plugin_rejected
+// event and a log line say why) and the version it would replace keeps
+// serving; the same bytes are not tried again until they change or Reload
+// names their processor.
 //
 // Versions no longer in the snapshot (file removed or replaced) take no
 // new call from the switch on, finish their calls in flight in the

@@ -10,7 +10,11 @@
 //
 //  2. calls during a swap storm: the p99 latency of a steady stream of
 //     calls while the data processor is swapped back and forth without
-//     pause, against the same stream with no swaps, as a ratio.
+//     pause, against the same stream with no swaps, as a ratio. The stream
+//     is measured twice: -conns connections calling without pause (closed
+//     loop, which saturates the machine), then, with -load, a fixed rate
+//     of calls below the capacity the closed loop measured, arriving
+//     whatever the calls before them do (open loop).
 //
 //     go run ./bench/swap -plugins plugins
 //
@@ -19,6 +23,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -39,7 +44,7 @@ import (
 
 func main() {
 	plugins := flag.String("plugins", "plugins", "directory with data-processor-1.0.0.wasm, data-processor-1.1.0.wasm and data-processor-c.wasm")
-	drops := flag.Int("drops", 10, "drops measured per case")
+	drops := flag.Int("drops", 10, "drops measured per case (0: skip drop → serving)")
 	quiet := flag.Duration("quiet", 0, "the watcher's quiet period (0: the neuron's default)")
 	conns := flag.Int("conns", 4, "concurrent connections of the steady stream")
 	duration := flag.Duration("duration", 5*time.Second, "length of one latency measurement")
@@ -48,9 +53,20 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the latency rounds (steady and storm) to this file")
 	memProfile := flag.String("memprofile", "", "write an allocation profile, taken after the latency rounds, to this file")
 	blockProfile := flag.String("blockprofile", "", "record blocking and mutex contention during the latency rounds and write them to this file and this file + .mutex")
+	load := flag.Float64("load", 0.25, "also measure at this fraction of the steady calls/s, offered open loop (0: do not)")
+	pace := flag.Float64("pace", 6, "also measure with the storm paced at this many swaps a second at most (0: do not)")
+	generate := flag.String("generate", "", "internal: be the open-loop load generator of the neuron at this base URL, at -rate for -duration")
+	rate := flag.Float64("rate", 0, "internal: calls a second of -generate")
 	flag.Parse()
+	if *generate != "" {
+		if err := generateLoad(*generate, *rate, *duration); err != nil {
+			fmt.Fprintln(os.Stderr, "swap -generate:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	profile, allocProfile, blockFile = *cpuProfile, *memProfile, *blockProfile
-	if err := run(*plugins, *drops, *quiet, *poolMin, *conns, *duration, *rounds); err != nil {
+	if err := run(*plugins, *drops, *quiet, *poolMin, *conns, *duration, *rounds, *load, *pace); err != nil {
 		fmt.Fprintln(os.Stderr, "swap:", err)
 		os.Exit(1)
 	}
@@ -70,14 +86,14 @@ type bench struct {
 	client *http.Client
 }
 
-func run(plugins string, drops int, quiet time.Duration, poolMin, conns int, duration time.Duration, rounds int) error {
-	mods := map[string][]byte{}
+func run(plugins string, drops int, quiet time.Duration, poolMin, conns int, duration time.Duration, rounds int, load, pace float64) error {
+	mods := map[string]module{}
 	for _, name := range []string{"data-processor-1.0.0.wasm", "data-processor-1.1.0.wasm", "data-processor-c.wasm"} {
 		b, err := os.ReadFile(filepath.Join(plugins, name))
 		if err != nil {
 			return fmt.Errorf("%w (build them with make plugins plugins-c)", err)
 		}
-		mods[name] = b
+		mods[name] = newModule(b)
 	}
 	tmp, err := os.MkdirTemp("", "swapbench")
 	if err != nil {
@@ -89,13 +105,54 @@ func run(plugins string, drops int, quiet time.Duration, poolMin, conns int, dur
 		return err
 	}
 	defer b.a.Stop()
+	if drops > 0 {
+		if err := b.dropsToServing(mods, drops); err != nil {
+			return err
+		}
+	}
+	swaps := []module{mods["data-processor-1.1.0.wasm"], mods["data-processor-1.0.0.wasm"]}
+	for _, m := range swaps { // both compiled before the rounds, and 1.0.0 serving
+		if _, err := b.drop("dp.wasm", "/process", m); err != nil {
+			return err
+		}
+	}
+	stop, err := startProfiles()
+	if err != nil {
+		return err
+	}
+	defer stop()
+	fmt.Printf("\nPOST /process p99 over %s with %d connections calling without pause, steady against a swap storm, %d rounds alternating\n", duration, conns, rounds)
+	steady, err := b.rounds(rounds, duration, b.closedLoop(conns), storm{mods: swaps})
+	if err != nil {
+		return err
+	}
+	if pace > 0 {
+		fmt.Printf("\nThe same with the storm paced at %.0f swaps a second at most\n", pace)
+		if _, err := b.rounds(rounds, duration, b.closedLoop(conns), storm{mods: swaps, pace: pace}); err != nil {
+			return err
+		}
+	}
+	if load > 0 {
+		rate := load * steady
+		fmt.Printf("\nPOST /process p99 over %s at a fixed %.0f calls/s (%.0f %% of the %.0f calls/s steady above, open loop), steady against a swap storm, %d rounds alternating\n",
+			duration, rate, load*100, steady, rounds)
+		if _, err := b.rounds(rounds, duration, b.openLoopProcess(rate), storm{mods: swaps}); err != nil {
+			return err
+		}
+	}
+	return stop()
+}
+
+// dropsToServing measures drop → serving for the Go and the C data
+// processor, warm and cold.
+func (b *bench) dropsToServing(mods map[string]module, drops int) error {
 	fmt.Printf("drop → serving, %d drops per case (median, min–max)\n", drops)
 	for _, c := range []struct {
 		name, file, path string
-		a, b             []byte
+		a, b             module
 	}{
 		{"Go data processor (3.7 MB)", "dp.wasm", "/process", mods["data-processor-1.0.0.wasm"], mods["data-processor-1.1.0.wasm"]},
-		{"C data processor (0.1 MB)", "dpc.wasm", "/c/process", mods["data-processor-c.wasm"], nonce(mods["data-processor-c.wasm"], 0)},
+		{"C data processor (0.1 MB)", "dpc.wasm", "/c/process", mods["data-processor-c.wasm"], newModule(nonce(mods["data-processor-c.wasm"].b, 0))},
 	} {
 		for _, cold := range []bool{false, true} {
 			ds, err := b.dropToServing(c.file, c.path, c.a, c.b, drops, cold)
@@ -107,59 +164,80 @@ func run(plugins string, drops int, quiet time.Duration, poolMin, conns int, dur
 				ms(ds[len(ds)/2]), ms(ds[0]), ms(ds[len(ds)-1]))
 		}
 	}
-	fmt.Printf("\nPOST /process p99 over %s with %d connections, steady against a swap storm, %d rounds alternating\n", duration, conns, rounds)
-	var steady, storm []time.Duration
-	if profile != "" {
-		f, err := os.Create(profile)
+	return nil
+}
+
+// rounds measures gen steady and during the storm st, n rounds of each
+// alternating, prints each round and the median p99s and their ratio, and
+// returns the median rate of the steady rounds.
+func (b *bench) rounds(n int, d time.Duration, gen generator, st storm) (float64, error) {
+	var steady, stormy []result
+	for r := range n {
+		s, err := b.measure(d, gen, nil)
 		if err != nil {
-			return fmt.Errorf("cpu profile: %w", err)
+			return 0, err
 		}
-		defer f.Close()
+		w, err := b.measure(d, gen, &st)
+		if err != nil {
+			return 0, err
+		}
+		fmt.Printf("  round %d: steady p99 %.2f ms (%.0f calls/s), storm p99 %.2f ms (%.0f calls/s, %d swaps)\n",
+			r+1, ms(s.p99), s.rate(d), ms(w.p99), w.rate(d), w.swaps)
+		steady, stormy = append(steady, s), append(stormy, w)
+	}
+	s, w := median(steady, result.byP99), median(stormy, result.byP99)
+	fmt.Printf("  median p99: steady %.2f ms, storm %.2f ms, ratio storm/steady %.2f (target ≤ 1.2)\n",
+		ms(s.p99), ms(w.p99), float64(w.p99)/float64(s.p99))
+	return median(steady, result.byCalls).rate(d), nil
+}
+
+// byP99 and byCalls order results for median.
+func (r result) byP99(o result) int   { return cmp.Compare(r.p99, o.p99) }
+func (r result) byCalls(o result) int { return cmp.Compare(r.calls, o.calls) }
+
+// median returns the median of rs in the order by.
+func median(rs []result, by func(result, result) int) result {
+	rs = slices.Clone(rs)
+	slices.SortFunc(rs, by)
+	return rs[len(rs)/2]
+}
+
+// startProfiles starts the profiles the flags ask for, over the latency
+// rounds; stop writes them.
+func startProfiles() (stop func() error, err error) {
+	var f *os.File
+	if profile != "" {
+		if f, err = os.Create(profile); err != nil {
+			return nil, fmt.Errorf("cpu profile: %w", err)
+		}
 		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("cpu profile: %w", err)
+			f.Close()
+			return nil, fmt.Errorf("cpu profile: %w", err)
 		}
-		defer pprof.StopCPUProfile()
 	}
 	if blockFile != "" {
 		goruntime.SetBlockProfileRate(int(time.Microsecond))
 		goruntime.SetMutexProfileFraction(1)
 	}
-	for r := range rounds {
-		s, _, err := b.stream(conns, duration, nil)
-		if err != nil {
-			return err
-		}
-		w, n, err := b.stream(conns, duration, func(i int) []byte {
-			return [][]byte{mods["data-processor-1.1.0.wasm"], mods["data-processor-1.0.0.wasm"]}[i%2]
+	var once sync.Once
+	return func() error {
+		once.Do(func() {
+			if f != nil {
+				pprof.StopCPUProfile()
+				err = f.Close()
+			}
+			if blockFile != "" {
+				err = errors.Join(err, writeProfile("block", blockFile), writeProfile("mutex", blockFile+".mutex"))
+			}
+			if allocProfile != "" {
+				err = errors.Join(err, writeProfile("allocs", allocProfile))
+			}
 		})
-		if err != nil {
-			return err
-		}
-		fmt.Printf("  round %d: steady p99 %.2f ms, storm p99 %.2f ms (%d swaps)\n", r+1, ms(s), ms(w), n)
-		steady, storm = append(steady, s), append(storm, w)
-	}
-	if blockFile != "" {
-		if err := writeProfile("block", blockFile); err != nil {
-			return err
-		}
-		if err := writeProfile("mutex", blockFile+".mutex"); err != nil {
-			return err
-		}
-	}
-	if allocProfile != "" {
-		if err := writeProfile("allocs", allocProfile); err != nil {
-			return err
-		}
-	}
-	slices.Sort(steady)
-	slices.Sort(storm)
-	fmt.Printf("  median p99: steady %.2f ms, storm %.2f ms, ratio storm/steady %.2f (target ≤ 1.2)\n",
-		ms(steady[len(steady)/2]), ms(storm[len(storm)/2]), float64(storm[len(storm)/2])/float64(steady[len(steady)/2]))
-	return nil
+		return err
+	}, nil
 }
 
-// start runs an agent on a fresh plugins directory holding the Go data
-// processor 1.0.0, with the directory watched.
+// start runs an agent on a fresh, empty plugins directory, watched.
 func start(tmp string, quiet time.Duration, poolMin int) (*bench, error) {
 	dir := filepath.Join(tmp, "plugins")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -181,17 +259,23 @@ func start(tmp string, quiet time.Duration, poolMin int) (*bench, error) {
 	if err != nil {
 		return nil, err
 	}
+	return &bench{dir: dir, a: a, base: "http://" + a.Addr().String(), client: newClient()}, nil
+}
+
+// newClient returns the HTTP client of the load generators: connections
+// kept for reuse, so that calls do not pay for new ones.
+func newClient() *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 64
-	return &bench{dir: dir, a: a, base: "http://" + a.Addr().String(), client: &http.Client{Transport: tr, Timeout: 30 * time.Second}}, nil
+	tr.MaxIdleConnsPerHost = 256
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
 }
 
 // dropToServing drops a and b in turn as file, n times each after a first
 // round that compiles both (warm), or drops bytes never seen each time
 // (cold), and returns how long each took from the rename to the new
 // digest serving and answering path.
-func (b *bench) dropToServing(file, path string, a, bb []byte, n int, cold bool) ([]time.Duration, error) {
-	mods := [][]byte{a, bb}
+func (b *bench) dropToServing(file, path string, a, bb module, n int, cold bool) ([]time.Duration, error) {
+	mods := []module{a, bb}
 	for _, m := range mods { // warm both (and leave b's turn next)
 		if _, err := b.drop(file, path, m); err != nil {
 			return nil, err
@@ -201,7 +285,7 @@ func (b *bench) dropToServing(file, path string, a, bb []byte, n int, cold bool)
 	for i := range n {
 		m := mods[i%2]
 		if cold {
-			m = nonce(a, time.Now().UnixNano())
+			m = newModule(nonce(a.b, time.Now().UnixNano()))
 		}
 		d, err := b.drop(file, path, m)
 		if err != nil {
@@ -214,10 +298,10 @@ func (b *bench) dropToServing(file, path string, a, bb []byte, n int, cold bool)
 
 // drop renames mod into the plugins directory as file and waits until a
 // processor with its digest serves and answers path with 200.
-func (b *bench) drop(file, path string, mod []byte) (time.Duration, error) {
-	digest := sha256Hex(mod)
+func (b *bench) drop(file, path string, mod module) (time.Duration, error) {
+	digest := mod.digest
 	tmp := filepath.Join(b.dir, "."+file+".tmp")
-	if err := os.WriteFile(tmp, mod, 0o644); err != nil {
+	if err := os.WriteFile(tmp, mod.b, 0o644); err != nil {
 		return 0, err
 	}
 	t0 := time.Now()
@@ -263,60 +347,6 @@ func (b *bench) call(path string, body []byte) (int, error) {
 	defer resp.Body.Close()
 	_, err = io.Copy(io.Discard, resp.Body)
 	return resp.StatusCode, err
-}
-
-// stream keeps conns connections calling POST /process for d and returns
-// the p99 latency. With next, it meanwhile drops next(0), next(1), ... as
-// dp.wasm, each as soon as the one before serves, and returns how many.
-func (b *bench) stream(conns int, d time.Duration, next func(int) []byte) (time.Duration, int, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	var (
-		mu   sync.Mutex
-		lats []time.Duration
-		errs []error
-		wg   sync.WaitGroup
-	)
-	for range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var mine []time.Duration
-			for ctx.Err() == nil {
-				t0 := time.Now()
-				st, err := b.call("/process", batch)
-				if err == nil && st != http.StatusOK {
-					err = fmt.Errorf("POST /process answered %d", st)
-				}
-				if err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-					break
-				}
-				mine = append(mine, time.Since(t0))
-			}
-			mu.Lock()
-			lats = append(lats, mine...)
-			mu.Unlock()
-		}()
-	}
-	swaps := 0
-	for ; next != nil && ctx.Err() == nil; swaps++ {
-		if _, err := b.drop("dp.wasm", "/process", next(swaps)); err != nil {
-			errs = append(errs, err)
-			break
-		}
-	}
-	wg.Wait()
-	if len(errs) > 0 {
-		return 0, 0, errors.Join(errs...)
-	}
-	if len(lats) == 0 {
-		return 0, 0, errors.New("no calls completed")
-	}
-	slices.Sort(lats)
-	return lats[len(lats)*99/100], swaps, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

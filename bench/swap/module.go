@@ -6,6 +6,15 @@ import (
 	"encoding/hex"
 )
 
+// module is a module file's bytes and their hex sha256, computed once so
+// that the storm does not hash on the cores the calls need.
+type module struct {
+	b      []byte
+	digest string
+}
+
+func newModule(b []byte) module { return module{b, sha256Hex(b)} }
+
 // nonce returns mod with a custom section "neuron-bench" holding n
 // appended: a valid module that behaves the same with another digest, so
 // that no cache (compilation or instrumentation) has seen it.

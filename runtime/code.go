@@ -1,0 +1,171 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/tetratelabs/wazero"
+
+	"github.com/empirefederation/neuron/host"
+)
+
+// code is what a processor version runs before any instance exists: its
+// own wazero runtime (WASI, the host module, the memory limit), the
+// module compiled in it, and the probe's result. One processor owns it at
+// a time; when that processor closes cleanly, it goes to the runtime's
+// keptCodes instead of being closed, and a later version with the same
+// file contents takes it over rather than decoding, validating, compiling
+// and probing the module again. See docs/design.md, "Why keep the compiled
+// module of a retired version?".
+type code struct {
+	key      codeKey
+	wr       wazero.Runtime
+	compiled wazero.CompiledModule
+	// mod is the probe's result; its Path and Sidecar are those of the
+	// file that first opened it (see module.at).
+	mod *module
+	// env is the processor the host module serves.
+	env *hostEnv
+	// pages is the runtime's memory limit.
+	pages uint32
+}
+
+// codeKey identifies what a code was made from: the module and sidecar
+// contents, and whether the module was instrumented for interruption
+// (which the runtime's configuration depends on).
+type codeKey struct {
+	fingerprint
+	interruptible bool
+}
+
+// hostEnv is the host.Env a code's host module calls: the processor that
+// owns the code now. A kept code changes owner only while it has no
+// instance, so no host call sees the change halfway; the request path
+// pays one atomic load per host call.
+type hostEnv struct{ p atomic.Pointer[processor] }
+
+// Logger implements host.Env.
+func (e *hostEnv) Logger() *slog.Logger { return e.p.Load().Logger() }
+
+// Config implements host.Env.
+func (e *hostEnv) Config() []byte { return e.p.Load().Config() }
+
+// AddMetric implements host.Env.
+func (e *hostEnv) AddMetric(name string, v float64) { e.p.Load().AddMetric(name, v) }
+
+// Emit implements host.Env.
+func (e *hostEnv) Emit(eventType string, data json.RawMessage) { e.p.Load().Emit(eventType, data) }
+
+var _ host.Env = (*hostEnv)(nil)
+
+// loadCode gives p the code of bin: the one kept from a version with the
+// same contents when the runtime has it, else a new one, compiled (from
+// the compilation cache when the bytes were seen before) and probed.
+func (p *processor) loadCode(ctx context.Context, bin *binary) error {
+	key := codeKey{bin.fingerprint(), bin.interruptible}
+	if c := p.rt.kept.take(key); c != nil {
+		c.env.p.Store(p)
+		p.code, p.mod, p.codeKept = c, c.mod.at(bin.path), true
+		p.rt.wazeroOpen.Add(1)
+		p.rt.metrics.opens.WithLabelValues(p.codeSource()).Inc()
+		return nil
+	}
+	c, err := p.newCode(ctx, key, p.rt.opts.Limits.MemoryPages)
+	if err != nil {
+		return err
+	}
+	p.code = c
+	if c.mod, c.compiled, err = readModule(ctx, c.wr, bin); err != nil {
+		return err
+	}
+	p.mod = c.mod
+	p.rt.metrics.opens.WithLabelValues(p.codeSource()).Inc()
+	return nil
+}
+
+// recompile replaces p's code, which has no instance yet, by one with a
+// memory limit of pages (the cache makes compiling again cheap).
+func (p *processor) recompile(ctx context.Context, bin *binary, pages uint32) error {
+	c, err := p.newCode(ctx, p.code.key, pages)
+	if err != nil {
+		return err
+	}
+	c.mod = p.code.mod
+	_ = p.closeCode(ctx)
+	p.code = c
+	if c.compiled, err = c.wr.CompileModule(ctx, bin.code); err != nil {
+		return fmt.Errorf("compile: %w", err)
+	}
+	return nil
+}
+
+// newCode returns a new wazero runtime for p, with WASI and the host
+// module bound to p, and nothing compiled yet.
+func (p *processor) newCode(ctx context.Context, key codeKey, pages uint32) (*code, error) {
+	c := &code{key: key, env: &hostEnv{}, pages: pages}
+	c.env.p.Store(p)
+	c.wr = newWazeroRuntime(ctx, p.rt.cache, pages, key.interruptible)
+	p.rt.wazeroOpen.Add(1)
+	if _, err := host.Instantiate(ctx, c.wr, c.env); err != nil {
+		_ = c.wr.Close(ctx)
+		p.rt.wazeroOpen.Add(-1)
+		return nil, fmt.Errorf("host module: %w", err)
+	}
+	return c, nil
+}
+
+// closeCode closes p's code, its wazero runtime and with it every module
+// compiled or instantiated there.
+func (p *processor) closeCode(ctx context.Context) error {
+	if p.code == nil {
+		return nil
+	}
+	p.rt.wazeroOpen.Add(-1)
+	return p.code.close(ctx)
+}
+
+// releaseCode hands p's code to the runtime's keptCodes when p opened
+// completely and its every instance is closed, so that no guest runs in
+// it any more; otherwise it closes it.
+func (p *processor) releaseCode(ctx context.Context, poolErr error) error {
+	if p.code == nil || !p.opened || poolErr != nil || len(p.liveInstances()) > 0 || p.rt.bg.Err() != nil {
+		return p.closeCode(ctx)
+	}
+	p.rt.wazeroOpen.Add(-1)
+	p.rt.kept.put(ctx, p.code)
+	return nil
+}
+
+// close closes the code's wazero runtime.
+func (c *code) close(ctx context.Context) error {
+	return c.wr.Close(context.WithoutCancel(ctx))
+}
+
+// at returns a copy of m as the file at path holds it.
+func (m *module) at(path string) *module {
+	c := *m
+	c.Path = path
+	if c.Sidecar != "" {
+		c.Sidecar = sidecarPath(path)
+	}
+	return &c
+}
+
+// Label values of neuron_plugin_opens_total, and of the code attribute of
+// the "processor loaded" log line: where an opened version's compiled
+// module came from.
+const (
+	codeCompiled = "compiled"
+	codeKept     = "kept"
+)
+
+// codeSource says where p's code came from: codeKept or codeCompiled.
+func (p *processor) codeSource() string {
+	if p.codeKept {
+		return codeKept
+	}
+	return codeCompiled
+}
