@@ -42,9 +42,9 @@ type codeKey struct {
 }
 
 // hostEnv is the host.Env a code's host module calls: the processor that
-// owns the code now. A kept code changes owner only while it has no
-// instance, so no host call sees the change halfway; the request path
-// pays one atomic load per host call.
+// owns the code now, nil while the code is kept. A code changes owner only
+// while it has no instance, so no host call sees the change halfway, nor
+// a nil; the request path pays one atomic load per host call.
 type hostEnv struct{ p atomic.Pointer[processor] }
 
 // Logger implements host.Env.
@@ -135,6 +135,7 @@ func (p *processor) releaseCode(ctx context.Context, poolErr error) error {
 		return p.closeCode(ctx)
 	}
 	p.rt.wazeroOpen.Add(-1)
+	p.code.env.p.Store(nil) // no instance can call; do not pin p and its file
 	p.rt.kept.put(ctx, p.code)
 	return nil
 }
