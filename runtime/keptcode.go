@@ -15,9 +15,9 @@ const (
 	// keepCodes is how many it keeps: the last versions of a few
 	// processors, enough for a deploy and its rollback.
 	keepCodes = 4
-	// keepCodeBytes bounds the module files they were compiled from. The
-	// machine code wazero made of them lives outside the Go heap and takes
-	// about as much again.
+	// keepCodeBytes bounds the module files they were compiled from. A
+	// kept code of the 3.7 MB Go data processor holds about 6 MB of
+	// memory, 2 MiB of it on the Go heap, the rest wazero's machine code.
 	keepCodeBytes = 64 << 20
 	// keepCodeIdle is how long one stays unused before it is closed, so
 	// that a version retired for good does not hold its code forever.
