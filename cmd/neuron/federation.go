@@ -127,7 +127,7 @@ func federationServe(ctx context.Context, args []string, stdout, stderr io.Write
 		fmt.Fprintf(stderr, "neuron federation serve: cannot listen on %s: %v (choose a free host:port with --listen, or stop what holds it)\n", f.listen, err)
 		return exitFailure
 	}
-	d, err := agent.StartDevFederation(ln, devfed.Options{
+	d, err := devfed.Serve(ln, devfed.Options{
 		DataDir: f.data, AdminToken: f.token, HeartbeatInterval: f.heartbeat, Retention: f.retention, Logger: log,
 	})
 	if err != nil {

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/empirefederation/neuron/internal/agent"
 	"github.com/empirefederation/neuron/internal/devfed"
 	"github.com/empirefederation/neuron/internal/testutil"
 )
@@ -41,7 +40,7 @@ func startDevFed(t *testing.T) adminAPI {
 		t.Fatal(err)
 	}
 	token := devfed.GenerateToken()
-	d, err := agent.StartDevFederation(ln, devfed.Options{DataDir: t.TempDir(), AdminToken: token, HeartbeatInterval: devHeartbeat,
+	d, err := devfed.Serve(ln, devfed.Options{DataDir: t.TempDir(), AdminToken: token, HeartbeatInterval: devHeartbeat,
 		Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	if err != nil {
 		t.Fatal(err)

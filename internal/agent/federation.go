@@ -15,6 +15,7 @@ import (
 
 	"github.com/empirefederation/neuron/federation"
 	"github.com/empirefederation/neuron/internal/config"
+	"github.com/empirefederation/neuron/internal/devfed"
 	"github.com/empirefederation/neuron/internal/report"
 	"github.com/empirefederation/neuron/internal/spool"
 	"github.com/empirefederation/neuron/internal/sysmetrics"
@@ -30,7 +31,7 @@ const federationTimeout = 10 * time.Second
 type link struct {
 	*federation.Link
 	queue    *spool.Spool
-	embedded *DevFederation // nil unless FEDERATION_URL=embedded
+	embedded *devfed.HTTPServer // nil unless FEDERATION_URL=embedded
 }
 
 // startLink opens the analytics spool in DataDir/spool, starts the
