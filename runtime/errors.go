@@ -23,7 +23,7 @@ const (
 	CodeOverloaded       = "overloaded"         // 503: every instance busy and the queue full or too slow
 	CodeUnavailable      = "unavailable"        // 503: the processor is closing
 	CodeWorkerRestarted  = "worker_restarted"   // 503: an operator restarted the instance mid-call (RestartWorkers, not graceful)
-	CodeUnloaded         = "unloaded"           // 503: the version was swapped out or unloaded and its call outlived Options.DrainTimeout
+	CodeUnloaded         = "unloaded"           // 503: the version was swapped out or unloaded, or the runtime closed, and its call outlived Options.DrainTimeout
 	CodeDraining         = "draining"           // 503: the neuron is draining (Runtime.Drain) and takes no processor calls
 	CodeClientClosed     = "client_closed"      // 499: the client went away mid-call
 	CodeNotFound         = "not_found"          // 404: no endpoint has this path

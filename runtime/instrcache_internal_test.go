@@ -7,10 +7,11 @@ import (
 
 	"github.com/empirefederation/neuron/internal/interrupt"
 	"github.com/empirefederation/neuron/internal/testutil"
+	"github.com/empirefederation/neuron/internal/wasmdata"
 )
 
 // TestInstrumentCache: the cache returns exactly what interrupt.Instrument
-// makes of a module, reuses it for the same digest without instrumenting
+// makes of a module whose data segments wasmdata.Coalesce merged, reuses it for the same digest without instrumenting
 // again, remembers that a module is not instrumentable, and stays within
 // its byte limit by evicting the least recently used modules.
 func TestInstrumentCache(t *testing.T) {
@@ -18,7 +19,11 @@ func TestInstrumentCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := interrupt.Instrument(raw)
+	coalesced, err := wasmdata.Coalesce(raw)
+	if err != nil || bytes.Equal(coalesced, raw) {
+		t.Fatalf("Coalesce: %v, or nothing to merge in the echo guest", err)
+	}
+	want, err := interrupt.Instrument(coalesced)
 	if err != nil {
 		t.Fatal(err)
 	}

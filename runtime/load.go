@@ -18,6 +18,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/empirefederation/neuron/internal/interrupt"
@@ -211,8 +212,19 @@ func instantiate(ctx context.Context, r wazero.Runtime, compiled wazero.Compiled
 	stderr := &tailBuffer{}
 	cc := newCallContext()
 	cfg = cfg.WithStderr(stderr).WithStdout(stderr).WithNanosleep(cc.sleep)
+	// wazero does not free the memory of an instantiation that fails after
+	// allocating it (a data segment out of bounds): the allocator keeps it
+	// for this call to free.
+	var mem experimental.LinearMemory
+	ctx = experimental.WithMemoryAllocator(ctx, experimental.MemoryAllocatorFunc(func(capBytes, maxBytes uint64) experimental.LinearMemory {
+		mem = linearMemory.Allocate(capBytes, maxBytes)
+		return mem
+	}))
 	mod, err := r.InstantiateModule(ctx, compiled, cfg)
 	if err != nil {
+		if mem != nil {
+			mem.Free()
+		}
 		return nil, nil, nil, fmt.Errorf("instantiate: %w", withStderr(err, stderr.String()))
 	}
 	if !hasMemory(mod) {

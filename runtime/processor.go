@@ -200,13 +200,29 @@ func (p *processor) destroyInstance(in *instance) {
 // halfway through open, and may be called more than once and concurrently
 // (a drain and Runtime.Close): each call waits for the pool until its ctx
 // ends, and the first to get past the pool releases the code.
+//
+// Calls still running when ctx ends are interrupted (they answer 503
+// unloaded) and waited for, up to closeGrace more: the code must not close
+// under a running guest, whose linear memory closing unmaps (see
+// memory.go). A guest that outlives even that, stuck in a host call,
+// leaves the code open, and the error says so.
 func (p *processor) close(ctx context.Context) error {
 	var err error
+	running := false
 	if p.pool != nil {
-		err = p.pool.Close(ctx)
+		if err = p.pool.Close(ctx); err != nil {
+			p.unloadInstances()
+			grace, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeGrace)
+			running = p.pool.Close(grace) != nil
+			cancel()
+		}
 	}
 	p.closeOnce.Do(func() {
-		p.closeErr = p.releaseCode(ctx, err)
+		if running {
+			p.closeErr = fmt.Errorf("calls of %s still run %v after they were interrupted: its code is left open", p.id(), closeGrace)
+		} else {
+			p.closeErr = p.releaseCode(ctx, err)
+		}
 		if p.mod != nil && p.state != nil {
 			p.rt.metrics.release(p)
 		}
