@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	goruntime "runtime"
 	"slices"
 	"strings"
 	"time"
@@ -111,11 +112,11 @@ func (f *pluginFile) fingerprint() fingerprint { return fingerprint{f.digest, f.
 // module, it returns the file with the error, so that the caller knows
 // which bytes it refused.
 func readPluginFile(path string) (*pluginFile, error) {
-	raw, err := readFileLimit(path, MaxModuleBytes)
+	raw, digest, err := readFileLimit(path, MaxModuleBytes)
 	if err != nil {
 		return nil, err
 	}
-	f := &pluginFile{path: path, raw: raw, digest: sha256Hex(raw), size: len(raw)}
+	f := &pluginFile{path: path, raw: raw, digest: digest, size: len(raw)}
 	if !bytes.HasPrefix(raw, wasmMagic) {
 		return f, errors.New("not a WebAssembly module (no \\0asm header); build processors with GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared")
 	}
@@ -276,20 +277,46 @@ func decodeStrict(b []byte, v any) error {
 	return nil
 }
 
-func readFileLimit(path string, limit int64) ([]byte, error) {
+// readChunk is how much of a module file is read and hashed between two
+// yields.
+const readChunk = 64 << 10
+
+// readFileLimit reads at most limit bytes of path and returns them with
+// their hex sha256. It reads and hashes in chunks and yields its thread to
+// other goroutines between them (goruntime.Gosched): hashing a 3.7 MB
+// module in one go is 2 ms of assembly that Go's scheduler cannot preempt,
+// and a swap doing so held one of the cores its calls needed. See
+// docs/design.md, "Why does a swap yield?".
+func readFileLimit(path string, limit int64) ([]byte, string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
+	size := int64(readChunk)
+	if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
+		size = fi.Size()
 	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("larger than %d bytes", limit)
+	b := make([]byte, 0, min(size, limit)+1)
+	h := sha256.New()
+	for {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, readChunk) // the file grew since Stat
+		}
+		n, err := f.Read(b[len(b):min(cap(b), len(b)+readChunk)])
+		h.Write(b[len(b) : len(b)+n])
+		b = b[:len(b)+n]
+		if int64(len(b)) > limit {
+			return nil, "", fmt.Errorf("larger than %d bytes", limit)
+		}
+		if err == io.EOF {
+			return b, hex.EncodeToString(h.Sum(nil)), nil
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		goruntime.Gosched()
 	}
-	return b, nil
 }
 
 func exportNames(c wazero.CompiledModule) []string {

@@ -11,10 +11,11 @@
 //  2. calls during a swap storm: the p99 latency of a steady stream of
 //     calls while the data processor is swapped back and forth without
 //     pause, against the same stream with no swaps, as a ratio. The stream
-//     is measured twice: -conns connections calling without pause (closed
-//     loop, which saturates the machine), then, with -load, a fixed rate
-//     of calls below the capacity the closed loop measured, arriving
-//     whatever the calls before them do (open loop).
+//     is -conns connections calling without pause (closed loop, which
+//     saturates the machine), first with the storm unpaced, then held to
+//     each -pace swaps a second; then, with -load, a fixed rate of calls
+//     below the capacity the closed loop measured, arriving whatever the
+//     calls before them do (open loop).
 //
 //     go run ./bench/swap -plugins plugins
 //
@@ -35,6 +36,8 @@ import (
 	goruntime "runtime"
 	"runtime/pprof"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,7 +57,7 @@ func main() {
 	memProfile := flag.String("memprofile", "", "write an allocation profile, taken after the latency rounds, to this file")
 	blockProfile := flag.String("blockprofile", "", "record blocking and mutex contention during the latency rounds and write them to this file and this file + .mutex")
 	load := flag.Float64("load", 0.25, "also measure at this fraction of the steady calls/s, offered open loop (0: do not)")
-	pace := flag.Float64("pace", 6, "also measure with the storm paced at this many swaps a second at most (0: do not)")
+	pace := flag.String("pace", "2,6", "also measure with the storm paced at each of these many swaps a second at most, comma-separated (empty or 0: do not)")
 	generate := flag.String("generate", "", "internal: be the open-loop load generator of the neuron at this base URL, at -rate for -duration")
 	rate := flag.Float64("rate", 0, "internal: calls a second of -generate")
 	flag.Parse()
@@ -66,7 +69,12 @@ func main() {
 		return
 	}
 	profile, allocProfile, blockFile = *cpuProfile, *memProfile, *blockProfile
-	if err := run(*plugins, *drops, *quiet, *poolMin, *conns, *duration, *rounds, *load, *pace); err != nil {
+	paces, err := parsePaces(*pace)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "swap: -pace:", err)
+		os.Exit(2)
+	}
+	if err := run(*plugins, *drops, *quiet, *poolMin, *conns, *duration, *rounds, *load, paces); err != nil {
 		fmt.Fprintln(os.Stderr, "swap:", err)
 		os.Exit(1)
 	}
@@ -86,7 +94,25 @@ type bench struct {
 	client *http.Client
 }
 
-func run(plugins string, drops int, quiet time.Duration, poolMin, conns int, duration time.Duration, rounds int, load, pace float64) error {
+// parsePaces reads -pace: swaps a second, comma-separated; 0 is none.
+func parsePaces(s string) ([]float64, error) {
+	var paces []float64
+	for f := range strings.SplitSeq(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil || v < 0 {
+			return nil, fmt.Errorf("%q is not a number of swaps a second", f)
+		}
+		if v > 0 {
+			paces = append(paces, v)
+		}
+	}
+	return paces, nil
+}
+
+func run(plugins string, drops int, quiet time.Duration, poolMin, conns int, duration time.Duration, rounds int, load float64, paces []float64) error {
 	mods := map[string]module{}
 	for _, name := range []string{"data-processor-1.0.0.wasm", "data-processor-1.1.0.wasm", "data-processor-c.wasm"} {
 		b, err := os.ReadFile(filepath.Join(plugins, name))
@@ -126,8 +152,8 @@ func run(plugins string, drops int, quiet time.Duration, poolMin, conns int, dur
 	if err != nil {
 		return err
 	}
-	if pace > 0 {
-		fmt.Printf("\nThe same with the storm paced at %.0f swaps a second at most\n", pace)
+	for _, pace := range paces {
+		fmt.Printf("\nThe same with the storm paced at %g swaps a second at most\n", pace)
 		if _, err := b.rounds(rounds, duration, b.closedLoop(conns), storm{mods: swaps, pace: pace}); err != nil {
 			return err
 		}
