@@ -3,6 +3,7 @@ package runtime
 import (
 	"bytes"
 
+	"github.com/empirefederation/neuron/internal/leb128"
 	"github.com/tetratelabs/wazero/api"
 )
 
@@ -25,10 +26,10 @@ const (
 )
 
 // I32Const is the instruction i32.const v.
-func I32Const(v int32) []byte { return append([]byte{opI32Const}, sleb(int64(v))...) }
+func I32Const(v int32) []byte { return append([]byte{opI32Const}, leb128.AppendInt(nil, int64(v))...) }
 
 // I64Const is the instruction i64.const v.
-func I64Const(v int64) []byte { return append([]byte{opI64Const}, sleb(v)...) }
+func I64Const(v int64) []byte { return append([]byte{opI64Const}, leb128.AppendInt(nil, v)...) }
 
 // GlobalGet0 is the instruction global.get 0.
 var GlobalGet0 = []byte{opGlobalGet, 0}
@@ -95,17 +96,4 @@ func uleb(v uint32) []byte {
 		v >>= 7
 	}
 	return append(b, byte(v))
-}
-
-// sleb is v in signed LEB128, as Wasm encodes constants.
-func sleb(v int64) []byte {
-	var b []byte
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if v == 0 && c&0x40 == 0 || v == -1 && c&0x40 != 0 {
-			return append(b, c)
-		}
-		b = append(b, c|0x80)
-	}
 }

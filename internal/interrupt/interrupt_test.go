@@ -22,6 +22,7 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
+	"github.com/empirefederation/neuron/internal/leb128"
 	"github.com/empirefederation/neuron/internal/testutil"
 	"github.com/empirefederation/neuron/sdk/abi"
 )
@@ -95,18 +96,6 @@ const (
 )
 
 func uleb(v uint64) []byte { return binary.AppendUvarint(nil, v) }
-
-func sleb(v int64) []byte {
-	var b []byte
-	for {
-		c := byte(v & 0x7F)
-		v >>= 7
-		if v == 0 && c&0x40 == 0 || v == -1 && c&0x40 != 0 {
-			return append(b, c)
-		}
-		b = append(b, c|0x80)
-	}
-}
 
 // ops concatenates bytes, small ints and byte slices.
 func ops(parts ...any) []byte {
@@ -239,8 +228,8 @@ func codeSec(bodies ...[]byte) []byte {
 }
 
 // Instructions with immediates.
-func i32c(v int32) []byte  { return ops(0x41, sleb(int64(v))) }
-func i64c(v int64) []byte  { return ops(0x42, sleb(v)) }
+func i32c(v int32) []byte  { return ops(0x41, leb128.AppendInt(nil, int64(v))) }
+func i64c(v int64) []byte  { return ops(0x42, leb128.AppendInt(nil, v)) }
 func f32c(b uint32) []byte { return binary.LittleEndian.AppendUint32([]byte{0x43}, b) }
 func f64c(b uint64) []byte { return binary.LittleEndian.AppendUint64([]byte{0x44}, b) }
 func lget(i uint32) []byte { return ops(0x20, uleb(uint64(i))) }
@@ -882,8 +871,8 @@ func structuralCases() []structCase {
 						lget(1),
 						opEnd,
 						opEnd),
-					countWith(sleb(1)),
-					countWith(sleb(70)),
+					countWith(leb128.AppendInt(nil, 1)),
+					countWith(leb128.AppendInt(nil, 70)),
 				),
 			),
 			flag: 0, loops: 3,

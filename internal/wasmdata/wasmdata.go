@@ -17,6 +17,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/empirefederation/neuron/internal/leb128"
 )
 
 // MaxGap is the widest run of zeros between two segments that Coalesce
@@ -127,7 +129,7 @@ func parseSegments(b []byte) ([]segment, bool) {
 		if len(b) < 2 || b[0] != 0x00 || b[1] != 0x41 {
 			return nil, false
 		}
-		offset, n := readSLEB(b[2:])
+		offset, n := leb128.Int(b[2:])
 		if n <= 0 || offset < 0 || offset > 1<<32-1 {
 			return nil, false
 		}
@@ -175,42 +177,10 @@ func encodeSegments(segs []segment) []byte {
 	b = binary.AppendUvarint(b, uint64(len(segs)))
 	for _, s := range segs {
 		b = append(b, 0x00, 0x41)
-		b = appendSLEB(b, int64(s.offset))
+		b = leb128.AppendInt(b, int64(s.offset))
 		b = append(b, 0x0B)
 		b = binary.AppendUvarint(b, uint64(len(s.init)))
 		b = append(b, s.init...)
 	}
 	return b
-}
-
-// readSLEB reads a signed LEB128 number of at most 10 bytes and returns it
-// with the bytes read, or n <= 0 if b does not start with one.
-func readSLEB(b []byte) (v int64, n int) {
-	var shift uint
-	for i, c := range b {
-		if i == 10 {
-			return 0, -1
-		}
-		v |= int64(c&0x7F) << shift
-		shift += 7
-		if c&0x80 == 0 {
-			if shift < 64 && c&0x40 != 0 {
-				v |= -1 << shift
-			}
-			return v, i + 1
-		}
-	}
-	return 0, 0
-}
-
-// appendSLEB appends v as a signed LEB128 number.
-func appendSLEB(b []byte, v int64) []byte {
-	for {
-		c := byte(v & 0x7F)
-		v >>= 7
-		if v == 0 && c&0x40 == 0 || v == -1 && c&0x40 != 0 {
-			return append(b, c)
-		}
-		b = append(b, c|0x80)
-	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/empirefederation/neuron/internal/leb128"
 	"github.com/empirefederation/neuron/internal/testutil"
 )
 
@@ -37,7 +38,7 @@ func module(pages int, segs []seg, extra ...[]byte) []byte {
 			continue
 		}
 		body = append(body, 0x00, 0x41)
-		body = appendSLEB(body, s.offset)
+		body = leb128.AppendInt(body, s.offset)
 		body = append(body, 0x0B)
 		body = binary.AppendUvarint(body, uint64(len(s.init)))
 		body = append(body, s.init...)
