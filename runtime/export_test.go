@@ -5,6 +5,10 @@ package runtime
 // replaced.
 func OpenWazeroRuntimes(rt *Runtime) int64 { return rt.wazeroOpen.Load() }
 
+// LiveGuestMemories returns how many guest linear memories the process
+// holds: they live outside the Go heap.
+func LiveGuestMemories() int64 { return liveMemories.Load() }
+
 // DrainingProcessors returns how many processor versions left the
 // snapshot and are not closed yet.
 func DrainingProcessors(rt *Runtime) int {

@@ -215,7 +215,7 @@ func instantiate(ctx context.Context, r wazero.Runtime, compiled wazero.Compiled
 	cfg = cfg.WithStderr(stderr).WithStdout(stderr).WithNanosleep(cc.sleep)
 	// wazero does not free the memory of an instantiation that fails after
 	// allocating it (a data segment out of bounds): the allocator keeps it
-	// for this call to free.
+	// for this call to free (see countedMemory).
 	var mem experimental.LinearMemory
 	ctx = experimental.WithMemoryAllocator(ctx, experimental.MemoryAllocatorFunc(func(capBytes, maxBytes uint64) experimental.LinearMemory {
 		mem = linearMemory.Allocate(capBytes, maxBytes)

@@ -1,6 +1,11 @@
 package runtime
 
-import "github.com/tetratelabs/wazero/experimental"
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/tetratelabs/wazero/experimental"
+)
 
 // linearMemory allocates every guest's linear memory. Where the platform
 // allows it, the memory is mapped outside the Go heap (memory_unix.go):
@@ -11,7 +16,31 @@ import "github.com/tetratelabs/wazero/experimental"
 // host's garbage collector neither scans nor counts guest memory, and a
 // closed instance's pages go straight back to the kernel. See
 // docs/design.md, "Why map guest memory outside the Go heap?".
-var linearMemory experimental.MemoryAllocator = experimental.MemoryAllocatorFunc(newLinearMemory)
+var linearMemory experimental.MemoryAllocator = experimental.MemoryAllocatorFunc(func(capBytes, maxBytes uint64) experimental.LinearMemory {
+	liveMemories.Add(1)
+	return &countedMemory{LinearMemory: newLinearMemory(capBytes, maxBytes)}
+})
+
+// liveMemories counts the linear memories of the process allocated and not
+// freed yet. They live outside the Go heap, where no heap check sees them,
+// so leak checks (tests) count them here.
+var liveMemories atomic.Int64
+
+// countedMemory frees its memory once and counts it in liveMemories. Free
+// may be called twice: by wazero when the instance closes, and by
+// instantiate when instantiation failed after allocating.
+type countedMemory struct {
+	experimental.LinearMemory
+	free sync.Once
+}
+
+// Free implements experimental.LinearMemory.
+func (m *countedMemory) Free() {
+	m.free.Do(func() {
+		m.LinearMemory.Free()
+		liveMemories.Add(-1)
+	})
+}
 
 // heapMemory is a linear memory on the Go heap, as wazero makes it by
 // default: where mapping is not available or fails.

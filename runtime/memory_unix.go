@@ -3,8 +3,6 @@
 package runtime
 
 import (
-	"sync"
-
 	"github.com/tetratelabs/wazero/experimental"
 	"golang.org/x/sys/unix"
 )
@@ -14,7 +12,6 @@ import (
 type mappedMemory struct {
 	b    []byte
 	size uint64
-	free sync.Once
 }
 
 // newLinearMemory reserves maxBytes, or falls back to the Go heap when the
@@ -42,9 +39,5 @@ func (m *mappedMemory) Reallocate(size uint64) []byte {
 	return m.b[:size:size]
 }
 
-// Free implements experimental.LinearMemory. It may be called more than
-// once: by wazero when the instance closes, and by instantiate when
-// instantiation failed after allocating.
-func (m *mappedMemory) Free() {
-	m.free.Do(func() { _ = unix.Munmap(m.b) })
-}
+// Free implements experimental.LinearMemory.
+func (m *mappedMemory) Free() { _ = unix.Munmap(m.b) }

@@ -57,8 +57,8 @@ func checkAnswer(r reply, process bool) (string, error) {
 // TestSwapHammer drives continuous requests while the data processor is
 // swapped between 1.0.0 and 1.1.0 fifty times, by file drops mixed with
 // Reload, Rollback and Unpin: no request may fail, every answer must come
-// whole from one version, and afterwards no goroutine, drain or wazero
-// runtime is left over.
+// whole from one version, and afterwards no goroutine, drain, wazero
+// runtime or guest memory is left over.
 func TestSwapHammer(t *testing.T) {
 	const clients = 8
 	swaps := 50
@@ -73,6 +73,7 @@ func TestSwapHammer(t *testing.T) {
 		}
 		builds[v] = b
 	}
+	memories := runtime.LiveGuestMemories()
 	e := startEnv(t, runtime.Options{Limits: runtime.Limits{PoolMax: 4}}, map[string][]byte{"data-processor.wasm": builds["1.0.0"]})
 	if _, err := checkAnswer(e.do("POST", "/process", strings.NewReader(hammerBatch)), true); err != nil {
 		t.Fatal(err)
@@ -160,6 +161,11 @@ func TestSwapHammer(t *testing.T) {
 	}
 	t.Logf("%d swaps; answers: 1.0.0 %d, 1.1.0 %d", swaps, served[0].Load(), served[1].Load())
 	e.settled()
+	// Guest memories live outside the Go heap: only the loaded version's
+	// instances may hold one.
+	if live, instances := runtime.LiveGuestMemories()-memories, e.rt.Resources().Instances; live != int64(instances) {
+		t.Errorf("%d guest memories held for %d live instances", live, instances)
+	}
 	e.client.CloseIdleConnections()
 	testutil.Eventually(t, waitLimit, "goroutines back to their baseline", func() bool { return goroutines() <= before })
 }
