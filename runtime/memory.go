@@ -21,17 +21,30 @@ var linearMemory experimental.MemoryAllocator = experimental.MemoryAllocatorFunc
 	return &countedMemory{LinearMemory: newLinearMemory(capBytes, maxBytes)}
 })
 
-// liveMemories counts the linear memories of the process allocated and not
-// freed yet. They live outside the Go heap, where no heap check sees them,
-// so leak checks (tests) count them here.
-var liveMemories atomic.Int64
+// liveMemories and liveMemoryBytes count the linear memories of the
+// process allocated and not freed yet, and their accessible bytes. They
+// live outside the Go heap, where neither a heap check nor Go's memory
+// metrics see them: leak checks (tests) count them here, and operators see
+// the bytes as neuron_guest_memory_bytes.
+var liveMemories, liveMemoryBytes atomic.Int64
 
-// countedMemory frees its memory once and counts it in liveMemories. Free
-// may be called twice: by wazero when the instance closes, and by
-// instantiate when instantiation failed after allocating.
+// countedMemory counts its memory in liveMemories and liveMemoryBytes, and
+// frees it once. Free may be called twice: by wazero when the instance
+// closes, and by instantiate when instantiation failed after allocating.
 type countedMemory struct {
 	experimental.LinearMemory
+	size uint64
 	free sync.Once
+}
+
+// Reallocate implements experimental.LinearMemory.
+func (m *countedMemory) Reallocate(size uint64) []byte {
+	b := m.LinearMemory.Reallocate(size)
+	if b != nil && size > m.size {
+		liveMemoryBytes.Add(int64(size - m.size))
+		m.size = size
+	}
+	return b
 }
 
 // Free implements experimental.LinearMemory.
@@ -39,6 +52,7 @@ func (m *countedMemory) Free() {
 	m.free.Do(func() {
 		m.LinearMemory.Free()
 		liveMemories.Add(-1)
+		liveMemoryBytes.Add(-int64(m.size))
 	})
 }
 

@@ -12,10 +12,11 @@ import (
 
 // TestLinearMemory: a memory grows in place up to its maximum, starts and
 // grows zeroed, keeps what was written, refuses to grow past the maximum,
-// and is counted until freed, once however often Free is called.
+// and is counted, with its bytes, until freed, once however often Free is
+// called.
 func TestLinearMemory(t *testing.T) {
 	const page = 64 << 10
-	before := liveMemories.Load()
+	before, bytesBefore := liveMemories.Load(), liveMemoryBytes.Load()
 	m := linearMemory.Allocate(page, 4*page)
 	if got := liveMemories.Load() - before; got != 1 {
 		t.Fatalf("%d memories counted after Allocate, want 1", got)
@@ -36,10 +37,13 @@ func TestLinearMemory(t *testing.T) {
 	if m.Reallocate(5*page) != nil {
 		t.Fatal("Reallocate past the maximum succeeded")
 	}
+	if got := liveMemoryBytes.Load() - bytesBefore; got != 3*page {
+		t.Fatalf("%d bytes counted for a memory of 3 pages", got)
+	}
 	m.Free()
 	m.Free()
-	if got := liveMemories.Load() - before; got != 0 {
-		t.Fatalf("%d memories counted after Free, want 0", got)
+	if got, bytes := liveMemories.Load()-before, liveMemoryBytes.Load()-bytesBefore; got != 0 || bytes != 0 {
+		t.Fatalf("%d memories and %d bytes counted after Free, want 0", got, bytes)
 	}
 }
 

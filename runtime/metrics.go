@@ -66,7 +66,11 @@ func newMetrics(reg prometheus.Registerer, rt *Runtime) *metrics {
 	kept := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "neuron_plugin_codes_kept", Help: "Compiled modules of retired processor versions kept for a later version of the same file.",
 	}, func() float64 { return float64(rt.kept.len()) })
-	reg.MustRegister(m.requests, m.errors, m.latency, m.custom, m.events, m.rejected, m.opens, kept, poolCollector{rt}, experimentCollector{rt})
+	guestMemory := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "neuron_guest_memory_bytes",
+		Help: "Linear memory of the process's processor instances, in bytes. It lives outside the Go heap, so the go_memstats series do not count it.",
+	}, func() float64 { return float64(liveMemoryBytes.Load()) })
+	reg.MustRegister(m.requests, m.errors, m.latency, m.custom, m.events, m.rejected, m.opens, kept, guestMemory, poolCollector{rt}, experimentCollector{rt})
 	return m
 }
 

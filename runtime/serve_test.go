@@ -217,6 +217,9 @@ func TestNeuronRoutes(t *testing.T) {
 		if got := e.mustMetric("neuron_pool_instances", "plugin", "echo", "state", "busy"); got != 0 {
 			t.Errorf("neuron_pool_instances{echo, busy} = %v, want 0", got)
 		}
+		if got := e.mustMetric("neuron_guest_memory_bytes"); got < 65536 {
+			t.Errorf("neuron_guest_memory_bytes = %v with an instance idle, want at least a page", got)
+		}
 		if _, n := e.metric("neuron_request_errors_total", "code", runtime.CodeTimeout); n != 0 {
 			t.Errorf("a timeout is counted before any call timed out")
 		}
