@@ -81,7 +81,7 @@ func readModule(ctx context.Context, r wazero.Runtime, bin *binary) (*module, wa
 // binary is a module file as read, with the code the runtime compiles.
 type binary struct {
 	*pluginFile
-	code []byte // the file, instrumented for interruption when possible
+	code []byte // the file prepared to compile: see prepareCode
 	// interruptible says code carries the interrupt flag; without it calls
 	// are stopped by wazero's slower context mechanism.
 	interruptible bool
@@ -135,8 +135,8 @@ func sha256Hex(b []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// readBinary reads a module file and instruments it. A module the
-// instrumentation does not understand is kept as it is.
+// readBinary reads a module file and prepares it to compile (see
+// prepareCode).
 func readBinary(path string) (*binary, error) {
 	f, err := readPluginFile(path)
 	if err != nil {
@@ -145,13 +145,14 @@ func readBinary(path string) (*binary, error) {
 	return f.binary(), nil // readPluginFile returns f with an error too
 }
 
-// binary instruments the file for interruption, or takes the result of
-// instrumenting the same bytes before from the process's cache (a swap
-// back to a version, a reload, a restart of a runtime in the process). The
-// raw bytes are kept unchanged (the archive stores them).
+// binary prepares the file to compile (data segments coalesced,
+// instrumented for interruption), or takes the result of preparing the
+// same bytes before from the process's cache (a swap back to a version, a
+// reload, a restart of a runtime in the process). The raw bytes are kept
+// unchanged (the archive stores them).
 func (f *pluginFile) binary() *binary {
 	b := &binary{pluginFile: f}
-	b.code, b.interruptible = instrumented.instrument(f.digest, f.raw)
+	b.code, b.interruptible = prepared.code(f.digest, f.raw)
 	return b
 }
 

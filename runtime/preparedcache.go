@@ -8,46 +8,46 @@ import (
 	"github.com/empirefederation/neuron/internal/wasmdata"
 )
 
-// instrumentCacheBytes bounds the prepared modules kept in memory: a few
+// preparedCacheBytes bounds the prepared modules kept in memory: a few
 // versions of several processors (the Go data processor is 4.2 MB).
-const instrumentCacheBytes = 64 << 20
+const preparedCacheBytes = 64 << 20
 
-// instrumented is the process's cache of prepared modules, keyed by the
+// prepared is the process's cache of prepared modules, keyed by the
 // sha256 of the original file. Preparing is a pure function of the bytes,
 // so every Runtime of the process shares it. See
 // docs/design.md, "Why cache instrumented modules?".
-var instrumented = newInstrumentCache(instrumentCacheBytes)
+var prepared = newPreparedCache(preparedCacheBytes)
 
-// instrumentCache is a least-recently-used map from a module's digest to
-// the code the runtime compiles for it (see prepareCode), bounded by the bytes
-// it holds.
-type instrumentCache struct {
+// preparedCache is a least-recently-used map from a module's digest to
+// the code the runtime compiles for it (see prepareCode), bounded by the
+// bytes it holds.
+type preparedCache struct {
 	mu    sync.Mutex
 	limit int
 	size  int
-	order *list.List // of *instrumentEntry, most recently used first
+	order *list.List // of *preparedEntry, most recently used first
 	byKey map[string]*list.Element
 }
 
-type instrumentEntry struct {
+type preparedEntry struct {
 	digest        string
 	code          []byte
 	interruptible bool
 }
 
-func newInstrumentCache(limit int) *instrumentCache {
-	return &instrumentCache{limit: limit, order: list.New(), byKey: map[string]*list.Element{}}
+func newPreparedCache(limit int) *preparedCache {
+	return &preparedCache{limit: limit, order: list.New(), byKey: map[string]*list.Element{}}
 }
 
-// instrument returns what prepareCode makes of raw, reusing an earlier result
+// code returns what prepareCode makes of raw, reusing an earlier result
 // for the same digest. Two calls for the same new digest may both prepare
 // it; the results are identical.
-func (c *instrumentCache) instrument(digest string, raw []byte) ([]byte, bool) {
-	if e := c.get(digest); e != nil {
+func (c *preparedCache) code(digest string, raw []byte) ([]byte, bool) {
+	if e := c.lookup(digest); e != nil {
 		return e.code, e.interruptible
 	}
 	code, ok := prepareCode(raw)
-	c.put(&instrumentEntry{digest: digest, code: code, interruptible: ok})
+	c.put(&preparedEntry{digest: digest, code: code, interruptible: ok})
 	return code, ok
 }
 
@@ -69,7 +69,7 @@ func prepareCode(raw []byte) ([]byte, bool) {
 	return instr, true
 }
 
-func (c *instrumentCache) get(digest string) *instrumentEntry {
+func (c *preparedCache) lookup(digest string) *preparedEntry {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.byKey[digest]
@@ -77,12 +77,12 @@ func (c *instrumentCache) get(digest string) *instrumentEntry {
 		return nil
 	}
 	c.order.MoveToFront(e)
-	return e.Value.(*instrumentEntry)
+	return e.Value.(*preparedEntry)
 }
 
 // put remembers e, evicting the least recently used entries beyond the
 // limit. Code larger than the whole limit is not kept.
-func (c *instrumentCache) put(e *instrumentEntry) {
+func (c *preparedCache) put(e *preparedEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.byKey[e.digest]; ok || len(e.code) > c.limit {
@@ -92,7 +92,7 @@ func (c *instrumentCache) put(e *instrumentEntry) {
 	c.size += len(e.code)
 	for c.size > c.limit {
 		last := c.order.Back()
-		e := last.Value.(*instrumentEntry)
+		e := last.Value.(*preparedEntry)
 		c.order.Remove(last)
 		delete(c.byKey, e.digest)
 		c.size -= len(e.code)

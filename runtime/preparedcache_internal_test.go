@@ -10,11 +10,12 @@ import (
 	"github.com/empirefederation/neuron/internal/wasmdata"
 )
 
-// TestInstrumentCache: the cache returns exactly what interrupt.Instrument
-// makes of a module whose data segments wasmdata.Coalesce merged, reuses it for the same digest without instrumenting
-// again, remembers that a module is not instrumentable, and stays within
-// its byte limit by evicting the least recently used modules.
-func TestInstrumentCache(t *testing.T) {
+// TestPreparedCache: the cache returns exactly what interrupt.Instrument
+// makes of a module whose data segments wasmdata.Coalesce merged, reuses
+// it for the same digest without preparing it again, remembers that a
+// module is not instrumentable, and stays within its byte limit by
+// evicting the least recently used modules.
+func TestPreparedCache(t *testing.T) {
 	raw, err := os.ReadFile(testutil.BuildWasm(t, "runtime/testdata/guests/echo"))
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +33,7 @@ func TestInstrumentCache(t *testing.T) {
 		t.Fatal("the junk module instruments; pick one that does not")
 	}
 
-	c := newInstrumentCache(len(want) + len(want)/2) // room for one module
+	c := newPreparedCache(len(want) + len(want)/2) // room for one module
 	for _, tc := range []struct {
 		name       string
 		digest     string
@@ -50,15 +51,15 @@ func TestInstrumentCache(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := c.byKey[tc.digest]
-			code, ok := c.instrument(tc.digest, tc.raw)
+			code, ok := c.code(tc.digest, tc.raw)
 			if ok != tc.wantInstr || !bytes.Equal(code, tc.want) {
-				t.Fatalf("instrument(%s) = %d bytes, %v; want %d bytes, %v", tc.digest, len(code), ok, len(tc.want), tc.wantInstr)
+				t.Fatalf("code(%s) = %d bytes, %v; want %d bytes, %v", tc.digest, len(code), ok, len(tc.want), tc.wantInstr)
 			}
-			if tc.sameAsLast && (before == nil || &before.Value.(*instrumentEntry).code[0] != &code[0]) {
-				t.Errorf("instrument(%s) made new code; want the cached slice", tc.digest)
+			if tc.sameAsLast && (before == nil || &before.Value.(*preparedEntry).code[0] != &code[0]) {
+				t.Errorf("code(%s) made new code; want the cached slice", tc.digest)
 			}
 			if !tc.sameAsLast && tc.wantInstr && before != nil {
-				t.Errorf("instrument(%s) was cached before; the table expected a miss", tc.digest)
+				t.Errorf("code(%s) was cached before; the table expected a miss", tc.digest)
 			}
 			if c.size > c.limit {
 				t.Errorf("cache holds %d bytes over its limit %d", c.size, c.limit)
