@@ -103,8 +103,29 @@ type envelope struct {
 }
 
 // call sends a request with bearer token ("" for none) and body (a
-// string or []byte sent as is, anything else as JSON, nil for none).
+// string or []byte sent as is, anything else as JSON, nil for none), and
+// checks that the answer is the JSON envelope.
 func (f *fed) call(method, path, token string, body any) (int, envelope) {
+	f.t.Helper()
+	authorization := ""
+	if token != "" {
+		authorization = "Bearer " + token
+	}
+	resp, raw := f.send(method, path, authorization, body)
+	var env envelope
+	if err := json.Unmarshal(raw, &env); err != nil {
+		f.t.Fatalf("%s %s: %d answer is not the JSON envelope: %q", method, path, resp.StatusCode, raw)
+	}
+	if env.Success != (resp.StatusCode < 300) || !env.Success && (env.Error == "" || env.Code == "") {
+		f.t.Errorf("%s %s: %d with envelope %s", method, path, resp.StatusCode, raw)
+	}
+	return resp.StatusCode, env
+}
+
+// send sends a request with the Authorization header as given ("" for
+// none) and body as call takes it, and returns the response, its body
+// read and closed, and the body's bytes.
+func (f *fed) send(method, path, authorization string, body any) (*http.Response, []byte) {
 	f.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -124,8 +145,8 @@ func (f *fed) call(method, path, token string, body any) (int, envelope) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -136,14 +157,7 @@ func (f *fed) call(method, path, token string, body any) (int, envelope) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	var env envelope
-	if err := json.Unmarshal(raw, &env); err != nil {
-		f.t.Fatalf("%s %s: %d answer is not the JSON envelope: %q", method, path, resp.StatusCode, raw)
-	}
-	if env.Success != (resp.StatusCode < 300) || !env.Success && (env.Error == "" || env.Code == "") {
-		f.t.Errorf("%s %s: %d with envelope %s", method, path, resp.StatusCode, raw)
-	}
-	return resp.StatusCode, env
+	return resp, raw
 }
 
 // must calls and fails the test unless the status is want; it decodes

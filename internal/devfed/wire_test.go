@@ -329,17 +329,9 @@ func TestNeuronAuth(t *testing.T) {
 	routes := []struct{ method, path string }{{"POST", "/api/neuron/status"}, {"POST", "/api/analytics/report"}, {"GET", "/api/neuron/config"}}
 	for _, c := range cases {
 		for _, r := range routes {
-			req, _ := http.NewRequest(r.method, f.url+r.path, strings.NewReader(`{"status":"active"}`))
-			if c.header != "" {
-				req.Header.Set("Authorization", c.header)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
+			resp, raw := f.send(r.method, r.path, c.header, `{"status":"active"}`)
 			var env envelope
-			_ = json.NewDecoder(resp.Body).Decode(&env)
-			resp.Body.Close()
+			_ = json.Unmarshal(raw, &env)
 			if resp.StatusCode != http.StatusUnauthorized || env.Code != "unauthorized" || !strings.Contains(env.Error, c.want) {
 				t.Errorf("%s on %s: %d %s %q, want 401 saying %q", c.name, r.path, resp.StatusCode, env.Code, env.Error, c.want)
 			}
@@ -369,17 +361,13 @@ func TestRoutesNotFoundAndMethods(t *testing.T) {
 		{"GET", "/api/admin/experiments/ghost", f.opts.AdminToken, 404, "not_found", ""},
 		{"POST", "/api/admin/experiments/ghost/stop", f.opts.AdminToken, 404, "not_found", ""},
 	} {
-		req, _ := http.NewRequest(c.method, f.url+c.path, nil)
+		authorization := ""
 		if c.token != "" {
-			req.Header.Set("Authorization", "Bearer "+c.token)
+			authorization = "Bearer " + c.token
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp, raw := f.send(c.method, c.path, authorization, nil)
 		var env envelope
-		_ = json.NewDecoder(resp.Body).Decode(&env)
-		resp.Body.Close()
+		_ = json.Unmarshal(raw, &env)
 		if resp.StatusCode != c.status || env.Code != c.code || env.Success || resp.Header.Get("Allow") != c.allow {
 			t.Errorf("%s %s: %d %s Allow %q, want %d %s Allow %q", c.method, c.path, resp.StatusCode, env.Code,
 				resp.Header.Get("Allow"), c.status, c.code, c.allow)
