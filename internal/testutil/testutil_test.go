@@ -149,3 +149,14 @@ func TestCodecRoundTrip(t *testing.T) {
 		t.Errorf("DecodeResponse(32×0xFF) error = %v, want ErrMalformed (the badptr guest relies on it)", err)
 	}
 }
+
+func TestWat(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "m.wat")
+	if err := os.WriteFile(src, []byte(`(module (global (mut i32) (i32.const 0)) (func (export "f") (global.set 1 (i32.const 1))))`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := Wat(t, src, "--no-check")
+	if len(b) < 8 || string(b[:4]) != "\x00asm" {
+		t.Fatalf("not a Wasm module: % x", b)
+	}
+}
