@@ -21,6 +21,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/empirefederation/neuron/internal/interrupt"
 	"github.com/empirefederation/neuron/sdk/abi"
@@ -142,18 +143,22 @@ func readBinary(path string) (*binary, error) {
 	if err != nil {
 		return nil, err
 	}
-	return f.binary(), nil // readPluginFile returns f with an error too
+	return f.binary()
 }
 
 // binary prepares the file to compile (data segments coalesced,
 // instrumented for interruption), or takes the result of preparing the
 // same bytes before from the process's cache (a swap back to a version, a
 // reload, a restart of a runtime in the process). The raw bytes are kept
-// unchanged (the archive stores them).
-func (f *pluginFile) binary() *binary {
+// unchanged (the archive stores them). It fails for a module that
+// preparing finds invalid.
+func (f *pluginFile) binary() (*binary, error) {
 	b := &binary{pluginFile: f}
-	b.code, b.interruptible = prepared.code(f.digest, f.raw)
-	return b
+	var err error
+	if b.code, b.interruptible, err = prepared.code(f.digest, f.raw); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // probe instantiates the module once to check its ABI version and, without
@@ -206,26 +211,36 @@ func moduleConfig() wazero.ModuleConfig {
 		WithRandSource(cryptoRand{})
 }
 
-// instantiate starts an instance of compiled and runs its _initialize,
-// stopping it after timeout. The instance's stderr and stdout go to the
-// returned buffer, and it sleeps through a sleep that its deadline cuts
-// short.
+// instantiate starts an instance of compiled and runs its start function
+// and its _initialize, stopping each after timeout. The instance's stderr
+// and stdout go to the returned buffer, and it sleeps through a sleep that
+// its deadline cuts short.
 func instantiate(ctx context.Context, r wazero.Runtime, compiled wazero.CompiledModule, cfg wazero.ModuleConfig, timeout time.Duration) (api.Module, *callContext, *tailBuffer, error) {
 	stderr := &tailBuffer{}
 	cc := newCallContext()
 	cfg = cfg.WithStderr(stderr).WithStdout(stderr).WithNanosleep(cc.sleep)
+	// A start function runs inside InstantiateModule. An instrumented
+	// module has none (it is exported as interrupt.StartExport and called
+	// below); for any other, wazero watches this context, whose deadline
+	// stops it.
+	ictx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	// wazero does not free the memory of an instantiation that fails after
 	// allocating it (a data segment out of bounds): the allocator keeps it
 	// for this call to free (see countedMemory).
 	var mem experimental.LinearMemory
-	ctx = experimental.WithMemoryAllocator(ctx, experimental.MemoryAllocatorFunc(func(capBytes, maxBytes uint64) experimental.LinearMemory {
+	ictx = experimental.WithMemoryAllocator(ictx, experimental.MemoryAllocatorFunc(func(capBytes, maxBytes uint64) experimental.LinearMemory {
 		mem = linearMemory.Allocate(capBytes, maxBytes)
 		return mem
 	}))
-	mod, err := r.InstantiateModule(ctx, compiled, cfg)
+	mod, err := r.InstantiateModule(ictx, compiled, cfg)
 	if err != nil {
 		if mem != nil {
 			mem.Free()
+		}
+		var exit *sys.ExitError
+		if errors.As(err, &exit) && errors.Is(ictx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+			return nil, nil, nil, fmt.Errorf("start function: %w after %s", errTimeout, timeout)
 		}
 		return nil, nil, nil, fmt.Errorf("instantiate: %w", withStderr(err, stderr.String()))
 	}
@@ -235,6 +250,13 @@ func instantiate(ctx context.Context, r wazero.Runtime, compiled wazero.Compiled
 	}
 	if g, ok := mod.ExportedGlobal(interrupt.Global).(api.MutableGlobal); ok {
 		cc.flag = g
+		if start := mod.ExportedFunction(interrupt.StartExport); start != nil {
+			if err := cc.call(start, nil, timeout); err != nil {
+				cc.release()
+				_ = mod.Close(ctx)
+				return nil, nil, nil, fmt.Errorf("start function: %w", withStderr(err, stderr.String()))
+			}
+		}
 	}
 	if init := mod.ExportedFunction(abi.ExportInitialize); init != nil {
 		if err := cc.call(init, nil, timeout); err != nil {
@@ -320,10 +342,14 @@ func readFileLimit(path string, limit int64) ([]byte, string, error) {
 	}
 }
 
+// exportNames returns the names of the functions c exports, less the
+// start function the instrumentation exports: no endpoint may call it.
 func exportNames(c wazero.CompiledModule) []string {
 	var names []string
 	for name := range c.ExportedFunctions() {
-		names = append(names, name)
+		if name != interrupt.StartExport {
+			names = append(names, name)
+		}
 	}
 	slices.Sort(names)
 	return names

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"container/list"
+	"errors"
 	"sync"
 
 	"github.com/empirefederation/neuron/internal/interrupt"
@@ -41,14 +42,17 @@ func newPreparedCache(limit int) *preparedCache {
 
 // code returns what prepareCode makes of raw, reusing an earlier result
 // for the same digest. Two calls for the same new digest may both prepare
-// it; the results are identical.
-func (c *preparedCache) code(digest string, raw []byte) ([]byte, bool) {
+// it; the results are identical. A refusal is not kept.
+func (c *preparedCache) code(digest string, raw []byte) ([]byte, bool, error) {
 	if e := c.lookup(digest); e != nil {
-		return e.code, e.interruptible
+		return e.code, e.interruptible, nil
 	}
-	code, ok := prepareCode(raw)
+	code, ok, err := prepareCode(raw)
+	if err != nil {
+		return nil, false, err
+	}
 	c.put(&preparedEntry{digest: digest, code: code, interruptible: ok})
-	return code, ok
+	return code, ok, nil
 }
 
 // prepareCode returns the code to compile for the module raw: its data
@@ -56,17 +60,23 @@ func (c *preparedCache) code(digest string, raw []byte) ([]byte, bool) {
 // internal/wasmdata), then instrumented for interruption, and true; or,
 // when the instrumentation does not understand the module, only coalesced,
 // and false. Bytes that are not a module are returned as they are, for the
-// compiler to say what is wrong with them.
-func prepareCode(raw []byte) ([]byte, bool) {
+// compiler to say what is wrong with them. A module the instrumentation
+// finds invalid in a way its rewrite would hide (interrupt.ErrInvalid) is
+// refused here: the compiler would refuse it too, and saying why here
+// keeps it from ever being compiled in the slower uninstrumented mode.
+func prepareCode(raw []byte) ([]byte, bool, error) {
 	code, err := wasmdata.Coalesce(raw)
 	if err != nil {
 		code = raw
 	}
 	instr, err := interrupt.Instrument(code)
-	if err != nil {
-		return code, false
+	switch {
+	case err == nil:
+		return instr, true, nil
+	case errors.Is(err, interrupt.ErrInvalid):
+		return nil, false, err
 	}
-	return instr, true
+	return code, false, nil
 }
 
 func (c *preparedCache) lookup(digest string) *preparedEntry {

@@ -3,7 +3,10 @@ package runtime
 import (
 	"bytes"
 	"os"
+	"strings"
 	"testing"
+
+	"github.com/tetratelabs/wazero/api"
 
 	"github.com/empirefederation/neuron/internal/interrupt"
 	"github.com/empirefederation/neuron/internal/testutil"
@@ -13,8 +16,9 @@ import (
 // TestPreparedCache: the cache returns exactly what interrupt.Instrument
 // makes of a module whose data segments wasmdata.Coalesce merged, reuses
 // it for the same digest without preparing it again, remembers that a
-// module is not instrumentable, and stays within its byte limit by
-// evicting the least recently used modules.
+// module is not instrumentable, refuses one the instrumentation finds
+// invalid without keeping it, and stays within its byte limit by evicting
+// the least recently used modules.
 func TestPreparedCache(t *testing.T) {
 	raw, err := os.ReadFile(testutil.BuildWasm(t, "runtime/testdata/guests/echo"))
 	if err != nil {
@@ -33,6 +37,10 @@ func TestPreparedCache(t *testing.T) {
 		t.Fatal("the junk module instruments; pick one that does not")
 	}
 
+	// global.get 1 in a module of one global: invalid, and valid if
+	// instrumented without looking, where global 1 is the interrupt tick.
+	invalid := AssembleModule(1, WasmFunc{Export: "f", Results: []api.ValueType{api.ValueTypeI32}, Body: []byte{opGlobalGet, 1}})
+
 	c := newPreparedCache(len(want) + len(want)/2) // room for one module
 	for _, tc := range []struct {
 		name       string
@@ -40,20 +48,29 @@ func TestPreparedCache(t *testing.T) {
 		raw        []byte
 		want       []byte
 		wantInstr  bool
-		sameAsLast bool // the very slice returned the previous time: a cache hit
+		sameAsLast bool   // the very slice returned the previous time: a cache hit
+		wantErr    string // the start of the refusal
 	}{
-		{"first load instruments", "a", raw, want, true, false},
-		{"same digest reuses", "a", raw, want, true, true},
-		{"not instrumentable: the original", "junk", junk, junk, false, false},
-		{"not instrumentable, again", "junk", junk, junk, false, false},
-		{"another module evicts the first", "b", raw, want, true, false},
-		{"the first is instrumented afresh", "a", raw, want, true, false},
+		{"first load instruments", "a", raw, want, true, false, ""},
+		{"same digest reuses", "a", raw, want, true, true, ""},
+		{"not instrumentable: the original", "junk", junk, junk, false, false, ""},
+		{"not instrumentable, again", "junk", junk, junk, false, false, ""},
+		{"invalid: refused", "invalid", invalid, nil, false, false, "invalid module: code at byte 1: global index 1 is out of range"},
+		{"invalid, again: refused, never cached", "invalid", invalid, nil, false, false, "invalid module"},
+		{"another module evicts the first", "b", raw, want, true, false, ""},
+		{"the first is instrumented afresh", "a", raw, want, true, false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := c.byKey[tc.digest]
-			code, ok := c.code(tc.digest, tc.raw)
-			if ok != tc.wantInstr || !bytes.Equal(code, tc.want) {
-				t.Fatalf("code(%s) = %d bytes, %v; want %d bytes, %v", tc.digest, len(code), ok, len(tc.want), tc.wantInstr)
+			code, ok, err := c.code(tc.digest, tc.raw)
+			if tc.wantErr != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tc.wantErr) || code != nil || c.byKey[tc.digest] != nil {
+					t.Fatalf("code(%s) = %d bytes, %v; want no code, not cached, and an error starting %q", tc.digest, len(code), err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || ok != tc.wantInstr || !bytes.Equal(code, tc.want) {
+				t.Fatalf("code(%s) = %d bytes, %v, %v; want %d bytes, %v", tc.digest, len(code), ok, err, len(tc.want), tc.wantInstr)
 			}
 			if tc.sameAsLast && (before == nil || &before.Value.(*preparedEntry).code[0] != &code[0]) {
 				t.Errorf("code(%s) made new code; want the cached slice", tc.digest)

@@ -13,7 +13,24 @@
 // that exit a loop that calls nothing would hold its thread forever: a
 // garbage collection waiting to stop the world would wait for it, the
 // goroutine that sets the flag would never run, and the whole process would
-// hang. A module without a memory is given an empty one for the purpose.
+// hang. A module without a memory has nothing to grow and is not
+// instrumented (ErrUnsupported): no processor lacks one.
+//
+// A module's start function would run inside instantiation, before the host
+// holds the instance's flag, so Instrument removes the start section and
+// exports the function as StartExport for the host to call, under a
+// deadline, right after instantiating.
+//
+// The guest can name nothing the rewrite adds. The flag and the tick take
+// the two global indexes after the module's own, and the module would be
+// invalid if it named those indexes itself: Instrument refuses it
+// (ErrInvalid), looking at every place a global index can appear (code,
+// every constant expression, exports) rather than letting the added globals
+// make it valid and hand it the host's flag. For the same reason it refuses
+// a start function the module could not have (an index past the last
+// function, a type with parameters or results), and it leaves alone a
+// module that already exports one of its names. Everything else it leaves
+// byte for byte, to be validated by the runtime that compiles it.
 //
 // Why not wazero's WithCloseOnContextDone? It makes every loop iteration exit
 // from compiled code into Go and back to look for a closed module, which
@@ -23,10 +40,10 @@
 // See docs/design.md, "How is a call stopped?".
 //
 // Instrument understands the core instruction set with the sign-extension,
-// saturating-conversion, bulk-memory, reference-type, tail-call and
-// multi-memory extensions. A module using others (SIMD, threads, exception
-// handling, GC) gets ErrUnsupported, and the host falls back to wazero's
-// slower mechanism for it.
+// saturating-conversion, bulk-memory, reference-type, tail-call,
+// extended-constant and multi-memory extensions. A module using others
+// (SIMD, threads, exception handling, GC) gets ErrUnsupported, and the host
+// falls back to wazero's slower mechanism for it.
 package interrupt
 
 import (
@@ -34,22 +51,40 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Global is the export name of the interrupt flag.
 const Global = "neuron.interrupt"
 
+// StartExport is the export name of the module's start function, which
+// Instrument takes out of the start section: the host calls it after
+// instantiating, under a deadline.
+const StartExport = "neuron.start"
+
 // ErrUnsupported is returned for modules that use instructions Instrument
-// does not know how to walk.
-var ErrUnsupported = errors.New("interrupt: unsupported instruction")
+// does not know how to walk, or that it cannot instrument (no memory).
+var ErrUnsupported = errors.New("interrupt: unsupported")
+
+// ErrInvalid is returned for a module that is invalid on its own in a way
+// the rewrite would hide: it names a global it does not have, or its start
+// function does not exist or takes or returns values. Instrumented, such a
+// module could validate and reach the host's flag.
+var ErrInvalid = errors.New("invalid module")
 
 // Section ids, in the order the binary format requires them.
 const (
-	secImport = 2
-	secMemory = 5
-	secGlobal = 6
-	secExport = 7
-	secCode   = 10
+	secType     = 1
+	secImport   = 2
+	secFunction = 3
+	secTable    = 4
+	secMemory   = 5
+	secGlobal   = 6
+	secExport   = 7
+	secStart    = 8
+	secElement  = 9
+	secCode     = 10
+	secData     = 11
 )
 
 // sectionOrder gives each known section id its position in a module.
@@ -61,8 +96,10 @@ type section struct {
 }
 
 // Instrument returns a copy of the module bin with the interrupt flag and
-// its checks. bin must be a valid module; the result is checked again by the
-// runtime that compiles it.
+// its checks, and its start function moved to the export StartExport. It
+// refuses a module that the rewrite would make valid (ErrInvalid) and one
+// it does not understand (ErrUnsupported); the result is checked again by
+// the runtime that compiles it.
 func Instrument(bin []byte) ([]byte, error) {
 	if len(bin) < 8 || !bytes.Equal(bin[:4], []byte("\x00asm")) {
 		return nil, errors.New("interrupt: not a Wasm module")
@@ -71,35 +108,14 @@ func Instrument(bin []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	imported, defined, memories := 0, 0, 0
-	for _, s := range secs {
-		switch s.id {
-		case secImport:
-			if imported, memories, err = countImports(s.body); err != nil {
-				return nil, err
-			}
-		case secMemory:
-			n, err := vecCount(s.body)
-			if err != nil {
-				return nil, err
-			}
-			memories += n
-		case secGlobal:
-			if defined, err = vecCount(s.body); err != nil {
-				return nil, err
-			}
-		case secExport:
-			// A second export of the name would make the module invalid.
-			found, err := hasExport(s.body, Global)
-			if err != nil {
-				return nil, err
-			}
-			if found {
-				return nil, fmt.Errorf("interrupt: module already exports %q", Global)
-			}
-		}
+	m, err := scan(secs)
+	if err != nil {
+		return nil, err
 	}
-	flag := uint32(imported + defined)
+	if err := m.check(secs); err != nil {
+		return nil, err
+	}
+	flag := m.globals
 	tick := flag + 1
 	global := []byte{0x7F, 0x01, 0x41, 0x00, 0x0B} // mut i32 = i32.const 0
 	export := append(appendName(nil, Global), 0x03)
@@ -120,26 +136,28 @@ func Instrument(bin []byte) ([]byte, error) {
 	check = append(check, 0x04, 0x40, 0x00, 0x0B)
 	check = append(check, 0x41, 0x00, 0x40, 0x00, 0x1A, 0x0B)
 
+	for i := range secs {
+		if secs[i].id == secCode {
+			if secs[i].body, err = instrumentCode(secs[i].body, check, m.globals); err != nil {
+				return nil, err
+			}
+		}
+	}
 	// The flag, then the tick.
 	for range 2 {
 		if secs, err = appendToVec(secs, secGlobal, global); err != nil {
 			return nil, err
 		}
 	}
-	if memories == 0 { // an empty memory for memory.grow
-		if secs, err = appendToVec(secs, secMemory, []byte{0x01, 0x00, 0x00}); err != nil {
-			return nil, err
-		}
-	}
 	if secs, err = appendToVec(secs, secExport, export); err != nil {
 		return nil, err
 	}
-	for i := range secs {
-		if secs[i].id == secCode {
-			if secs[i].body, err = instrumentCode(secs[i].body, check); err != nil {
-				return nil, err
-			}
+	if m.start != nil {
+		export := binary.AppendUvarint(append(appendName(nil, StartExport), 0x00), uint64(*m.start))
+		if secs, err = appendToVec(secs, secExport, export); err != nil {
+			return nil, err
 		}
+		secs = slices.DeleteFunc(secs, func(s section) bool { return s.id == secStart })
 	}
 	out := append([]byte(nil), bin[:8]...)
 	for _, s := range secs {
@@ -193,69 +211,10 @@ func appendToVec(secs []section, id byte, item []byte) ([]section, error) {
 	return append(secs[:at], append([]section{sec}, secs[at:]...)...), nil
 }
 
-// countImports returns the numbers of imported globals and memories.
-func countImports(b []byte) (globals, memories int, err error) {
-	r := reader{b: b}
-	n := r.u32()
-	for range n {
-		r.name()
-		r.name()
-		switch kind := r.byte(); kind {
-		case 0x00: // func
-			r.u32()
-		case 0x01: // table
-			r.refType()
-			r.limits()
-		case 0x02: // memory
-			r.limits()
-			memories++
-		case 0x03: // global
-			r.valType()
-			r.byte()
-			globals++
-		case 0x04: // tag
-			r.byte()
-			r.u32()
-		default:
-			return 0, 0, fmt.Errorf("%w: import kind %#x", ErrUnsupported, kind)
-		}
-		if r.err != nil {
-			return 0, 0, fmt.Errorf("interrupt: import section: %w", r.err)
-		}
-	}
-	if r.err != nil {
-		return 0, 0, fmt.Errorf("interrupt: import section: %w", r.err)
-	}
-	return globals, memories, nil
-}
-
-// hasExport reports whether the export section b exports name.
-func hasExport(b []byte, name string) (bool, error) {
-	r := reader{b: b}
-	n := r.u32()
-	for i := uint32(0); i < n && r.err == nil; i++ {
-		got := r.bytes(int(r.u32()))
-		r.byte() // kind
-		r.u32()  // index
-		if r.err == nil && string(got) == name {
-			return true, nil
-		}
-	}
-	if r.err != nil {
-		return false, fmt.Errorf("interrupt: export section: %w", r.err)
-	}
-	return false, nil
-}
-
-func vecCount(b []byte) (int, error) {
-	r := reader{b: b}
-	n := r.u32()
-	return int(n), r.err
-}
-
-// instrumentCode inserts check after the block type of every loop in every
-// function body of a code section.
-func instrumentCode(b []byte, check []byte) ([]byte, error) {
+// instrumentCode inserts check before every branch back to a loop in every
+// function body of a code section, refusing a body that names a global at
+// or past globals, the module's own count.
+func instrumentCode(b []byte, check []byte, globals uint32) ([]byte, error) {
 	r := reader{b: b}
 	n := r.u32()
 	if r.err != nil {
@@ -270,7 +229,10 @@ func instrumentCode(b []byte, check []byte) ([]byte, error) {
 			return nil, fmt.Errorf("interrupt: function %d: %w", i, r.err)
 		}
 		var err error
-		if body, err = instrumentBody(body[:0], fn, check); err != nil {
+		if body, err = instrumentBody(body[:0], fn, check, globals); err != nil {
+			if errors.Is(err, ErrInvalid) {
+				return nil, fmt.Errorf("%w (function %d)", err, i)
+			}
 			return nil, fmt.Errorf("function %d: %w", i, err)
 		}
 		out = binary.AppendUvarint(out, uint64(len(body)))
@@ -282,7 +244,7 @@ func instrumentCode(b []byte, check []byte) ([]byte, error) {
 	return out, nil
 }
 
-func instrumentBody(out, fn, check []byte) ([]byte, error) {
+func instrumentBody(out, fn, check []byte, globals uint32) ([]byte, error) {
 	r := reader{b: fn}
 	groups := r.u32()
 	for i := uint32(0); i < groups && r.err == nil; i++ {
@@ -301,6 +263,12 @@ func instrumentBody(out, fn, check []byte) ([]byte, error) {
 		back, err := branchesToLoop(r, op, loops)
 		if err != nil {
 			return nil, fmt.Errorf("%w at byte %d", err, at)
+		}
+		if op == 0x23 || op == 0x24 { // global.get, global.set
+			c := r // a copy: skipImmediates reads the index again
+			if err := checkGlobal(&c, globals); err != nil {
+				return nil, fmt.Errorf("%w: code at byte %d: %v", ErrInvalid, at, err)
+			}
 		}
 		if err := skipImmediates(&r, op); err != nil {
 			return nil, fmt.Errorf("%w at byte %d", err, at)

@@ -459,11 +459,11 @@ var specOrder = map[byte]int{1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8:
 
 // checkStructure checks that out is in with exactly the instrumentation
 // added: sections in legal order; every section other than global, export,
-// code and (in a module without a memory) memory unchanged and in place;
-// the flag and tick globals, the flag's export and, if the module has no
-// memory, an empty memory appended to their vectors; and each function body
-// the original with checkSeq inserted loops times in all (loops < 0: any
-// number of times).
+// start and code unchanged and in place; the flag and tick globals and the
+// flag's export appended to their vectors; the start section, if any, gone
+// and its function exported as StartExport after the flag; and each
+// function body the original with checkSeq inserted loops times in all
+// (loops < 0: any number of times).
 func checkStructure(t testing.TB, in, out []byte, flag uint32, loops int) {
 	t.Helper()
 	if !bytes.Equal(in[:8], out[:8]) {
@@ -483,8 +483,7 @@ func checkStructure(t testing.TB, in, out []byte, flag uint32, loops int) {
 		last = o
 	}
 
-	_, _, memories := moduleCounts(t, in)
-	changed := map[byte]bool{5: memories == 0, 6: true, 7: true, 10: true}
+	changed := map[byte]bool{6: true, 7: true, 8: true, 10: true}
 	keep := func(secs []wsec) []wsec {
 		var out []wsec
 		for _, s := range secs {
@@ -521,10 +520,14 @@ func checkStructure(t testing.TB, in, out []byte, flag uint32, loops int) {
 	}
 	zero := []byte{tI32, 0x01, 0x41, 0x00, opEnd} // mut i32 = i32.const 0
 	checkVec("global", 6, zero, zero)
-	if memories == 0 {
-		checkVec("memory", 5, []byte{0x01, 0x00, 0x00}) // min 0 max 0
+	exports := [][]byte{ops(name(Global), kGlobal, uleb(uint64(flag)))}
+	if start, n := findSection(inSecs, 8); n == 1 {
+		exports = append(exports, ops(name(StartExport), kFunc, start))
 	}
-	checkVec("export", 7, ops(name(Global), kGlobal, uleb(uint64(flag))))
+	checkVec("export", 7, exports...)
+	if _, n := findSection(outSecs, 8); n != 0 {
+		t.Error("the start section is still there")
+	}
 
 	inCode, _ := findSection(inSecs, 10)
 	outCode, _ := findSection(outSecs, 10)
@@ -623,6 +626,7 @@ func manyGlobals(n int) []byte {
 	return wasmModule(
 		typeSec(functype(nil, []byte{tI32})),
 		funcSec(0),
+		memSec(0, 0),
 		globalSec(gs...),
 		exportSec(exp("get", kFunc, 0)),
 		codeSec(body([]local{{1, tI32}},
@@ -639,6 +643,7 @@ func manyExports(n int) []byte {
 	return wasmModule(
 		typeSec(functype(nil, []byte{tI32})),
 		funcSec(0),
+		memSec(0, 0),
 		exportSec(es...),
 		codeSec(body([]local{{1, tI32}}, opLoop, btEmpty, countTo(0, i32c(3)), opEnd, lget(0), opEnd)),
 	)
@@ -674,7 +679,7 @@ func structuralCases() []structCase {
 			dataSec(dataPassive([]byte("abcd")), dataActive(8, []byte("xy"))),
 		),
 		flag: 0, loops: 1,
-		ids:     []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 10, 11},
+		ids:     []byte{1, 2, 3, 4, 5, 6, 7, 9, 12, 10, 11}, // the start section became an export
 		setup:   reportHost,
 		reports: []int32{0, 1, 2, 0x64636261, 99},
 	})
@@ -684,16 +689,17 @@ func structuralCases() []structCase {
 		bin: wasmModule(
 			typeSec(functype(nil, nil)),
 			funcSec(0),
+			memSec(0, 0),
 			customSec("before-code", []byte{opLoop, btEmpty, opEnd}),
 			codeSec(body([]local{{1, tI32}}, opLoop, btEmpty, countTo(0, i32c(10)), opEnd, opEnd)),
 		),
 		flag: 0, loops: 1,
-		ids: []byte{1, 3, 0, 5, 6, 7, 10},
+		ids: []byte{1, 3, 5, 0, 6, 7, 10},
 	})
 
 	cases = append(cases, structCase{
-		name: "empty module",
-		bin:  wasmModule(),
+		name: "memory only",
+		bin:  wasmModule(memSec(0, 0)),
 		ids:  []byte{5, 6, 7},
 	})
 
@@ -702,6 +708,7 @@ func structuralCases() []structCase {
 		bin: wasmModule(
 			typeSec(functype(nil, []byte{tI32})),
 			funcSec(0),
+			memSec(0, 0),
 			globalSec(global(tI32, true, i32c(5)), global(tI64, false, i64c(-3)),
 				global(tF64, true, f64c(math.Float64bits(1.5)))),
 			exportSec(exp("get", kFunc, 0), exp("g0", kGlobal, 0), exp("g1", kGlobal, 1)),
@@ -769,10 +776,11 @@ func structuralCases() []structCase {
 	})
 
 	cases = append(cases, structCase{
-		name: "long loops, with and without a memory",
+		name: "long loops",
 		bin: wasmModule(
 			typeSec(functype([]byte{tI32}, []byte{tI32})),
 			funcSec(0),
+			memSec(0, 0),
 			exportSec(exp("count", kFunc, 0)),
 			codeSec(body([]local{{1, tI32}}, opLoop, btEmpty, countTo(1, lget(0)), opEnd, lget(1), opEnd)),
 		),
@@ -811,6 +819,7 @@ func structuralCases() []structCase {
 		bin: wasmModule(
 			typeSec(functype([]byte{tI32, tI32}, []byte{tI32}), functype([]byte{tI32}, []byte{tI32})),
 			funcSec(0, 1),
+			memSec(0, 0),
 			exportSec(exp("nest", kFunc, 0), exp("ifloop", kFunc, 1)),
 			codeSec(
 				body([]local{{3, tI32}}, // 2 = i, 3 = j, 4 = count
@@ -862,6 +871,7 @@ func structuralCases() []structCase {
 			bin: wasmModule(
 				typeSec(types...),
 				funcSec(0, 0, 0),
+				memSec(0, 0),
 				exportSec(exp("sumdown", kFunc, 0), exp("count1", kFunc, 1), exp("count70", kFunc, 2)),
 				codeSec(
 					body([]local{{1, tI32}},
@@ -889,6 +899,7 @@ func structuralCases() []structCase {
 		bin: wasmModule(
 			typeSec(functype(nil, []byte{tI32})),
 			funcSec(0),
+			memSec(0, 0),
 			exportSec(exp("f", kFunc, 0)),
 			codeSec(body([]local{{2, tI32}}, // 0 = i, 1 = acc
 				opLoop, btEmpty,
@@ -914,6 +925,7 @@ func structuralCases() []structCase {
 			typeSec(functype(nil, []byte{tI32})),
 			funcSec(0, 0, 0),
 			tableSec(table(tFuncref, 2)),
+			memSec(0, 0),
 			exportSec(exp("main", kFunc, 2)),
 			elemSec(elemActive(0, 0, 1)),
 			codeSec(
@@ -1000,6 +1012,7 @@ func structuralCases() []structCase {
 			bin: wasmModule(
 				typeSec(functype(nil, []byte{tI32}), functype(nil, []byte{tI64})),
 				funcSec(types...),
+				memSec(0, 0),
 				exportSec(exports...),
 				codeSec(bodies...),
 			),
@@ -1054,6 +1067,7 @@ func structuralCases() []structCase {
 			typeSec(functype([]byte{tI32}, []byte{tI32}), functype(nil, []byte{tI32})),
 			funcSec(0, 1, 1, 1),
 			tableSec(table(tFuncref, 2), table(tExternref, 1)),
+			memSec(0, 0),
 			exportSec(exp("sel", kFunc, 0), exp("refs", kFunc, 1), exp("tables", kFunc, 2)),
 			elemSec(elemPassive(3), elemDeclarative(3)),
 			codeSec(
@@ -1100,6 +1114,7 @@ func structuralCases() []structCase {
 		bin: wasmModule(
 			typeSec(functype([]byte{tI32}, []byte{tI32})),
 			funcSec(0),
+			memSec(0, 0),
 			exportSec(exp("f", kFunc, 0)),
 			codeSec(body([]local{{2, tI32}, {1, tI64}, {3, tF64}, {130, tI32}, {1, tF32}},
 				opLoop, btEmpty,
@@ -1123,6 +1138,7 @@ func structuralCases() []structCase {
 			typeSec(functype(nil, []byte{tI32})),
 			customSec("middle", []byte("\x03\x40\x0b")),
 			funcSec(0),
+			memSec(0, 0),
 			exportSec(exp("f", kFunc, 0)),
 			codeSec(body([]local{{1, tI32}}, opLoop, btEmpty, countTo(0, i32c(5)), opEnd, lget(0), opEnd)),
 			customSec("last", bytes.Repeat([]byte{opLoop}, 200)),
@@ -1139,6 +1155,7 @@ func structuralCases() []structCase {
 			typeSec(functype([]byte{tI32}, []byte{tI32}), functype(nil, []byte{tI32})),
 			funcSec(0, 1, 0),
 			tableSec(table(tFuncref, 1)),
+			memSec(0, 0),
 			exportSec(exp("countdown", kFunc, 0), exp("viatable", kFunc, 1)),
 			elemSec(elemActive(0, 2)),
 			codeSec(
@@ -1165,6 +1182,7 @@ func structuralCases() []structCase {
 		bin: wasmModule(
 			typeSec(functype(nil, []byte{tI32}), functype([]byte{tI32}, []byte{tI32})),
 			funcSec(0, 1),
+			memSec(0, 0),
 			exportSec(exp("k", kFunc, 0), exp("main", kFunc, 1)),
 			codeSec(
 				body(nil, i32c(7), opEnd),
@@ -1242,6 +1260,11 @@ func TestInstrumentStructure(t *testing.T) {
 				mod, err := r.InstantiateModule(ctx, compiled, wazero.NewModuleConfig().WithName("m"))
 				if err != nil {
 					t.Fatalf("instantiate: %v", err)
+				}
+				if start := mod.ExportedFunction(StartExport); start != nil { // as the runtime does
+					if _, err := start.Call(ctx); err != nil {
+						t.Fatalf("%s: %v", StartExport, err)
+					}
 				}
 				return mod, reports
 			}
@@ -1343,6 +1366,7 @@ func TestInstrumentTwice(t *testing.T) {
 var stopModule = wasmModule(
 	typeSec(functype(nil, nil), functype(nil, []byte{tI32})),
 	funcSec(0, 0, 1, 1, 0, 0),
+	memSec(0, 0),
 	globalSec(global(tI64, true, i64c(0))),
 	exportSec(exp("spin", kFunc, 0), exp("spincall", kFunc, 1), exp("count", kFunc, 2),
 		exp("ok", kFunc, 3), exp("nested", kFunc, 4)),
@@ -1366,6 +1390,7 @@ var stopModule = wasmModule(
 var refLoopModule = wasmModule(
 	typeSec(functype(nil, nil)),
 	funcSec(0),
+	memSec(0, 0),
 	exportSec(exp("spin", kFunc, 0)),
 	codeSec(body(nil,
 		opRefFunc, 0, opRefAsNonNull,
@@ -1768,12 +1793,18 @@ func seeds() [][]byte {
 }
 
 // TestTruncated instruments every prefix of every valid hand-built module:
-// one that ends between sections is a module, any other must be refused.
+// one that ends between sections is a module (left alone if it has no
+// memory yet), any other must be refused.
 func TestTruncated(t *testing.T) {
 	for _, tc := range structuralCases() {
 		ends := sectionEnds(tc.bin)
 		for n := 0; n < len(tc.bin); n++ {
 			_, err := instrumentNoPanic(t, tc.bin[:n])
+			if ends[n] {
+				if _, _, memories := moduleCounts(t, tc.bin[:n]); memories == 0 && errors.Is(err, ErrUnsupported) {
+					continue
+				}
+			}
 			if ends[n] && err != nil {
 				t.Errorf("%s: prefix of %d bytes, which ends a section: %v", tc.name, n, err)
 			}
@@ -2052,8 +2083,9 @@ func compile(ctx context.Context, r wazero.Runtime, bin []byte) (cm wazero.Compi
 
 // checkProperty is the fuzz property: Instrument never panics nor changes
 // its input; for input wazero compiles it fails only with ErrUnsupported
-// (or for a module that already exports the flag), and its output compiles
-// too, with the same exported functions.
+// (or for a module that already exports one of its names), and its output
+// compiles too, with the same exported functions and, for a module with a
+// start function, StartExport.
 func checkProperty(t testing.TB, ctx context.Context, r wazero.Runtime, bin []byte) {
 	t.Helper()
 	in := bytes.Clone(bin)
@@ -2074,7 +2106,10 @@ func checkProperty(t testing.TB, ctx context.Context, r wazero.Runtime, bin []by
 	defer cin.Close(ctx)
 	if err != nil {
 		if !errors.Is(err, ErrUnsupported) {
-			if _, ok := exportsOf(t, bin)[Global]; !ok {
+			exports := exportsOf(t, bin)
+			_, flag := exports[Global]
+			_, start := exports[StartExport]
+			if !flag && !start {
 				t.Fatalf("wazero compiles the input but Instrument fails: %v", err)
 			}
 		}
@@ -2086,7 +2121,14 @@ func checkProperty(t testing.TB, ctx context.Context, r wazero.Runtime, bin []by
 	}
 	defer cout.Close(ctx)
 	a, b := cin.ExportedFunctions(), cout.ExportedFunctions()
-	if len(a) != len(b) {
+	added := 0
+	if _, n := findSection(splitModule(t, bin), 8); n == 1 {
+		added = 1
+		if b[StartExport] == nil {
+			t.Fatalf("the start function is not exported as %s", StartExport)
+		}
+	}
+	if len(a)+added != len(b) {
 		t.Fatalf("%d exported functions became %d", len(a), len(b))
 	}
 	for nm := range a {

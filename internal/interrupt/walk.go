@@ -3,6 +3,7 @@ package interrupt
 import (
 	"errors"
 	"fmt"
+	"math"
 )
 
 // skipImmediates advances r past the immediates of the instruction op.
@@ -52,7 +53,7 @@ func skipImmediates(r *reader, op byte) error {
 	case op == 0xFC:
 		return skipMisc(r)
 	default:
-		return fmt.Errorf("%w %#x", ErrUnsupported, op)
+		return fmt.Errorf("%w: instruction %#x", ErrUnsupported, op)
 	}
 	return nil
 }
@@ -72,7 +73,7 @@ func skipMisc(r *reader) error {
 		r.u32()
 		r.u32()
 	default:
-		return fmt.Errorf("%w 0xfc %d", ErrUnsupported, sub)
+		return fmt.Errorf("%w: instruction 0xfc %d", ErrUnsupported, sub)
 	}
 	return nil
 }
@@ -132,8 +133,17 @@ func (r *reader) leb(maxBytes int) uint64 {
 	return 0
 }
 
-func (r *reader) u32() uint32 { return uint32(r.leb(5)) }
-func (r *reader) s64()        { r.leb(10) }
+// u32 reads an unsigned LEB128 number of 32 bits, refusing one with more
+// as the runtime does: an index must read the same to both.
+func (r *reader) u32() uint32 {
+	v := r.leb(5)
+	if v > math.MaxUint32 {
+		r.fail(errors.New("LEB128 number overflows 32 bits"))
+		return 0
+	}
+	return uint32(v)
+}
+func (r *reader) s64() { r.leb(10) }
 
 func (r *reader) name() {
 	n := r.u32()
