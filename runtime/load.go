@@ -21,7 +21,6 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
-	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/empirefederation/neuron/internal/interrupt"
 	"github.com/empirefederation/neuron/sdk/abi"
@@ -221,25 +220,28 @@ func instantiate(ctx context.Context, r wazero.Runtime, compiled wazero.Compiled
 	cfg = cfg.WithStderr(stderr).WithStdout(stderr).WithNanosleep(cc.sleep)
 	// A start function runs inside InstantiateModule. An instrumented
 	// module has none (it is exported as interrupt.StartExport and called
-	// below); for any other, wazero watches this context, whose deadline
-	// stops it.
-	ictx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	// below); for any other, wazero watches the context instantiation is
+	// given: the instance's own, under the deadline, which ends a sleep too.
 	// wazero does not free the memory of an instantiation that fails after
 	// allocating it (a data segment out of bounds): the allocator keeps it
 	// for this call to free (see countedMemory).
 	var mem experimental.LinearMemory
-	ictx = experimental.WithMemoryAllocator(ictx, experimental.MemoryAllocatorFunc(func(capBytes, maxBytes uint64) experimental.LinearMemory {
+	ictx := experimental.WithMemoryAllocator(cc, experimental.MemoryAllocatorFunc(func(capBytes, maxBytes uint64) experimental.LinearMemory {
 		mem = linearMemory.Allocate(capBytes, maxBytes)
 		return mem
 	}))
+	cc.arm(timeout)
 	mod, err := r.InstantiateModule(ictx, compiled, cfg)
-	if err != nil {
-		if mem != nil {
+	inTime := cc.disarm()
+	if err != nil || !inTime {
+		// Past the deadline, the instance's context is spent even if
+		// instantiation succeeded; the guest code it ran was a start function.
+		if err == nil {
+			_ = mod.Close(ctx)
+		} else if mem != nil {
 			mem.Free()
 		}
-		var exit *sys.ExitError
-		if errors.As(err, &exit) && errors.Is(ictx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+		if !inTime {
 			return nil, nil, nil, fmt.Errorf("start function: %w after %s", errTimeout, timeout)
 		}
 		return nil, nil, nil, fmt.Errorf("instantiate: %w", withStderr(err, stderr.String()))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/empirefederation/neuron/internal/testutil"
 	"github.com/empirefederation/neuron/runtime"
 	"github.com/empirefederation/neuron/sdk/abi"
 )
@@ -106,6 +107,19 @@ func badModules() []badModule {
 			reasons: []string{"no memory"},
 		},
 		{
+			// Invalid on its own: it names the two globals the interrupt
+			// instrumentation adds. Instrumented, it would own the host's
+			// interrupt flag and tick (see the .wat).
+			file:    "stealglobals.wasm",
+			files:   watModule("stealglobals", "--no-check"),
+			reasons: []string{"invalid module", "global index 0 is out of range: the module has 0 globals"},
+		},
+		{
+			file:    "starttrap.wasm",
+			files:   watModule("starttrap"),
+			reasons: []string{"start function", "unreachable"},
+		},
+		{
 			file: "sidecarexport.wasm",
 			files: sidecarModule("sidecarexport",
 				`{"name":"sidecarexport","version":"1.0.0","endpoints":[{"method":"GET","path":"/t/sidecarexport/ok","export":"nope"}]}`),
@@ -130,6 +144,17 @@ func memorylessModule(simd bool) []byte {
 		runtime.WasmFunc{Export: abi.ExportManifest, Results: []api.ValueType{i64}, Body: runtime.I64Const(int64(abi.Pack(16, 2)))},
 		runtime.WasmFunc{Export: abi.DefaultHandlerExport, Params: []api.ValueType{i32, i32}, Results: []api.ValueType{i64}, Body: handle},
 	)
+}
+
+// watModule is the processor testdata/wat/NAME.wat, assembled with flags,
+// with a sidecar manifest (sidecarFor).
+func watModule(name string, flags ...string) func(t testing.TB) map[string][]byte {
+	return func(t testing.TB) map[string][]byte {
+		return map[string][]byte{
+			name + ".wasm": testutil.Wat(t, "testdata/wat/"+name+".wat", flags...),
+			name + ".json": sidecarFor(name),
+		}
+	}
 }
 
 // sidecarFor is a valid sidecar manifest for processor name with one
@@ -231,9 +256,10 @@ func TestLoadDir_CollisionRefusesLaterFile(t *testing.T) {
 	}
 }
 
-// A module without memory never brings the host down, whether the interrupt
-// instrumentation (which gives it an empty memory) applies or not: it is
-// refused, or it loads and its calls fail as ABI violations.
+// A module without memory never brings the host down, whether or not it
+// uses instructions the interrupt instrumentation knows (it instruments no
+// module without a memory, SIMD or not): it is refused, or it loads and its
+// calls fail as ABI violations.
 func TestLoadDir_ModuleWithoutMemory(t *testing.T) {
 	for _, simd := range []bool{false, true} {
 		t.Run(fmt.Sprintf("simd=%v", simd), func(t *testing.T) {
