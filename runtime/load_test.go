@@ -115,6 +115,18 @@ func badModules() []badModule {
 			reasons: []string{"invalid module", "global index 0 is out of range: the module has 0 globals"},
 		},
 		{
+			// The instrumentation exports the start function for the host
+			// alone: no endpoint may call it.
+			file: "startnop.wasm",
+			files: func(t testing.TB) map[string][]byte {
+				return map[string][]byte{
+					"startnop.wasm": testutil.Wat(t, "testdata/wat/startnop.wat"),
+					"startnop.json": []byte(`{"name":"startnop","version":"1.0.0","endpoints":[{"method":"GET","path":"/t/startnop/ok","export":"neuron.start"}]}`),
+				}
+			},
+			reasons: []string{`the module has no export "neuron.start"`},
+		},
+		{
 			file:    "starttrap.wasm",
 			files:   watModule("starttrap"),
 			reasons: []string{"start function", "unreachable"},

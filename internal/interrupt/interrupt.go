@@ -69,10 +69,11 @@ var ErrUnsupported = errors.New("interrupt: unsupported")
 // ErrInvalid is returned for a module that is invalid on its own in a way
 // the rewrite would hide: it names a global it does not have, or its start
 // function does not exist or takes or returns values. Instrumented, such a
-// module could validate and reach the host's flag.
+// module could validate and reach the host's flag. It is returned too for
+// sections repeated or out of order, which leave the counts ambiguous.
 var ErrInvalid = errors.New("invalid module")
 
-// Section ids, in the order the binary format requires them.
+// Section ids; sectionOrder gives their order.
 const (
 	secType     = 1
 	secImport   = 2
