@@ -78,7 +78,7 @@ func (p *processor) loadCode(ctx context.Context, bin *binary) error {
 		return err
 	}
 	p.code = c
-	if c.mod, c.compiled, err = readModule(ctx, c.wr, bin); err != nil {
+	if c.mod, c.compiled, err = readModule(ctx, c.wr, bin, p.rt.opts.Limits.StartTimeout); err != nil {
 		return err
 	}
 	p.mod = c.mod

@@ -38,10 +38,11 @@ func (c *callContext) CallConfig() []byte { return c.cfg }
 // Why an instance was stopped. Only the first reason counts: stopping is
 // for good.
 const (
-	stopNone    int32 = iota
-	stopTimeout       // its call ran past the deadline
-	stopRestart       // an operator restarted it (RestartWorkers, not graceful)
-	stopUnload        // its version left the snapshot and the drain timed out
+	stopNone     int32 = iota
+	stopTimeout        // its call ran past the deadline
+	stopRestart        // an operator restarted it (RestartWorkers, not graceful)
+	stopUnload         // its version left the snapshot and the drain timed out
+	stopCanceled       // the load it started for was canceled (callWithin)
 )
 
 func newCallContext() *callContext {
@@ -62,7 +63,7 @@ func (c *callContext) Err() error {
 	switch c.stopped.Load() {
 	case stopTimeout:
 		return context.DeadlineExceeded
-	case stopRestart, stopUnload:
+	case stopRestart, stopUnload, stopCanceled:
 		return context.Canceled
 	}
 	return nil
@@ -108,6 +109,9 @@ func (c *callContext) call(fn api.Function, stack []uint64, timeout time.Duratio
 	c.arm(timeout)
 	err := fn.CallWithStack(c, stack)
 	if !c.disarm() {
+		if c.stopped.Load() == stopCanceled {
+			return errCanceled
+		}
 		return fmt.Errorf("%w after %s", errTimeout, timeout)
 	}
 	return err
@@ -115,6 +119,28 @@ func (c *callContext) call(fn api.Function, stack []uint64, timeout time.Duratio
 
 // errTimeout is the cause of a call stopped by its deadline.
 var errTimeout = errors.New("stopped at its time limit")
+
+// callWithin is call, stopped too when ctx ends: for the guest code run
+// to start an instance or check a module (_initialize, the probe, the
+// self-test), which belongs to a load that a shutdown, a signal or the
+// caller cancels. A call stopped so, or whose ctx ended as it returned,
+// fails with errCanceled, and the instance is stopped for good. The watch
+// costs an allocation: never on the handler path.
+func (c *callContext) callWithin(ctx context.Context, fn api.Function, stack []uint64, timeout time.Duration) error {
+	watch := context.AfterFunc(ctx, func() { c.stop(stopCanceled) })
+	err := c.call(fn, stack, timeout)
+	switch {
+	case !watch() && err == nil:
+		err = errCanceled
+	case errors.Is(err, errTimeout):
+		err = fmt.Errorf("%w; raise limits.startTimeout if it needs longer", err)
+	}
+	return err
+}
+
+// errCanceled is the error of guest code stopped because its load was
+// canceled.
+var errCanceled = fmt.Errorf("stopped: %w (the neuron is shutting down, or the command was interrupted)", context.Canceled)
 
 // arm starts the deadline of a call.
 func (c *callContext) arm(timeout time.Duration) { c.timer.Reset(timeout) }
