@@ -39,7 +39,12 @@ type processor struct {
 	modCfg   wazero.ModuleConfig
 	pool     *pool.Pool[*instance]
 	exports  []string // handler exports, indexed by endpoint.fn
-	headers  []string // canonical request headers forwarded to the guest
+	// handles are exports then abi.ExportAlloc: the functions every
+	// instance keeps a handle of, whose call stacks it measures;
+	// stackResets counts the handles replaced for their stack (stack.go).
+	handles     []string
+	stackResets atomic.Uint64
+	headers     []string // canonical request headers forwarded to the guest
 	// state is the runtime's record of this NAME@VERSION: traffic counters
 	// and instance numbering that outlive a reload.
 	state *versionState
@@ -157,6 +162,7 @@ func (p *processor) open(ctx context.Context, bin *binary) error {
 			p.exports = append(p.exports, e.Export)
 		}
 	}
+	p.handles = append(slices.Clone(p.exports), abi.ExportAlloc)
 	p.pool = pool.New(pool.Config[*instance]{
 		Min: p.limits.PoolMin, Max: p.limits.PoolMax, Queue: p.limits.PoolQueue,
 		MaxWait: p.limits.CallTimeout, // the default; calls wait at most their own timeout (checkout)
@@ -184,12 +190,24 @@ func (p *processor) newInstance(ctx context.Context) (*instance, error) {
 	for _, name := range p.exports {
 		in.handlers = append(in.handlers, mod.ExportedFunction(name))
 	}
+	in.stacks = newCallStacks(append(in.handlers[:len(in.handlers):len(in.handlers)], in.alloc), p.handles, &p.stackResets)
 	if in.mem == nil {
 		in.close(ctx)
 		return nil, fmt.Errorf("instantiate %s: the module exports no memory", p.id())
 	}
 	p.track(in)
 	return in, nil
+}
+
+// stackBytes is the call stack its live instances' handles hold.
+func (p *processor) stackBytes() int64 {
+	p.workersMu.Lock()
+	defer p.workersMu.Unlock()
+	var n int64
+	for in := range p.workers {
+		n += in.stacks.total.Load()
+	}
+	return n
 }
 
 // destroyInstance is the pool's Destroy: the instance leaves Workers, then
