@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 
@@ -54,7 +55,7 @@ func Inspect(ctx context.Context, path, cacheDir string) (*Inspection, error) {
 	if _, err := host.Instantiate(ctx, r, inspectEnv{}); err != nil {
 		return nil, err
 	}
-	m, compiled, err := readModule(ctx, r, bin, DefaultLimits.StartTimeout)
+	m, compiled, err := readModule(ctx, r, bin, func(string) time.Duration { return DefaultLimits.StartTimeout })
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
 	}

@@ -48,9 +48,10 @@ type module struct {
 // readModule reads path and its optional sidecar manifest, checks the file
 // is a Wasm binary, compiles it, checks its exports and ABI version, and
 // reads and validates its manifest. r compiles and runs the probe, each
-// piece of guest code under startTimeout and until ctx ends; the caller
+// piece of guest code under startTimeout(name) and until ctx ends (name is
+// the processor's when a sidecar manifest names it, else ""); the caller
 // closes r, which closes the compiled module returned.
-func readModule(ctx context.Context, r wazero.Runtime, bin *binary, startTimeout time.Duration) (*module, wazero.CompiledModule, error) {
+func readModule(ctx context.Context, r wazero.Runtime, bin *binary, startTimeout func(name string) time.Duration) (*module, wazero.CompiledModule, error) {
 	m := &module{Path: bin.path, Digest: bin.digest, Size: bin.size}
 	compiled, err := r.CompileModule(ctx, bin.code)
 	if err != nil {
@@ -66,7 +67,7 @@ func readModule(ctx context.Context, r wazero.Runtime, bin *binary, startTimeout
 			return nil, nil, fmt.Errorf("sidecar manifest %s: %w", m.Sidecar, err)
 		}
 	}
-	if err := probe(ctx, r, compiled, m, startTimeout); err != nil {
+	if err := probe(ctx, r, compiled, m, startTimeout(m.Manifest.Name)); err != nil {
 		return nil, nil, err
 	}
 	if err := validateManifest(&m.Manifest); err != nil {
