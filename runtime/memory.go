@@ -20,7 +20,8 @@ import (
 //
 // A memory that cannot be had (the kernel refuses the mapping: the process
 // is out of address space or memory maps) fails its instance with the
-// reason, never the process: see failedMemory.
+// reason, never the process: see failedMemory, and docs/design.md, "What
+// happens when guest memory cannot be mapped?".
 var linearMemory experimental.MemoryAllocator = experimental.MemoryAllocatorFunc(func(capBytes, maxBytes uint64) experimental.LinearMemory {
 	m, err := newLinearMemory(capBytes, maxBytes)
 	if err != nil {

@@ -20,8 +20,8 @@ import (
 // handle's stack size and, past stackKeep, replaces the handle with a
 // fresh one (the guest's state is the instance's, not the handle's): the
 // deep stack becomes garbage. What stays is counted per processor as
-// neuron_guest_stack_bytes. See docs/design.md, "What can a processor make
-// the host spend?".
+// neuron_guest_stack_bytes. See docs/design.md, "How big can a guest's
+// call stack get, and who pays for it?".
 
 // stackKeep is the most call stack one handle keeps between calls. A Go
 // guest runs its goroutine stacks in its linear memory, and its handles'

@@ -190,7 +190,8 @@ type plan struct {
 // files to open are opened concurrently (see openAll), so that a file slow
 // to start delays the others by at most its start timeout, not the sum of
 // them; the results are then settled one file at a time in file order,
-// exactly as if they had been opened in turn.
+// exactly as if they had been opened in turn. See docs/design.md, "Why
+// does a sync open its files concurrently?".
 func (pl *plan) scan(ctx context.Context, files []string) {
 	rt := pl.rt
 	byPath := map[string]*processor{}
