@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 
@@ -78,12 +79,26 @@ func (p *processor) loadCode(ctx context.Context, bin *binary) error {
 		return err
 	}
 	p.code = c
-	if c.mod, c.compiled, err = readModule(ctx, c.wr, bin); err != nil {
+	if c.mod, c.compiled, err = readModule(ctx, c.wr, bin, p.rt.startTimeout); err != nil {
 		return err
 	}
 	p.mod = c.mod
 	p.rt.metrics.opens.WithLabelValues(p.codeSource()).Inc()
 	return nil
+}
+
+// startTimeout is the start timeout of processor name, or, for a module
+// whose name is not known yet (""; its manifest is an export, read by
+// running it), the longest the operator gives any processor.
+func (rt *Runtime) startTimeout(name string) time.Duration {
+	if name != "" {
+		return rt.opts.Limits.Override(rt.opts.PluginLimits[name]).StartTimeout
+	}
+	longest := rt.opts.Limits.StartTimeout
+	for _, l := range rt.opts.PluginLimits {
+		longest = max(longest, l.StartTimeout)
+	}
+	return longest
 }
 
 // recompile replaces p's code, which has no instance yet, by one with a

@@ -38,10 +38,11 @@ func (c *callContext) CallConfig() []byte { return c.cfg }
 // Why an instance was stopped. Only the first reason counts: stopping is
 // for good.
 const (
-	stopNone    int32 = iota
-	stopTimeout       // its call ran past the deadline
-	stopRestart       // an operator restarted it (RestartWorkers, not graceful)
-	stopUnload        // its version left the snapshot and the drain timed out
+	stopNone     int32 = iota
+	stopTimeout        // its call ran past the deadline
+	stopRestart        // an operator restarted it (RestartWorkers, not graceful)
+	stopUnload         // its version left the snapshot and the drain timed out
+	stopCanceled       // the load it started for was canceled (callWithin)
 )
 
 func newCallContext() *callContext {
@@ -62,7 +63,7 @@ func (c *callContext) Err() error {
 	switch c.stopped.Load() {
 	case stopTimeout:
 		return context.DeadlineExceeded
-	case stopRestart, stopUnload:
+	case stopRestart, stopUnload, stopCanceled:
 		return context.Canceled
 	}
 	return nil
@@ -102,19 +103,40 @@ func (c *callContext) sleep(ns int64) {
 	}
 }
 
-// call calls fn with stack under a deadline of timeout. A call the deadline
-// stopped returns ErrTimeout, whatever the guest did.
-func (c *callContext) call(fn api.Function, stack []uint64, timeout time.Duration) error {
+// errTimeout is the cause of a call stopped by its deadline.
+var errTimeout = errors.New("stopped at its time limit")
+
+// callWithin is call, stopped too when ctx ends: for the guest code run
+// to start an instance or check a module (_initialize, the probe, the
+// self-test), which belongs to a load that a shutdown, a signal or the
+// caller cancels. See within.
+func (c *callContext) callWithin(ctx context.Context, fn api.Function, stack []uint64, timeout time.Duration) error {
+	return c.within(ctx, timeout, func() error { return fn.CallWithStack(c, stack) })
+}
+
+// within runs guest code in f under a deadline of timeout, stopped too
+// when ctx ends. Code stopped by its deadline fails with errTimeout, code
+// stopped so, or whose ctx ended as it returned, with errCanceled; either
+// way the instance is stopped for good. The watch costs an allocation:
+// never on the handler path.
+func (c *callContext) within(ctx context.Context, timeout time.Duration, f func() error) error {
+	watch := context.AfterFunc(ctx, func() { c.stop(stopCanceled) })
 	c.arm(timeout)
-	err := fn.CallWithStack(c, stack)
-	if !c.disarm() {
-		return fmt.Errorf("%w after %s", errTimeout, timeout)
+	err := f()
+	inTime := c.disarm()
+	canceled := !watch()
+	switch {
+	case c.stopped.Load() == stopCanceled || canceled && err == nil:
+		return errCanceled
+	case !inTime:
+		return fmt.Errorf("%w after %s; raise limits.startTimeout if it needs longer", errTimeout, timeout)
 	}
 	return err
 }
 
-// errTimeout is the cause of a call stopped by its deadline.
-var errTimeout = errors.New("stopped at its time limit")
+// errCanceled is the error of guest code stopped because its load was
+// canceled.
+var errCanceled = fmt.Errorf("stopped: %w (the neuron is shutting down, or the command was interrupted)", context.Canceled)
 
 // arm starts the deadline of a call.
 func (c *callContext) arm(timeout time.Duration) { c.timer.Reset(timeout) }

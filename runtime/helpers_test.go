@@ -19,6 +19,7 @@ import (
 	"github.com/empirefederation/neuron/internal/serve"
 	"github.com/empirefederation/neuron/internal/testutil"
 	"github.com/empirefederation/neuron/runtime"
+	"github.com/empirefederation/neuron/sdk/abi"
 )
 
 // The test guests live in runtime/testdata/guests/NAME; each main.go says in
@@ -70,6 +71,33 @@ func guests(t testing.TB, names ...string) map[string][]byte {
 		}
 	}
 	return files
+}
+
+// watPlugin returns the plugin files FILE.wasm, assembled from the
+// hand-written module testdata/WAT.wat, and its sidecar manifest FILE.json:
+// processor FILE@1.0.0 with one endpoint GET /w/FILE/EXPORT for each
+// export given, and limits, a JSON object or "" for none. Ready for
+// newEnv; merge several with maps.Copy. The .wat modules play careless or
+// hostile authors next to a healthy one (testdata/ok.wat).
+func watPlugin(t testing.TB, file, wat, limits string, exports ...string) map[string][]byte {
+	t.Helper()
+	m := map[string]any{"name": file, "version": "1.0.0"}
+	eps := []abi.Endpoint{}
+	for _, x := range exports {
+		eps = append(eps, abi.Endpoint{Method: "GET", Path: "/w/" + file + "/" + x, Export: x})
+	}
+	m["endpoints"] = eps
+	if limits != "" {
+		m["limits"] = json.RawMessage(limits)
+	}
+	manifest, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string][]byte{
+		file + ".wasm": testutil.Wat(t, filepath.Join("testdata", wat+".wat")),
+		file + ".json": manifest,
+	}
 }
 
 // env is one runtime serving a private plugins directory over real HTTP on

@@ -3,9 +3,11 @@ package runtime
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 
@@ -31,9 +33,11 @@ type Inspection struct {
 }
 
 // Inspect checks the module at path against the ABI exactly as loading it
-// would (compile, exports, ABI version, manifest), then starts one instance
-// to prove it initializes. It serves nothing. cacheDir, when not empty,
-// holds a compilation cache.
+// with the default configuration would (compile, exports, ABI version,
+// manifest, limits within DefaultMaxLimits), then starts one instance to
+// prove it initializes. Each piece of guest code runs under the default
+// start timeout, and stops when ctx ends (a signal). It serves nothing.
+// cacheDir, when not empty, holds a compilation cache.
 func Inspect(ctx context.Context, path, cacheDir string) (*Inspection, error) {
 	cache := wazero.NewCompilationCache()
 	if cacheDir != "" {
@@ -51,15 +55,15 @@ func Inspect(ctx context.Context, path, cacheDir string) (*Inspection, error) {
 	if _, err := host.Instantiate(ctx, r, inspectEnv{}); err != nil {
 		return nil, err
 	}
-	m, compiled, err := readModule(ctx, r, bin)
+	m, compiled, err := readModule(ctx, r, bin, func(string) time.Duration { return DefaultLimits.StartTimeout })
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
 	}
 	limits := DefaultLimits.Override(limitsFromManifest(m.Manifest.Limits))
-	if err := limits.validate(); err != nil {
+	if err := errors.Join(beyondManifest(limits, DefaultMaxLimits), limits.validate()); err != nil {
 		return nil, fmt.Errorf("%s: limits: %w", filepath.Base(path), err)
 	}
-	mod, cc, _, err := instantiate(ctx, r, compiled, moduleConfig(), startTimeout(limits))
+	mod, cc, _, err := instantiate(ctx, r, compiled, moduleConfig(), limits.StartTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
 	}

@@ -25,6 +25,7 @@ type instance struct {
 	stderr   *tailBuffer
 	limit    uint32 // memory limit in bytes, 0 for none
 	ctx      *callContext
+	stacks   *callStacks // of handlers and alloc; see stack.go
 
 	buf, bufCap uint32 // the guest's request buffer from its last alloc
 	spent       bool   // its deadline fired or it was interrupted: it must not serve again
@@ -86,7 +87,9 @@ func (in *instance) invoke(ep int, msg []byte) *CallError {
 		return abiViolation("request buffer at %d (%d bytes) from %s is outside guest memory", in.buf, n, abi.ExportAlloc)
 	}
 	in.stack[0], in.stack[1] = uint64(in.buf), uint64(n)
-	if err := in.handlers[ep].CallWithStack(in.ctx, in.stack[:]); err != nil {
+	err := in.handlers[ep].CallWithStack(in.ctx, in.stack[:])
+	in.stacks.check(in.mod, ep, &in.handlers[ep])
+	if err != nil {
 		return in.failed(err)
 	}
 	return nil
@@ -121,7 +124,9 @@ func (in *instance) grow(n uint32) *CallError {
 		size = 1 << (32 - bits.LeadingZeros32(size-1)) // next power of two
 	}
 	in.stack[0] = uint64(size)
-	if err := in.alloc.CallWithStack(in.ctx, in.stack[:]); err != nil {
+	err := in.alloc.CallWithStack(in.ctx, in.stack[:])
+	in.stacks.check(in.mod, len(in.handlers), &in.alloc)
+	if err != nil {
 		return in.failed(err)
 	}
 	ptr := uint32(in.stack[0])

@@ -1,6 +1,9 @@
 package runtime
 
 import (
+	"errors"
+	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/empirefederation/neuron/sdk/abi"
@@ -9,7 +12,8 @@ import (
 // Limits bound what one processor may use. A zero field means "inherit": the
 // effective limits of a processor are the neuron's defaults, overridden by
 // the processor's manifest, overridden by the operator's per-processor
-// settings. See docs/design.md, "Who sets a processor's limits?".
+// settings, and none may exceed the operator's maximums (Options.MaxLimits).
+// See docs/design.md, "Who sets a processor's limits?".
 type Limits struct {
 	// MemoryPages caps each instance's linear memory, in 64 KiB pages.
 	MemoryPages uint32 `koanf:"memoryPages"`
@@ -26,9 +30,22 @@ type Limits struct {
 	PoolMax int `koanf:"poolMax"`
 	// PoolQueue callers wait at most for an instance; more get 503 at once.
 	PoolQueue int `koanf:"poolQueue"`
+	// StartTimeout bounds each piece of guest code run to start an
+	// instance or check a module: _initialize (and the module's start
+	// function), the load-time probe of its ABI version and manifest, and
+	// its self-test. It is the operator's alone (a manifest cannot set
+	// it): it is how long one bad file can hold up the load of the others.
+	StartTimeout time.Duration `koanf:"startTimeout"`
 }
 
 // DefaultLimits are the limits of a processor that nothing overrides.
+//
+// StartTimeout: a Go guest's instantiate and _initialize take about 10 ms
+// (examples/hello, examples/dataprocessor, on a shared 2-core machine
+// under load); 5 s leaves a margin of several hundred times for a slower
+// guest or a busier machine, and is the most one looping file delays the
+// sync it is part of. See docs/design.md, "How long may a processor take
+// to start?".
 var DefaultLimits = Limits{
 	MemoryPages:      2048, // 128 MiB
 	CallTimeout:      10 * time.Second,
@@ -37,6 +54,123 @@ var DefaultLimits = Limits{
 	PoolMin:          1,
 	PoolMax:          8,
 	PoolQueue:        256,
+	StartTimeout:     5 * time.Second,
+}
+
+// DefaultMaxLimits are the operator's maximums when the configuration sets
+// none (Options.MaxLimits, the maxLimits block): what a processor's
+// manifest may ask for at most. Each instance reserves its memory limit as
+// address space and takes kernel memory maps, so the instance counts are
+// what keeps a manifest from exhausting the process.
+var DefaultMaxLimits = Limits{
+	MemoryPages:      16384, // 1 GiB
+	CallTimeout:      5 * time.Minute,
+	MaxBodyBytes:     64 << 20,
+	MaxResponseBytes: 64 << 20,
+	PoolMin:          16,
+	PoolMax:          64,
+	PoolQueue:        4096,
+	StartTimeout:     time.Minute,
+}
+
+// HardMaxLimits are the most the neuron accepts from anyone: an operator's
+// maximums beyond them are refused. A Wasm32 memory has 65536 pages at
+// most; the instance counts stay well below the kernel's default limit of
+// 65530 memory maps per process (each instance takes two).
+var HardMaxLimits = Limits{
+	MemoryPages:      65536, // 4 GiB
+	CallTimeout:      time.Hour,
+	MaxBodyBytes:     1 << 30,
+	MaxResponseBytes: 1 << 30,
+	PoolMin:          1024,
+	PoolMax:          1024,
+	PoolQueue:        1 << 20,
+	StartTimeout:     10 * time.Minute,
+}
+
+// limitField is one field of Limits, by its configuration key.
+type limitField struct {
+	key string
+	get func(Limits) int64
+	dur bool // a time.Duration, printed as one
+}
+
+// limitFields are every field of Limits, in the order errors list them.
+var limitFields = []limitField{
+	{"memoryPages", func(l Limits) int64 { return int64(l.MemoryPages) }, false},
+	{"callTimeout", func(l Limits) int64 { return int64(l.CallTimeout) }, true},
+	{"maxBodyBytes", func(l Limits) int64 { return l.MaxBodyBytes }, false},
+	{"maxResponseBytes", func(l Limits) int64 { return l.MaxResponseBytes }, false},
+	{"poolMin", func(l Limits) int64 { return int64(l.PoolMin) }, false},
+	{"poolMax", func(l Limits) int64 { return int64(l.PoolMax) }, false},
+	{"poolQueue", func(l Limits) int64 { return int64(l.PoolQueue) }, false},
+	{"startTimeout", func(l Limits) int64 { return int64(l.StartTimeout) }, true},
+}
+
+func (f limitField) format(v int64) string {
+	if f.dur {
+		return time.Duration(v).String()
+	}
+	return strconv.FormatInt(v, 10)
+}
+
+// Excess is a limit set above its maximum.
+type Excess struct {
+	// Key is the limit's configuration key, such as "poolMax".
+	Key string
+	// Value is what was asked for, Max the maximum, both as configured
+	// ("40000", "5m0s").
+	Value, Max string
+}
+
+// Beyond returns the fields of l set above the same field of maximums, in
+// a fixed order; zero fields of l are not compared.
+func (l Limits) Beyond(maximums Limits) []Excess {
+	var out []Excess
+	for _, f := range limitFields {
+		if v, m := f.get(l), f.get(maximums); v > m {
+			out = append(out, Excess{Key: f.key, Value: f.format(v), Max: f.format(m)})
+		}
+	}
+	return out
+}
+
+// beyondManifest refuses a manifest asking for more than the operator
+// allows, naming each limit, its maximum and the key that raises it.
+func beyondManifest(asked, maximums Limits) error {
+	var errs []error
+	for _, x := range asked.Beyond(maximums) {
+		errs = append(errs, fmt.Errorf("the manifest asks for %s %s, above the operator's maximum of %s: lower it in the manifest, or the operator raises maxLimits.%s",
+			x.Key, x.Value, x.Max, x.Key))
+	}
+	return errors.Join(errs...)
+}
+
+// beyondOperator refuses operator limits (at key, such as "limits" or
+// "pluginLimits.NAME") above the operator's maximums.
+func beyondOperator(key string, l, maximums Limits) error {
+	var errs []error
+	for _, x := range l.Beyond(maximums) {
+		errs = append(errs, fmt.Errorf("%s.%s %s is above maxLimits.%s %s: lower it or raise maxLimits.%s",
+			key, x.Key, x.Value, x.Key, x.Max, x.Key))
+	}
+	return errors.Join(errs...)
+}
+
+// ClampTo returns l with every field above maximums lowered to it: the
+// built-in defaults give way to an operator's lower maximums, where a
+// value the operator set is refused instead (see Options.MaxLimits).
+func (l Limits) ClampTo(maximums Limits) Limits {
+	return Limits{
+		MemoryPages:      min(l.MemoryPages, maximums.MemoryPages),
+		CallTimeout:      min(l.CallTimeout, maximums.CallTimeout),
+		MaxBodyBytes:     min(l.MaxBodyBytes, maximums.MaxBodyBytes),
+		MaxResponseBytes: min(l.MaxResponseBytes, maximums.MaxResponseBytes),
+		PoolMin:          min(l.PoolMin, maximums.PoolMin, maximums.PoolMax),
+		PoolMax:          min(l.PoolMax, maximums.PoolMax),
+		PoolQueue:        min(l.PoolQueue, maximums.PoolQueue),
+		StartTimeout:     min(l.StartTimeout, maximums.StartTimeout),
+	}
 }
 
 // Override returns l with every non-zero field of o in place of its own.
@@ -62,10 +196,14 @@ func (l Limits) Override(o Limits) Limits {
 	if o.PoolQueue != 0 {
 		l.PoolQueue = o.PoolQueue
 	}
+	if o.StartTimeout != 0 {
+		l.StartTimeout = o.StartTimeout
+	}
 	return l
 }
 
-// limitsFromManifest converts a manifest's limits.
+// limitsFromManifest converts a manifest's limits. A manifest has no start
+// timeout: that is the operator's.
 func limitsFromManifest(m abi.Limits) Limits {
 	return Limits{
 		MemoryPages:      m.MemoryPages,
@@ -76,4 +214,41 @@ func limitsFromManifest(m abi.Limits) Limits {
 		PoolMax:          m.PoolMax,
 		PoolQueue:        m.PoolQueue,
 	}
+}
+
+// validate checks limits after every override is applied.
+func (l Limits) validate() error {
+	var errs []error
+	if l.MemoryPages == 0 || l.MemoryPages > 65536 {
+		errs = append(errs, fmt.Errorf("memoryPages %d: must be 1..65536", l.MemoryPages))
+	}
+	if l.CallTimeout <= 0 || l.CallTimeout > time.Hour {
+		errs = append(errs, fmt.Errorf("callTimeout %s: must be positive and at most 1h", l.CallTimeout))
+	}
+	if l.StartTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("startTimeout %s: must be positive", l.StartTimeout))
+	}
+	if l.MaxBodyBytes <= 0 || l.MaxResponseBytes <= 0 {
+		errs = append(errs, errors.New("maxBodyBytes and maxResponseBytes must be positive"))
+	}
+	if l.PoolMin < 0 || l.PoolMax < 1 || l.PoolMin > l.PoolMax || l.PoolQueue < 0 {
+		errs = append(errs, fmt.Errorf("pool min %d, max %d, queue %d: need 0 <= min <= max, max >= 1, queue >= 0", l.PoolMin, l.PoolMax, l.PoolQueue))
+	}
+	return errors.Join(errs...)
+}
+
+// validateMax checks the operator's maximums: each positive, and within
+// HardMaxLimits. Unlike limits, a maximum poolMin may exceed the maximum
+// poolMax: the processor's own limits must still have min <= max.
+func (l Limits) validateMax() error {
+	var errs []error
+	for _, f := range limitFields {
+		if f.get(l) <= 0 {
+			errs = append(errs, fmt.Errorf("maxLimits.%s %s: must be positive", f.key, f.format(f.get(l))))
+		}
+	}
+	for _, x := range l.Beyond(HardMaxLimits) {
+		errs = append(errs, fmt.Errorf("maxLimits.%s %s is above the neuron's hard maximum %s", x.Key, x.Value, x.Max))
+	}
+	return errors.Join(errs...)
 }

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -46,9 +47,11 @@ type module struct {
 
 // readModule reads path and its optional sidecar manifest, checks the file
 // is a Wasm binary, compiles it, checks its exports and ABI version, and
-// reads and validates its manifest. r compiles and runs the probe; the
-// caller closes r, which closes the compiled module returned.
-func readModule(ctx context.Context, r wazero.Runtime, bin *binary) (*module, wazero.CompiledModule, error) {
+// reads and validates its manifest. r compiles and runs the probe, each
+// piece of guest code under startTimeout(name) and until ctx ends (name is
+// the processor's when a sidecar manifest names it, else ""); the caller
+// closes r, which closes the compiled module returned.
+func readModule(ctx context.Context, r wazero.Runtime, bin *binary, startTimeout func(name string) time.Duration) (*module, wazero.CompiledModule, error) {
 	m := &module{Path: bin.path, Digest: bin.digest, Size: bin.size}
 	compiled, err := r.CompileModule(ctx, bin.code)
 	if err != nil {
@@ -64,7 +67,7 @@ func readModule(ctx context.Context, r wazero.Runtime, bin *binary) (*module, wa
 			return nil, nil, fmt.Errorf("sidecar manifest %s: %w", m.Sidecar, err)
 		}
 	}
-	if err := probe(ctx, r, compiled, m); err != nil {
+	if err := probe(ctx, r, compiled, m, startTimeout(m.Manifest.Name)); err != nil {
 		return nil, nil, err
 	}
 	if err := validateManifest(&m.Manifest); err != nil {
@@ -161,16 +164,16 @@ func (f *pluginFile) binary() (*binary, error) {
 }
 
 // probe instantiates the module once to check its ABI version and, without
-// a sidecar, read its manifest.
-func probe(ctx context.Context, r wazero.Runtime, compiled wazero.CompiledModule, m *module) error {
-	mod, cc, stderr, err := instantiate(ctx, r, compiled, moduleConfig(), startTimeout(DefaultLimits))
+// a sidecar, read its manifest, each call under timeout.
+func probe(ctx context.Context, r wazero.Runtime, compiled wazero.CompiledModule, m *module, timeout time.Duration) error {
+	mod, cc, stderr, err := instantiate(ctx, r, compiled, moduleConfig(), timeout)
 	if err != nil {
 		return err
 	}
 	defer mod.Close(ctx)
 	defer cc.release()
 	stack := []uint64{0}
-	if err := cc.call(mod.ExportedFunction(abi.ExportABIVersion), stack, startTimeout(DefaultLimits)); err != nil {
+	if err := cc.callWithin(ctx, mod.ExportedFunction(abi.ExportABIVersion), stack, timeout); err != nil {
 		return fmt.Errorf("%s: %w", abi.ExportABIVersion, withStderr(err, stderr.String()))
 	}
 	if v := api.DecodeI32(stack[0]); v != abi.Version {
@@ -183,7 +186,7 @@ func probe(ctx context.Context, r wazero.Runtime, compiled wazero.CompiledModule
 	if fn == nil {
 		return fmt.Errorf("no manifest: export %s or put a sidecar %s next to the module", abi.ExportManifest, sidecarPath(m.Path))
 	}
-	if err := cc.call(fn, stack, startTimeout(DefaultLimits)); err != nil {
+	if err := cc.callWithin(ctx, fn, stack, timeout); err != nil {
 		return fmt.Errorf("%s: %w", abi.ExportManifest, withStderr(err, stderr.String()))
 	}
 	ptr, n := abi.Unpack(stack[0])
@@ -211,9 +214,9 @@ func moduleConfig() wazero.ModuleConfig {
 }
 
 // instantiate starts an instance of compiled and runs its start function
-// and its _initialize, stopping each after timeout. The instance's stderr
-// and stdout go to the returned buffer, and it sleeps through a sleep that
-// its deadline cuts short.
+// and its _initialize, stopping each after timeout or when ctx ends. The
+// instance's stderr and stdout go to the returned buffer, and it sleeps
+// through a sleep that its deadline cuts short.
 func instantiate(ctx context.Context, r wazero.Runtime, compiled wazero.CompiledModule, cfg wazero.ModuleConfig, timeout time.Duration) (api.Module, *callContext, *tailBuffer, error) {
 	stderr := &tailBuffer{}
 	cc := newCallContext()
@@ -230,19 +233,21 @@ func instantiate(ctx context.Context, r wazero.Runtime, compiled wazero.Compiled
 		mem = linearMemory.Allocate(capBytes, maxBytes)
 		return mem
 	}))
-	cc.arm(timeout)
-	mod, err := r.InstantiateModule(ictx, compiled, cfg)
-	inTime := cc.disarm()
-	if err != nil || !inTime {
-		// Past the deadline, the instance's context is spent even if
-		// instantiation succeeded; the guest code it ran was a start function.
-		if err == nil {
+	var mod api.Module
+	err := cc.within(ctx, timeout, func() (err error) {
+		mod, err = instantiateModule(ictx, r, compiled, cfg)
+		return err
+	})
+	if err != nil {
+		if mod != nil { // instantiated, but past its deadline: spent
 			_ = mod.Close(ctx)
 		} else if mem != nil {
+			err = cmp.Or(memoryFailure(mem), err)
 			mem.Free()
 		}
-		if !inTime {
-			return nil, nil, nil, fmt.Errorf("start function: %w after %s", errTimeout, timeout)
+		if errors.Is(err, errTimeout) || errors.Is(err, errCanceled) {
+			// Only a start function runs guest code in instantiation.
+			return nil, nil, nil, fmt.Errorf("start function: %w", err)
 		}
 		return nil, nil, nil, fmt.Errorf("instantiate: %w", withStderr(err, stderr.String()))
 	}
@@ -253,7 +258,7 @@ func instantiate(ctx context.Context, r wazero.Runtime, compiled wazero.Compiled
 	if g, ok := mod.ExportedGlobal(interrupt.Global).(api.MutableGlobal); ok {
 		cc.flag = g
 		if start := mod.ExportedFunction(interrupt.StartExport); start != nil {
-			if err := cc.call(start, nil, timeout); err != nil {
+			if err := cc.callWithin(ctx, start, nil, timeout); err != nil {
 				cc.release()
 				_ = mod.Close(ctx)
 				return nil, nil, nil, fmt.Errorf("start function: %w", withStderr(err, stderr.String()))
@@ -261,13 +266,27 @@ func instantiate(ctx context.Context, r wazero.Runtime, compiled wazero.Compiled
 		}
 	}
 	if init := mod.ExportedFunction(abi.ExportInitialize); init != nil {
-		if err := cc.call(init, nil, timeout); err != nil {
+		if err := cc.callWithin(ctx, init, nil, timeout); err != nil {
 			cc.release()
 			_ = mod.Close(ctx)
 			return nil, nil, nil, fmt.Errorf("initialize: %w", withStderr(err, stderr.String()))
 		}
 	}
 	return mod, cc, stderr, nil
+}
+
+// instantiateModule is r.InstantiateModule, with a panic in wazero turned
+// into an error: wazero indexes the memory the allocator returns without
+// checking it, and panics when mapping it failed (see newLinearMemory).
+// The instance is not registered anywhere yet then, so failing it leaves
+// the runtime sound.
+func instantiateModule(ctx context.Context, r wazero.Runtime, compiled wazero.CompiledModule, cfg wazero.ModuleConfig) (mod api.Module, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			mod, err = nil, fmt.Errorf("wazero failed: %v", v)
+		}
+	}()
+	return r.InstantiateModule(ctx, compiled, cfg)
 }
 
 // newWazeroRuntime returns a runtime for one processor with WASI, the

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -16,10 +17,50 @@ import (
 // host's garbage collector neither scans nor counts guest memory, and a
 // closed instance's pages go straight back to the kernel. See
 // docs/design.md, "Why map guest memory outside the Go heap?".
+//
+// A memory that cannot be had (the kernel refuses the mapping: the process
+// is out of address space or memory maps) fails its instance with the
+// reason, never the process: see failedMemory, and docs/design.md, "What
+// happens when guest memory cannot be mapped?".
 var linearMemory experimental.MemoryAllocator = experimental.MemoryAllocatorFunc(func(capBytes, maxBytes uint64) experimental.LinearMemory {
+	m, err := newLinearMemory(capBytes, maxBytes)
+	if err != nil {
+		return &failedMemory{err: err}
+	}
 	liveMemories.Add(1)
-	return &countedMemory{LinearMemory: newLinearMemory(capBytes, maxBytes)}
+	return &countedMemory{LinearMemory: m}
 })
+
+// failedMemory is a linear memory that could not be allocated. Its
+// Reallocate fails; wazero, which has no way to report that at
+// instantiation, panics on the nil it gets (instantiateModule recovers),
+// and memoryFailure gives instantiate the reason.
+type failedMemory struct{ err error }
+
+// Reallocate implements experimental.LinearMemory.
+func (m *failedMemory) Reallocate(uint64) []byte { return nil }
+
+// Free implements experimental.LinearMemory.
+func (m *failedMemory) Free() {}
+
+// memoryFailure returns why m, as linearMemory allocated it, failed to
+// allocate or to make its initial size accessible, or nil.
+func memoryFailure(m experimental.LinearMemory) error {
+	if c, ok := m.(*countedMemory); ok {
+		m = c.LinearMemory
+	}
+	var err error
+	switch m := m.(type) {
+	case *failedMemory:
+		err = m.err
+	case interface{ failure() error }:
+		err = m.failure()
+	}
+	if err != nil {
+		return fmt.Errorf("guest memory: %w: the process is out of address space or memory maps; lower poolMax or memoryPages (maxLimits bounds what a manifest may ask)", err)
+	}
+	return nil
+}
 
 // liveMemories and liveMemoryBytes count the linear memories of the
 // process allocated and not freed yet, and their accessible bytes. They
@@ -55,18 +96,3 @@ func (m *countedMemory) Free() {
 		liveMemoryBytes.Add(-int64(m.size))
 	})
 }
-
-// heapMemory is a linear memory on the Go heap, as wazero makes it by
-// default: where mapping is not available or fails.
-type heapMemory struct{ b []byte }
-
-// Reallocate implements experimental.LinearMemory.
-func (m *heapMemory) Reallocate(size uint64) []byte {
-	if size > uint64(len(m.b)) {
-		m.b = append(m.b, make([]byte, size-uint64(len(m.b)))...)
-	}
-	return m.b[:size]
-}
-
-// Free implements experimental.LinearMemory.
-func (m *heapMemory) Free() { m.b = nil }

@@ -155,6 +155,12 @@ var (
 		poolLabels, nil)
 	poolRetiredDesc = prometheus.NewDesc("neuron_pool_instances_retired_total", "Instances replaced on request (restart_worker).",
 		poolLabels, nil)
+	stackBytesDesc = prometheus.NewDesc("neuron_guest_stack_bytes",
+		"Call stacks held by the live instances of a processor version, in bytes: on the Go heap, outside memoryPages; each function handle keeps at most 1 MiB between calls.",
+		poolLabels, nil)
+	stackResetsDesc = prometheus.NewDesc("neuron_guest_stack_resets_total",
+		"Function handles replaced after a call because their call stack had grown past 1 MiB (a deep recursion), releasing it.",
+		poolLabels, nil)
 )
 
 func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -163,6 +169,8 @@ func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- poolCreatedDesc
 	ch <- poolDiscardedDesc
 	ch <- poolRetiredDesc
+	ch <- stackBytesDesc
+	ch <- stackResetsDesc
 }
 
 func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
@@ -179,5 +187,7 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(poolCreatedDesc, prometheus.CounterValue, float64(st.Created), n, v, d)
 		ch <- prometheus.MustNewConstMetric(poolDiscardedDesc, prometheus.CounterValue, float64(st.Discarded), n, v, d)
 		ch <- prometheus.MustNewConstMetric(poolRetiredDesc, prometheus.CounterValue, float64(st.Retired), n, v, d)
+		ch <- prometheus.MustNewConstMetric(stackBytesDesc, prometheus.GaugeValue, float64(p.stackBytes()), n, v, d)
+		ch <- prometheus.MustNewConstMetric(stackResetsDesc, prometheus.CounterValue, float64(p.stackResets.Load()), n, v, d)
 	}
 }

@@ -39,7 +39,12 @@ type processor struct {
 	modCfg   wazero.ModuleConfig
 	pool     *pool.Pool[*instance]
 	exports  []string // handler exports, indexed by endpoint.fn
-	headers  []string // canonical request headers forwarded to the guest
+	// handles are exports then abi.ExportAlloc: the functions every
+	// instance keeps a handle of, whose call stacks it measures;
+	// stackResets counts the handles replaced for their stack (stack.go).
+	handles     []string
+	stackResets atomic.Uint64
+	headers     []string // canonical request headers forwarded to the guest
 	// state is the runtime's record of this NAME@VERSION: traffic counters
 	// and instance numbering that outlive a reload.
 	state *versionState
@@ -137,10 +142,15 @@ func (p *processor) open(ctx context.Context, bin *binary) error {
 		p.log.Warn("module uses instructions the interrupt instrumentation does not know; its calls are stopped by wazero's slower context watch")
 	}
 	p.limits = rt.opts.Limits.Override(limitsFromManifest(m.Manifest.Limits)).Override(rt.opts.PluginLimits[m.Manifest.Name])
+	// The operator's own limits are within the maximums (New checked
+	// them): whatever exceeds one comes from the manifest.
+	if err := beyondManifest(p.limits, rt.opts.MaxLimits); err != nil {
+		return fmt.Errorf("limits: %w", err)
+	}
 	if err := p.limits.validate(); err != nil {
 		return fmt.Errorf("limits: %w", err)
 	}
-	p.startTimeout, p.memoryLimit = startTimeout(p.limits), p.limits.MemoryPages*65536
+	p.startTimeout, p.memoryLimit = p.limits.StartTimeout, p.limits.MemoryPages*65536
 	var err error
 	if p.modCfg, err = rt.grant(m.Manifest); err != nil {
 		return err
@@ -156,6 +166,7 @@ func (p *processor) open(ctx context.Context, bin *binary) error {
 			p.exports = append(p.exports, e.Export)
 		}
 	}
+	p.handles = append(slices.Clone(p.exports), abi.ExportAlloc)
 	p.pool = pool.New(pool.Config[*instance]{
 		Min: p.limits.PoolMin, Max: p.limits.PoolMax, Queue: p.limits.PoolQueue,
 		MaxWait: p.limits.CallTimeout, // the default; calls wait at most their own timeout (checkout)
@@ -183,12 +194,24 @@ func (p *processor) newInstance(ctx context.Context) (*instance, error) {
 	for _, name := range p.exports {
 		in.handlers = append(in.handlers, mod.ExportedFunction(name))
 	}
+	in.stacks = newCallStacks(append(in.handlers[:len(in.handlers):len(in.handlers)], in.alloc), p.handles, &p.stackResets)
 	if in.mem == nil {
 		in.close(ctx)
 		return nil, fmt.Errorf("instantiate %s: the module exports no memory", p.id())
 	}
 	p.track(in)
 	return in, nil
+}
+
+// stackBytes is the call stack its live instances' handles hold.
+func (p *processor) stackBytes() int64 {
+	p.workersMu.Lock()
+	defer p.workersMu.Unlock()
+	var n int64
+	for in := range p.workers {
+		n += in.stacks.total.Load()
+	}
+	return n
 }
 
 // destroyInstance is the pool's Destroy: the instance leaves Workers, then
@@ -309,29 +332,3 @@ func (p *processor) customMetrics() map[string]float64 {
 }
 
 var _ host.Env = (*processor)(nil)
-
-// minStartTimeout is the least time an instance gets to initialize: starting
-// a Go guest's runtime takes milliseconds, far more than a tight call
-// timeout on a busy machine would allow.
-const minStartTimeout = 10 * time.Second
-
-// startTimeout bounds _initialize and the other calls made while loading.
-func startTimeout(l Limits) time.Duration { return max(l.CallTimeout, minStartTimeout) }
-
-// validate checks limits after every override is applied.
-func (l Limits) validate() error {
-	var errs []error
-	if l.MemoryPages == 0 || l.MemoryPages > 65536 {
-		errs = append(errs, fmt.Errorf("memoryPages %d: must be 1..65536", l.MemoryPages))
-	}
-	if l.CallTimeout <= 0 || l.CallTimeout > time.Hour {
-		errs = append(errs, fmt.Errorf("callTimeout %s: must be positive and at most 1h", l.CallTimeout))
-	}
-	if l.MaxBodyBytes <= 0 || l.MaxResponseBytes <= 0 {
-		errs = append(errs, errors.New("maxBodyBytes and maxResponseBytes must be positive"))
-	}
-	if l.PoolMin < 0 || l.PoolMax < 1 || l.PoolMin > l.PoolMax || l.PoolQueue < 0 {
-		errs = append(errs, fmt.Errorf("pool min %d, max %d, queue %d: need 0 <= min <= max, max >= 1, queue >= 0", l.PoolMin, l.PoolMax, l.PoolQueue))
-	}
-	return errors.Join(errs...)
-}

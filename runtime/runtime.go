@@ -51,10 +51,16 @@ type Options struct {
 	DataDir string
 	// CacheDir holds compiled modules between runs. Default DataDir/cache.
 	CacheDir string
-	// Limits are every processor's defaults; zero fields take DefaultLimits.
+	// Limits are every processor's defaults; zero fields take DefaultLimits
+	// (lowered to MaxLimits where those are lower).
 	Limits Limits
 	// PluginLimits override Limits and the manifest for one processor, by name.
 	PluginLimits map[string]Limits
+	// MaxLimits are the most any processor may have; zero fields take
+	// DefaultMaxLimits, and none may exceed HardMaxLimits. A manifest
+	// asking for more is refused with a reason naming the limit; Limits
+	// or PluginLimits above them make New fail.
+	MaxLimits Limits
 	// Settings is the flat runtime configuration every processor sees, until
 	// SetDynamic replaces it.
 	Settings map[string]any
@@ -190,9 +196,8 @@ const (
 
 // New returns a Runtime with opts, serving nothing until LoadDir.
 func New(ctx context.Context, opts Options) (*Runtime, error) {
-	opts.Limits = DefaultLimits.Override(opts.Limits)
-	if err := opts.Limits.validate(); err != nil {
-		return nil, fmt.Errorf("limits: %w", err)
+	if err := opts.checkLimits(); err != nil {
+		return nil, err
 	}
 	dyn, err := newDynamic(Dynamic{Settings: opts.Settings, Plugins: opts.Plugins})
 	if err != nil {
@@ -233,6 +238,28 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	rt.bg, rt.stop = context.WithCancel(context.WithoutCancel(ctx))
 	go rt.shrinkLoop(rt.bg)
 	return rt, nil
+}
+
+// checkLimits completes the limits of o with their defaults and checks
+// them: the maximums within HardMaxLimits, the defaults and every
+// processor's within the maximums.
+func (o *Options) checkLimits() error {
+	o.MaxLimits = DefaultMaxLimits.Override(o.MaxLimits)
+	if err := o.MaxLimits.validateMax(); err != nil {
+		return fmt.Errorf("maxLimits: %w", err)
+	}
+	o.Limits = DefaultLimits.ClampTo(o.MaxLimits).Override(o.Limits)
+	if err := o.Limits.validate(); err != nil {
+		return fmt.Errorf("limits: %w", err)
+	}
+	errs := []error{beyondOperator("limits", o.Limits, o.MaxLimits)}
+	for _, name := range slices.Sorted(maps.Keys(o.PluginLimits)) {
+		errs = append(errs, beyondOperator("pluginLimits."+name, o.PluginLimits[name], o.MaxLimits))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("limits: %w", err)
+	}
+	return nil
 }
 
 // LoadDir is Sync without its Changes: it makes the runtime serve what the

@@ -31,7 +31,7 @@ func (p *processor) selfTest(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("self-test: start an instance: %w", err)
 	}
-	if err := in.selfTest(p.startTimeout); err != nil {
+	if err := in.selfTest(ctx, p.startTimeout); err != nil {
 		p.pool.Discard(in)
 		return err
 	}
@@ -39,9 +39,9 @@ func (p *processor) selfTest(ctx context.Context) error {
 	return nil
 }
 
-// selfTest calls the instance's self-test export under timeout and returns
-// the guest's message when it reports a failure.
-func (in *instance) selfTest(timeout time.Duration) error {
+// selfTest calls the instance's self-test export under timeout, until ctx
+// ends, and returns the guest's message when it reports a failure.
+func (in *instance) selfTest(ctx context.Context, timeout time.Duration) error {
 	fn := in.mod.ExportedFunction(abi.ExportSelfTest)
 	if fn == nil {
 		return nil
@@ -51,7 +51,7 @@ func (in *instance) selfTest(timeout time.Duration) error {
 	}
 	in.stderr.Reset()
 	stack := []uint64{0}
-	if err := in.ctx.call(fn, stack, timeout); err != nil {
+	if err := in.ctx.callWithin(ctx, fn, stack, timeout); err != nil {
 		in.spent = true
 		return fmt.Errorf("self-test failed: %s: %w", abi.ExportSelfTest, withStderr(err, in.stderr.String()))
 	}

@@ -58,6 +58,9 @@ func (pl *plan) resolvePins(ctx context.Context) {
 			continue
 		}
 		p, err := rt.openArchived(ctx, name, pin)
+		if err != nil && ctx.Err() != nil {
+			return // interrupted: the sync is abandoned, the pin stays
+		}
 		if err != nil {
 			pl.reject(Rejection{File: rt.archivePath(name, pin.Version, pin.Digest), Plugin: name, Version: pin.Version,
 				Digest: pin.Digest, Reason: "pinned version cannot be served, pin dropped: " + err.Error()}, nil)

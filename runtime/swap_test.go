@@ -290,7 +290,7 @@ func TestSync_RemovedFileDrainsThenUnloads(t *testing.T) {
 // A call that outlives Options.DrainTimeout on a version that left is
 // interrupted and answered 503 unloaded, and the version closes.
 func TestSync_DrainTimeoutInterrupts(t *testing.T) {
-	e := startEnv(t, runtime.Options{DrainTimeout: 50 * time.Millisecond,
+	e := startEnv(t, runtime.Options{DrainTimeout: 50 * time.Millisecond, MaxLimits: runtime.Limits{CallTimeout: time.Hour},
 		PluginLimits: map[string]runtime.Limits{"loop": {CallTimeout: time.Hour}}}, guests(t, "loop", "echo"))
 	spin := spinning(t, e)
 	e.remove("loop.wasm")

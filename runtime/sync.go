@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -80,8 +82,9 @@ var errClosed = errors.New("runtime closed")
 //
 // # Errors
 //
-// Sync fails only when the directory cannot be read or the runtime is
-// closed; then nothing changes. Rejected files are in Changes.
+// Sync fails only when the directory cannot be read, the runtime is
+// closed (Close interrupts a sync in progress) or ctx ends before the new
+// snapshot is built; then nothing changes. Rejected files are in Changes.
 func (rt *Runtime) Sync(ctx context.Context) (Changes, error) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
@@ -127,13 +130,37 @@ func (rt *Runtime) syncLocked(ctx context.Context, o syncOpts) (Changes, error) 
 		}
 		return Changes{}, fmt.Errorf("plugins directory: %w", err)
 	}
+	// Close cancels the sync it waits for: guest code starting an
+	// instance stops at once, rather than at its start timeout.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(rt.bg, cancel)()
 	pl := &plan{rt: rt, o: o, old: rt.current.Load(), leaving: map[*processor]string{},
 		replaces: map[*processor]*processor{}, order: map[*processor]int{}}
 	pl.scan(ctx, files)
-	pl.resolvePins(ctx)
+	if ctx.Err() == nil {
+		pl.resolvePins(ctx)
+	}
+	if err := ctx.Err(); err != nil {
+		pl.abandon(ctx)
+		if rt.bg.Err() != nil {
+			return pl.changes, errClosed
+		}
+		return pl.changes, fmt.Errorf("sync interrupted, nothing changed: %w", err)
+	}
 	s := pl.snapshot(ctx)
 	rt.publish(pl, s, time.Since(start))
 	return pl.changes, nil
+}
+
+// abandon closes what a sync interrupted before its snapshot opened: the
+// current snapshot keeps serving, unchanged.
+func (pl *plan) abandon(ctx context.Context) {
+	for _, p := range slices.Concat(pl.opened, pl.pinned, []*processor{pl.o.pinned}) {
+		if p != nil && !slices.Contains(pl.old.procs, p) {
+			_ = p.close(ctx)
+		}
+	}
 }
 
 // plan is one sync in progress: the processors of the next snapshot and
@@ -159,7 +186,12 @@ type plan struct {
 }
 
 // scan reads every file of the directory and decides, for each, whether
-// its processor stays, is replaced by a newly opened one, or leaves.
+// its processor stays, is replaced by a newly opened one, or leaves. The
+// files to open are opened concurrently (see openAll), so that a file slow
+// to start delays the others by at most its start timeout, not the sum of
+// them; the results are then settled one file at a time in file order,
+// exactly as if they had been opened in turn. See docs/design.md, "Why
+// does a sync open its files concurrently?".
 func (pl *plan) scan(ctx context.Context, files []string) {
 	rt := pl.rt
 	byPath := map[string]*processor{}
@@ -169,6 +201,7 @@ func (pl *plan) scan(ctx context.Context, files []string) {
 		}
 	}
 	var blocked []int // files rejected for a collision: tried once the scan knows who stays
+	var scans []*fileScan
 	for i, path := range files {
 		cur := byPath[path]
 		delete(byPath, path)
@@ -176,20 +209,25 @@ func (pl *plan) scan(ctx context.Context, files []string) {
 			blocked = append(blocked, i)
 			continue
 		}
-		p, keepCur := pl.scanFile(ctx, path, cur)
+		scans = append(scans, pl.read(i, path, cur))
+	}
+	pl.openAll(ctx, scans)
+	for _, fs := range scans {
+		p, keepCur := pl.settle(ctx, fs)
+		cur := fs.cur
 		switch {
 		case p != nil:
-			pl.order[p] = i
+			pl.order[p] = fs.i
 			pl.opened = append(pl.opened, p)
 			if cur != nil {
 				pl.replaces[p] = cur
-				pl.leaving[cur] = fmt.Sprintf("replaced by %s (%s) from %s", p.id(), p.digest12(), filepath.Base(path))
+				pl.leaving[cur] = fmt.Sprintf("replaced by %s (%s) from %s", p.id(), p.digest12(), filepath.Base(fs.path))
 				if cur.file.fingerprint() == p.file.fingerprint() {
 					pl.leaving[cur] = "reloaded"
 				}
 			}
 		case cur != nil && keepCur:
-			pl.order[cur] = i
+			pl.order[cur] = fs.i
 			pl.keep(cur)
 		}
 	}
@@ -197,6 +235,7 @@ func (pl *plan) scan(ctx context.Context, files []string) {
 		pl.leaving[cur] = "file " + filepath.Base(path) + " removed"
 		delete(rt.rejected, path)
 	}
+	scans = scans[:0]
 	for _, i := range blocked {
 		path := files[i]
 		staying := func(p *processor) bool { return blockerKey(p) == rt.rejected[path].blocker && pl.leaving[p] == "" }
@@ -204,8 +243,12 @@ func (pl *plan) scan(ctx context.Context, files []string) {
 			continue // still blocked, and reported when it was first
 		}
 		delete(rt.rejected, path)
-		if p, _ := pl.scanFile(ctx, path, nil); p != nil {
-			pl.order[p] = i
+		scans = append(scans, pl.read(i, path, nil))
+	}
+	pl.openAll(ctx, scans)
+	for _, fs := range scans {
+		if p, _ := pl.settle(ctx, fs); p != nil {
+			pl.order[p] = fs.i
 			pl.opened = append(pl.opened, p)
 		}
 	}
@@ -216,39 +259,124 @@ func (pl *plan) scan(ctx context.Context, files []string) {
 	}
 }
 
-// scanFile returns the processor newly opened for the file at path, or
-// nil and whether the current processor cur (if any) stays.
-func (pl *plan) scanFile(ctx context.Context, path string, cur *processor) (opened *processor, keepCur bool) {
-	rt := pl.rt
-	f, err := readPluginFile(path)
-	var fp fingerprint
-	if f != nil {
-		fp = f.fingerprint()
+// fileScan is one file of a scan: as read, and, when it needs opening,
+// the processor opened for it or why that failed.
+type fileScan struct {
+	i    int // position in file order
+	path string
+	cur  *processor // the current processor of the file, if any
+	f    *pluginFile
+	fp   fingerprint
+	err  error // reading the file failed
+	// opened and openErr are openAll's result; tried says it opened the
+	// file, and settle takes the result (or closes what it no longer
+	// needs).
+	opened  *processor
+	openErr error
+	tried   bool
+}
+
+// read reads the file at position i and path, whose current processor is
+// cur.
+func (pl *plan) read(i int, path string, cur *processor) *fileScan {
+	fs := &fileScan{i: i, path: path, cur: cur}
+	fs.f, fs.err = readPluginFile(path)
+	if fs.f != nil {
+		fs.fp = fs.f.fingerprint()
 	} else {
-		fp = fingerprint{digest: "unreadable: " + err.Error()}
+		fs.fp = fingerprint{digest: "unreadable: " + fs.err.Error()}
 	}
-	switch rej, ok := rt.rejected[path]; {
-	case err == nil && cur != nil && cur.file.fingerprint() == fp && pl.o.reload != cur.name():
-		delete(rt.rejected, path)
-		return nil, true
-	case ok && rej.fp == fp && (pl.o.reload == "" || rej.plugin != pl.o.reload):
-		return nil, true // rejected before, and reported then
-	case err != nil:
-		pl.rejectFile(path, f, fp, err, cur)
-		return nil, true
+	return fs
+}
+
+// fileVerdict is what a scan does with a file.
+type fileVerdict int
+
+const (
+	verdictUnchanged  fileVerdict = iota // the current processor stays
+	verdictKnown                         // rejected before with these bytes, and reported then
+	verdictUnreadable                    // rejected: the file could not be read
+	verdictUnloaded                      // a build of an unloaded processor: not loaded
+	verdictOpen                          // new or changed: opened
+)
+
+// verdict decides what the scan does with fs, given what rt.rejected and
+// the unloads say now.
+func (pl *plan) verdict(fs *fileScan) fileVerdict {
+	rt := pl.rt
+	switch rej, ok := rt.rejected[fs.path]; {
+	case fs.err == nil && fs.cur != nil && fs.cur.file.fingerprint() == fs.fp && pl.o.reload != fs.cur.name():
+		return verdictUnchanged
+	case ok && rej.fp == fs.fp && (pl.o.reload == "" || rej.plugin != pl.o.reload):
+		return verdictKnown
+	case fs.err != nil:
+		return verdictUnreadable
+	case rt.state.unloadedDigest(fs.f.digest) != "":
+		return verdictUnloaded
 	}
-	if name := rt.state.unloadedDigest(f.digest); name != "" {
-		if cur != nil {
-			pl.leaving[cur] = "file " + filepath.Base(path) + " now holds a build of unloaded processor " + name
+	return verdictOpen
+}
+
+// openAll opens, concurrently, the files of scans that need opening (by
+// their verdict now), GOMAXPROCS at a time (two at least, so that one
+// file slow to start never holds up all the others). Each open is bounded
+// by its processor's start timeout and stops when ctx ends.
+func (pl *plan) openAll(ctx context.Context, scans []*fileScan) {
+	sem := make(chan struct{}, max(goruntime.GOMAXPROCS(0), 2))
+	var wg sync.WaitGroup
+	for _, fs := range scans {
+		if pl.verdict(fs) != verdictOpen {
+			continue
+		}
+		fs.tried = true
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			fs.opened, fs.openErr = pl.rt.openProcessor(ctx, fs.f, false)
+		}()
+	}
+	wg.Wait()
+}
+
+// settle decides the fate of the file of fs, in file order: it returns
+// the processor newly opened for it, or nil and whether the current
+// processor (if any) stays. It reports a file that failed and remembers
+// it, except when ctx ended: then the sync is abandoned (see syncLocked).
+// A file whose verdict changed since openAll (an earlier file cleared an
+// unload) is opened now, or its processor closed.
+func (pl *plan) settle(ctx context.Context, fs *fileScan) (opened *processor, keepCur bool) {
+	rt := pl.rt
+	v := pl.verdict(fs)
+	if v != verdictOpen && fs.opened != nil {
+		_ = fs.opened.close(ctx)
+	}
+	switch v {
+	case verdictUnchanged:
+		delete(rt.rejected, fs.path)
+		return nil, true
+	case verdictKnown:
+		return nil, true
+	case verdictUnreadable:
+		pl.rejectFile(fs.path, fs.f, fs.fp, fs.err, fs.cur)
+		return nil, true
+	case verdictUnloaded:
+		if fs.cur != nil {
+			pl.leaving[fs.cur] = "file " + filepath.Base(fs.path) + " now holds a build of unloaded processor " + rt.state.unloadedDigest(fs.f.digest)
 		}
 		return nil, false
 	}
-	p, err := rt.openProcessor(ctx, f, false)
+	p, err := fs.opened, fs.openErr
+	if !fs.tried {
+		p, err = rt.openProcessor(ctx, fs.f, false)
+	}
 	if err != nil {
-		pl.rejectFile(path, f, fp, err, cur)
+		if ctx.Err() == nil {
+			pl.rejectFile(fs.path, fs.f, fs.fp, err, fs.cur)
+		}
 		return nil, true
 	}
-	delete(rt.rejected, path)
+	delete(rt.rejected, fs.path)
 	if rt.state.unloaded(p.name()) { // a new build: the unload is over
 		rt.state.setUnloaded(p.name(), nil)
 		pl.stateChanged = true

@@ -159,8 +159,8 @@ func printInspection(w io.Writer, info *runtime.Inspection) {
 	fmt.Fprintf(tw, "timeouts\t%s\n", stop)
 	fmt.Fprintf(tw, "capabilities\t%s\npermissions\t%s\nheaders\t%s\n", list(m.Capabilities), list(m.Permissions), list(m.Headers))
 	l := info.Limits
-	fmt.Fprintf(tw, "limits\tmemory %d pages (%d MiB), timeout %s, body %d B, response %d B, pool %d..%d, queue %d\n",
-		l.MemoryPages, l.MemoryPages/16, l.CallTimeout, l.MaxBodyBytes, l.MaxResponseBytes, l.PoolMin, l.PoolMax, l.PoolQueue)
+	fmt.Fprintf(tw, "limits\tmemory %d pages (%d MiB), timeout %s, body %d B, response %d B, pool %d..%d, queue %d, start %s\n",
+		l.MemoryPages, l.MemoryPages/16, l.CallTimeout, l.MaxBodyBytes, l.MaxResponseBytes, l.PoolMin, l.PoolMax, l.PoolQueue, l.StartTimeout)
 	_ = tw.Flush()
 	fmt.Fprintln(w, "\nendpoints:")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -79,7 +79,7 @@ func Start(ctx context.Context, cfg *config.Config, logOut io.Writer) (*Agent, e
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var err error
 	a.rt, err = runtime.New(ctx, runtime.Options{
-		PluginsDir: cfg.PluginsDir, DataDir: cfg.DataDir, Limits: cfg.Limits, PluginLimits: cfg.PluginLimits,
+		PluginsDir: cfg.PluginsDir, DataDir: cfg.DataDir, Limits: cfg.Limits, PluginLimits: cfg.PluginLimits, MaxLimits: cfg.MaxLimits,
 		Settings: cfg.Settings, Plugins: cfg.Plugins, AllowPermissions: cfg.AllowPermissions,
 		DrainTimeout: cfg.DrainTimeout, KeepVersions: cfg.KeepVersions,
 		Logger: a.log, Registerer: reg, Events: a.runtimeEvent,
@@ -133,7 +133,9 @@ func Start(ctx context.Context, cfg *config.Config, logOut io.Writer) (*Agent, e
 	if err := a.startWatch(ctx); err != nil {
 		return nil, err
 	}
-	if err := a.rt.LoadDir(ctx); err != nil {
+	// A signal interrupts the load (the runtime abandons it); Run then
+	// stops the neuron.
+	if err := a.rt.LoadDir(ctx); err != nil && ctx.Err() == nil {
 		a.log.Error("plugins directory not readable; serving no processors until it is (with pluginsWatch, the neuron loads them once it is; otherwise restart it)", "err", err)
 	}
 	a.control.ResumeExperiment(ctx)

@@ -72,6 +72,11 @@ type Config struct {
 	// PluginLimits override Limits per processor, keyed by processor name;
 	// zero fields inherit; the runtime lays the manifest between the two.
 	PluginLimits map[string]runtime.Limits `koanf:"pluginLimits"`
+	// MaxLimits are the operator's maximums (runtime.Options.MaxLimits):
+	// a processor whose manifest asks for more is refused, and Limits and
+	// PluginLimits above them are a configuration error. Each is at most
+	// runtime.HardMaxLimits.
+	MaxLimits runtime.Limits `koanf:"maxLimits"`
 	// Plugins are per-processor settings, keyed by processor name: what a
 	// processor reads as its config.
 	Plugins map[string]map[string]any `koanf:"plugins"`
@@ -275,14 +280,25 @@ func (c *checker) crossCheck(cfg *Config) {
 		key  string
 		zero bool
 	}{
-		{"memoryPages", l.MemoryPages == 0},
-		{"callTimeout", l.CallTimeout == 0},
-		{"maxBodyBytes", l.MaxBodyBytes == 0},
-		{"maxResponseBytes", l.MaxResponseBytes == 0},
-		{"poolMax", l.PoolMax == 0},
+		{"limits.memoryPages", l.MemoryPages == 0},
+		{"limits.callTimeout", l.CallTimeout == 0},
+		{"limits.maxBodyBytes", l.MaxBodyBytes == 0},
+		{"limits.maxResponseBytes", l.MaxResponseBytes == 0},
+		{"limits.poolMax", l.PoolMax == 0},
+		{"limits.startTimeout", l.StartTimeout == 0},
 	} {
 		if z.zero {
-			c.errs = append(c.errs, fmt.Errorf("config: limits.%s in %s: must be positive", z.key, c.prov["limits."+z.key]))
+			c.errs = append(c.errs, fmt.Errorf("config: %s in %s: must be positive", z.key, c.prov[z.key]))
+		}
+	}
+	// Beyond a zero Limits lists the positive fields: every maximum must be.
+	positive := map[string]bool{}
+	for _, x := range cfg.MaxLimits.Beyond(runtime.Limits{}) {
+		positive[x.Key] = true
+	}
+	for _, x := range runtime.HardMaxLimits.Beyond(runtime.Limits{}) {
+		if key := "maxLimits." + x.Key; !positive[x.Key] {
+			c.errs = append(c.errs, fmt.Errorf("config: %s in %s: must be positive", key, c.prov[key]))
 		}
 	}
 	c.checkPool("limits", "limits", l)
@@ -291,6 +307,57 @@ func (c *checker) crossCheck(cfg *Config) {
 			c.checkPool(join("pluginLimits", name), "limits", l.Override(pl))
 		}
 	}
+	c.checkMax(cfg)
+}
+
+// checkMax reports limits and pluginLimits above maxLimits, naming where
+// each was set. A built-in default above a maximum the operator lowered
+// gives way to it instead, as runtime.New does.
+func (c *checker) checkMax(cfg *Config) {
+	check := func(prefix string, l runtime.Limits) {
+		for _, x := range l.Beyond(cfg.MaxLimits) {
+			key := prefix + "." + x.Key
+			c.errs = append(c.errs, fmt.Errorf("config: %s %s in %s is above maxLimits.%s %s (in %s): lower it or raise maxLimits.%s",
+				key, x.Value, c.prov[key], x.Key, x.Max, c.prov["maxLimits."+x.Key], x.Key))
+		}
+	}
+	set := c.operatorLimits(cfg.Limits)
+	check("limits", set)
+	for _, name := range sortedKeys(cfg.PluginLimits) {
+		check(join("pluginLimits", name), cfg.PluginLimits[name])
+	}
+	cfg.Limits = cfg.Limits.ClampTo(cfg.MaxLimits).Override(set)
+}
+
+// operatorLimits returns l, the top-level limits, without the fields that
+// only the built-in defaults set.
+func (c *checker) operatorLimits(l runtime.Limits) runtime.Limits {
+	byDefault := func(key string) bool { return c.prov["limits."+key] == "defaults" }
+	if byDefault("memoryPages") {
+		l.MemoryPages = 0
+	}
+	if byDefault("callTimeout") {
+		l.CallTimeout = 0
+	}
+	if byDefault("maxBodyBytes") {
+		l.MaxBodyBytes = 0
+	}
+	if byDefault("maxResponseBytes") {
+		l.MaxResponseBytes = 0
+	}
+	if byDefault("poolMin") {
+		l.PoolMin = 0
+	}
+	if byDefault("poolMax") {
+		l.PoolMax = 0
+	}
+	if byDefault("poolQueue") {
+		l.PoolQueue = 0
+	}
+	if byDefault("startTimeout") {
+		l.StartTimeout = 0
+	}
+	return l
 }
 
 // checkPool reports poolMin > poolMax; each is looked up under prefix, or

@@ -51,13 +51,14 @@ func TestLoad_Precedence(t *testing.T) {
 		{"heartbeatInterval", "NEURON_HEARTBEAT_INTERVAL", "", func(c *Config) any { return c.Federation.HeartbeatInterval.String() }, "1m0s", "11s", "1m30s", ""},
 		{"analyticsInterval", "NEURON_ANALYTICS_INTERVAL", "", func(c *Config) any { return c.Federation.AnalyticsInterval.String() }, "1m0s", "12s", "2m0s", ""},
 		{"configPollInterval", "NEURON_CONFIG_POLL_INTERVAL", "", func(c *Config) any { return c.Federation.ConfigPollInterval.String() }, "30s", "13s", "5s", ""},
-		{"memoryPages", "NEURON_MEMORY_LIMIT_PAGES", "", func(c *Config) any { return fmt.Sprint(c.Limits.MemoryPages) }, "2048", "101", "65536", ""},
+		{"memoryPages", "NEURON_MEMORY_LIMIT_PAGES", "", func(c *Config) any { return fmt.Sprint(c.Limits.MemoryPages) }, "2048", "101", "16384", ""},
 		{"callTimeout", "NEURON_CALL_TIMEOUT", "", func(c *Config) any { return c.Limits.CallTimeout.String() }, "10s", "2s", "3s", ""},
 		{"maxBodyBytes", "NEURON_MAX_BODY_BYTES", "", func(c *Config) any { return fmt.Sprint(c.Limits.MaxBodyBytes) }, "4194304", "1001", "2001", ""},
 		{"maxResponseBytes", "NEURON_MAX_RESPONSE_BYTES", "", func(c *Config) any { return fmt.Sprint(c.Limits.MaxResponseBytes) }, "8388608", "1002", "2002", ""},
 		{"poolMin", "NEURON_POOL_MIN", "", func(c *Config) any { return fmt.Sprint(c.Limits.PoolMin) }, "1", "2", "0", ""},
 		{"poolMax", "NEURON_POOL_MAX", "", func(c *Config) any { return fmt.Sprint(c.Limits.PoolMax) }, "8", "6", "7", ""},
 		{"poolQueue", "NEURON_POOL_QUEUE", "", func(c *Config) any { return fmt.Sprint(c.Limits.PoolQueue) }, "256", "31", "0", ""},
+		{"startTimeout", "NEURON_START_TIMEOUT", "", func(c *Config) any { return c.Limits.StartTimeout.String() }, "5s", "4s", "6s", ""},
 		{"allowPermissions", "NEURON_ALLOW_PERMISSIONS", "", func(c *Config) any { return strings.Join(c.AllowPermissions, ",") }, "", "filesystem,environment", "environment", ""},
 		{"federation.type", "NEURON_TYPE", "", func(c *Config) any { return c.Federation.Type }, "wasm-neuron", "file-type", "env-type", ""},
 		{"federation.capabilities", "NEURON_CAPABILITIES", "", func(c *Config) any { return strings.Join(c.Federation.Capabilities, ",") }, "", "data_processing,batch.ops-2", "ml,gpu", ""},
@@ -121,6 +122,24 @@ func TestLoad_File(t *testing.T) {
 	wantSettings := map[string]any{"batchSize": int64(100), "maxRetries": int64(3), "timeoutSeconds": 30.0, "enableDebugMode": false, "customKey": "hello"}
 	if !reflect.DeepEqual(cfg.Settings, wantSettings) {
 		t.Errorf("Settings = %#v, want %#v", cfg.Settings, wantSettings)
+	}
+}
+
+// An operator who lowers a maximum below a built-in default gets the
+// maximum as the default; a value the operator set is checked instead
+// (see TestLoad_Errors, "limits beyond the maximums").
+func TestLoad_MaxLimitsLowerTheDefaults(t *testing.T) {
+	cfg, err := Load(nil, env(map[string]string{"NEURON_CONFIG": "testdata/maxlow.yaml", "NEURON_POOL_QUEUE": "100"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := runtime.DefaultLimits.Override(runtime.Limits{PoolMax: 4, CallTimeout: 3 * time.Second, PoolQueue: 100})
+	if cfg.Limits != want {
+		t.Errorf("Limits = %+v, want %+v", cfg.Limits, want)
+	}
+	wantMax := runtime.DefaultMaxLimits.Override(runtime.Limits{PoolMax: 4, CallTimeout: 3 * time.Second, PoolQueue: 100})
+	if cfg.MaxLimits != wantMax {
+		t.Errorf("MaxLimits = %+v, want %+v", cfg.MaxLimits, wantMax)
 	}
 }
 
@@ -262,6 +281,16 @@ func TestLoad_Errors(t *testing.T) {
 			`config: allowPermissions in env NEURON_ALLOW_PERMISSIONS: unknown permission "root"`,
 			`config: limits.maxBodyBytes in env NEURON_MAX_BODY_BYTES: must be a whole number, got "4MiB"`,
 			`config: baseUrl in env NEURON_BASE_URL: invalid url "localhost:8080"`,
+		}},
+		{name: "limits beyond the maximums", args: []string{"--config", "testdata/maxlimits.yaml"}, wantErrs: []string{
+			`config: maxLimits.poolMax in testdata/maxlimits.yaml:2: must be at most 1024, got 2000`,
+			`config: maxLimits.callTimeout in testdata/maxlimits.yaml:3: must be at most 1h0m0s, got 2h0m0s`,
+			`config: limits.memoryPages 2048 in testdata/maxlimits.yaml:6 is above maxLimits.memoryPages 1024 (in testdata/maxlimits.yaml:4): lower it or raise maxLimits.memoryPages`,
+			`config: pluginLimits.big.poolMax in testdata/maxlimits.yaml:9: must be at most 1024, got 40000`,
+			`config: pluginLimits.wide.poolQueue 5000 in testdata/maxlimits.yaml:11 is above maxLimits.poolQueue 4096 (in defaults): lower it or raise maxLimits.poolQueue`,
+		}},
+		{name: "maximums not positive", env: map[string]string{"NEURON_CONFIG": "testdata/maxzero.yaml"}, wantErrs: []string{
+			`config: maxLimits.poolMax in testdata/maxzero.yaml:2: must be positive`,
 		}},
 		{name: "pool across layers", args: []string{"--config", "testdata/full.yaml"}, env: map[string]string{"NEURON_POOL_MIN": "7"},
 			wantErrs: []string{`config: poolMin 7 (limits.poolMin in env NEURON_POOL_MIN) exceeds poolMax 6 (limits.poolMax in testdata/full.yaml:34)`}},

@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/empirefederation/neuron/runtime"
 )
 
 func TestIDFromHostname(t *testing.T) {
@@ -122,7 +124,8 @@ func FuzzLoadYAML(f *testing.F) {
 		}
 		// Whatever Load accepts is valid.
 		lim := cfg.Limits
-		if lim.PoolMax <= 0 || lim.PoolMin > lim.PoolMax || lim.MemoryPages > maxMemoryPages || lim.CallTimeout <= 0 {
+		if lim.PoolMax <= 0 || lim.PoolMin > lim.PoolMax || lim.CallTimeout <= 0 ||
+			len(lim.Beyond(cfg.MaxLimits)) > 0 || len(cfg.MaxLimits.Beyond(runtime.HardMaxLimits)) > 0 {
 			t.Errorf("accepted invalid limits %+v", lim)
 		}
 		if _, err := checkLogLevel(cfg.LogLevel); err != nil || cfg.ID == "" || cfg.BaseURL == "" {

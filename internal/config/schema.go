@@ -7,6 +7,8 @@ import (
 	"math"
 	"sort"
 	"strings"
+
+	"github.com/empirefederation/neuron/runtime"
 )
 
 // node is one level of the configuration schema. Exactly one of fields,
@@ -32,20 +34,22 @@ type node struct {
 	check func(v any, report func(sub string, err error)) any
 }
 
-// maxMemoryPages is the most a 32-bit Wasm memory can have: 4 GiB.
-const maxMemoryPages = 65536
-
-// limitsSchema describes a runtime.Limits: the top-level defaults and every
-// per-processor override.
-var limitsSchema = &node{fields: map[string]*node{
-	"memoryPages":      {leaf: integer(maxMemoryPages)},
-	"callTimeout":      {leaf: duration(false)},
-	"maxBodyBytes":     {leaf: integer(math.MaxInt64)},
-	"maxResponseBytes": {leaf: integer(math.MaxInt64)},
-	"poolMin":          {leaf: integer(math.MaxInt32)},
-	"poolMax":          {leaf: integer(math.MaxInt32)},
-	"poolQueue":        {leaf: integer(math.MaxInt32)},
-}}
+// limitsSchema describes a runtime.Limits: the top-level defaults, every
+// per-processor override and the maximums. No value may exceed
+// runtime.HardMaxLimits; crossCheck compares them with maxLimits.
+var limitsSchema = func() *node {
+	h := runtime.HardMaxLimits
+	return &node{fields: map[string]*node{
+		"memoryPages":      {leaf: integer(int64(h.MemoryPages))},
+		"callTimeout":      {leaf: durationAtMost(h.CallTimeout)},
+		"maxBodyBytes":     {leaf: integer(h.MaxBodyBytes)},
+		"maxResponseBytes": {leaf: integer(h.MaxResponseBytes)},
+		"poolMin":          {leaf: integer(int64(h.PoolMin))},
+		"poolMax":          {leaf: integer(int64(h.PoolMax))},
+		"poolQueue":        {leaf: integer(int64(h.PoolQueue))},
+		"startTimeout":     {leaf: durationAtMost(h.StartTimeout)},
+	}}
+}()
 
 // schema is every key Load accepts. Keys match the koanf tags of Config.
 var schema = &node{fields: map[string]*node{
@@ -91,6 +95,7 @@ var schema = &node{fields: map[string]*node{
 	}},
 	"limits":           limitsSchema,
 	"pluginLimits":     {each: limitsSchema},
+	"maxLimits":        limitsSchema,
 	"plugins":          {each: &node{free: true, check: checkSettings}},
 	"settings":         {free: true, check: checkSettings},
 	"allowPermissions": {leaf: list(checkPermission)},

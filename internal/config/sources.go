@@ -78,6 +78,7 @@ var envVars = []binding{
 	{"NEURON_POOL_MIN", "limits.poolMin", "default instances kept ready per processor"},
 	{"NEURON_POOL_MAX", "limits.poolMax", "default instance cap per processor"},
 	{"NEURON_POOL_QUEUE", "limits.poolQueue", "default callers that may wait for an instance"},
+	{"NEURON_START_TIMEOUT", "limits.startTimeout", "bound on starting an instance (_initialize, probe, self-test) (default " + runtime.DefaultLimits.StartTimeout.String() + ")"},
 	{"NEURON_ALLOW_PERMISSIONS", "allowPermissions", "comma-separated: filesystem, environment"},
 }
 
@@ -97,7 +98,6 @@ var flags = []binding{
 
 // defaultsLayer holds the built-in defaults.
 func defaultsLayer() layer {
-	l := runtime.DefaultLimits
 	return layer{
 		raw: map[string]any{
 			"listen":            defaultListen,
@@ -123,17 +123,24 @@ func defaultsLayer() layer {
 					"healthScore":  defaultAlertHealthScore,
 				},
 			},
-			"limits": map[string]any{
-				"memoryPages":      int64(l.MemoryPages),
-				"callTimeout":      l.CallTimeout,
-				"maxBodyBytes":     l.MaxBodyBytes,
-				"maxResponseBytes": l.MaxResponseBytes,
-				"poolMin":          int64(l.PoolMin),
-				"poolMax":          int64(l.PoolMax),
-				"poolQueue":        int64(l.PoolQueue),
-			},
+			"limits":    limitsLayer(runtime.DefaultLimits),
+			"maxLimits": limitsLayer(runtime.DefaultMaxLimits),
 		},
 		where: func(string) string { return "defaults" },
+	}
+}
+
+// limitsLayer is l as a layer's mapping.
+func limitsLayer(l runtime.Limits) map[string]any {
+	return map[string]any{
+		"memoryPages":      int64(l.MemoryPages),
+		"callTimeout":      l.CallTimeout,
+		"maxBodyBytes":     l.MaxBodyBytes,
+		"maxResponseBytes": l.MaxResponseBytes,
+		"poolMin":          int64(l.PoolMin),
+		"poolMax":          int64(l.PoolMax),
+		"poolQueue":        int64(l.PoolQueue),
+		"startTimeout":     l.StartTimeout,
 	}
 }
 

@@ -72,6 +72,18 @@ func duration(positive bool) func(any) (any, error) {
 	}
 }
 
+// durationAtMost is a Go duration leaf ("1m30s") of at most maxVal.
+func durationAtMost(maxVal time.Duration) func(any) (any, error) {
+	parse := duration(false)
+	return func(v any) (any, error) {
+		d, err := parse(v)
+		if err == nil && d.(time.Duration) > maxVal {
+			return nil, fmt.Errorf("must be at most %s, got %s", maxVal, d)
+		}
+		return d, err
+	}
+}
+
 // integer is a whole-number leaf in [0, maxVal].
 func integer(maxVal int64) func(any) (any, error) {
 	return func(v any) (any, error) {
