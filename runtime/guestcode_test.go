@@ -28,7 +28,7 @@ func TestLoadDir_StartFunctionLoops(t *testing.T) {
 	for _, name := range loopers {
 		maps.Copy(files, watModule(name)(t))
 	}
-	const reason = "start function: stopped at its time limit after 10s"
+	const reason = "start function: stopped at its time limit after 5s; raise limits.startTimeout"
 	e := startEnv(t, runtime.Options{}, files)
 	refused := map[string]string{}
 	for _, ev := range e.events.ofType(runtime.EventPluginRejected) {
