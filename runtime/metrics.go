@@ -70,7 +70,11 @@ func newMetrics(reg prometheus.Registerer, rt *Runtime) *metrics {
 		Name: "neuron_guest_memory_bytes",
 		Help: "Linear memory of the process's processor instances, in bytes. It lives outside the Go heap, so the go_memstats series do not count it.",
 	}, func() float64 { return float64(liveMemoryBytes.Load()) })
-	reg.MustRegister(m.requests, m.errors, m.latency, m.custom, m.events, m.rejected, m.opens, kept, guestMemory, poolCollector{rt}, experimentCollector{rt})
+	bodies := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "neuron_request_body_bytes",
+		Help: "Bytes of request bodies held now, reserved from the request body budget (requestBodyBudget); requests beyond it are refused with 503 body_budget, counted in neuron_request_errors_total.",
+	}, func() float64 { return float64(rt.bodies.used.Load()) })
+	reg.MustRegister(m.requests, m.errors, m.latency, m.custom, m.events, m.rejected, m.opens, kept, guestMemory, bodies, poolCollector{rt}, experimentCollector{rt})
 	return m
 }
 

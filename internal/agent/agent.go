@@ -82,6 +82,7 @@ func Start(ctx context.Context, cfg *config.Config, logOut io.Writer) (*Agent, e
 		PluginsDir: cfg.PluginsDir, DataDir: cfg.DataDir, Limits: cfg.Limits, PluginLimits: cfg.PluginLimits,
 		Settings: cfg.Settings, Plugins: cfg.Plugins, AllowPermissions: cfg.AllowPermissions,
 		DrainTimeout: cfg.DrainTimeout, KeepVersions: cfg.KeepVersions,
+		RequestBodyBudget: cfg.RequestBodyBudget, RequestBodyTimeout: cfg.RequestBodyTimeout,
 		Logger: a.log, Registerer: reg, Events: a.runtimeEvent,
 	})
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"math"
 	"sort"
 	"strings"
+
+	"github.com/empirefederation/neuron/runtime"
 )
 
 // node is one level of the configuration schema. Exactly one of fields,
@@ -49,18 +51,20 @@ var limitsSchema = &node{fields: map[string]*node{
 
 // schema is every key Load accepts. Keys match the koanf tags of Config.
 var schema = &node{fields: map[string]*node{
-	"id":                {leaf: str(true, checkID)},
-	"name":              {leaf: str(true, nil)},
-	"listen":            {leaf: str(false, checkListen)},
-	"baseUrl":           {leaf: str(true, checkHTTPURL)},
-	"pluginsDir":        {leaf: str(false, nil)},
-	"pluginsWatch":      {leaf: boolean},
-	"pluginsWatchQuiet": {leaf: duration(true)},
-	"drainTimeout":      {leaf: duration(true)},
-	"keepVersions":      {leaf: integer(1000)},
-	"dataDir":           {leaf: str(false, nil)},
-	"logLevel":          {leaf: str(false, checkLogLevel)},
-	"shutdownTimeout":   {leaf: duration(false)},
+	"id":                 {leaf: str(true, checkID)},
+	"name":               {leaf: str(true, nil)},
+	"listen":             {leaf: str(false, checkListen)},
+	"baseUrl":            {leaf: str(true, checkHTTPURL)},
+	"pluginsDir":         {leaf: str(false, nil)},
+	"pluginsWatch":       {leaf: boolean},
+	"pluginsWatchQuiet":  {leaf: duration(true)},
+	"drainTimeout":       {leaf: duration(true)},
+	"keepVersions":       {leaf: integer(1000)},
+	"requestBodyBudget":  {leaf: intRange(runtime.MinRequestBodyBudget, math.MaxInt64)},
+	"requestBodyTimeout": {leaf: duration(true)},
+	"dataDir":            {leaf: str(false, nil)},
+	"logLevel":           {leaf: str(false, checkLogLevel)},
+	"shutdownTimeout":    {leaf: duration(false)},
 	"federation": {fields: map[string]*node{
 		"url":                {leaf: str(true, checkFederationURL)},
 		"listen":             {leaf: str(false, checkListen)},
