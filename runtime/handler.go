@@ -179,14 +179,15 @@ func (e *endpoint) encode(w http.ResponseWriter, r *http.Request, vars map[strin
 	return body, nil
 }
 
-// fail logs a failed call once and answers it. It returns the bytes of the
+// fail logs a failed call once, within its processor's rate (see
+// logs.go), and answers it. It returns the bytes of the
 // error body written.
 func (e *endpoint) fail(w http.ResponseWriter, r *http.Request, cerr *CallError) int {
 	if cerr.Code != CodeClientClosed {
 		e.metrics.errors.WithLabelValues(cerr.Code).Inc()
 	}
 	level := errorLevel(cerr)
-	e.p.log.Log(r.Context(), level, "processor call failed", "method", r.Method, "path", r.URL.Path,
+	e.p.failLog.Log(r.Context(), level, "processor call failed", "method", r.Method, "path", r.URL.Path,
 		"code", cerr.Code, "status", cerr.Status, "err", cerr.Error())
 	if cerr.Status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", retryAfter)

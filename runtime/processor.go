@@ -31,6 +31,9 @@ type processor struct {
 	mod    *module
 	limits Limits
 	log    *slog.Logger
+	// failLog and guestLog are p.log rate-limited, for the lines a call
+	// can make: its failure, and what the guest logs (see logs.go).
+	failLog, guestLog *slog.Logger
 	// code is the wazero runtime and compiled module the instances come
 	// from, owned by this processor until it closes (see code.go);
 	// codeKept says it was kept from an earlier version, not compiled.
@@ -129,6 +132,7 @@ func (p *processor) open(ctx context.Context, bin *binary) error {
 	p.state = rt.versionState(p.id())
 	rt.metrics.acquire(p) // released by close
 	p.log = rt.log.With("plugin", m.Manifest.Name, "version", m.Manifest.Version, "digest", p.digest12(), "file", filepath.Base(bin.path))
+	p.limitLogs()
 	if !bin.interruptible {
 		p.log.Warn("module uses instructions the interrupt instrumentation does not know; its calls are stopped by wazero's slower context watch")
 	}
@@ -266,8 +270,14 @@ func forwardedHeaders(extra []string) []string {
 	return slices.Compact(hs)
 }
 
-// Logger implements host.Env.
-func (p *processor) Logger() *slog.Logger { return p.log }
+// Logger implements host.Env: the guest's lines are rate-limited, once
+// the processor is named (not while its module is probed at load).
+func (p *processor) Logger() *slog.Logger {
+	if p.guestLog == nil {
+		return p.log
+	}
+	return p.guestLog
+}
 
 // Config implements host.Env: the processor's settings in the Dynamic in
 // force now (see SetDynamic), or {} while the module is probed at load.
