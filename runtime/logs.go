@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"log/slog"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -26,10 +27,16 @@ const (
 	// a line per request is fine up to a modest rate.
 	guestLogRate  = rate.Limit(50)
 	guestLogBurst = 100
+	// capLogEvery is how often a processor at a cap of its custom metrics
+	// or event types is warned about: once an analytics interval, at its
+	// default.
+	capLogEvery = time.Minute
 )
 
 // limitLogs gives p its rate-limited loggers, once p.log names it.
 func (p *processor) limitLogs() {
 	p.failLog = slog.New(ratelog.New(p.log.Handler(), failLogRate, failLogBurst))
 	p.guestLog = slog.New(ratelog.New(p.log.Handler(), guestLogRate, guestLogBurst))
+	p.metricCapLog = slog.New(ratelog.New(p.log.Handler(), rate.Every(capLogEvery), 1))
+	p.eventCapLog = slog.New(ratelog.New(p.log.Handler(), rate.Every(capLogEvery), 1))
 }
