@@ -118,20 +118,15 @@ func (h *heldBody) readBody(w http.ResponseWriter, r *http.Request, buf []byte, 
 // client sends it.
 func stopReading(rc *http.ResponseController) { _ = rc.SetReadDeadline(time.Now()) }
 
-// readKnown appends exactly n bytes of body to buf, growing it once.
+// readKnown appends exactly n bytes of body to buf, growing it once. The
+// server's body reader returns io.EOF with the last bytes, which is when
+// the server starts watching the connection, to end the call's wait for
+// an instance if the client leaves (TestBodyClientLeaves).
 func readKnown(body io.Reader, buf []byte, n int64) ([]byte, error) {
 	start := len(buf)
-	buf = slices.Grow(buf, int(n)+1)[:start+int(n)]
-	if _, err := io.ReadFull(body, buf[start:]); err != nil {
-		return buf, err
-	}
-	// One more read meets the end of the body, which is when the server
-	// starts watching the connection, to end the call's context if the
-	// client leaves during it.
-	if _, err := body.Read(buf[len(buf) : len(buf)+1]); err != nil && err != io.EOF {
-		return buf, err
-	}
-	return buf, nil
+	buf = slices.Grow(buf, int(n))[:start+int(n)]
+	_, err := io.ReadFull(body, buf[start:])
+	return buf, err
 }
 
 // readChunked appends a body of unknown length to buf, failing once it

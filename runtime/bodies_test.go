@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -32,12 +33,18 @@ func acceptFiles(t *testing.T) map[string][]byte {
 // connection closes when the test ends.
 func (e *env) rawPost(length, sent int) net.Conn {
 	e.t.Helper()
+	return e.rawPostTo("/accept", length, sent)
+}
+
+// rawPostTo is rawPost to path.
+func (e *env) rawPostTo(path string, length, sent int) net.Conn {
+	e.t.Helper()
 	c, err := net.Dial("tcp", e.srv.Listener.Addr().String())
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(func() { c.Close() })
-	head := fmt.Sprintf("POST /accept HTTP/1.1\r\nHost: neuron\r\nContent-Length: %d\r\n\r\n", length)
+	head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: neuron\r\nContent-Length: %d\r\n\r\n", path, length)
 	go func() { // the server may refuse to read it: never block the test on it
 		_, _ = c.Write(append([]byte(head), make([]byte, sent)...))
 	}()
@@ -157,5 +164,35 @@ func TestBodyTimeout(t *testing.T) {
 	}
 	if len(logged) != 1 || !strings.Contains(logged[0], "requestBodyTimeout") {
 		t.Fatalf("log of the timeout %q: want one line naming requestBodyTimeout", logged)
+	}
+}
+
+// TestBodyClientLeaves: once a body is read, the read deadline is gone and
+// the server watches the connection: a client that leaves while its call
+// waits for an instance is answered 499 at once, not when an instance
+// frees, and its share of the budget comes back.
+func TestBodyClientLeaves(t *testing.T) {
+	files := acceptFiles(t)
+	files["accept.json"] = []byte(`{"name":"accept","version":"1.0.0","limits":{"callTimeout":"1h","poolMin":1,"poolMax":1},"endpoints":[` +
+		`{"method":"POST","path":"/accept"},{"method":"POST","path":"/spin","export":"spin"}]}`)
+	e := startEnv(t, runtime.Options{}, files)
+	e.rawPostTo("/spin", 1, 1) // takes the only instance, for good
+	testutil.Eventually(t, waitLimit, "the spinning call runs", func() bool {
+		return e.mustMetric("neuron_pool_instances", "plugin", "accept", "state", "busy") == 1
+	})
+	c := e.rawPost(100, 100)
+	testutil.Eventually(t, waitLimit, "the second call waits for the instance", func() bool {
+		return e.mustMetric("neuron_pool_waiting", "plugin", "accept") == 1
+	})
+	c.Close()
+	testutil.Eventually(t, waitLimit, "the waiting call ends as its client left", func() bool {
+		n, _ := e.metric("neuron_requests_total", "plugin", "accept", "status", "499")
+		return n == 1
+	})
+	if held := e.mustMetric("neuron_request_body_bytes"); held != 1 { // the spinning call's byte
+		t.Fatalf("body bytes held %v after the call, want 1", held)
+	}
+	if n, err := e.rt.RestartWorkers(context.Background(), "accept", false); n != 1 || err != nil {
+		t.Fatalf("RestartWorkers(accept) = %d, %v: the spinning call must end", n, err)
 	}
 }

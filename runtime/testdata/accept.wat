@@ -1,6 +1,7 @@
 ;; accept: a well-behaved processor that takes any request body and answers
 ;; 200 "ok". The body tests aim hostile clients at it: the host must bound
-;; what it buffers for them before the guest is ever called.
+;; what it buffers for them before the guest is ever called. Its export
+;; "spin" never returns, until the host stops it.
 (module
   (memory (export "memory") 1)
   ;; The response: status 200, no headers, body "ok".
@@ -22,4 +23,8 @@
 
   ;; neuron_handle answers the response above: 16 << 32 | 14.
   (func (export "neuron_handle") (param i32 i32) (result i64)
-    (i64.const 0x100000000e)))
+    (i64.const 0x100000000e))
+
+  (func (export "spin") (param i32 i32) (result i64)
+    (loop $forever (br $forever))
+    (i64.const 0)))
