@@ -174,9 +174,11 @@ func bodyError(err error, limit, budget int64, timeout time.Duration) *CallError
 	return &CallError{Status: http.StatusBadRequest, Code: CodeBadRequest, Msg: "could not read the request body", Err: err}
 }
 
+// bodyTooLarge is the answer to a body over limit, the processor's
+// maxBodyBytes capped by the neuron's requestBodyBudget.
 func bodyTooLarge(limit int64) *CallError {
 	return &CallError{Status: http.StatusRequestEntityTooLarge, Code: CodeBodyTooLarge,
-		Msg: fmt.Sprintf("request body exceeds the limit of %d bytes", limit)}
+		Msg: fmt.Sprintf("request body exceeds the limit of %d bytes (limits.maxBodyBytes, at most requestBodyBudget)", limit)}
 }
 
 // closesConnection reports whether the failure left the request's body
