@@ -29,8 +29,10 @@ func eventEmitFunc(env Env) api.GoModuleFunc {
 			if len(data) == 0 {
 				data = []byte("{}")
 			}
-			env.Emit(string(typ), bytes.Clone(data))
 			stack[0] = status(abi.OK)
+			if !env.Emit(string(typ), bytes.Clone(data)) {
+				stack[0] = status(abi.ErrCodeLimit)
+			}
 		}
 	}
 }

@@ -45,10 +45,16 @@ type Env interface {
 	// The host reads it on every call, so a configuration change reaches
 	// running instances without a restart.
 	Config() []byte
-	// AddMetric adds v to the processor's custom counter name.
-	AddMetric(name string, v float64)
-	// Emit records an analytics event whose data is a JSON object.
-	Emit(eventType string, data json.RawMessage)
+	// AddMetric adds v to the processor's custom counter name. It reports
+	// false, adding nothing, when the processor may not have that counter
+	// (it has as many as the host allows): the guest gets
+	// abi.ErrCodeLimit.
+	AddMetric(name string, v float64) bool
+	// Emit records an analytics event whose data is a JSON object. It
+	// reports false, recording nothing, when the processor may emit no
+	// more of it (a host cap on its events): the guest gets
+	// abi.ErrCodeLimit.
+	Emit(eventType string, data json.RawMessage) bool
 }
 
 // Instantiate adds the "neuron:host/v1" module to r, bound to env. Closing r

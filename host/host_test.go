@@ -43,6 +43,8 @@ type env struct {
 	logger  *slog.Logger
 	metrics map[string]float64
 	events  []event
+	// full makes AddMetric and Emit refuse, as a processor at its caps.
+	full bool
 }
 
 type event struct {
@@ -72,16 +74,24 @@ func (e *env) Config() []byte {
 	return e.config
 }
 
-func (e *env) AddMetric(name string, v float64) {
+func (e *env) AddMetric(name string, v float64) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.full {
+		return false
+	}
 	e.metrics[name] += v
+	return true
 }
 
-func (e *env) Emit(typ string, data json.RawMessage) {
+func (e *env) Emit(typ string, data json.RawMessage) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.full {
+		return false
+	}
 	e.events = append(e.events, event{typ, string(data)})
+	return true
 }
 
 // reset forgets what was recorded.

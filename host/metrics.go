@@ -24,8 +24,9 @@ func metricAddFunc(env Env) api.GoModuleFunc {
 			stack[0] = status(abi.ErrCodeInvalid)
 		case len(name) > MaxNameBytes:
 			stack[0] = status(abi.ErrCodeLimit)
+		case !env.AddMetric(string(name), v):
+			stack[0] = status(abi.ErrCodeLimit)
 		default:
-			env.AddMetric(string(name), v)
 			stack[0] = status(abi.OK)
 		}
 	}

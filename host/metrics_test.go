@@ -73,3 +73,22 @@ func TestMetricAdd(t *testing.T) {
 		}
 	})
 }
+
+// TestCapsRefuse: when the processor's caps refuse a counter or an event,
+// the guest is told abi.ErrCodeLimit.
+func TestCapsRefuse(t *testing.T) {
+	e := newEnv("{}")
+	e.full = true
+	g := newGuest(t, newRuntime(t, e), hostcallGuest)
+	name := g.put(0, []byte("requests"))
+	data := g.put(64, []byte(`{}`))
+	if got := g.status("call_metric_add", uint64(name), 8, api.EncodeF64(1)); got != abi.ErrCodeLimit {
+		t.Errorf("metric_add past the cap = %d, want ErrCodeLimit", got)
+	}
+	if got := g.status("call_event_emit", uint64(name), 8, uint64(data), 2); got != abi.ErrCodeLimit {
+		t.Errorf("event_emit past the cap = %d, want ErrCodeLimit", got)
+	}
+	if len(e.metrics) != 0 || len(e.events) != 0 {
+		t.Errorf("recorded %v and %v past the caps", e.metrics, e.events)
+	}
+}

@@ -55,10 +55,12 @@ func (e *hostEnv) Logger() *slog.Logger { return e.p.Load().Logger() }
 func (e *hostEnv) Config() []byte { return e.p.Load().Config() }
 
 // AddMetric implements host.Env.
-func (e *hostEnv) AddMetric(name string, v float64) { e.p.Load().AddMetric(name, v) }
+func (e *hostEnv) AddMetric(name string, v float64) bool { return e.p.Load().AddMetric(name, v) }
 
 // Emit implements host.Env.
-func (e *hostEnv) Emit(eventType string, data json.RawMessage) { e.p.Load().Emit(eventType, data) }
+func (e *hostEnv) Emit(eventType string, data json.RawMessage) bool {
+	return e.p.Load().Emit(eventType, data)
+}
 
 var _ host.Env = (*hostEnv)(nil)
 

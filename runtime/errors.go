@@ -20,6 +20,8 @@ const (
 	CodeABIViolation     = "abi_violation"      // 502: the guest answered something the ABI forbids
 	CodeResponseTooLarge = "response_too_large" // 502: the response exceeded MaxResponseBytes
 	CodeBodyTooLarge     = "body_too_large"     // 413: the request body exceeded MaxBodyBytes
+	CodeBodyTimeout      = "body_timeout"       // 408: the request body did not arrive within Options.RequestBodyTimeout
+	CodeBodyBudget       = "body_budget"        // 503: the request bodies in flight filled Options.RequestBodyBudget
 	CodeOverloaded       = "overloaded"         // 503: every instance busy and the queue full or too slow
 	CodeUnavailable      = "unavailable"        // 503: the processor is closing
 	CodeWorkerRestarted  = "worker_restarted"   // 503: an operator restarted the instance mid-call (RestartWorkers, not graceful)

@@ -3,8 +3,6 @@ package runtime
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -86,7 +84,9 @@ func (e *endpoint) run(w http.ResponseWriter, r *http.Request, vars map[string]s
 	inBuf, outBuf := buffers.Get().(*[]byte), buffers.Get().(*[]byte)
 	defer putBuffer(inBuf)
 	defer putBuffer(outBuf)
-	x, cerr := e.serve(w, r, vars, cfg, inBuf, outBuf)
+	held := heldBody{budget: &p.rt.bodies}
+	defer held.release() // the body is in inBuf until the call ends
+	x, cerr := e.serve(w, r, vars, cfg, inBuf, outBuf, &held, start)
 	if cerr != nil {
 		x.status, x.out = cerr.Status, e.fail(w, r, cerr)
 	}
@@ -103,10 +103,11 @@ func putBuffer(b *[]byte) {
 
 // serve runs one call and writes its response. It returns what it wrote,
 // or the error to answer with and the body bytes it read.
-func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, vars map[string]string, cfg []byte, inBuf, outBuf *[]byte) (exchange, *CallError) {
+func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, vars map[string]string, cfg []byte, inBuf, outBuf *[]byte,
+	held *heldBody, start time.Time) (exchange, *CallError) {
 	p := e.p
 	var x exchange
-	msg, cerr := e.encode(r, vars, *inBuf, &x.in)
+	msg, cerr := e.encode(w, r, vars, *inBuf, &x.in, held, start)
 	*inBuf = msg
 	if cerr != nil {
 		return x, cerr
@@ -142,9 +143,13 @@ func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, vars map[string
 // encode reads the request body and encodes the request into buf: the head
 // first, the body read straight behind it, so the body is copied once from
 // the network and once into guest memory. See docs/design.md. It sets
-// *bodyLen to the body's length once the whole body is read.
-func (e *endpoint) encode(r *http.Request, vars map[string]string, buf []byte, bodyLen *int) ([]byte, *CallError) {
-	limit := e.p.limits.MaxBodyBytes
+// *bodyLen to the body's length once the whole body is read. The body is
+// reserved from the runtime's budget into held, and must arrive within
+// Options.RequestBodyTimeout of start.
+func (e *endpoint) encode(w http.ResponseWriter, r *http.Request, vars map[string]string, buf []byte, bodyLen *int,
+	held *heldBody, start time.Time) ([]byte, *CallError) {
+	rt := e.p.rt
+	limit := min(e.p.limits.MaxBodyBytes, rt.bodies.max)
 	if r.ContentLength > limit {
 		return buf, bodyTooLarge(limit)
 	}
@@ -164,58 +169,31 @@ func (e *endpoint) encode(r *http.Request, vars map[string]string, buf []byte, b
 	buf = append(buf[:0], make([]byte, head)...)
 	body, err := buf, error(nil)
 	if r.Body != nil && r.Body != http.NoBody {
-		body, err = readBody(r.Body, buf, limit)
+		body, err = held.readBody(w, r, buf, limit, start.Add(rt.opts.RequestBodyTimeout))
 	}
 	if err != nil {
-		if errors.Is(err, errBodyTooLarge) {
-			return buf, bodyTooLarge(limit)
-		}
-		return buf, &CallError{Status: http.StatusBadRequest, Code: CodeBadRequest, Msg: "could not read the request body", Err: err}
+		return buf, bodyError(err, limit, rt.bodies.max, rt.opts.RequestBodyTimeout)
 	}
 	*bodyLen = len(body) - head
 	req.EncodeHead(body, *bodyLen)
 	return body, nil
 }
 
-var errBodyTooLarge = errors.New("body too large")
-
-// readBody appends r to buf, failing once it holds more than limit bytes.
-func readBody(r io.Reader, buf []byte, limit int64) ([]byte, error) {
-	start := len(buf)
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if int64(len(buf)-start) > limit {
-			return buf, errBodyTooLarge
-		}
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
-}
-
-func bodyTooLarge(limit int64) *CallError {
-	return &CallError{Status: http.StatusRequestEntityTooLarge, Code: CodeBodyTooLarge,
-		Msg: fmt.Sprintf("request body exceeds the limit of %d bytes", limit)}
-}
-
-// fail logs a failed call once and answers it. It returns the bytes of the
+// fail logs a failed call once, within its processor's rate (see
+// logs.go), and answers it. It returns the bytes of the
 // error body written.
 func (e *endpoint) fail(w http.ResponseWriter, r *http.Request, cerr *CallError) int {
 	if cerr.Code != CodeClientClosed {
 		e.metrics.errors.WithLabelValues(cerr.Code).Inc()
 	}
 	level := errorLevel(cerr)
-	e.p.log.Log(r.Context(), level, "processor call failed", "method", r.Method, "path", r.URL.Path,
+	e.p.failLog.Log(r.Context(), level, "processor call failed", "method", r.Method, "path", r.URL.Path,
 		"code", cerr.Code, "status", cerr.Status, "err", cerr.Error())
 	if cerr.Status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", retryAfter)
+	}
+	if closesConnection(cerr) {
+		w.Header().Set("Connection", "close")
 	}
 	return writeError(w, cerr.Status, cerr.Code, cerr.Msg)
 }
@@ -242,9 +220,9 @@ func isToken(s string) bool {
 // load shedding and departed clients are routine.
 func errorLevel(cerr *CallError) slog.Level {
 	switch cerr.Code {
-	case CodeClientClosed, CodeBodyTooLarge, CodeBadRequest:
+	case CodeClientClosed, CodeBodyTooLarge, CodeBadRequest, CodeBodyTimeout:
 		return slog.LevelDebug
-	case CodeOverloaded, CodeUnavailable, CodeWorkerRestarted, CodeUnloaded, CodeDraining:
+	case CodeOverloaded, CodeBodyBudget, CodeUnavailable, CodeWorkerRestarted, CodeUnloaded, CodeDraining:
 		return slog.LevelWarn
 	}
 	return slog.LevelError

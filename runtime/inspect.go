@@ -81,7 +81,7 @@ func Inspect(ctx context.Context, path, cacheDir string) (*Inspection, error) {
 // empty config, and logs, metrics and events dropped.
 type inspectEnv struct{}
 
-func (inspectEnv) Logger() *slog.Logger         { return slog.New(slog.DiscardHandler) }
-func (inspectEnv) Config() []byte               { return []byte("{}") }
-func (inspectEnv) AddMetric(string, float64)    {}
-func (inspectEnv) Emit(string, json.RawMessage) {}
+func (inspectEnv) Logger() *slog.Logger              { return slog.New(slog.DiscardHandler) }
+func (inspectEnv) Config() []byte                    { return []byte("{}") }
+func (inspectEnv) AddMetric(string, float64) bool    { return true }
+func (inspectEnv) Emit(string, json.RawMessage) bool { return true }

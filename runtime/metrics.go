@@ -16,6 +16,9 @@ type metrics struct {
 	errors   *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	custom   *prometheus.CounterVec
+	// dropped counts what a processor's caps refused: metric_add calls
+	// (kind metric) and events (kind event); see custom.go.
+	dropped  *prometheus.CounterVec
 	events   *prometheus.CounterVec
 	rejected prometheus.Counter
 	// opens counts the processor versions opened, by codeCompiled or
@@ -51,6 +54,10 @@ func newMetrics(reg prometheus.Registerer, rt *Runtime) *metrics {
 		custom: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "neuron_plugin_custom_total", Help: "Custom counters processors add through the metric_add host function.",
 		}, []string{"plugin", "version", "digest", "name"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "neuron_plugin_dropped_total",
+			Help: "What a processor version's caps refused: metric_add calls on a name beyond its custom metrics cap (kind metric), events of a type beyond its event types cap (kind event).",
+		}, []string{"plugin", "version", "digest", "kind"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "neuron_events_total", Help: "Events recorded, by type.",
 		}, []string{"plugin", "type"}),
@@ -70,7 +77,11 @@ func newMetrics(reg prometheus.Registerer, rt *Runtime) *metrics {
 		Name: "neuron_guest_memory_bytes",
 		Help: "Linear memory of the process's processor instances, in bytes. It lives outside the Go heap, so the go_memstats series do not count it.",
 	}, func() float64 { return float64(liveMemoryBytes.Load()) })
-	reg.MustRegister(m.requests, m.errors, m.latency, m.custom, m.events, m.rejected, m.opens, kept, guestMemory, poolCollector{rt}, experimentCollector{rt})
+	bodies := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "neuron_request_body_bytes",
+		Help: "Bytes of request bodies held now, reserved from the request body budget (requestBodyBudget); requests beyond it are refused with 503 body_budget, counted in neuron_request_errors_total.",
+	}, func() float64 { return float64(rt.bodies.used.Load()) })
+	reg.MustRegister(m.requests, m.errors, m.latency, m.custom, m.dropped, m.events, m.rejected, m.opens, kept, guestMemory, bodies, poolCollector{rt}, experimentCollector{rt})
 	return m
 }
 
@@ -100,6 +111,7 @@ func (m *metrics) release(p *processor) {
 	m.errors.DeletePartialMatch(l)
 	m.latency.DeletePartialMatch(l)
 	m.custom.DeletePartialMatch(l)
+	m.dropped.DeletePartialMatch(l)
 }
 
 // endpointMetrics are one endpoint's series, and the traffic counters of

@@ -2,11 +2,9 @@ package runtime
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/textproto"
 	"os"
 	"path/filepath"
@@ -31,6 +29,12 @@ type processor struct {
 	mod    *module
 	limits Limits
 	log    *slog.Logger
+	// failLog and guestLog are p.log rate-limited, for the lines a call
+	// can make: its failure, and what the guest logs (see logs.go).
+	failLog, guestLog *slog.Logger
+	// metricCapLog and eventCapLog warn, about once a minute, that the
+	// processor's custom metrics or event types are at their cap.
+	metricCapLog, eventCapLog *slog.Logger
 	// code is the wazero runtime and compiled module the instances come
 	// from, owned by this processor until it closes (see code.go);
 	// codeKept says it was kept from an earlier version, not compiled.
@@ -72,8 +76,10 @@ type processor struct {
 	inflight atomic.Int64
 	retiring atomic.Bool
 
+	// custom are the processor's custom counters and the event types it
+	// emitted, within their caps (see custom.go).
 	customMu sync.Mutex
-	custom   map[string]float64
+	custom   customState
 
 	// workers are the live instances, for Workers and RestartWorkers;
 	// changed when an instance is created or destroyed, never per call.
@@ -101,7 +107,7 @@ const digestLabelLen = 12
 // module's self-test. On error everything it made is closed.
 func (rt *Runtime) openProcessor(ctx context.Context, f *pluginFile, fromArchive bool) (*processor, error) {
 	start := time.Now()
-	p := &processor{rt: rt, log: rt.log.With("file", filepath.Base(f.path)), custom: map[string]float64{},
+	p := &processor{rt: rt, log: rt.log.With("file", filepath.Base(f.path)), custom: newCustomState(),
 		workers: map[*instance]struct{}{}, file: f, fromArchive: fromArchive}
 	defer func() { p.loadTook = time.Since(start) }()
 	bin, err := f.binary()
@@ -138,6 +144,7 @@ func (p *processor) open(ctx context.Context, bin *binary) error {
 	p.state = rt.versionState(p.id())
 	rt.metrics.acquire(p) // released by close
 	p.log = rt.log.With("plugin", m.Manifest.Name, "version", m.Manifest.Version, "digest", p.digest12(), "file", filepath.Base(bin.path))
+	p.limitLogs()
 	if !bin.interruptible {
 		p.log.Warn("module uses instructions the interrupt instrumentation does not know; its calls are stopped by wazero's slower context watch")
 	}
@@ -293,8 +300,14 @@ func forwardedHeaders(extra []string) []string {
 	return slices.Compact(hs)
 }
 
-// Logger implements host.Env.
-func (p *processor) Logger() *slog.Logger { return p.log }
+// Logger implements host.Env: the guest's lines are rate-limited, once
+// the processor is named (not while its module is probed at load).
+func (p *processor) Logger() *slog.Logger {
+	if p.guestLog == nil {
+		return p.log
+	}
+	return p.guestLog
+}
 
 // Config implements host.Env: the processor's settings in the Dynamic in
 // force now (see SetDynamic), or {} while the module is probed at load.
@@ -303,32 +316,6 @@ func (p *processor) Config() []byte {
 		return emptyConfig
 	}
 	return p.rt.dyn.Load().config(p.name())
-}
-
-// AddMetric implements host.Env.
-func (p *processor) AddMetric(name string, v float64) {
-	if p.mod == nil { // the module is being probed: it is nobody yet
-		return
-	}
-	p.customMu.Lock()
-	p.custom[name] += v
-	p.customMu.Unlock()
-	p.rt.metrics.custom.WithLabelValues(p.name(), p.version(), p.digest12(), name).Add(v)
-}
-
-// Emit implements host.Env.
-func (p *processor) Emit(eventType string, data json.RawMessage) {
-	if p.mod == nil { // the module is being probed: it is nobody yet
-		return
-	}
-	p.rt.emit(Event{Type: eventType, Plugin: p.name(), Version: p.version(), Data: data, Guest: true})
-}
-
-// customMetrics returns a copy of the processor's custom counters.
-func (p *processor) customMetrics() map[string]float64 {
-	p.customMu.Lock()
-	defer p.customMu.Unlock()
-	return maps.Clone(p.custom)
 }
 
 var _ host.Env = (*processor)(nil)

@@ -87,6 +87,18 @@ type Options struct {
 	// processor the archive (DataDir/archive/NAME) keeps for Rollback; the
 	// oldest are deleted. Default 3.
 	KeepVersions int
+	// RequestBodyBudget bounds the bytes of request bodies held at once
+	// across every endpoint, from the first byte read to the end of the
+	// call; a request that would go beyond it is answered 503
+	// "body_budget" with Retry-After, before its body is read. It also
+	// caps every processor's MaxBodyBytes. Default
+	// DefaultRequestBodyBudget, at least MinRequestBodyBudget.
+	RequestBodyBudget int64
+	// RequestBodyTimeout bounds the reading of a request body, from the
+	// moment its headers were read: a body still incomplete then is
+	// answered 408 "body_timeout" and its connection closed. Default
+	// DefaultRequestBodyTimeout.
+	RequestBodyTimeout time.Duration
 }
 
 // Defaults of Options.DrainTimeout and Options.KeepVersions.
@@ -182,6 +194,9 @@ type Runtime struct {
 	wazeroOpen atomic.Int64
 	kept       *keptCodes
 
+	// bodies is the budget of request bodies in flight; see bodyBudget.
+	bodies bodyBudget
+
 	// versions keeps each NAME@VERSION's traffic counters and instance
 	// numbering across loads; taken at load and by InFlight, never per request.
 	versionsMu sync.Mutex
@@ -225,6 +240,15 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	if opts.KeepVersions <= 0 {
 		opts.KeepVersions = DefaultKeepVersions
 	}
+	if opts.RequestBodyBudget == 0 {
+		opts.RequestBodyBudget = DefaultRequestBodyBudget
+	}
+	if opts.RequestBodyBudget < MinRequestBodyBudget {
+		return nil, fmt.Errorf("request body budget %d bytes: must be at least %d (1 MiB)", opts.RequestBodyBudget, MinRequestBodyBudget)
+	}
+	if opts.RequestBodyTimeout <= 0 {
+		opts.RequestBodyTimeout = DefaultRequestBodyTimeout
+	}
 	state, err := loadState(opts.DataDir, opts.Logger)
 	if err != nil {
 		return nil, err
@@ -232,6 +256,7 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	rt := &Runtime{opts: opts, log: opts.Logger, cache: cache, versions: map[string]*versionState{},
 		state: state, rejected: map[string]rejectedFile{}, retired: map[*processor]struct{}{},
 		kept: newKeptCodes(keepCodes, keepCodeBytes)}
+	rt.bodies.max = opts.RequestBodyBudget
 	rt.dyn.Store(dyn)
 	rt.metrics = newMetrics(opts.Registerer, rt)
 	rt.current.Store(emptySnapshot(rt.metrics))

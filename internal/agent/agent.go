@@ -67,6 +67,7 @@ func Start(ctx context.Context, cfg *config.Config, logOut io.Writer) (*Agent, e
 	a := &Agent{cfg: cfg, level: new(slog.LevelVar), events: &report.Events{}}
 	a.level.Set(parseLevel(cfg.LogLevel))
 	a.log = slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: a.level}))
+	a.events.Logger = a.log
 	started := time.Now()
 	ok := false
 	defer func() {
@@ -82,6 +83,7 @@ func Start(ctx context.Context, cfg *config.Config, logOut io.Writer) (*Agent, e
 		PluginsDir: cfg.PluginsDir, DataDir: cfg.DataDir, Limits: cfg.Limits, PluginLimits: cfg.PluginLimits, MaxLimits: cfg.MaxLimits,
 		Settings: cfg.Settings, Plugins: cfg.Plugins, AllowPermissions: cfg.AllowPermissions,
 		DrainTimeout: cfg.DrainTimeout, KeepVersions: cfg.KeepVersions,
+		RequestBodyBudget: cfg.RequestBodyBudget, RequestBodyTimeout: cfg.RequestBodyTimeout,
 		Logger: a.log, Registerer: reg, Events: a.runtimeEvent,
 	})
 	if err != nil {
@@ -258,10 +260,16 @@ func (a *Agent) flush(ctx context.Context) error {
 	return l.Flush(ctx)
 }
 
-// runtimeEvent turns the runtime's events into analytics events, and asks
-// the federation link to re-register when the processors served change.
+// runtimeEvent turns the runtime's events into analytics events (those a
+// processor emitted within its share of the interval), and asks the
+// federation link to re-register when the processors served change.
 func (a *Agent) runtimeEvent(e runtime.Event) {
-	a.events.Record(federation.Event{Type: e.Type, Timestamp: e.Time, Data: e.Data, Plugin: e.Plugin, Version: e.Version})
+	fe := federation.Event{Type: e.Type, Timestamp: e.Time, Data: e.Data, Plugin: e.Plugin, Version: e.Version}
+	if e.Guest {
+		a.events.RecordProcessor(fe)
+	} else {
+		a.events.Record(fe)
+	}
 	if l := a.fed.Load(); l != nil && servingEvents[e.Type] {
 		l.RegistrationChanged()
 	}

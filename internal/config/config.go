@@ -58,6 +58,13 @@ type Config struct {
 	// KeepVersions is how many replaced versions of each processor are kept
 	// on disk for rollback (NEURON_KEEP_VERSIONS).
 	KeepVersions int `koanf:"keepVersions"`
+	// RequestBodyBudget bounds the bytes of request bodies held at once
+	// across every endpoint (NEURON_REQUEST_BODY_BUDGET); see
+	// runtime.Options.RequestBodyBudget.
+	RequestBodyBudget int64 `koanf:"requestBodyBudget"`
+	// RequestBodyTimeout bounds the reading of one request body
+	// (NEURON_REQUEST_BODY_TIMEOUT); see runtime.Options.RequestBodyTimeout.
+	RequestBodyTimeout time.Duration `koanf:"requestBodyTimeout"`
 	// DataDir holds durable state: analytics spool, compilation cache,
 	// last good config.
 	DataDir string `koanf:"dataDir"`

@@ -41,6 +41,8 @@ func TestLoad_Precedence(t *testing.T) {
 		{"pluginsWatchQuiet", "NEURON_PLUGINS_WATCH_QUIET", "", func(c *Config) any { return c.PluginsWatchQuiet.String() }, "50ms", "250ms", "1s", ""},
 		{"drainTimeout", "NEURON_DRAIN_TIMEOUT", "", func(c *Config) any { return c.DrainTimeout.String() }, "30s", "45s", "5s", ""},
 		{"keepVersions", "NEURON_KEEP_VERSIONS", "", func(c *Config) any { return fmt.Sprint(c.KeepVersions) }, "3", "5", "7", ""},
+		{"requestBodyBudget", "NEURON_REQUEST_BODY_BUDGET", "", func(c *Config) any { return fmt.Sprint(c.RequestBodyBudget) }, "268435456", "2097152", "1048576", ""},
+		{"requestBodyTimeout", "NEURON_REQUEST_BODY_TIMEOUT", "", func(c *Config) any { return c.RequestBodyTimeout.String() }, "30s", "45s", "5s", ""},
 		{"spoolMaxReports", "NEURON_SPOOL_MAX_REPORTS", "", func(c *Config) any { return fmt.Sprint(c.Federation.SpoolMaxReports) }, "10000", "500", "20", ""},
 		{"dataDir", "NEURON_DATA_DIR", "data-dir", func(c *Config) any { return c.DataDir }, "./.neuron", "/file/data", "/env/data", "/flag/data"},
 		{"logLevel", "LOG_LEVEL", "log-level", func(c *Config) any { return c.LogLevel }, "info", "warn", "error", "debug"},

@@ -85,7 +85,10 @@ func durationAtMost(maxVal time.Duration) func(any) (any, error) {
 }
 
 // integer is a whole-number leaf in [0, maxVal].
-func integer(maxVal int64) func(any) (any, error) {
+func integer(maxVal int64) func(any) (any, error) { return intRange(0, maxVal) }
+
+// intRange is a whole-number leaf in [minVal, maxVal], minVal >= 0.
+func intRange(minVal, maxVal int64) func(any) (any, error) {
 	return func(v any) (any, error) {
 		if s, ok := v.(string); ok {
 			n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
@@ -101,6 +104,8 @@ func integer(maxVal int64) func(any) (any, error) {
 		switch {
 		case n < 0:
 			return nil, fmt.Errorf("must not be negative, got %d", n)
+		case n < minVal:
+			return nil, fmt.Errorf("must be at least %d, got %d", minVal, n)
 		case n > maxVal:
 			return nil, fmt.Errorf("must be at most %d, got %d", maxVal, n)
 		}

@@ -2,6 +2,8 @@ package report
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -177,8 +179,49 @@ func TestEventsBounded(t *testing.T) {
 		ev.Record(federation.Event{Type: "x"})
 	}
 	got := ev.Take()
-	if len(got) != MaxEvents+1 || got[len(got)-1].Type != "events_dropped" || string(got[len(got)-1].Data) != `{"dropped":10,"limit":1000}` {
+	if len(got) != MaxEvents+1 || got[len(got)-1].Type != "events_dropped" || string(got[len(got)-1].Data) != `{"bytesLimit":262144,"dropped":10,"limit":1000}` {
 		t.Errorf("%d events, last %+v", len(got), got[len(got)-1])
+	}
+}
+
+// TestEventsProcessorShare: a processor emitting thousands of large
+// events in an interval keeps its share, the rest counted in an
+// events_dropped event naming it; another processor's events and the
+// neuron's own are all kept, and the report's events stay small.
+func TestEventsProcessorShare(t *testing.T) {
+	ev := &Events{}
+	big := json.RawMessage(`{"pad":"` + strings.Repeat("x", 1014) + `"}`)
+	ev.Record(federation.Event{Type: "plugin_loaded", Plugin: "spam", Version: "1.0.0"})
+	for range 10000 {
+		ev.RecordProcessor(federation.Event{Type: "spam", Plugin: "spam", Version: "1.0.0", Data: big})
+	}
+	ev.RecordProcessor(federation.Event{Type: "tidy_done", Plugin: "tidy", Version: "1.0.0", Data: json.RawMessage(`{}`)})
+	got := ev.Take()
+	counts := map[string]int{}
+	var dropped string
+	for _, e := range got {
+		counts[e.Type]++
+		if e.Type == "events_dropped" && e.Plugin == "spam" {
+			dropped = string(e.Data)
+		}
+	}
+	kept := MaxProcessorEventBytes / len(big)
+	if counts["spam"] != kept || counts["tidy_done"] != 1 || counts["plugin_loaded"] != 1 || counts["events_dropped"] != 1 {
+		t.Fatalf("events kept by type %v: want %d spam, the others all", counts, kept)
+	}
+	if want := fmt.Sprintf(`{"bytesLimit":%d,"dropped":%d,"limit":%d}`, MaxProcessorEventBytes, 10000-kept, MaxProcessorEvents); dropped != want {
+		t.Errorf("spam's events_dropped %s, want %s", dropped, want)
+	}
+	if b := must(json.Marshal(got)); len(b) > 2*MaxProcessorEventBytes {
+		t.Errorf("events are %d bytes of JSON", len(b))
+	}
+	if again := ev.Take(); len(again) != 0 {
+		t.Errorf("the next interval starts with %d events, want none", len(again))
+	}
+	// A new interval is a new share.
+	ev.RecordProcessor(federation.Event{Type: "spam", Plugin: "spam", Version: "1.0.0", Data: big})
+	if got := ev.Take(); len(got) != 1 {
+		t.Errorf("next interval: %d events, want 1", len(got))
 	}
 }
 

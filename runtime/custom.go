@@ -1,0 +1,112 @@
+package runtime
+
+import (
+	"encoding/json"
+	"maps"
+)
+
+// Caps on what one processor version's custom counters and events can
+// make the host keep: each counter is a /metrics series and an entry of
+// every analytics report, each event type a series of
+// neuron_events_total. Without them one processor adding metrics under
+// ever new names made /metrics tens of MiB and the analytics reports too
+// large for the federation, the other processors' analytics included.
+// Constants, not configuration: a processor with more names than this
+// should put the variable part in event data, not in names. The volume
+// of events per analytics interval is capped by package report. See
+// docs/design.md, "What can a processor make the host spend?".
+const (
+	// MaxCustomMetrics is the most custom counters one processor version
+	// may have; metric_add on another name adds nothing, is counted in
+	// CustomDroppedMetrics, and returns abi.ErrCodeLimit.
+	MaxCustomMetrics = 100
+	// MaxEventTypes is the most event types one processor version may
+	// emit; an event of another type is dropped, counted in
+	// CustomDroppedEvents, and event_emit returns abi.ErrCodeLimit.
+	MaxEventTypes = 100
+)
+
+// Keys the runtime adds to a processor's ProcessorInfo.Custom, and so to
+// its customMetrics in the analytics reports, when its caps dropped
+// anything: the metric_add calls and the events refused. A guest cannot
+// add to them.
+const (
+	CustomDroppedMetrics = "neuron_dropped_metric_adds"
+	CustomDroppedEvents  = "neuron_dropped_events"
+)
+
+// customState is what a processor version's custom counters and events
+// left: the counters, the event types seen, and what the caps refused.
+// Guarded by processor.customMu.
+type customState struct {
+	counters                   map[string]float64
+	types                      map[string]struct{}
+	droppedAdds, droppedEvents float64
+}
+
+func newCustomState() customState {
+	return customState{counters: map[string]float64{}, types: map[string]struct{}{}}
+}
+
+// AddMetric implements host.Env, within MaxCustomMetrics.
+func (p *processor) AddMetric(name string, v float64) bool {
+	if p.mod == nil { // the module is being probed: it is nobody yet
+		return true
+	}
+	p.customMu.Lock()
+	_, known := p.custom.counters[name]
+	ok := known || len(p.custom.counters) < MaxCustomMetrics && name != CustomDroppedMetrics && name != CustomDroppedEvents
+	if ok {
+		p.custom.counters[name] += v
+	} else {
+		p.custom.droppedAdds++
+	}
+	p.customMu.Unlock()
+	if !ok {
+		p.rt.metrics.dropped.WithLabelValues(p.name(), p.version(), p.digest12(), "metric").Inc()
+		p.metricCapLog.Warn("processor has its most custom metrics: adds to other names are dropped and counted",
+			"cap", MaxCustomMetrics, "name", name, "counted_in", CustomDroppedMetrics)
+		return false
+	}
+	p.rt.metrics.custom.WithLabelValues(p.name(), p.version(), p.digest12(), name).Add(v)
+	return true
+}
+
+// Emit implements host.Env, within MaxEventTypes.
+func (p *processor) Emit(eventType string, data json.RawMessage) bool {
+	if p.mod == nil { // the module is being probed: it is nobody yet
+		return true
+	}
+	p.customMu.Lock()
+	_, known := p.custom.types[eventType]
+	ok := known || len(p.custom.types) < MaxEventTypes
+	if !ok {
+		p.custom.droppedEvents++
+	} else if !known {
+		p.custom.types[eventType] = struct{}{}
+	}
+	p.customMu.Unlock()
+	if !ok {
+		p.rt.metrics.dropped.WithLabelValues(p.name(), p.version(), p.digest12(), "event").Inc()
+		p.eventCapLog.Warn("processor has emitted its most event types: events of other types are dropped and counted",
+			"cap", MaxEventTypes, "type", eventType, "counted_in", CustomDroppedEvents)
+		return false
+	}
+	p.rt.emit(Event{Type: eventType, Plugin: p.name(), Version: p.version(), Data: data, Guest: true})
+	return true
+}
+
+// customMetrics returns a copy of the processor's custom counters, with
+// what its caps dropped.
+func (p *processor) customMetrics() map[string]float64 {
+	p.customMu.Lock()
+	defer p.customMu.Unlock()
+	m := maps.Clone(p.custom.counters)
+	if p.custom.droppedAdds > 0 {
+		m[CustomDroppedMetrics] = p.custom.droppedAdds
+	}
+	if p.custom.droppedEvents > 0 {
+		m[CustomDroppedEvents] = p.custom.droppedEvents
+	}
+	return m
+}
