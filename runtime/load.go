@@ -50,7 +50,7 @@ type module struct {
 // caller closes r, which closes the compiled module returned.
 func readModule(ctx context.Context, r wazero.Runtime, bin *binary) (*module, wazero.CompiledModule, error) {
 	m := &module{Path: bin.path, Digest: bin.digest, Size: bin.size}
-	compiled, err := r.CompileModule(ctx, bin.code)
+	compiled, err := compileModule(ctx, r, bin.code)
 	if err != nil {
 		return nil, nil, fmt.Errorf("compile: %w (is the file complete?)", err)
 	}
@@ -142,18 +142,22 @@ func readBinary(path string) (*binary, error) {
 	if err != nil {
 		return nil, err
 	}
-	return f.binary(), nil // readPluginFile returns f with an error too
+	return f.binary() // readPluginFile returns f with an error too
 }
 
-// binary prepares the file to compile (data segments coalesced,
-// instrumented for interruption), or takes the result of preparing the
-// same bytes before from the process's cache (a swap back to a version, a
-// reload, a restart of a runtime in the process). The raw bytes are kept
-// unchanged (the archive stores them).
-func (f *pluginFile) binary() *binary {
+// binary prepares the file to compile (checked against the module budget,
+// tables capped, data segments coalesced, instrumented for interruption),
+// or takes the result of preparing the same bytes before from the
+// process's cache (a swap back to a version, a reload, a restart of a
+// runtime in the process). It fails when the neuron refuses to compile the
+// file. The raw bytes are kept unchanged (the archive stores them).
+func (f *pluginFile) binary() (*binary, error) {
 	b := &binary{pluginFile: f}
-	b.code, b.interruptible = prepared.code(f.digest, f.raw)
-	return b
+	var err error
+	if b.code, b.interruptible, err = prepared.code(f.digest, f.raw); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // probe instantiates the module once to check its ABI version and, without

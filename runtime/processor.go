@@ -99,7 +99,11 @@ func (rt *Runtime) openProcessor(ctx context.Context, f *pluginFile, fromArchive
 	p := &processor{rt: rt, log: rt.log.With("file", filepath.Base(f.path)), custom: map[string]float64{},
 		workers: map[*instance]struct{}{}, file: f, fromArchive: fromArchive}
 	defer func() { p.loadTook = time.Since(start) }()
-	if err := p.open(ctx, f.binary()); err != nil {
+	bin, err := f.binary()
+	if err == nil {
+		err = p.open(ctx, bin)
+	}
+	if err != nil {
 		oe := &openError{err: err}
 		if p.mod != nil {
 			oe.plugin, oe.version = p.name(), p.version()
