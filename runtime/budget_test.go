@@ -112,7 +112,7 @@ func budgetModules() []badModule {
 		},
 		{
 			file:    "branchy.wasm",
-			files:   file("branchy.wasm", func(testing.TB) []byte { return functionsModule(1, branchyBody(int(b.Branches)+1)) }),
+			files:   file("branchy.wasm", func(testing.TB) []byte { return functionsModule(1, branchyBody(int(b.FunctionBranches)+1)) }),
 			reasons: []string{"refused before compiling", "8193 blocks and branches in function 0", "at most 8192"},
 		},
 	}

@@ -213,7 +213,7 @@ func (s *shape) code(r *reader, size int) error {
 	if s.bodies = uint64(n); s.bodies > b.Functions {
 		return &LimitError{What: "functions", Have: s.bodies, Limit: b.Functions}
 	}
-	var squares uint64 // of the branches of each function
+	var total, squares uint64 // blocks and branches, and the squares of each function's
 	for i := uint32(0); i < n && r.err == nil; i++ {
 		body := &reader{b: r.take(r.u32())}
 		size := uint64(len(body.b))
@@ -235,10 +235,14 @@ func (s *shape) code(r *reader, size int) error {
 		if err != nil {
 			return fmt.Errorf("function %d: %w", i, err)
 		}
-		if br > b.Branches {
-			return &LimitError{What: fmt.Sprintf("blocks and branches in function %d", i), Have: br, Limit: b.Branches}
+		if br > b.FunctionBranches {
+			return &LimitError{What: fmt.Sprintf("blocks and branches in function %d", i), Have: br, Limit: b.FunctionBranches}
 		}
+		total += br
 		squares += br * br
+	}
+	if total > b.Branches {
+		return &LimitError{What: "blocks and branches", Have: total, Limit: b.Branches}
 	}
 	if squares > b.BranchSquares {
 		return &LimitError{What: "squared blocks and branches (the sum over its functions of the square of their blocks and branches)", Have: squares, Limit: b.BranchSquares}

@@ -35,14 +35,17 @@ type Budget struct {
 	// BodyBytes bounds one function body: the compiler holds all of a
 	// function at once.
 	BodyBytes uint64
-	// Branches bounds the instructions that start a block or branch
-	// (block, loop, if, else, br, br_if, br_table) in one function: each
-	// makes a basic block, and the compiler's time grows with the square of
-	// their number in a function, or faster.
+	// FunctionBranches bounds the instructions that start a block or
+	// branch (block, loop, if, else, br, br_if, br_table) in one function:
+	// each makes a basic block, and the compiler's time grows with the
+	// square of their number in a function, or faster.
+	FunctionBranches uint64
+	// Branches bounds those instructions in the whole module: even in
+	// small functions, each costs the compiler microseconds.
 	Branches uint64
 	// BranchSquares bounds the sum over the functions of the square of
-	// their Branches, so that many functions each under Branches cannot
-	// add up to hours.
+	// their blocks and branches, so that many functions each under
+	// FunctionBranches cannot add up to minutes.
 	BranchSquares uint64
 	// Locals bounds the locals one function declares. Five bytes declare
 	// 2^32 locals, for each of which the compiler allocates.
@@ -63,23 +66,24 @@ type Budget struct {
 
 // DefaultBudget is the neuron's budget. The largest processor the
 // repository ships, the Go data processor (3.8 MB), has 2,356 functions, a
-// 2.3 MB code section whose largest body is 29 KB, at most 1,286 blocks
-// and branches in a function and a sum of their squares of 2^24.2, at most
+// 2.3 MB code section whose largest body is 29 KB, 113,280 blocks and
+// branches, at most 1,286 in a function, whose squares sum to 2^24.2, at most
 // 20 locals in a function, 8 globals, 40,850 data segments and one table
 // of 6,452 elements; it compiles in about a second and 65 MB. Each bound
 // leaves it room many times over; docs/design.md, "Why is compilation
 // bounded?", gives what a module at each bound costs to compile.
 // TableElements is 2 MiB of host memory per instance.
 var DefaultBudget = Budget{
-	Functions:     1 << 17,
-	CodeBytes:     32 << 20,
-	BodyBytes:     1 << 20,
-	Branches:      8192,
-	BranchSquares: 1 << 27,
-	Locals:        10_000,
-	Globals:       1 << 14,
-	Entries:       1 << 20,
-	TableElements: 1 << 18,
+	Functions:        1 << 17,
+	CodeBytes:        32 << 20,
+	BodyBytes:        1 << 20,
+	FunctionBranches: 8192,
+	Branches:         1 << 20,
+	BranchSquares:    1 << 27,
+	Locals:           10_000,
+	Globals:          1 << 14,
+	Entries:          1 << 20,
+	TableElements:    1 << 18,
 }
 
 // ErrMalformed is a module whose sections, counts or sizes do not parse:
