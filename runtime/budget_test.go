@@ -98,7 +98,7 @@ func budgetModules() []badModule {
 		{
 			file:    "bigtable.wasm",
 			files:   file("bigtable.wasm", func(t testing.TB) []byte { return testutil.Wat(t, "testdata/bigtable.wat") }),
-			reasons: []string{"refused before compiling", "262145 elements in table 0 at start", "at most 262144", "module budget"},
+			reasons: []string{"refused before compiling", "262145 elements at the start of table 0", "at most 262144", "module budget"},
 		},
 		{
 			file:    "importtable.wasm",

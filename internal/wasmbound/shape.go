@@ -264,30 +264,29 @@ func (s *shape) custom(r *reader) error {
 		if id != 1 && id != 2 { // function names, local names
 			continue
 		}
-		n, err := s.entries(sub, "names in the name section")
-		if err != nil {
+		if err := s.nameMaps(sub, id == 2); err != nil {
 			return err
-		}
-		for i := uint32(0); i < n && sub.err == nil; i++ {
-			sub.u32()
-			if id == 1 {
-				sub.name()
-				continue
-			}
-			locals, err := s.entries(sub, "names in the name section")
-			if err != nil {
-				return err
-			}
-			for j := uint32(0); j < locals && sub.err == nil; j++ {
-				sub.u32()
-				sub.name()
-			}
 		}
 		if sub.err != nil {
 			return fmt.Errorf("name subsection %d: %w", id, sub.err)
 		}
 	}
 	return nil
+}
+
+// nameMaps reads a name map (index, name pairs), or when indirect, a map
+// from an index to a name map.
+func (s *shape) nameMaps(r *reader, indirect bool) error {
+	n, err := s.entries(r, "names in the name section")
+	for i := uint32(0); i < n && err == nil && r.err == nil; i++ {
+		r.u32()
+		if indirect {
+			err = s.nameMaps(r, false)
+		} else {
+			r.name()
+		}
+	}
+	return err
 }
 
 // totals checks what is known only when every section was read.

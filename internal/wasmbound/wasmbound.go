@@ -201,7 +201,11 @@ func capTables(bin []byte, at int, limit uint64) ([]byte, error) {
 			return nil, fmt.Errorf("%w: table %d: limits flags %#x", ErrMalformed, i, flags)
 		}
 		if min > share {
-			return nil, &LimitError{What: fmt.Sprintf("elements in table %d at start (of %d tables)", i, n), Have: min, Limit: share}
+			what := fmt.Sprintf("elements at the start of table %d", i)
+			if n > 1 {
+				what += fmt.Sprintf(" (its %d tables share %d elements)", n, limit)
+			}
+			return nil, &LimitError{What: what, Have: min, Limit: share}
 		}
 		if flags == 0 || max > share {
 			max, changed = share, true

@@ -149,8 +149,8 @@ func TestBound_Errors(t *testing.T) {
 		{"branch squares", funcs(2, ifs(4)...), "32 squared blocks", true},
 		{"globals", module(sec(6, append(append([]byte{2}, global...), global...)...)), "2 globals", true},
 		{"entries", module(sec(1, 4, 0x60, 0, 0, 0x60, 0, 0, 0x60, 0, 0, 0x60, 0, 0)), "4 type section entries", true},
-		{"table at start", module(sec(4, 1, 0x70, 0x00, 11)), "11 elements in table 0 at start", true},
-		{"two tables at start", module(sec(4, 2, 0x70, 0x00, 6, 0x70, 0x00, 1)), "6 elements in table 0 at start (of 2 tables)", true},
+		{"table at start", module(sec(4, 1, 0x70, 0x00, 11)), "11 elements at the start of table 0", true},
+		{"two tables at start", module(sec(4, 2, 0x70, 0x00, 6, 0x70, 0x00, 1)), "6 elements at the start of table 0 (its 2 tables share 10 elements)", true},
 		{"imported table", module(sec(2, 1, 1, 'm', 1, 't', 0x01, 0x70, 0x00, 0x01)), "imported tables", true},
 	}
 	for _, tc := range tests {
