@@ -197,3 +197,18 @@ func FuzzBound(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkBound is what Bound adds to preparing the Go data processor (once
+// per module digest: the runtime caches the result).
+func BenchmarkBound(b *testing.B) {
+	raw, err := os.ReadFile(testutil.BuildWasm(b, "examples/dataprocessor/v1.0.0"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		if _, err := Bound(raw, DefaultBudget); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
