@@ -113,7 +113,7 @@ func (p *processor) recompile(ctx context.Context, bin *binary, pages uint32) er
 	c.mod = p.code.mod
 	_ = p.closeCode(ctx)
 	p.code = c
-	if c.compiled, err = c.wr.CompileModule(ctx, bin.code); err != nil {
+	if c.compiled, err = compileModule(ctx, c.wr, bin.code); err != nil {
 		return fmt.Errorf("compile: %w", err)
 	}
 	return nil

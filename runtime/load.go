@@ -53,7 +53,7 @@ type module struct {
 // closes r, which closes the compiled module returned.
 func readModule(ctx context.Context, r wazero.Runtime, bin *binary, startTimeout func(name string) time.Duration) (*module, wazero.CompiledModule, error) {
 	m := &module{Path: bin.path, Digest: bin.digest, Size: bin.size}
-	compiled, err := r.CompileModule(ctx, bin.code)
+	compiled, err := compileModule(ctx, r, bin.code)
 	if err != nil {
 		return nil, nil, fmt.Errorf("compile: %w (is the file complete?)", err)
 	}
@@ -148,12 +148,12 @@ func readBinary(path string) (*binary, error) {
 	return f.binary()
 }
 
-// binary prepares the file to compile (data segments coalesced,
-// instrumented for interruption), or takes the result of preparing the
-// same bytes before from the process's cache (a swap back to a version, a
-// reload, a restart of a runtime in the process). The raw bytes are kept
-// unchanged (the archive stores them). It fails for a module that
-// preparing finds invalid.
+// binary prepares the file to compile (checked against the module budget,
+// tables capped, data segments coalesced, instrumented for interruption),
+// or takes the result of preparing the same bytes before from the
+// process's cache (a swap back to a version, a reload, a restart of a
+// runtime in the process). It fails when the neuron refuses to compile the
+// file. The raw bytes are kept unchanged (the archive stores them).
 func (f *pluginFile) binary() (*binary, error) {
 	b := &binary{pluginFile: f}
 	var err error

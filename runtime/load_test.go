@@ -40,7 +40,7 @@ func badModules() []badModule {
 	file := func(name string, b func(t testing.TB) []byte) func(t testing.TB) map[string][]byte {
 		return func(t testing.TB) map[string][]byte { return map[string][]byte{name: b(t)} }
 	}
-	return []badModule{
+	return append([]badModule{
 		{
 			file:    "notwasm.wasm",
 			files:   file("notwasm.wasm", func(testing.TB) []byte { return []byte("#!/bin/sh\necho not a module\n") }),
@@ -54,12 +54,12 @@ func badModules() []badModule {
 			files: file("hugecount.wasm", func(testing.TB) []byte {
 				return []byte("\x00asm\x01\x00\x00\x00\x01\x05\x01`\x99\x99\x99\x99\x01\xa7j\x03")
 			}),
-			reasons: []string{"compile:", "section type"},
+			reasons: []string{"malformed module", "type section", "runs past its end"},
 		},
 		{
 			file:    "truncated.wasm",
 			files:   file("truncated.wasm", func(t testing.TB) []byte { return guest(t, "echo")[:100<<10] }),
-			reasons: []string{"compile:", "is the file complete?"},
+			reasons: []string{"malformed module", "is the file complete?"},
 		},
 		{
 			file:    "badabi.wasm",
@@ -137,7 +137,7 @@ func badModules() []badModule {
 				`{"name":"sidecarexport","version":"1.0.0","endpoints":[{"method":"GET","path":"/t/sidecarexport/ok","export":"nope"}]}`),
 			reasons: []string{`the module has no export "nope"`},
 		},
-	}
+	}, budgetModules()...)
 }
 
 // memorylessModule is a hand-assembled module with every export the ABI

@@ -3,9 +3,11 @@ package runtime
 import (
 	"container/list"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/empirefederation/neuron/internal/interrupt"
+	"github.com/empirefederation/neuron/internal/wasmbound"
 	"github.com/empirefederation/neuron/internal/wasmdata"
 )
 
@@ -42,7 +44,9 @@ func newPreparedCache(limit int) *preparedCache {
 
 // code returns what prepareCode makes of raw, reusing an earlier result
 // for the same digest. Two calls for the same new digest may both prepare
-// it; the results are identical. A refusal is not kept.
+// it; the results are identical. A refusal is not kept: it costs one read
+// of the module to find again, and the runtime remembers the files it
+// rejected.
 func (c *preparedCache) code(digest string, raw []byte) ([]byte, bool, error) {
 	if e := c.lookup(digest); e != nil {
 		return e.code, e.interruptible, nil
@@ -55,19 +59,24 @@ func (c *preparedCache) code(digest string, raw []byte) ([]byte, bool, error) {
 	return code, ok, nil
 }
 
-// prepareCode returns the code to compile for the module raw: its data
-// segments coalesced so that instances start faster (see
-// internal/wasmdata), then instrumented for interruption, and true; or,
-// when the instrumentation does not understand the module, only coalesced,
-// and false. Bytes that are not a module are returned as they are, for the
-// compiler to say what is wrong with them. A module the instrumentation
-// finds invalid in a way its rewrite would hide (interrupt.ErrInvalid) is
-// refused here: the compiler would refuse it too, and saying why here
-// keeps it from ever being compiled in the slower uninstrumented mode.
+// prepareCode returns the code to compile for the module raw, or why the
+// neuron refuses to compile it. It checks raw against the module budget
+// and caps its tables (see internal/wasmbound) before anything else
+// spends on it, coalesces its data segments so that instances start faster
+// (see internal/wasmdata), then instruments it for interruption and
+// returns true; or, when the instrumentation does not understand the
+// module, returns it uninstrumented and false. A module the
+// instrumentation finds invalid in a way its rewrite would hide
+// (interrupt.ErrInvalid) is refused: the compiler would refuse it too, and
+// saying why here keeps it from ever being compiled in the slower
+// uninstrumented mode.
 func prepareCode(raw []byte) ([]byte, bool, error) {
-	code, err := wasmdata.Coalesce(raw)
+	code, err := wasmbound.Bound(raw, wasmbound.DefaultBudget)
 	if err != nil {
-		code = raw
+		return nil, false, budgetError(err)
+	}
+	if coalesced, err := wasmdata.Coalesce(code); err == nil {
+		code = coalesced
 	}
 	instr, err := interrupt.Instrument(code)
 	switch {
@@ -77,6 +86,14 @@ func prepareCode(raw []byte) ([]byte, bool, error) {
 		return nil, false, err
 	}
 	return code, false, nil
+}
+
+// budgetError says what to do about a module wasmbound refused.
+func budgetError(err error) error {
+	if errors.Is(err, wasmbound.ErrMalformed) {
+		return err
+	}
+	return fmt.Errorf("refused before compiling: %w: this bound is the neuron's module budget, the same for every processor (see docs/design.md, \"What can a processor make the host spend?\"); make the processor smaller, or split it", err)
 }
 
 func (c *preparedCache) lookup(digest string) *preparedEntry {

@@ -10,11 +10,13 @@ import (
 
 	"github.com/empirefederation/neuron/internal/interrupt"
 	"github.com/empirefederation/neuron/internal/testutil"
+	"github.com/empirefederation/neuron/internal/wasmbound"
 	"github.com/empirefederation/neuron/internal/wasmdata"
 )
 
 // TestPreparedCache: the cache returns exactly what interrupt.Instrument
-// makes of a module whose data segments wasmdata.Coalesce merged, reuses
+// makes of a module whose tables wasmbound.Bound capped and whose data
+// segments wasmdata.Coalesce merged, reuses
 // it for the same digest without preparing it again, remembers that a
 // module is not instrumentable, refuses one the instrumentation finds
 // invalid without keeping it, and stays within its byte limit by evicting
@@ -24,17 +26,24 @@ func TestPreparedCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	coalesced, err := wasmdata.Coalesce(raw)
-	if err != nil || bytes.Equal(coalesced, raw) {
+	bounded, err := wasmbound.Bound(raw, wasmbound.DefaultBudget)
+	if err != nil || bytes.Equal(bounded, raw) {
+		t.Fatalf("Bound: %v, or no table to cap in the echo guest", err)
+	}
+	coalesced, err := wasmdata.Coalesce(bounded)
+	if err != nil || bytes.Equal(coalesced, bounded) {
 		t.Fatalf("Coalesce: %v, or nothing to merge in the echo guest", err)
 	}
 	want, err := interrupt.Instrument(coalesced)
 	if err != nil {
 		t.Fatal(err)
 	}
-	junk := []byte("\x00asm\x01\x00\x00\x00\xff") // a header, then nothing valid
-	if _, err := interrupt.Instrument(junk); err == nil {
-		t.Fatal("the junk module instruments; pick one that does not")
+	// A function of v128.const, drop: SIMD, which the instrumentation does
+	// not walk.
+	simd := append([]byte("\x00asm\x01\x00\x00\x00\x01\x04\x01\x60\x00\x00\x03\x02\x01\x00\x0a\x17\x01\x15\x00\xfd\x0c"),
+		append(make([]byte, 16), 0x1a, 0x0b)...)
+	if _, err := interrupt.Instrument(simd); err == nil {
+		t.Fatal("the SIMD module instruments; pick one that does not")
 	}
 
 	// global.get 1 in a module of one global: invalid, and valid if
@@ -53,8 +62,8 @@ func TestPreparedCache(t *testing.T) {
 	}{
 		{"first load instruments", "a", raw, want, true, false, ""},
 		{"same digest reuses", "a", raw, want, true, true, ""},
-		{"not instrumentable: the original", "junk", junk, junk, false, false, ""},
-		{"not instrumentable, again", "junk", junk, junk, false, false, ""},
+		{"not instrumentable: the original", "simd", simd, simd, false, false, ""},
+		{"not instrumentable, again", "simd", simd, simd, false, false, ""},
 		{"invalid: refused", "invalid", invalid, nil, false, false, "invalid module: code at byte 1: global index 1 is out of range"},
 		{"invalid, again: refused, never cached", "invalid", invalid, nil, false, false, "invalid module"},
 		{"another module evicts the first", "b", raw, want, true, false, ""},

@@ -201,7 +201,7 @@ func TestSync_RejectedFileKeepsServing(t *testing.T) {
 		{name: "not a module", files: map[string][]byte{"svc.wasm": []byte("#!/bin/sh\n")},
 			reason: []string{"not a WebAssembly module"}, kept: true},
 		{name: "half written", files: map[string][]byte{"svc.wasm": echo[:64<<10]},
-			reason: []string{"compile:", "is the file complete?"}, kept: true},
+			reason: []string{"malformed module", "is the file complete?"}, kept: true},
 		{name: "self-test fails", files: map[string][]byte{"svc.wasm": guest(t, "selftestfail")},
 			reason: []string{"self-test failed", "database unreachable"}, kept: true},
 		{name: "initialization traps", files: map[string][]byte{"svc.wasm": guest(t, "initfail")},
