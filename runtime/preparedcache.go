@@ -18,7 +18,7 @@ const preparedCacheBytes = 64 << 20
 // prepared is the process's cache of prepared modules, keyed by the
 // sha256 of the original file. Preparing is a pure function of the bytes,
 // so every Runtime of the process shares it. See
-// docs/design.md, "Why cache instrumented modules?".
+// docs/design.md, "Why cache instrumented modules, and in memory?".
 var prepared = newPreparedCache(preparedCacheBytes)
 
 // preparedCache is a least-recently-used map from a module's digest to

@@ -24,7 +24,7 @@ type snapshot struct {
 	router      *mux.Router
 	// static maps the paths without variables straight to their endpoints,
 	// by method, so the common case skips mux's regular expressions. See
-	// docs/design.md, "Why a map in front of the router?".
+	// docs/design.md, "Why a map, not a second router, in front of the processors?".
 	static map[string]*methods
 	// unclaimed counts the requests no endpoint matched; it is the
 	// runtime's, shared by every snapshot.
