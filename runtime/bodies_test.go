@@ -173,7 +173,7 @@ func TestBodyTimeout(t *testing.T) {
 // frees, and its share of the budget comes back.
 func TestBodyClientLeaves(t *testing.T) {
 	files := acceptFiles(t)
-	files["accept.json"] = []byte(`{"name":"accept","version":"1.0.0","limits":{"callTimeout":"1h","poolMin":1,"poolMax":1},"endpoints":[` +
+	files["accept.json"] = []byte(`{"name":"accept","version":"1.0.0","limits":{"callTimeout":"5m","poolMin":1,"poolMax":1},"endpoints":[` +
 		`{"method":"POST","path":"/accept"},{"method":"POST","path":"/spin","export":"spin"}]}`)
 	e := startEnv(t, runtime.Options{}, files)
 	e.rawPostTo("/spin", 1, 1) // takes the only instance, for good

@@ -28,8 +28,10 @@ import (
 // few agents and check much on each.
 
 // waitLimit bounds every wait, so that a bug shows up as a failure rather
-// than a hang. It is never an assertion on speed.
-const waitLimit = 10 * time.Second
+// than a hang. It is never an assertion on speed: a sync that compiles
+// new modules from a cold cache under the race detector, one compilation
+// at a time on a loaded machine, takes tens of seconds.
+const waitLimit = 60 * time.Second
 
 // sharedCache is the compilation cache the runtime tests use too: wazero's
 // file cache is safe for concurrent processes, and a warm cache turns each
