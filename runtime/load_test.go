@@ -120,7 +120,7 @@ func badModules() []badModule {
 			file: "startnop.wasm",
 			files: func(t testing.TB) map[string][]byte {
 				return map[string][]byte{
-					"startnop.wasm": testutil.Wat(t, "testdata/wat/startnop.wat"),
+					"startnop.wasm": testutil.Wat(t, "testdata/startnop.wat"),
 					"startnop.json": []byte(`{"name":"startnop","version":"1.0.0","endpoints":[{"method":"GET","path":"/t/startnop/ok","export":"neuron.start"}]}`),
 				}
 			},
@@ -158,12 +158,12 @@ func memorylessModule(simd bool) []byte {
 	)
 }
 
-// watModule is the processor testdata/wat/NAME.wat, assembled with flags,
+// watModule is the processor testdata/NAME.wat, assembled with flags,
 // with a sidecar manifest (sidecarFor).
 func watModule(name string, flags ...string) func(t testing.TB) map[string][]byte {
 	return func(t testing.TB) map[string][]byte {
 		return map[string][]byte{
-			name + ".wasm": testutil.Wat(t, "testdata/wat/"+name+".wat", flags...),
+			name + ".wasm": testutil.Wat(t, "testdata/"+name+".wat", flags...),
 			name + ".json": sidecarFor(name),
 		}
 	}
