@@ -84,10 +84,12 @@ func (r *Reader) Take(n uint32) []byte {
 func (r *Reader) LEB(maxBytes int) uint64 {
 	var v uint64
 	for i := range maxBytes {
-		c := r.Byte()
-		if r.Err != nil {
+		if len(r.B) == 0 {
+			r.Fail(ErrShort)
 			return 0
 		}
+		c := r.B[0]
+		r.B = r.B[1:]
 		v |= uint64(c&0x7F) << (7 * i)
 		if c&0x80 == 0 {
 			return v
