@@ -1822,6 +1822,14 @@ const fuzzFeatures = api.CoreFeaturesV2 | experimental.CoreFeaturesThreads | exp
 	experimental.CoreFeaturesExtendedConst | experimental.CoreFeaturesExceptionHandling |
 	experimental.CoreFeaturesTypedFunctionReferences
 
+// fuzzRuntime returns an interpreter with fuzzFeatures, closed when tb ends.
+func fuzzRuntime(tb testing.TB) (context.Context, wazero.Runtime) {
+	ctx := context.Background()
+	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter().WithCoreFeatures(fuzzFeatures))
+	tb.Cleanup(func() { r.Close(ctx) })
+	return ctx, r
+}
+
 // compileSafe reports whether bin can be given to wazero without risk of a
 // huge allocation. wazero v1.12.0 sizes slices by the counts and lengths a
 // module declares before reading what they count, so 22 bytes claiming a
@@ -2086,9 +2094,7 @@ func TestMutations(t *testing.T) {
 	if testing.Short() {
 		t.Skip("slow; skipped with -short")
 	}
-	ctx := context.Background()
-	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter().WithCoreFeatures(fuzzFeatures))
-	defer r.Close(ctx)
+	ctx, r := fuzzRuntime(t)
 	for _, tc := range structuralCases() {
 		if len(tc.bin) > 600 {
 			continue
@@ -2110,9 +2116,7 @@ func FuzzInstrument(f *testing.F) {
 	for _, bin := range seeds() {
 		f.Add(bin)
 	}
-	ctx := context.Background()
-	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter().WithCoreFeatures(fuzzFeatures))
-	f.Cleanup(func() { r.Close(ctx) })
+	ctx, r := fuzzRuntime(f)
 	f.Fuzz(func(t *testing.T, bin []byte) {
 		checkProperty(t, ctx, r, bin)
 	})
