@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/empirefederation/neuron/internal/wasmbin"
 )
 
 // The checks that keep the rewrite from making an invalid module valid.
@@ -36,7 +38,7 @@ func scan(secs []section) (*moduleInfo, error) {
 		if s.id == 0 {
 			continue
 		}
-		o, ok := sectionOrder[s.id]
+		o, ok := wasmbin.Order(s.id)
 		if !ok {
 			return nil, fmt.Errorf("%w: section id %d", ErrUnsupported, s.id)
 		}
@@ -45,30 +47,30 @@ func scan(secs []section) (*moduleInfo, error) {
 		}
 		last = o
 		switch s.id {
-		case secImport:
+		case wasmbin.SecImport:
 			g, mem, f, err := countImports(s.body)
 			if err != nil {
 				return nil, err
 			}
 			globals, m.memories, funcs = globals+g, m.memories+mem, funcs+f
 			m.importedFuncs = uint32(f)
-		case secFunction, secMemory, secGlobal:
+		case wasmbin.SecFunction, wasmbin.SecMemory, wasmbin.SecGlobal:
 			n, err := vecCount(s.body)
 			if err != nil {
 				return nil, fmt.Errorf("interrupt: section %d: %w", s.id, err)
 			}
 			switch s.id {
-			case secFunction:
+			case wasmbin.SecFunction:
 				funcs += n
-			case secMemory:
+			case wasmbin.SecMemory:
 				m.memories += n
-			case secGlobal:
+			case wasmbin.SecGlobal:
 				globals += n
 			}
-		case secStart:
-			r := reader{b: s.body}
-			idx := r.u32()
-			if r.err != nil || len(r.b) != 0 {
+		case wasmbin.SecStart:
+			r := reader{wasmbin.Reader{B: s.body}}
+			idx := r.U32()
+			if r.Err != nil || len(r.B) != 0 {
 				return nil, errors.New("interrupt: start section: not one function index")
 			}
 			m.start = &idx
@@ -87,8 +89,8 @@ func scan(secs []section) (*moduleInfo, error) {
 // for the check's memory.grow and is left to the caller (ErrUnsupported).
 func (m *moduleInfo) check(secs []section) error {
 	items := map[byte]func(uint32, *reader) error{
-		secTable: m.checkTable, secGlobal: m.checkGlobalDef, secExport: m.checkExport,
-		secElement: m.checkElement, secData: m.checkData,
+		wasmbin.SecTable: m.checkTable, wasmbin.SecGlobal: m.checkGlobalDef, wasmbin.SecExport: m.checkExport,
+		wasmbin.SecElement: m.checkElement, wasmbin.SecData: m.checkData,
 	}
 	for _, s := range secs {
 		if item := items[s.id]; item != nil {
@@ -111,17 +113,17 @@ func (m *moduleInfo) check(secs []section) error {
 // eachItem calls item on each item of the vector b, the body of section
 // id, which must hold exactly its count of items.
 func eachItem(id byte, b []byte, item func(i uint32, r *reader) error) error {
-	r := reader{b: b}
-	n := r.u32()
-	for i := uint32(0); i < n && r.err == nil; i++ {
+	r := reader{wasmbin.Reader{B: b}}
+	n := r.U32()
+	for i := uint32(0); i < n && r.Err == nil; i++ {
 		if err := item(i, &r); err != nil {
 			return err
 		}
 	}
 	switch {
-	case r.err != nil:
-		return fmt.Errorf("interrupt: section %d: %w", id, r.err)
-	case len(r.b) != 0:
+	case r.Err != nil:
+		return fmt.Errorf("interrupt: section %d: %w", id, r.Err)
+	case len(r.B) != 0:
 		return fmt.Errorf("interrupt: section %d: bytes after the last item", id)
 	}
 	return nil
@@ -129,7 +131,7 @@ func eachItem(id byte, b []byte, item func(i uint32, r *reader) error) error {
 
 // checkGlobal reads a global index and refuses one at or past globals.
 func checkGlobal(r *reader, globals uint32) error {
-	if i := r.u32(); r.err == nil && i >= globals {
+	if i := r.U32(); r.Err == nil && i >= globals {
 		return fmt.Errorf("global index %d is out of range: the module has %d globals", i, globals)
 	}
 	return nil
@@ -139,8 +141,8 @@ func checkGlobal(r *reader, globals uint32) error {
 // index at or past the module's count. It knows the instructions wazero
 // allows there (with extended constants); any other is ErrUnsupported.
 func (m *moduleInfo) constExpr(r *reader, where string, i uint32) error {
-	for r.err == nil {
-		switch op := r.byte(); op {
+	for r.Err == nil {
+		switch op := r.Byte(); op {
 		case 0x0B: // end
 			return nil
 		case 0x23: // global.get
@@ -150,28 +152,28 @@ func (m *moduleInfo) constExpr(r *reader, where string, i uint32) error {
 		case 0x41, 0x42: // i32.const, i64.const
 			r.s64()
 		case 0x43: // f32.const
-			r.bytes(4)
+			r.Take(4)
 		case 0x44: // f64.const
-			r.bytes(8)
+			r.Take(8)
 		case 0xD0: // ref.null
 			r.heapType()
 		case 0xD2: // ref.func
-			r.u32()
+			r.U32()
 		case 0x6A, 0x6B, 0x6C, 0x7C, 0x7D, 0x7E: // i32 and i64 add, sub, mul
 		default:
-			if r.err == nil {
+			if r.Err == nil {
 				return fmt.Errorf("%w: instruction %#x in a constant expression", ErrUnsupported, op)
 			}
 		}
 	}
-	return r.err
+	return r.Err
 }
 
 // checkTable reads a table type, with its initializer if it has one.
 func (m *moduleInfo) checkTable(i uint32, r *reader) error {
-	if len(r.b) > 0 && r.b[0] == 0x40 { // 0x40 0x00 tabletype expr
-		r.byte()
-		if r.byte() != 0x00 {
+	if len(r.B) > 0 && r.B[0] == 0x40 { // 0x40 0x00 tabletype expr
+		r.Byte()
+		if r.Byte() != 0x00 {
 			return fmt.Errorf("interrupt: table %d: no 0x00 after 0x40", i)
 		}
 		r.refType()
@@ -185,24 +187,24 @@ func (m *moduleInfo) checkTable(i uint32, r *reader) error {
 
 // checkGlobalDef reads a global: its type and its initializer.
 func (m *moduleInfo) checkGlobalDef(i uint32, r *reader) error {
-	r.valType()
-	r.byte() // mutability
+	r.ValType()
+	r.Byte() // mutability
 	return m.constExpr(r, "initializer of global", i)
 }
 
 // checkExport reads an export, refusing a global one the module does not
 // have, and an export of a name the rewrite adds (which it would repeat).
 func (m *moduleInfo) checkExport(_ uint32, r *reader) error {
-	name := string(r.bytes(int(r.u32())))
-	kind := r.byte()
+	name := string(r.Take(r.U32()))
+	kind := r.Byte()
 	if kind == 0x03 {
 		if err := checkGlobal(r, m.globals); err != nil {
 			return fmt.Errorf("%w: export %q: %v", ErrInvalid, name, err)
 		}
 	} else {
-		r.u32()
+		r.U32()
 	}
-	if r.err == nil && (name == Global || name == StartExport) {
+	if r.Err == nil && (name == Global || name == StartExport) {
 		return fmt.Errorf("interrupt: module already exports %q", name)
 	}
 	return nil
@@ -211,15 +213,15 @@ func (m *moduleInfo) checkExport(_ uint32, r *reader) error {
 // checkElement reads an element segment in any of its eight encodings,
 // checking its offset and element expressions.
 func (m *moduleInfo) checkElement(i uint32, r *reader) error {
-	flags := r.u32()
-	if r.err != nil {
-		return r.err
+	flags := r.U32()
+	if r.Err != nil {
+		return r.Err
 	}
 	if flags > 7 {
 		return fmt.Errorf("interrupt: element segment %d: flags %d", i, flags)
 	}
 	if flags&0b011 == 0b010 { // active with a table index
-		r.u32()
+		r.U32()
 	}
 	if flags&0b001 == 0 { // active: an offset
 		if err := m.constExpr(r, "offset of element segment", i); err != nil {
@@ -228,15 +230,15 @@ func (m *moduleInfo) checkElement(i uint32, r *reader) error {
 	}
 	if flags&0b011 != 0 { // not flags 0 or 4: an element kind or type
 		if flags&0b100 == 0 {
-			r.byte() // elemkind
+			r.Byte() // elemkind
 		} else {
 			r.refType()
 		}
 	}
-	n := r.u32()
-	for j := uint32(0); j < n && r.err == nil; j++ {
+	n := r.U32()
+	for j := uint32(0); j < n && r.Err == nil; j++ {
 		if flags&0b100 == 0 {
-			r.u32() // a function index
+			r.U32() // a function index
 		} else if err := m.constExpr(r, "expression of element segment", i); err != nil {
 			return err
 		}
@@ -246,21 +248,21 @@ func (m *moduleInfo) checkElement(i uint32, r *reader) error {
 
 // checkData reads a data segment, checking its offset.
 func (m *moduleInfo) checkData(i uint32, r *reader) error {
-	switch flags := r.u32(); flags {
+	switch flags := r.U32(); flags {
 	case 0, 2:
 		if flags == 2 {
-			r.u32() // memory index
+			r.U32() // memory index
 		}
 		if err := m.constExpr(r, "offset of data segment", i); err != nil {
 			return err
 		}
 	case 1:
 	default:
-		if r.err == nil {
+		if r.Err == nil {
 			return fmt.Errorf("interrupt: data segment %d: flags %d", i, flags)
 		}
 	}
-	r.bytes(int(r.u32()))
+	r.Take(r.U32())
 	return nil
 }
 
@@ -275,14 +277,14 @@ func (m *moduleInfo) checkStart(secs []section) error {
 	var typ uint32
 	var err error
 	if fn < m.importedFuncs {
-		typ, err = importedFuncType(sectionBody(secs, secImport), fn)
+		typ, err = importedFuncType(sectionBody(secs, wasmbin.SecImport), fn)
 	} else {
-		typ, err = nthU32(sectionBody(secs, secFunction), fn-m.importedFuncs)
+		typ, err = nthU32(sectionBody(secs, wasmbin.SecFunction), fn-m.importedFuncs)
 	}
 	if err != nil {
 		return fmt.Errorf("interrupt: type of start function %d: %w", fn, err)
 	}
-	values, err := typeValues(sectionBody(secs, secType), typ)
+	values, err := typeValues(sectionBody(secs, wasmbin.SecType), typ)
 	if err != nil {
 		return err
 	}
@@ -305,74 +307,74 @@ func sectionBody(secs []section, id byte) []byte {
 
 // importedFuncType returns the type index of the function import fn.
 func importedFuncType(b []byte, fn uint32) (uint32, error) {
-	r := reader{b: b}
-	n := r.u32()
-	for i := uint32(0); i < n && r.err == nil; i++ {
-		r.name()
-		r.name()
+	r := reader{wasmbin.Reader{B: b}}
+	n := r.U32()
+	for i := uint32(0); i < n && r.Err == nil; i++ {
+		r.Name()
+		r.Name()
 		kind, typ := importDesc(&r)
 		if kind == 0x00 {
 			if fn == 0 {
-				return typ, r.err
+				return typ, r.Err
 			}
 			fn--
 		}
 	}
-	if r.err != nil {
-		return 0, r.err
+	if r.Err != nil {
+		return 0, r.Err
 	}
 	return 0, errors.New("no such import")
 }
 
 // nthU32 returns the item n of the vector of u32 b.
 func nthU32(b []byte, n uint32) (uint32, error) {
-	r := reader{b: b}
-	if count := r.u32(); r.err == nil && n >= count {
+	r := reader{wasmbin.Reader{B: b}}
+	if count := r.U32(); r.Err == nil && n >= count {
 		return 0, errors.New("no such function")
 	}
 	for range n {
-		r.u32()
+		r.U32()
 	}
-	v := r.u32()
-	return v, r.err
+	v := r.U32()
+	return v, r.Err
 }
 
 // typeValues returns how many parameters and results the function type
 // typ has. A type section with other than function types (GC) is
 // ErrUnsupported.
 func typeValues(b []byte, typ uint32) (uint64, error) {
-	r := reader{b: b}
-	n := r.u32()
-	if r.err == nil && typ >= n {
+	r := reader{wasmbin.Reader{B: b}}
+	n := r.U32()
+	if r.Err == nil && typ >= n {
 		return 0, fmt.Errorf("%w: type index %d is out of range: the module has %d types", ErrInvalid, typ, n)
 	}
-	for i := uint32(0); r.err == nil; i++ {
-		if form := r.byte(); form != 0x60 && r.err == nil {
+	for i := uint32(0); r.Err == nil; i++ {
+		if form := r.Byte(); form != 0x60 && r.Err == nil {
 			return 0, fmt.Errorf("%w: type form %#x", ErrUnsupported, form)
 		}
 		var values uint64
 		for range 2 { // parameters, results
-			k := r.u32()
+			k := r.U32()
 			values += uint64(k)
-			for j := uint32(0); j < k && r.err == nil; j++ {
-				r.valType()
+			for j := uint32(0); j < k && r.Err == nil; j++ {
+				r.ValType()
 			}
 		}
 		if i == typ {
-			return values, r.err
+			return values, r.Err
 		}
 	}
-	return 0, fmt.Errorf("interrupt: type section: %w", r.err)
+	return 0, fmt.Errorf("interrupt: type section: %w", r.Err)
 }
 
 // countImports returns the numbers of imported globals, memories and
 // functions.
 func countImports(b []byte) (globals, memories, funcs uint64, err error) {
-	r := reader{b: b}
-	n := r.u32()
+	r := reader{wasmbin.Reader{B: b}}
+	n := r.U32()
 	for range n {
-		r.name()
-		r.name()
+		r.Name()
+		r.Name()
 		switch kind, _ := importDesc(&r); kind {
 		case 0x00:
 			funcs++
@@ -384,14 +386,14 @@ func countImports(b []byte) (globals, memories, funcs uint64, err error) {
 		default:
 			return 0, 0, 0, fmt.Errorf("%w: import kind %#x", ErrUnsupported, kind)
 		}
-		if r.err != nil {
-			return 0, 0, 0, fmt.Errorf("interrupt: import section: %w", r.err)
+		if r.Err != nil {
+			return 0, 0, 0, fmt.Errorf("interrupt: import section: %w", r.Err)
 		}
 	}
 	switch {
-	case r.err != nil:
-		return 0, 0, 0, fmt.Errorf("interrupt: import section: %w", r.err)
-	case len(r.b) != 0:
+	case r.Err != nil:
+		return 0, 0, 0, fmt.Errorf("interrupt: import section: %w", r.Err)
+	case len(r.B) != 0:
 		return 0, 0, 0, errors.New("interrupt: import section: bytes after the last import")
 	}
 	return globals, memories, funcs, nil
@@ -400,20 +402,20 @@ func countImports(b []byte) (globals, memories, funcs uint64, err error) {
 // importDesc reads the kind and description of an import, returning the
 // type index of a function. It reads nothing past an unknown kind.
 func importDesc(r *reader) (kind byte, typ uint32) {
-	switch kind = r.byte(); kind {
+	switch kind = r.Byte(); kind {
 	case 0x00: // func
-		typ = r.u32()
+		typ = r.U32()
 	case 0x01: // table
 		r.refType()
 		r.limits()
 	case 0x02: // memory
 		r.limits()
 	case 0x03: // global
-		r.valType()
-		r.byte()
+		r.ValType()
+		r.Byte()
 	case 0x04: // tag
-		r.byte()
-		r.u32()
+		r.Byte()
+		r.U32()
 	}
 	return kind, typ
 }
@@ -421,10 +423,10 @@ func importDesc(r *reader) (kind byte, typ uint32) {
 // vecCount returns the count of the vector b, which cannot exceed its
 // bytes: every item takes at least one.
 func vecCount(b []byte) (uint64, error) {
-	r := reader{b: b}
-	n := r.u32()
-	if r.err == nil && uint64(n) > uint64(len(r.b)) {
-		return 0, fmt.Errorf("a count of %d in %d bytes", n, len(r.b))
+	r := reader{wasmbin.Reader{B: b}}
+	n := r.U32()
+	if r.Err == nil && uint64(n) > uint64(len(r.B)) {
+		return 0, fmt.Errorf("a count of %d in %d bytes", n, len(r.B))
 	}
-	return uint64(n), r.err
+	return uint64(n), r.Err
 }

@@ -52,6 +52,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/empirefederation/neuron/internal/wasmbin"
 )
 
 // Global is the export name of the interrupt flag.
@@ -72,24 +74,6 @@ var ErrUnsupported = errors.New("interrupt: unsupported")
 // module could validate and reach the host's flag. It is returned too for
 // sections repeated or out of order, which leave the counts ambiguous.
 var ErrInvalid = errors.New("invalid module")
-
-// Section ids; sectionOrder gives their order.
-const (
-	secType     = 1
-	secImport   = 2
-	secFunction = 3
-	secTable    = 4
-	secMemory   = 5
-	secGlobal   = 6
-	secExport   = 7
-	secStart    = 8
-	secElement  = 9
-	secCode     = 10
-	secData     = 11
-)
-
-// sectionOrder gives each known section id its position in a module.
-var sectionOrder = map[byte]int{0: 0, 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13}
 
 type section struct {
 	id   byte
@@ -138,7 +122,7 @@ func Instrument(bin []byte) ([]byte, error) {
 	check = append(check, 0x41, 0x00, 0x40, 0x00, 0x1A, 0x0B)
 
 	for i := range secs {
-		if secs[i].id == secCode {
+		if secs[i].id == wasmbin.SecCode {
 			if secs[i].body, err = instrumentCode(secs[i].body, check, m.globals); err != nil {
 				return nil, err
 			}
@@ -146,19 +130,19 @@ func Instrument(bin []byte) ([]byte, error) {
 	}
 	// The flag, then the tick.
 	for range 2 {
-		if secs, err = appendToVec(secs, secGlobal, global); err != nil {
+		if secs, err = appendToVec(secs, wasmbin.SecGlobal, global); err != nil {
 			return nil, err
 		}
 	}
-	if secs, err = appendToVec(secs, secExport, export); err != nil {
+	if secs, err = appendToVec(secs, wasmbin.SecExport, export); err != nil {
 		return nil, err
 	}
 	if m.start != nil {
 		export := binary.AppendUvarint(append(appendName(nil, StartExport), 0x00), uint64(*m.start))
-		if secs, err = appendToVec(secs, secExport, export); err != nil {
+		if secs, err = appendToVec(secs, wasmbin.SecExport, export); err != nil {
 			return nil, err
 		}
-		secs = slices.DeleteFunc(secs, func(s section) bool { return s.id == secStart })
+		secs = slices.DeleteFunc(secs, func(s section) bool { return s.id == wasmbin.SecStart })
 	}
 	out := append([]byte(nil), bin[:8]...)
 	for _, s := range secs {
@@ -171,13 +155,11 @@ func Instrument(bin []byte) ([]byte, error) {
 
 func splitSections(b []byte) ([]section, error) {
 	var secs []section
-	r := reader{b: b}
-	for !r.done() {
-		id := r.byte()
-		n := r.u32()
-		body := r.bytes(int(n))
-		if r.err != nil {
-			return nil, fmt.Errorf("interrupt: section %d: %w", id, r.err)
+	r := reader{wasmbin.Reader{B: b}}
+	for !r.Done() {
+		id, body := r.Section()
+		if r.Err != nil {
+			return nil, fmt.Errorf("interrupt: section %d: %w", id, r.Err)
 		}
 		secs = append(secs, section{id, body})
 	}
@@ -191,19 +173,20 @@ func appendToVec(secs []section, id byte, item []byte) ([]section, error) {
 		if s.id != id {
 			continue
 		}
-		r := reader{b: s.body}
-		n := r.u32()
-		if r.err != nil {
-			return nil, r.err
+		r := reader{wasmbin.Reader{B: s.body}}
+		n := r.U32()
+		if r.Err != nil {
+			return nil, r.Err
 		}
 		body := binary.AppendUvarint(nil, uint64(n)+1)
-		body = append(body, r.b...)
+		body = append(body, r.B...)
 		secs[i].body = append(body, item...)
 		return secs, nil
 	}
 	at := len(secs)
+	place, _ := wasmbin.Order(id)
 	for i, s := range secs {
-		if sectionOrder[s.id] > sectionOrder[id] && s.id != 0 {
+		if o, _ := wasmbin.Order(s.id); o > place {
 			at = i
 			break
 		}
@@ -216,18 +199,18 @@ func appendToVec(secs []section, id byte, item []byte) ([]section, error) {
 // function body of a code section, refusing a body that names a global at
 // or past globals, the module's own count.
 func instrumentCode(b []byte, check []byte, globals uint32) ([]byte, error) {
-	r := reader{b: b}
-	n := r.u32()
-	if r.err != nil {
-		return nil, fmt.Errorf("interrupt: code section: %w", r.err)
+	r := reader{wasmbin.Reader{B: b}}
+	n := r.U32()
+	if r.Err != nil {
+		return nil, fmt.Errorf("interrupt: code section: %w", r.Err)
 	}
 	out := binary.AppendUvarint(make([]byte, 0, len(b)+len(b)/8), uint64(n))
 	var body []byte
 	for i := range n {
-		size := r.u32()
-		fn := r.bytes(int(size))
-		if r.err != nil {
-			return nil, fmt.Errorf("interrupt: function %d: %w", i, r.err)
+		size := r.U32()
+		fn := r.Take(size)
+		if r.Err != nil {
+			return nil, fmt.Errorf("interrupt: function %d: %w", i, r.Err)
 		}
 		var err error
 		if body, err = instrumentBody(body[:0], fn, check, globals); err != nil {
@@ -239,28 +222,28 @@ func instrumentCode(b []byte, check []byte, globals uint32) ([]byte, error) {
 		out = binary.AppendUvarint(out, uint64(len(body)))
 		out = append(out, body...)
 	}
-	if !r.done() {
+	if !r.Done() {
 		return nil, errors.New("interrupt: code section: bytes after the last function")
 	}
 	return out, nil
 }
 
 func instrumentBody(out, fn, check []byte, globals uint32) ([]byte, error) {
-	r := reader{b: fn}
-	groups := r.u32()
-	for i := uint32(0); i < groups && r.err == nil; i++ {
-		r.u32()
-		r.valType()
+	r := reader{wasmbin.Reader{B: fn}}
+	groups := r.U32()
+	for i := uint32(0); i < groups && r.Err == nil; i++ {
+		r.U32()
+		r.ValType()
 	}
-	if r.err != nil {
-		return nil, fmt.Errorf("interrupt: locals: %w", r.err)
+	if r.Err != nil {
+		return nil, fmt.Errorf("interrupt: locals: %w", r.Err)
 	}
-	start := len(fn) - len(r.b)
+	start := len(fn) - len(r.B)
 	out = append(out, fn[:start]...)
 	loops := []bool{false} // the enclosing blocks, innermost last: is it a loop?
-	for !r.done() {
-		at := len(fn) - len(r.b)
-		op := r.byte()
+	for !r.Done() {
+		at := len(fn) - len(r.B)
+		op := r.Byte()
 		back, err := branchesToLoop(r, op, loops)
 		if err != nil {
 			return nil, fmt.Errorf("%w at byte %d", err, at)
@@ -274,8 +257,8 @@ func instrumentBody(out, fn, check []byte, globals uint32) ([]byte, error) {
 		if err := skipImmediates(&r, op); err != nil {
 			return nil, fmt.Errorf("%w at byte %d", err, at)
 		}
-		if r.err != nil {
-			return nil, fmt.Errorf("interrupt: opcode %#x at byte %d: %w", op, at, r.err)
+		if r.Err != nil {
+			return nil, fmt.Errorf("interrupt: opcode %#x at byte %d: %w", op, at, r.Err)
 		}
 		switch op {
 		case 0x02, 0x03, 0x04: // block, loop, if
@@ -288,7 +271,7 @@ func instrumentBody(out, fn, check []byte, globals uint32) ([]byte, error) {
 		if back {
 			out = append(out, check...)
 		}
-		out = append(out, fn[at:len(fn)-len(r.b)]...)
+		out = append(out, fn[at:len(fn)-len(r.B)]...)
 	}
 	return out, nil
 }
@@ -303,21 +286,21 @@ func branchesToLoop(r reader, op byte, loops []bool) (bool, error) {
 	switch op {
 	case 0x0C, 0x0D, 0xD5, 0xD6: // br, br_if, br_on_null, br_on_non_null: one label
 	case 0x0E: // br_table: a count of labels, then the default
-		n = uint64(r.u32()) + 1
+		n = uint64(r.U32()) + 1
 	case 0x12, 0x13, 0x15: // return_call, return_call_indirect, return_call_ref
 		return true, nil // a tail call can recur forever without a loop or a growing stack
 	default:
 		return false, nil
 	}
 	back := false
-	for i := uint64(0); i < n && r.err == nil; i++ {
-		l := r.u32()
+	for i := uint64(0); i < n && r.Err == nil; i++ {
+		l := r.U32()
 		if uint64(l) >= uint64(len(loops)) {
 			return false, fmt.Errorf("interrupt: branch to label %d with %d enclosing blocks", l, len(loops))
 		}
 		back = back || loops[len(loops)-1-int(l)]
 	}
-	return back, r.err
+	return back, r.Err
 }
 
 // appendName appends a length-prefixed name.

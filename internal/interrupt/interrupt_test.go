@@ -24,6 +24,7 @@ import (
 
 	"github.com/empirefederation/neuron/internal/leb128"
 	"github.com/empirefederation/neuron/internal/testutil"
+	"github.com/empirefederation/neuron/internal/wasmbin"
 	"github.com/empirefederation/neuron/sdk/abi"
 )
 
@@ -1821,6 +1822,14 @@ const fuzzFeatures = api.CoreFeaturesV2 | experimental.CoreFeaturesThreads | exp
 	experimental.CoreFeaturesExtendedConst | experimental.CoreFeaturesExceptionHandling |
 	experimental.CoreFeaturesTypedFunctionReferences
 
+// fuzzRuntime returns an interpreter with fuzzFeatures, closed when tb ends.
+func fuzzRuntime(tb testing.TB) (context.Context, wazero.Runtime) {
+	ctx := context.Background()
+	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter().WithCoreFeatures(fuzzFeatures))
+	tb.Cleanup(func() { r.Close(ctx) })
+	return ctx, r
+}
+
 // compileSafe reports whether bin can be given to wazero without risk of a
 // huge allocation. wazero v1.12.0 sizes slices by the counts and lengths a
 // module declares before reading what they count, so 22 bytes claiming a
@@ -1832,110 +1841,51 @@ func compileSafe(bin []byte) bool {
 	if len(bin) < 8 {
 		return true
 	}
-	c := &cursor{b: bin[8:]}
-	for len(c.b) > 0 && !c.bad {
-		id := c.byte()
-		s := &cursor{b: c.take(c.u32())}
-		if c.bad || !s.section(id) {
+	c := &cursor{wasmbin.Reader{B: bin[8:]}}
+	for len(c.B) > 0 && c.Err == nil {
+		id, body := c.Section()
+		s := &cursor{wasmbin.Reader{B: body}}
+		if c.Err != nil || !s.section(id) {
 			return false
 		}
 	}
-	return !c.bad
+	return c.Err == nil
 }
 
-// cursor is compileSafe's lenient reader; bad records any irregularity.
-type cursor struct {
-	b   []byte
-	bad bool
-}
+// cursor is compileSafe's reader; any error is an irregularity.
+type cursor struct{ wasmbin.Reader }
 
-func (c *cursor) byte() byte {
-	if len(c.b) == 0 {
-		c.bad = true
-		return 0
-	}
-	v := c.b[0]
-	c.b = c.b[1:]
-	return v
-}
-
-func (c *cursor) take(n uint32) []byte {
-	if c.bad || uint64(n) > uint64(len(c.b)) {
-		c.bad = true
-		return nil
-	}
-	v := c.b[:n]
-	c.b = c.b[n:]
-	return v
-}
-
-func (c *cursor) leb(max int) uint64 {
-	var v uint64
-	for i := range max {
-		b := c.byte()
-		v |= uint64(b&0x7F) << (7 * i)
-		if b&0x80 == 0 {
-			return v
-		}
-	}
-	c.bad = true
-	return 0
-}
-
-func (c *cursor) u32() uint32 {
-	v := c.leb(5)
-	if v > math.MaxUint32 {
-		c.bad = true
-	}
-	return uint32(v)
-}
-
-// count reads the length of a vector whose elements take a byte or more.
-func (c *cursor) count() uint32 {
-	n := c.u32()
-	if uint64(n) > uint64(len(c.b)) {
-		c.bad = true
-		return 0
-	}
-	return n
-}
-
-func (c *cursor) name() { c.take(c.count()) }
-
-func (c *cursor) valType() {
-	if t := c.byte(); t == 0x63 || t == 0x64 {
-		c.leb(5)
-	}
-}
+// errIrregular is what compileSafe does not follow.
+var errIrregular = errors.New("irregular")
 
 func (c *cursor) limits() {
-	flags := c.byte()
-	c.leb(10)
+	flags := c.Byte()
+	c.LEB(10)
 	if flags&1 != 0 {
-		c.leb(10)
+		c.LEB(10)
 	}
 }
 
 // expr reads a constant expression.
 func (c *cursor) expr() {
-	for !c.bad {
-		switch op := c.byte(); op {
+	for c.Err == nil {
+		switch op := c.Byte(); op {
 		case opEnd:
 			return
 		case 0x41, 0x42, 0x23, opRefFunc, opRefNull:
-			c.leb(10)
+			c.LEB(10)
 		case 0x43:
-			c.take(4)
+			c.Take(4)
 		case 0x44:
-			c.take(8)
+			c.Take(8)
 		case 0x6A, 0x6B, 0x6C, 0x7C, 0x7D, 0x7E:
 		case 0xFD:
-			if c.u32() != 0x0C {
-				c.bad = true
+			if c.U32() != 0x0C {
+				c.Fail(errIrregular)
 			}
-			c.take(16)
+			c.Take(16)
 		default:
-			c.bad = true
+			c.Fail(errIrregular)
 		}
 	}
 }
@@ -1943,111 +1893,111 @@ func (c *cursor) expr() {
 func (c *cursor) section(id byte) bool {
 	switch id {
 	case 0:
-		nm := string(c.take(c.count()))
+		nm := string(c.Take(c.Count()))
 		return nm != "name" // whose decoder sizes maps by counts
 	case 8, 12:
-		c.u32()
-		return !c.bad
+		c.U32()
+		return c.Err == nil
 	}
-	n := c.count()
-	for i := uint32(0); i < n && !c.bad; i++ {
+	n := c.Count()
+	for i := uint32(0); i < n && c.Err == nil; i++ {
 		switch id {
 		case 1:
-			if c.byte() != 0x60 {
+			if c.Byte() != 0x60 {
 				return false
 			}
 			for range 2 {
-				for j := c.count(); j > 0 && !c.bad; j-- {
-					c.valType()
+				for j := c.Count(); j > 0 && c.Err == nil; j-- {
+					c.ValType()
 				}
 			}
 		case 2:
-			c.name()
-			c.name()
-			switch c.byte() {
+			c.Name()
+			c.Name()
+			switch c.Byte() {
 			case kFunc:
-				c.u32()
+				c.U32()
 			case kTable:
-				c.valType()
+				c.ValType()
 				c.limits()
 			case kMem:
 				c.limits()
 			case kGlobal:
-				c.valType()
-				c.byte()
+				c.ValType()
+				c.Byte()
 			case 0x04:
-				c.byte()
-				c.u32()
+				c.Byte()
+				c.U32()
 			default:
 				return false
 			}
 		case 3:
-			c.u32()
+			c.U32()
 		case 4:
-			c.valType()
+			c.ValType()
 			c.limits()
 		case 5:
 			c.limits()
 		case 13:
-			c.byte()
-			c.u32()
+			c.Byte()
+			c.U32()
 		case 6:
-			c.valType()
-			c.byte()
+			c.ValType()
+			c.Byte()
 			c.expr()
 		case 7:
-			c.name()
-			c.byte()
-			c.u32()
+			c.Name()
+			c.Byte()
+			c.U32()
 		case 9:
-			flags := c.u32()
+			flags := c.U32()
 			if flags > 7 {
 				return false
 			}
 			if flags&3 == 2 {
-				c.u32()
+				c.U32()
 			}
 			if flags&1 == 0 {
 				c.expr()
 			}
 			if flags&3 != 0 {
-				c.valType() // element kind or reference type
+				c.ValType() // element kind or reference type
 			}
-			for j := c.count(); j > 0 && !c.bad; j-- {
+			for j := c.Count(); j > 0 && c.Err == nil; j-- {
 				if flags&4 == 0 {
-					c.u32()
+					c.U32()
 				} else {
 					c.expr()
 				}
 			}
 		case 10:
-			body := &cursor{b: c.take(c.u32())}
+			body := &cursor{wasmbin.Reader{B: c.Take(c.U32())}}
 			var locals uint64
-			for j := body.count(); j > 0 && !body.bad; j-- {
-				locals += uint64(body.u32())
-				body.valType()
+			for j := body.Count(); j > 0 && body.Err == nil; j-- {
+				locals += uint64(body.U32())
+				body.ValType()
 			}
-			if body.bad || locals > 100000 {
+			if body.Err != nil || locals > 100000 {
 				return false
 			}
 		case 11:
-			flags := c.u32()
+			flags := c.U32()
 			switch flags {
 			case 0:
 				c.expr()
 			case 1:
 			case 2:
-				c.u32()
+				c.U32()
 				c.expr()
 			default:
 				return false
 			}
-			c.take(c.count())
+			c.Take(c.Count())
 		default:
 			return false
 		}
 	}
-	return !c.bad
+	return c.Err == nil
 }
 
 // TestCompileSafe checks that the fuzz target's filter passes every valid
@@ -2144,9 +2094,7 @@ func TestMutations(t *testing.T) {
 	if testing.Short() {
 		t.Skip("slow; skipped with -short")
 	}
-	ctx := context.Background()
-	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter().WithCoreFeatures(fuzzFeatures))
-	defer r.Close(ctx)
+	ctx, r := fuzzRuntime(t)
 	for _, tc := range structuralCases() {
 		if len(tc.bin) > 600 {
 			continue
@@ -2168,9 +2116,7 @@ func FuzzInstrument(f *testing.F) {
 	for _, bin := range seeds() {
 		f.Add(bin)
 	}
-	ctx := context.Background()
-	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter().WithCoreFeatures(fuzzFeatures))
-	f.Cleanup(func() { r.Close(ctx) })
+	ctx, r := fuzzRuntime(f)
 	f.Fuzz(func(t *testing.T, bin []byte) {
 		checkProperty(t, ctx, r, bin)
 	})

@@ -83,9 +83,7 @@ func invalidCases() map[string][]byte {
 // TestInstrumentRefusesInvalid: every invalid case is refused by wazero
 // as it is, and by Instrument with ErrInvalid.
 func TestInstrumentRefusesInvalid(t *testing.T) {
-	ctx := context.Background()
-	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter().WithCoreFeatures(fuzzFeatures))
-	defer r.Close(ctx)
+	ctx, r := fuzzRuntime(t)
 	for nm, bin := range invalidCases() {
 		t.Run(nm, func(t *testing.T) {
 			if cm, err := compile(ctx, r, bin); err == nil {
@@ -152,9 +150,7 @@ func FuzzInstrumentKeepsInvalid(f *testing.F) {
 	for _, bin := range seeds() {
 		f.Add(bin)
 	}
-	ctx := context.Background()
-	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter().WithCoreFeatures(fuzzFeatures))
-	f.Cleanup(func() { r.Close(ctx) })
+	ctx, r := fuzzRuntime(f)
 	f.Fuzz(func(t *testing.T, bin []byte) {
 		checkKeepsInvalid(t, ctx, r, bin)
 	})

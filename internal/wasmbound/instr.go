@@ -11,98 +11,98 @@ import "fmt"
 // module.
 func branches(r *reader) (uint64, error) {
 	var n uint64
-	for !r.done() {
-		switch op := r.byte(); {
+	for !r.Done() {
+		switch op := r.Byte(); {
 		case op <= 0x01 || op == 0x0F || op == 0x1A || op == 0x1B || op == 0xD1 || op >= 0x45 && op <= 0xC4:
 			// unreachable, nop, return, drop, select, ref.is_null, numeric
 		case op == 0x0B: // end
 		case op >= 0x02 && op <= 0x04: // block, loop, if
 			n++
-			r.leb(5) // block type: empty, a value type or a type index
+			r.LEB(5) // block type: empty, a value type or a type index
 
 		case op == 0x05: // else
 			n++
 		case op == 0x0C || op == 0x0D: // br, br_if
 			n++
-			r.u32()
+			r.U32()
 		case op == 0x0E: // br_table
 			n++
-			for i := r.count(); i > 0 && r.err == nil; i-- {
-				r.u32()
+			for i := r.Count(); i > 0 && r.Err == nil; i-- {
+				r.U32()
 			}
-			r.u32()
+			r.U32()
 		case op == 0x10 || op == 0xD2: // call, ref.func
-			r.u32()
+			r.U32()
 		case op == 0x11: // call_indirect
-			r.u32()
-			r.u32()
+			r.U32()
+			r.U32()
 		case op == 0x1C: // select t*
-			for i := r.count(); i > 0 && r.err == nil; i-- {
-				r.valType()
+			for i := r.Count(); i > 0 && r.Err == nil; i-- {
+				r.ValType()
 			}
 		case op >= 0x20 && op <= 0x26: // local.*, global.*, table.get, table.set
-			r.u32()
+			r.U32()
 		case op >= 0x28 && op <= 0x3E: // loads and stores
 			memArg(r)
 		case op == 0x3F || op == 0x40: // memory.size, memory.grow
-			r.u32()
+			r.U32()
 		case op == 0x41 || op == 0x42: // i32.const, i64.const
-			r.leb(10)
+			r.LEB(10)
 		case op == 0x43:
-			r.take(4)
+			r.Take(4)
 		case op == 0x44:
-			r.take(8)
+			r.Take(8)
 		case op == 0xD0: // ref.null
-			r.byte()
+			r.Byte()
 		case op == 0xFC:
 			misc(r)
 		case op == 0xFD:
 			simd(r)
 		default:
-			r.fail(fmt.Errorf("opcode %#x is not one the neuron compiles", op))
+			r.Fail(fmt.Errorf("opcode %#x is not one the neuron compiles", op))
 		}
 	}
-	return n, r.err
+	return n, r.Err
 }
 
 func memArg(r *reader) {
-	r.u32() // alignment
-	r.u32() // offset
+	r.U32() // alignment
+	r.U32() // offset
 }
 
 // misc reads the immediates of a 0xFC-prefixed instruction.
 func misc(r *reader) {
-	switch sub := r.u32(); {
+	switch sub := r.U32(); {
 	case sub <= 7: // saturating truncations
 	case sub == 9 || sub == 13 || sub >= 15 && sub <= 17: // data.drop, elem.drop, table.grow, table.size, table.fill
-		r.u32()
+		r.U32()
 	case sub == 11: // memory.fill
-		r.byte()
+		r.Byte()
 	case sub == 8 || sub == 12 || sub == 14: // memory.init, table.init, table.copy
-		r.u32()
-		r.u32()
+		r.U32()
+		r.U32()
 	case sub == 10: // memory.copy
-		r.byte()
-		r.byte()
+		r.Byte()
+		r.Byte()
 	default:
-		r.fail(fmt.Errorf("opcode 0xfc %d is not one the neuron compiles", sub))
+		r.Fail(fmt.Errorf("opcode 0xfc %d is not one the neuron compiles", sub))
 	}
 }
 
 // simd reads the immediates of a 0xFD-prefixed (SIMD) instruction.
 func simd(r *reader) {
-	switch sub := r.u32(); {
+	switch sub := r.U32(); {
 	case sub <= 11 || sub == 92 || sub == 93: // loads and stores
 		memArg(r)
 	case sub == 12 || sub == 13: // v128.const, i8x16.shuffle
-		r.take(16)
+		r.Take(16)
 	case sub >= 21 && sub <= 34: // extract_lane, replace_lane
-		r.byte()
+		r.Byte()
 	case sub >= 84 && sub <= 91: // load_lane, store_lane
 		memArg(r)
-		r.byte()
+		r.Byte()
 	case sub <= 0xFF:
 	default:
-		r.fail(fmt.Errorf("opcode 0xfd %d is not one the neuron compiles", sub))
+		r.Fail(fmt.Errorf("opcode 0xfd %d is not one the neuron compiles", sub))
 	}
 }

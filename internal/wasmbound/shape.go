@@ -3,12 +3,9 @@ package wasmbound
 import (
 	"errors"
 	"fmt"
-)
 
-// order is each known section's place in a module: each appears at most
-// once, in this order, with custom sections anywhere.
-var order = map[byte]int{secType: 1, secImport: 2, secFunction: 3, secTable: 4, secMemory: 5, secTag: 6,
-	secGlobal: 7, secExport: 8, secStart: 9, secElement: 10, secDataCount: 11, secCode: 12, secData: 13}
+	"github.com/empirefederation/neuron/internal/wasmbin"
+)
 
 // shape is what Bound counts of a module, section by section.
 type shape struct {
@@ -22,8 +19,8 @@ type shape struct {
 
 // section reads the body of the section id.
 func (s *shape) section(id byte, body []byte) error {
-	if id != secCustom {
-		o, ok := order[id]
+	if id != wasmbin.SecCustom {
+		o, ok := wasmbin.Order(id)
 		if !ok {
 			return errors.New("unknown section")
 		}
@@ -32,14 +29,14 @@ func (s *shape) section(id byte, body []byte) error {
 		}
 		s.last = o
 	}
-	r := &reader{b: body}
+	r := &reader{wasmbin.Reader{B: body}}
 	var err error
 	switch id {
-	case secCustom:
+	case wasmbin.SecCustom:
 		err = s.custom(r)
-	case secStart, secDataCount:
-		r.u32()
-	case secCode:
+	case wasmbin.SecStart, wasmbin.SecDataCount:
+		r.U32()
+	case wasmbin.SecCode:
 		err = s.code(r, len(body))
 	default:
 		err = s.vector(r, id)
@@ -47,9 +44,9 @@ func (s *shape) section(id byte, body []byte) error {
 	switch {
 	case err != nil:
 		return err
-	case r.err != nil:
-		return r.err
-	case len(r.b) > 0:
+	case r.Err != nil:
+		return r.Err
+	case len(r.B) > 0:
 		return errors.New("bytes after its end")
 	}
 	return nil
@@ -57,7 +54,7 @@ func (s *shape) section(id byte, body []byte) error {
 
 // entries reads the count of a vector that Budget.Entries bounds.
 func (s *shape) entries(r *reader, what string) (uint32, error) {
-	n := r.count()
+	n := r.Count()
 	if uint64(n) > s.budget.Entries {
 		return 0, &LimitError{What: what, Have: uint64(n), Limit: s.budget.Entries}
 	}
@@ -70,58 +67,58 @@ func (s *shape) vector(r *reader, id byte) error {
 	if err != nil {
 		return err
 	}
-	if id == secGlobal {
+	if id == wasmbin.SecGlobal {
 		if s.globals += uint64(n); s.globals > s.budget.Globals {
 			return &LimitError{What: "globals", Have: s.globals, Limit: s.budget.Globals}
 		}
 	}
-	for i := uint32(0); i < n && r.err == nil; i++ {
+	for i := uint32(0); i < n && r.Err == nil; i++ {
 		switch id {
-		case secType:
-			if form := r.byte(); form != 0x60 {
+		case wasmbin.SecType:
+			if form := r.Byte(); form != 0x60 {
 				return fmt.Errorf("type %d: form %#x is not a function type", i, form)
 			}
 			for range 2 { // parameters, results
-				for j := r.count(); j > 0 && r.err == nil; j-- {
-					r.valType()
+				for j := r.Count(); j > 0 && r.Err == nil; j-- {
+					r.ValType()
 				}
 			}
-		case secImport:
+		case wasmbin.SecImport:
 			if err := s.importEntry(r, i); err != nil {
 				return err
 			}
-		case secFunction:
-			r.u32()
+		case wasmbin.SecFunction:
+			r.U32()
 			s.functions++
-		case secTable:
-			if len(r.b) > 0 && r.b[0] == 0x40 { // a table with an initializer
-				r.take(2)
-				r.valType()
+		case wasmbin.SecTable:
+			if len(r.B) > 0 && r.B[0] == 0x40 { // a table with an initializer
+				r.Take(2)
+				r.ValType()
 				r.limits()
 				r.expr()
 			} else {
-				r.valType()
+				r.ValType()
 				r.limits()
 			}
-		case secMemory:
+		case wasmbin.SecMemory:
 			r.limits()
-		case secGlobal:
-			r.valType()
-			r.byte()
+		case wasmbin.SecGlobal:
+			r.ValType()
+			r.Byte()
 			r.expr()
-		case secExport:
-			r.name()
-			r.byte()
-			r.u32()
-		case secElement:
+		case wasmbin.SecExport:
+			r.Name()
+			r.Byte()
+			r.U32()
+		case wasmbin.SecElement:
 			if err := s.elementSegment(r, i); err != nil {
 				return err
 			}
-		case secData:
+		case wasmbin.SecData:
 			dataSegment(r, i)
-		case secTag:
-			r.byte()
-			r.u32()
+		case wasmbin.SecTag:
+			r.Byte()
+			r.U32()
 		}
 	}
 	return nil
@@ -130,11 +127,11 @@ func (s *shape) vector(r *reader, id byte) error {
 // importEntry reads an import. A table cannot be imported: the host
 // exports none, and Bound could not cap one.
 func (s *shape) importEntry(r *reader, i uint32) error {
-	r.name()
-	r.name()
-	switch kind := r.byte(); kind {
+	r.Name()
+	r.Name()
+	switch kind := r.Byte(); kind {
 	case 0x00: // function
-		r.u32()
+		r.U32()
 		s.functions++
 	case 0x01:
 		return &LimitError{What: "imported tables (the neuron provides none)", Have: 1, Limit: 0}
@@ -144,13 +141,13 @@ func (s *shape) importEntry(r *reader, i uint32) error {
 		if s.globals++; s.globals > s.budget.Globals {
 			return &LimitError{What: "imported globals", Have: s.globals, Limit: s.budget.Globals}
 		}
-		r.valType()
-		r.byte()
+		r.ValType()
+		r.Byte()
 	case 0x04: // tag
-		r.byte()
-		r.u32()
+		r.Byte()
+		r.U32()
 	default:
-		if r.err == nil {
+		if r.Err == nil {
 			return fmt.Errorf("import %d: kind %#x", i, kind)
 		}
 	}
@@ -160,26 +157,26 @@ func (s *shape) importEntry(r *reader, i uint32) error {
 // elementSegment reads an element segment; the elements of all of them
 // together are bounded by Budget.Entries.
 func (s *shape) elementSegment(r *reader, i uint32) error {
-	flags := r.u32()
+	flags := r.U32()
 	if flags > 7 {
 		return fmt.Errorf("element segment %d: flags %#x", i, flags)
 	}
 	if flags&3 == 2 { // an explicit table index
-		r.u32()
+		r.U32()
 	}
 	if flags&1 == 0 { // active: an offset
 		r.expr()
 	}
 	if flags&3 != 0 { // an element kind or a reference type
-		r.valType()
+		r.ValType()
 	}
-	n := r.count()
+	n := r.Count()
 	if s.elements += uint64(n); s.elements > s.budget.Entries {
 		return &LimitError{What: "elements in element segments", Have: s.elements, Limit: s.budget.Entries}
 	}
-	for j := uint32(0); j < n && r.err == nil; j++ {
+	for j := uint32(0); j < n && r.Err == nil; j++ {
 		if flags&4 == 0 {
-			r.u32()
+			r.U32()
 		} else {
 			r.expr()
 		}
@@ -189,17 +186,17 @@ func (s *shape) elementSegment(r *reader, i uint32) error {
 
 // dataSegment reads a data segment.
 func dataSegment(r *reader, i uint32) {
-	switch flags := r.u32(); flags {
+	switch flags := r.U32(); flags {
 	case 0: // active in memory 0
 		r.expr()
 	case 1: // passive
 	case 2: // active in a memory it names
-		r.u32()
+		r.U32()
 		r.expr()
 	default:
-		r.fail(fmt.Errorf("data segment %d: flags %#x", i, flags))
+		r.Fail(fmt.Errorf("data segment %d: flags %#x", i, flags))
 	}
-	r.take(r.u32())
+	r.Take(r.U32())
 }
 
 // code reads the code section: how many bodies, how large, and how many
@@ -209,24 +206,24 @@ func (s *shape) code(r *reader, size int) error {
 	if uint64(size) > b.CodeBytes {
 		return &LimitError{What: "bytes of code", Have: uint64(size), Limit: b.CodeBytes}
 	}
-	n := r.count()
+	n := r.Count()
 	if s.bodies = uint64(n); s.bodies > b.Functions {
 		return &LimitError{What: "functions", Have: s.bodies, Limit: b.Functions}
 	}
 	var total, squares uint64 // blocks and branches, and the squares of each function's
-	for i := uint32(0); i < n && r.err == nil; i++ {
-		body := &reader{b: r.take(r.u32())}
-		size := uint64(len(body.b))
+	for i := uint32(0); i < n && r.Err == nil; i++ {
+		body := &reader{wasmbin.Reader{B: r.Take(r.U32())}}
+		size := uint64(len(body.B))
 		if size > b.BodyBytes {
 			return &LimitError{What: fmt.Sprintf("bytes in the body of function %d", i), Have: size, Limit: b.BodyBytes}
 		}
 		var locals uint64
-		for j := body.count(); j > 0 && body.err == nil; j-- {
-			locals += uint64(body.u32())
-			body.valType()
+		for j := body.Count(); j > 0 && body.Err == nil; j-- {
+			locals += uint64(body.U32())
+			body.ValType()
 		}
-		if body.err != nil {
-			return fmt.Errorf("function %d: locals: %w", i, body.err)
+		if body.Err != nil {
+			return fmt.Errorf("function %d: locals: %w", i, body.Err)
 		}
 		if locals > b.Locals {
 			return &LimitError{What: fmt.Sprintf("locals in function %d", i), Have: locals, Limit: b.Locals}
@@ -254,21 +251,21 @@ func (s *shape) code(r *reader, size int) error {
 // maps wazero sizes by their counts, the counts of its function and local
 // names.
 func (s *shape) custom(r *reader) error {
-	if name := string(r.take(r.u32())); name != "name" {
-		r.b = nil
+	if name := string(r.Take(r.U32())); name != "name" {
+		r.B = nil
 		return nil
 	}
-	for !r.done() {
-		id := r.byte()
-		sub := &reader{b: r.take(r.u32())}
+	for !r.Done() {
+		id := r.Byte()
+		sub := &reader{wasmbin.Reader{B: r.Take(r.U32())}}
 		if id != 1 && id != 2 { // function names, local names
 			continue
 		}
 		if err := s.nameMaps(sub, id == 2); err != nil {
 			return err
 		}
-		if sub.err != nil {
-			return fmt.Errorf("name subsection %d: %w", id, sub.err)
+		if sub.Err != nil {
+			return fmt.Errorf("name subsection %d: %w", id, sub.Err)
 		}
 	}
 	return nil
@@ -278,12 +275,12 @@ func (s *shape) custom(r *reader) error {
 // from an index to a name map.
 func (s *shape) nameMaps(r *reader, indirect bool) error {
 	n, err := s.entries(r, "names in the name section")
-	for i := uint32(0); i < n && err == nil && r.err == nil; i++ {
-		r.u32()
+	for i := uint32(0); i < n && err == nil && r.Err == nil; i++ {
+		r.U32()
 		if indirect {
 			err = s.nameMaps(r, false)
 		} else {
-			r.name()
+			r.Name()
 		}
 	}
 	return err

@@ -23,6 +23,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/empirefederation/neuron/internal/wasmbin"
 )
 
 // Budget bounds the shape of a module the host compiles and instantiates.
@@ -102,24 +104,6 @@ func (e *LimitError) Error() string {
 	return fmt.Sprintf("the module has %d %s; the neuron allows at most %d", e.Have, e.What, e.Limit)
 }
 
-// Section ids of the binary format.
-const (
-	secCustom    = 0
-	secType      = 1
-	secImport    = 2
-	secFunction  = 3
-	secTable     = 4
-	secMemory    = 5
-	secGlobal    = 6
-	secExport    = 7
-	secStart     = 8
-	secElement   = 9
-	secCode      = 10
-	secData      = 11
-	secDataCount = 12
-	secTag       = 13
-)
-
 var sectionNames = [...]string{"custom", "type", "import", "function", "table", "memory", "global",
 	"export", "start", "element", "code", "data", "data count", "tag"}
 
@@ -133,16 +117,15 @@ func Bound(bin []byte, b Budget) ([]byte, error) {
 		return nil, fmt.Errorf("%w: no \\0asm header", ErrMalformed)
 	}
 	s := shape{budget: b}
-	r := reader{b: bin[8:]}
+	r := reader{wasmbin.Reader{B: bin[8:]}}
 	tables := -1 // offset in bin of the table section's header
-	for !r.done() {
-		at := len(bin) - len(r.b)
-		id := r.byte()
-		body := r.take(r.u32())
-		if r.err != nil {
-			return nil, fmt.Errorf("%w: section at byte %d: %v (is the file complete?)", ErrMalformed, at, r.err)
+	for !r.Done() {
+		at := len(bin) - len(r.B)
+		id, body := r.Section()
+		if r.Err != nil {
+			return nil, fmt.Errorf("%w: section at byte %d: %v (is the file complete?)", ErrMalformed, at, r.Err)
 		}
-		if id == secTable {
+		if id == wasmbin.SecTable {
 			tables = at
 		}
 		if err := s.section(id, body); err != nil {
@@ -173,12 +156,12 @@ func sectionName(id byte) string {
 // that each table's maximum is at most limit divided by the number of
 // tables, or bin when every table had such a maximum already.
 func capTables(bin []byte, at int, limit uint64) ([]byte, error) {
-	r := reader{b: bin[at+1:]}
-	size := r.u32()
-	start := len(bin) - len(r.b)
+	r := reader{wasmbin.Reader{B: bin[at+1:]}}
+	size := r.U32()
+	start := len(bin) - len(r.B)
 	end := start + int(size)
-	r.b = bin[start:end]
-	n := r.count()
+	r.B = bin[start:end]
+	n := r.Count()
 	if n == 0 {
 		return bin, nil
 	}
@@ -186,16 +169,16 @@ func capTables(bin []byte, at int, limit uint64) ([]byte, error) {
 	body := binary.AppendUvarint(make([]byte, 0, int(size)+10*int(n)), uint64(n))
 	changed := false
 	for i := range n {
-		from := end - len(r.b)
-		withInit := len(r.b) > 0 && r.b[0] == 0x40
+		from := end - len(r.B)
+		withInit := len(r.B) > 0 && r.B[0] == 0x40
 		if withInit {
-			r.take(2)
+			r.Take(2)
 		}
-		r.valType()
-		head := bin[from : end-len(r.b)]
+		r.ValType()
+		head := bin[from : end-len(r.B)]
 		flags, min, max := r.limits()
-		if r.err != nil {
-			return nil, fmt.Errorf("%w: table %d: %v", ErrMalformed, i, r.err)
+		if r.Err != nil {
+			return nil, fmt.Errorf("%w: table %d: %v", ErrMalformed, i, r.Err)
 		}
 		if flags > 1 {
 			return nil, fmt.Errorf("%w: table %d: limits flags %#x", ErrMalformed, i, flags)
@@ -215,12 +198,12 @@ func capTables(bin []byte, at int, limit uint64) ([]byte, error) {
 		body = binary.AppendUvarint(body, min)
 		body = binary.AppendUvarint(body, max)
 		if withInit {
-			from := end - len(r.b)
+			from := end - len(r.B)
 			r.expr()
-			body = append(body, bin[from:end-len(r.b)]...)
+			body = append(body, bin[from:end-len(r.B)]...)
 		}
 	}
-	if len(r.b) > 0 {
+	if len(r.B) > 0 {
 		return nil, fmt.Errorf("%w: table section: bytes after the last table", ErrMalformed)
 	}
 	if !changed {
@@ -228,7 +211,7 @@ func capTables(bin []byte, at int, limit uint64) ([]byte, error) {
 	}
 	out := make([]byte, 0, len(bin)+len(body)-int(size))
 	out = append(out, bin[:at]...)
-	out = append(out, secTable)
+	out = append(out, wasmbin.SecTable)
 	out = binary.AppendUvarint(out, uint64(len(body)))
 	out = append(out, body...)
 	return append(out, bin[end:]...), nil
