@@ -6,10 +6,14 @@ import (
 	"time"
 
 	"github.com/empirefederation/neuron/sdk"
+	"github.com/empirefederation/neuron/sdk/abi"
 )
 
 func init() {
-	sdk.Register(sdk.Info{Name: "hold", Version: "1.0.0"})
+	// A held call outlives whatever a test does meanwhile, such as a sync
+	// that compiles a new version from a cold cache under the race
+	// detector; the tests release it, or it ends with the test.
+	sdk.Register(sdk.Info{Name: "hold", Version: "1.0.0", Limits: abi.Limits{CallTimeout: abi.Duration(4 * time.Minute)}})
 	sdk.Handle("GET /t/hold/wait/{key}", "holds until config release = key", wait)
 	sdk.Handle("GET /t/hold/ok", "answers ok", func(*sdk.Request) sdk.Response { return sdk.Text(200, "ok") })
 }
