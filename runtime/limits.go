@@ -90,21 +90,33 @@ var HardMaxLimits = Limits{
 
 // limitField is one field of Limits, by its configuration key.
 type limitField struct {
-	key string
-	get func(Limits) int64
-	dur bool // a time.Duration, printed as one
+	key   string
+	get   func(Limits) int64
+	clear func(*Limits) // sets the field to zero: "inherit"
+	dur   bool          // a time.Duration, printed as one
 }
 
 // limitFields are every field of Limits, in the order errors list them.
 var limitFields = []limitField{
-	{"memoryPages", func(l Limits) int64 { return int64(l.MemoryPages) }, false},
-	{"callTimeout", func(l Limits) int64 { return int64(l.CallTimeout) }, true},
-	{"maxBodyBytes", func(l Limits) int64 { return l.MaxBodyBytes }, false},
-	{"maxResponseBytes", func(l Limits) int64 { return l.MaxResponseBytes }, false},
-	{"poolMin", func(l Limits) int64 { return int64(l.PoolMin) }, false},
-	{"poolMax", func(l Limits) int64 { return int64(l.PoolMax) }, false},
-	{"poolQueue", func(l Limits) int64 { return int64(l.PoolQueue) }, false},
-	{"startTimeout", func(l Limits) int64 { return int64(l.StartTimeout) }, true},
+	{"memoryPages", func(l Limits) int64 { return int64(l.MemoryPages) }, func(l *Limits) { l.MemoryPages = 0 }, false},
+	{"callTimeout", func(l Limits) int64 { return int64(l.CallTimeout) }, func(l *Limits) { l.CallTimeout = 0 }, true},
+	{"maxBodyBytes", func(l Limits) int64 { return l.MaxBodyBytes }, func(l *Limits) { l.MaxBodyBytes = 0 }, false},
+	{"maxResponseBytes", func(l Limits) int64 { return l.MaxResponseBytes }, func(l *Limits) { l.MaxResponseBytes = 0 }, false},
+	{"poolMin", func(l Limits) int64 { return int64(l.PoolMin) }, func(l *Limits) { l.PoolMin = 0 }, false},
+	{"poolMax", func(l Limits) int64 { return int64(l.PoolMax) }, func(l *Limits) { l.PoolMax = 0 }, false},
+	{"poolQueue", func(l Limits) int64 { return int64(l.PoolQueue) }, func(l *Limits) { l.PoolQueue = 0 }, false},
+	{"startTimeout", func(l Limits) int64 { return int64(l.StartTimeout) }, func(l *Limits) { l.StartTimeout = 0 }, true},
+}
+
+// Keep returns l with the fields whose configuration key keep refuses set
+// to zero ("inherit"), such as those only a built-in default set.
+func (l Limits) Keep(keep func(key string) bool) Limits {
+	for _, f := range limitFields {
+		if !keep(f.key) {
+			f.clear(&l)
+		}
+	}
+	return l
 }
 
 func (f limitField) format(v int64) string {

@@ -339,32 +339,7 @@ func (c *checker) checkMax(cfg *Config) {
 // operatorLimits returns l, the top-level limits, without the fields that
 // only the built-in defaults set.
 func (c *checker) operatorLimits(l runtime.Limits) runtime.Limits {
-	byDefault := func(key string) bool { return c.prov["limits."+key] == "defaults" }
-	if byDefault("memoryPages") {
-		l.MemoryPages = 0
-	}
-	if byDefault("callTimeout") {
-		l.CallTimeout = 0
-	}
-	if byDefault("maxBodyBytes") {
-		l.MaxBodyBytes = 0
-	}
-	if byDefault("maxResponseBytes") {
-		l.MaxResponseBytes = 0
-	}
-	if byDefault("poolMin") {
-		l.PoolMin = 0
-	}
-	if byDefault("poolMax") {
-		l.PoolMax = 0
-	}
-	if byDefault("poolQueue") {
-		l.PoolQueue = 0
-	}
-	if byDefault("startTimeout") {
-		l.StartTimeout = 0
-	}
-	return l
+	return l.Keep(func(key string) bool { return c.prov["limits."+key] != "defaults" })
 }
 
 // checkPool reports poolMin > poolMax; each is looked up under prefix, or
