@@ -361,14 +361,19 @@ func TestFederation_OutageLosesNothing(t *testing.T) {
 // TestFederation_Dependencies: probes speak Redis and PostgreSQL to real
 // servers; a required dependency that is down makes /health 503, the
 // heartbeat degraded, and raises an alert.
+//
+// Each dependency is probed once at start and not again within the test
+// (the interval is far longer than it runs), with a timeout no loaded
+// machine reaches: the statuses seen are the servers' answers, never a
+// probe that lost a race with the clock.
 func TestFederation_Dependencies(t *testing.T) {
 	fed := fedtest.New(t)
 	closed := closedPort(t)
 	extra := fmt.Sprintf(`dependencies:
-  - {name: redis, kind: redis, target: %q, interval: 50ms}
-  - {name: postgresql, kind: postgres, target: %q, interval: 200ms, timeout: 150ms}
-  - {name: ledger, kind: tcp, target: %q, interval: 50ms}
-`, testutil.Redis(t), testutil.Postgres(t), closed)
+  - {name: redis, kind: redis, target: %[1]q, interval: 1h, timeout: %[4]s}
+  - {name: postgresql, kind: postgres, target: %[2]q, interval: 1h, timeout: %[4]s}
+  - {name: ledger, kind: tcp, target: %[3]q, interval: 1h, timeout: %[4]s}
+`, testutil.Redis(t), testutil.Postgres(t), closed, waitLimit)
 	n := start(t, "--config", federationConfig(t, fed, t.TempDir(), dataDir(t), extra))
 
 	testutil.Eventually(t, waitLimit, "a heartbeat with every dependency probed", func() bool {
