@@ -12,22 +12,29 @@ import (
 
 // The environment variables that point tests at servers started outside
 // them. .ci/run starts Redis and PostgreSQL, sets the first two, and sets
-// EnvServices to "required" so that a missing server fails CI instead of
-// skipping the tests that need it.
+// EnvServices to "required" so that anything CI provides and a test finds
+// missing fails CI instead of skipping the test.
 const (
 	// EnvRedisAddr is the host:port of a Redis server for tests.
 	EnvRedisAddr = "NEURON_TEST_REDIS_ADDR"
 	// EnvPostgresURL is the URL of a PostgreSQL server for tests, such as
 	// postgres://postgres:secret@127.0.0.1:5432/postgres?sslmode=disable.
 	EnvPostgresURL = "NEURON_TEST_POSTGRES_URL"
-	// EnvServices, set to "required", turns a test's skip for want of a
-	// server into a failure.
+	// EnvServices, set to "required", turns every skip for want of
+	// something CI provides (a server, a tool, an unprivileged user) into
+	// a failure: see Unavailable.
 	EnvServices = "NEURON_TEST_SERVICES"
 )
 
-// unavailable skips the test because a server it needs cannot be had,
-// saying how to get one, or fails it when EnvServices is "required".
-func unavailable(tb testing.TB, why string) {
+// Unavailable ends a test that cannot run here because something it needs
+// and CI provides is missing: a server (Redis, PostgreSQL), a tool (clang
+// for wasm32-wasi, Chromium, Debian's python3 with aiohttp), an
+// unprivileged user. why says what is missing and how to get it. The test
+// is skipped, or failed when EnvServices is "required", as .ci/run sets it
+// after installing everything: a test CI requires can then never pass by
+// not running. Skips that are right everywhere (-short, another operating
+// system or architecture) call tb.Skip themselves.
+func Unavailable(tb testing.TB, why string) {
 	tb.Helper()
 	if os.Getenv(EnvServices) == "required" {
 		tb.Fatalf("%s (%s=required, so this fails instead of skipping)", why, EnvServices)

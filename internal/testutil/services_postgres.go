@@ -37,7 +37,7 @@ func Postgres(tb testing.TB) string {
 	pg := &privatePostgres
 	pg.once.Do(func() { pg.dsn, pg.skip, pg.err = startPostgres() })
 	if pg.skip != "" {
-		unavailable(tb, pg.skip)
+		Unavailable(tb, pg.skip)
 	}
 	if pg.err != nil {
 		tb.Fatalf("testutil: start a private PostgreSQL server: %v", pg.err)

@@ -56,7 +56,7 @@ func StartRedis(tb testing.TB) *RedisServer {
 	tb.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		unavailable(tb, fmt.Sprintf("redis-server is not installed: install it (apt-get install redis-server) or set %s=host:port of a Redis server", EnvRedisAddr))
+		Unavailable(tb, fmt.Sprintf("redis-server is not installed: install it (apt-get install redis-server) or set %s=host:port of a Redis server", EnvRedisAddr))
 	}
 	s := &RedisServer{tb: tb, bin: bin, dir: tb.TempDir()}
 	tb.Cleanup(s.Stop)

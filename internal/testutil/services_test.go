@@ -94,7 +94,7 @@ func TestPostgresRefusesWrongPassword(t *testing.T) {
 	}
 }
 
-// recordTB records what unavailable asks of the test instead of ending it.
+// recordTB records what Unavailable asks of the test instead of ending it.
 type recordTB struct {
 	testing.TB
 	skipped, failed string
@@ -116,7 +116,7 @@ func TestUnavailable(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv(EnvServices, tc.services)
 			r := &recordTB{TB: t}
-			unavailable(r, "no server here")
+			Unavailable(r, "no server here")
 			got := r.failed
 			if tc.wantSkip {
 				got = r.skipped
