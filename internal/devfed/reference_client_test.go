@@ -52,10 +52,7 @@ func refNeedPython(t *testing.T) {
 	}
 	why := "the reference client needs Debian's python3 with aiohttp and psutil (apt-get install python3-aiohttp python3-psutil): " +
 		strings.TrimSpace(err.Error()+" "+string(out))
-	if os.Getenv(testutil.EnvServices) == "required" {
-		t.Fatalf("%s (%s=required, so this fails instead of skipping)", why, testutil.EnvServices)
-	}
-	t.Skip(why)
+	testutil.Unavailable(t, why)
 }
 
 // refFederation is a development federation serving on loopback.

@@ -104,7 +104,7 @@ func TestCheckPostgres(t *testing.T) {
 			dep: pg(func(u *url.URL) {
 				pw, ok := u.User.Password()
 				if !ok {
-					t.Skip("the server's URL has no password: it does not authenticate by password")
+					testutil.Unavailable(t, "the PostgreSQL server's URL has no password, so it cannot be asked to refuse a wrong one: point "+testutil.EnvPostgresURL+" at a server that authenticates by password")
 				}
 				u.User = url.UserPassword(u.User.Username(), pw+"-wrong")
 			})},

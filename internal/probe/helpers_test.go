@@ -63,7 +63,7 @@ func pgURL(t *testing.T, edit func(u *url.URL)) string {
 	t.Helper()
 	u, err := url.Parse(testutil.Postgres(t))
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Skipf("%s is not a postgres:// URL that this test can change", testutil.EnvPostgresURL)
+		testutil.Unavailable(t, testutil.EnvPostgresURL+" is not a postgres:// URL that this test can change: set it to postgres://USER:PASSWORD@HOST:PORT/DATABASE")
 	}
 	edit(u)
 	return u.String()
