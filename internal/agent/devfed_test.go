@@ -20,9 +20,16 @@ import (
 // (internal/devfed) on loopback, and drive them through its admin API as
 // the dashboard does: the whole loop of issue 5, with nothing mocked.
 
-// devHeartbeat is the heartbeat period of the neurons, and the liveness
-// period of the federation, in these tests.
+// devHeartbeat is the heartbeat period of the neurons in these tests.
 const devHeartbeat = 200 * time.Millisecond
+
+// devLiveness is the heartbeat period the development federation expects:
+// it shows a neuron offline, and frees its id, after five periods without
+// a heartbeat. It is far longer than devHeartbeat so that a neuron slowed
+// by a loaded machine is never taken for offline in the middle of a test
+// (at 200 ms, one second without a heartbeat did it); no test here waits
+// for a neuron to go offline.
+const devLiveness = waitLimit / 5
 
 // adminAPI is a client of a development federation's admin API.
 type adminAPI struct {
@@ -40,7 +47,7 @@ func startDevFed(t *testing.T) adminAPI {
 		t.Fatal(err)
 	}
 	token := devfed.GenerateToken()
-	d, err := devfed.Serve(ln, devfed.Options{DataDir: t.TempDir(), AdminToken: token, HeartbeatInterval: devHeartbeat,
+	d, err := devfed.Serve(ln, devfed.Options{DataDir: t.TempDir(), AdminToken: token, HeartbeatInterval: devLiveness,
 		Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	if err != nil {
 		t.Fatal(err)
