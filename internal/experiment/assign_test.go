@@ -1,16 +1,22 @@
 package experiment
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/empirefederation/neuron/federation"
+	"github.com/empirefederation/neuron/internal/testutil"
 )
 
 const numKeys = 100_000
@@ -220,53 +226,105 @@ func TestStoppedVariantKeysGoToControl(t *testing.T) {
 	}
 }
 
-// TestHashGolden pins the assignment function: the expected values come from
-// an independent Python implementation of the documented hash, unit and
-// score (FNV-1a 64 over the length-prefixed bytes, fmix64, math.log). If
-// this fails, every running experiment's keys would change variant.
+// hashGolden is testdata/golden.json: the assignment's golden values, the
+// output of testdata/golden.py, an implementation of the documented
+// algorithm written apart from this one.
+type hashGolden struct {
+	Experiment struct {
+		ID       string `json:"id"`
+		Variants []struct {
+			Name   string `json:"name"`
+			Weight int    `json:"weight"`
+		} `json:"variants"`
+	} `json:"experiment"`
+	Hashes []struct {
+		ID   string `json:"id"`
+		Key  string `json:"key"`
+		Name string `json:"name"`
+		Hash string `json:"hash"` // 0x and 16 hex digits
+	} `json:"hashes"`
+	Assigned       map[string]string `json:"assigned"`
+	Sequence       int               `json:"sequence"`
+	SequenceSHA256 string            `json:"sequenceSHA256"`
+}
+
+// TestHashGolden pins the assignment function to testdata/golden.json (see
+// testdata/README.md): hashes, assignments of single keys, and the SHA-256
+// of the assignments of user-0..user-9999. If this fails, every running
+// experiment's keys would change variant.
 func TestHashGolden(t *testing.T) {
-	hashes := []struct {
-		id, key, name string
-		want          uint64
-	}{
-		{"exp-1", "user-42", "control", 0x399d8dd9547baf0a},
-		{"exp-1", "user-42", "treatment", 0xf8d34086a9d7dca2},
-		{"", "", "", 0x7bd3144f29c0cc9e},
+	raw, err := os.ReadFile(filepath.Join("testdata", "golden.json"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, h := range hashes {
-		if got := hashName(hashKey(idSeed(h.id), h.key), h.name); got != h.want {
-			t.Errorf("hash(%q, %q, %q) = %#x, want %#x", h.id, h.key, h.name, got, h.want)
+	var g hashGolden
+	if err := json.Unmarshal(raw, &g); err != nil {
+		t.Fatalf("testdata/golden.json: %v", err)
+	}
+	if len(g.Hashes) == 0 || len(g.Assigned) == 0 || g.Sequence == 0 {
+		t.Fatalf("testdata/golden.json has no values: %s", raw)
+	}
+	for _, h := range g.Hashes {
+		want, err := strconv.ParseUint(h.Hash, 0, 64)
+		if err != nil {
+			t.Fatalf("testdata/golden.json: hash %q: %v", h.Hash, err)
+		}
+		if got := hashName(hashKey(idSeed(h.ID), h.Key), h.Name); got != want {
+			t.Errorf("hash(%q, %q, %q) = %#x, want %#x", h.ID, h.Key, h.Name, got, want)
 		}
 		// The FNV part must be standard FNV-1a over the documented bytes.
 		f := fnv.New64a()
 		le := func(n int) []byte { return []byte{byte(n), byte(n >> 8), byte(n >> 16), byte(n >> 24)} }
-		f.Write(le(len(h.id)))
-		f.Write([]byte(h.id))
-		f.Write(le(len(h.key)))
-		f.Write([]byte(h.key))
-		f.Write([]byte(h.name))
-		if got, want := fnvString(hashKey(idSeed(h.id), h.key), h.name), f.Sum64(); got != want {
-			t.Errorf("FNV-1a of (%q, %q, %q) = %#x, hash/fnv says %#x", h.id, h.key, h.name, got, want)
+		f.Write(le(len(h.ID)))
+		f.Write([]byte(h.ID))
+		f.Write(le(len(h.Key)))
+		f.Write([]byte(h.Key))
+		f.Write([]byte(h.Name))
+		if got, want := fnvString(hashKey(idSeed(h.ID), h.Key), h.Name), f.Sum64(); got != want {
+			t.Errorf("FNV-1a of (%q, %q, %q) = %#x, hash/fnv says %#x", h.ID, h.Key, h.Name, got, want)
 		}
 	}
-	s := mustCompile(t, experiment("exp-1", []string{"control", "treatment", "fast"}, 50, 30, 20))
-	assigned := map[string]string{
-		"user-1": "fast", "user-2": "treatment", "user-3": "control", "user-42": "treatment",
-		"alice": "treatment", "bob": "control", "7f3e2a10-0c1b-4e5f-9a8b-1c2d3e4f5a6b": "control",
-		"": "treatment", "é": "control", "42": "treatment",
+	var names []string
+	var weights []int
+	for _, v := range g.Experiment.Variants {
+		names, weights = append(names, v.Name), append(weights, v.Weight)
 	}
-	for k, want := range assigned {
+	s := mustCompile(t, experiment(g.Experiment.ID, names, weights...))
+	for k, want := range g.Assigned {
 		if got := s.Name(s.Assign(k)); got != want {
 			t.Errorf("Assign(%q) = %s, want %s", k, got, want)
 		}
 	}
-	seq := make([]byte, 10_000)
+	seq := make([]byte, g.Sequence)
 	for i := range seq {
 		seq[i] = byte(s.Assign(key(i)))
 	}
 	sum := sha256.Sum256(seq)
-	if got, want := hex.EncodeToString(sum[:]), "3f1debace97b0a01f1e2070d17ddcad98bd45974f74f770e76888977bcd6525f"; got != want {
-		t.Errorf("assignments of user-0..user-9999 hash to %s, want %s (from the Python implementation)", got, want)
+	if got := hex.EncodeToString(sum[:]); got != g.SequenceSHA256 {
+		t.Errorf("assignments of user-0..user-%d hash to %s, want %s (from the Python implementation)", g.Sequence-1, got, g.SequenceSHA256)
+	}
+}
+
+// TestHashGoldenIsScriptOutput: testdata/golden.json is what
+// testdata/golden.py prints, so the golden values can be checked and
+// remade by anyone, never typed in.
+func TestHashGoldenIsScriptOutput(t *testing.T) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		testutil.Unavailable(t, "python3 is not installed: it runs testdata/golden.py, the independent implementation the golden values come from (apt-get install python3)")
+	}
+	cmd := exec.Command(python, "golden.py")
+	cmd.Dir = "testdata"
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("python3 golden.py: %v", err)
+	}
+	checked, err := os.ReadFile(filepath.Join("testdata", "golden.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out, checked) {
+		t.Errorf("testdata/golden.json is not the output of golden.py: run `cd internal/experiment/testdata && python3 golden.py > golden.json`; the script prints:\n%s", out)
 	}
 }
 
