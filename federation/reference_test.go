@@ -10,6 +10,7 @@ import (
 
 	"github.com/empirefederation/neuron/federation"
 	"github.com/empirefederation/neuron/federation/fedtest"
+	"github.com/empirefederation/neuron/internal/testutil"
 )
 
 // The reference guide's examples (testdata/*.json, copied verbatim) decode
@@ -62,6 +63,29 @@ func TestWire_ReferenceExamples(t *testing.T) {
 			if twice, _ := json.Marshal(again); !bytes.Equal(twice, ours) {
 				t.Errorf("round trip changed the value:\n got %s\nwant %s", twice, ours)
 			}
+		})
+	}
+}
+
+// TestWire_ReferenceExamplesAreVerbatim: each testdata/*.json example is the
+// JSON body of the reference guide's section that shows it, byte for byte,
+// when the guide is at hand (testdata/README.md); -update copies them again.
+func TestWire_ReferenceExamplesAreVerbatim(t *testing.T) {
+	for file, heading := range map[string]string{
+		"registration.json": "### 1. Registration (Required on Boot)",
+		"status.json":       "### 2. Heartbeat System (Every 60 seconds)",
+		"analytics.json":    "### 3. Analytics Reporting",
+		"update.json":       "### 4. Configuration Updates",
+	} {
+		t.Run(file, func(t *testing.T) {
+			block := testutil.GuideBlock(t, heading)
+			// The block is the request: a request line and headers, then
+			// the body from its first line that opens an object.
+			start := bytes.Index(block, []byte("\n{"))
+			if start < 0 {
+				t.Fatalf("the guide's %q block has no JSON body:\n%s", heading, block)
+			}
+			testutil.Golden(t, filepath.Join("testdata", file), block[start+1:])
 		})
 	}
 }

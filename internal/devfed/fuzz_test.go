@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 )
 
@@ -27,12 +25,8 @@ func fuzzServer(f *testing.F) (http.Handler, string) {
 	if rec.Code != 201 || json.Unmarshal(rec.Body.Bytes(), &env) != nil {
 		f.Fatalf("register: %d %s", rec.Code, rec.Body)
 	}
-	for _, name := range []string{"register", "status", "analytics"} {
-		raw, err := os.ReadFile(filepath.Join("testdata", "guide-"+name+".json"))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(raw)
+	for _, name := range []string{"registration", "status", "analytics"} {
+		f.Add(guideExample(f, name))
 	}
 	for _, seed := range []string{`{}`, `[]`, `null`, `{"neuronId": 1}`, `{"status": "active", "healthScore": 1e999}`,
 		`{"metrics": {"customMetrics": {"a": "b"}}, "events": [{"type": "t", "timestamp": "x"}]}`,

@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -34,12 +32,6 @@ const refPython = "/usr/bin/python3"
 // refTimeout bounds the Python client's run: it spends a second measuring
 // CPU for its heartbeat. Never an assertion on speed.
 const refTimeout = time.Minute
-
-// refGuide is the reference guide, beside the repository when it is
-// checked out with the project's shared files.
-func refGuide(t *testing.T) string {
-	return filepath.Join(testutil.RepoRoot(t), "..", "shared", "reference", "api-only-neuron-reference.md")
-}
 
 // refNeedPython skips the test when Debian's python3 with aiohttp and
 // psutil is missing, saying what to install, or fails it when
@@ -197,34 +189,9 @@ func TestReferenceClient(t *testing.T) {
 }
 
 // TestReferenceClientIsVerbatim keeps testdata/reference_client.py equal,
-// byte for byte, to the guide's code block, when the guide is at hand.
+// byte for byte, to the guide's code block, when the guide is at hand;
+// -update copies the block again.
 func TestReferenceClientIsVerbatim(t *testing.T) {
-	guide, err := os.ReadFile(refGuide(t))
-	if errors.Is(err, os.ErrNotExist) {
-		t.Skipf("the reference guide is not checked out beside the repository (%v)", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	const heading, open, fence = "### Complete Production-Ready Client\n", "```python\n", "\n```\n"
-	_, rest, ok := bytes.Cut(guide, []byte(heading))
-	if ok {
-		_, rest, ok = bytes.Cut(rest, []byte(open))
-	}
-	var block []byte
-	if ok {
-		block, _, ok = bytes.Cut(rest, []byte(fence))
-	}
-	if !ok {
-		t.Fatalf("%s has no %q section with a python code block", refGuide(t), strings.TrimSpace(heading))
-	}
-	block = append(block, '\n')
-	copied, err := os.ReadFile(filepath.Join("testdata", "reference_client.py"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(copied, block) {
-		t.Errorf("testdata/reference_client.py (%d bytes) differs from the guide's code block (%d bytes): copy the block again, unchanged",
-			len(copied), len(block))
-	}
+	block := testutil.GuideBlock(t, "### Complete Production-Ready Client")
+	testutil.Golden(t, filepath.Join("testdata", "reference_client.py"), block)
 }

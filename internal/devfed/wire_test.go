@@ -12,16 +12,25 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/empirefederation/neuron/federation"
+	"github.com/empirefederation/neuron/internal/testutil"
 )
 
 // guide reads one of the reference guide's example payloads.
 func guide(t *testing.T, name string) map[string]any {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("testdata", "guide-"+name+".json"))
+	return decodeMap(t, guideExample(t, name))
+}
+
+// guideExample returns the reference guide's example payload name
+// (registration, status, analytics): federation/testdata keeps the
+// verbatim copies.
+func guideExample(tb testing.TB, name string) []byte {
+	tb.Helper()
+	raw, err := os.ReadFile(filepath.Join(testutil.RepoRoot(tb), "federation", "testdata", name+".json"))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	return decodeMap(t, raw)
+	return raw
 }
 
 func TestRegisterIssuesToken(t *testing.T) {
@@ -47,7 +56,7 @@ func TestRegisterIssuesToken(t *testing.T) {
 // package federation); unknown fields are accepted too.
 func TestReferencePayloadsAccepted(t *testing.T) {
 	f := newFed(t)
-	reg := guide(t, "register")
+	reg := guide(t, "registration")
 	token := f.register(reg)
 	st := guide(t, "status")
 	st["hostInfo"].(map[string]any)["pid"] = 4242 // the guide's Python client sends it

@@ -97,11 +97,13 @@ func TestPostgresRefusesWrongPassword(t *testing.T) {
 // recordTB records what Unavailable asks of the test instead of ending it.
 type recordTB struct {
 	testing.TB
-	skipped, failed string
+	skipped, failed, errored string
 }
 
 func (r *recordTB) Skip(args ...any)                  { r.skipped = fmt.Sprint(args...) }
 func (r *recordTB) Fatalf(format string, args ...any) { r.failed = fmt.Sprintf(format, args...) }
+func (r *recordTB) Errorf(format string, args ...any) { r.errored = fmt.Sprintf(format, args...) }
+func (r *recordTB) Logf(string, ...any)               {}
 
 func TestUnavailable(t *testing.T) {
 	tests := []struct {

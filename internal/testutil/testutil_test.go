@@ -160,3 +160,27 @@ func TestWat(t *testing.T) {
 		t.Fatalf("not a Wasm module: % x", b)
 	}
 }
+
+func TestGolden(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "golden.txt")
+	if err := os.WriteFile(path, []byte("same\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := &recordTB{TB: t}
+	Golden(r, path, []byte("same\n"))
+	if r.failed != "" || r.errored != "" {
+		t.Errorf("equal contents: failed %q %q", r.failed, r.errored)
+	}
+	Golden(r, path, []byte("other\n"))
+	if !strings.Contains(r.errored, "-update") {
+		t.Errorf("different contents: %q, want an error saying to run with -update", r.errored)
+	}
+
+	*update = true
+	t.Cleanup(func() { *update = false })
+	r = &recordTB{TB: t}
+	Golden(r, path, []byte("other\n"))
+	if got, err := os.ReadFile(path); err != nil || string(got) != "other\n" || r.failed != "" || r.errored != "" {
+		t.Errorf("-update: file %q (%v), failed %q %q; want it rewritten", got, err, r.failed, r.errored)
+	}
+}
