@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/empirefederation/neuron/federation"
 	"github.com/empirefederation/neuron/federation/fedtest"
@@ -426,13 +427,18 @@ func TestFederation_LastGoodConfig(t *testing.T) {
 	n := start(t, "--config", cfg)
 	testutil.Eventually(t, waitLimit, "registration (its first heartbeat: the neuron holds its token)", func() bool { return len(fed.Heartbeats()) > 0 })
 	token := fed.Tokens()[len(fed.Tokens())-1]
-	if r := n.push(t, token, `{"config": {"batchSize": 7, "timeoutSeconds": 0.3}, "version": "v-7"}`); r.status != 200 {
+	// timeoutSeconds 2, not less: it bounds every call, and a call to the
+	// data processor on a loaded machine must not run out of it.
+	if r := n.push(t, token, `{"config": {"batchSize": 7, "timeoutSeconds": 2}, "version": "v-7"}`); r.status != 200 {
 		t.Fatalf("push: %d %s", r.status, r.body)
 	}
 	check := func(n *neuron) {
 		t.Helper()
 		if got := n.batchSize(t); got != 7 {
 			t.Errorf("batchSize %d, want the pushed 7", got)
+		}
+		if got := n.a.Runtime().Dynamic().CallTimeout; got != 2*time.Second {
+			t.Errorf("call timeout %v, want the pushed timeoutSeconds, 2s", got)
 		}
 		n.do(t, "GET", "/t/loop/spin", "").wantError(t, "a spin past timeoutSeconds", 504, "timeout")
 	}
