@@ -3,6 +3,7 @@
 package testutil
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -28,8 +29,9 @@ const nobody = 65534
 // CI. As any other user it returns false at once: the test goes on in this
 // process. As root it runs the test again in a copy of the test binary as
 // the user nobody, passes the child's output on, fails the test when the
-// child fails, skips or fails it (see Unavailable) when the child skips,
-// and returns true: the caller returns at once.
+// child fails, skips or fails it (see Unavailable) when the child skips or
+// cannot be started as nobody, and returns true: the caller returns at
+// once.
 //
 //	if testutil.RunUnprivileged(t) {
 //		return
@@ -43,9 +45,12 @@ func RunUnprivileged(t *testing.T) bool {
 	if os.Geteuid() != 0 {
 		return false
 	}
-	out, err := runAs(t, nobodyCredential(), t.Name())
-	t.Logf("the test as user %d:\n%s", nobody, out)
+	cred := nobodyCredential()
+	out, err := runAs(t, cred, t.Name())
+	t.Logf("the test as uid %d:\n%s", cred.Uid, out)
 	switch {
+	case errors.Is(err, errCannotStart): // a container with no other uid, say
+		Unavailable(t, fmt.Sprintf("testutil: the test as an unprivileged user: %v", err))
 	case err != nil:
 		t.Fatalf("testutil: the test as an unprivileged user: %v", err)
 	case strings.Contains(out, "--- SKIP: "+t.Name()):
@@ -53,6 +58,10 @@ func RunUnprivileged(t *testing.T) bool {
 	}
 	return true
 }
+
+// errCannotStart is runAs's error when the child cannot be started as the
+// user at all, as where root may not change user.
+var errCannotStart = errors.New("cannot start the test binary")
 
 // nobodyCredential is the credential of the user nobody, with no
 // supplementary groups (root's would otherwise be kept).
@@ -103,8 +112,13 @@ func runAs(t *testing.T, cred *syscall.Credential, name string) (string, error) 
 	cmd.Dir = home
 	cmd.Env = append(os.Environ(), "TMPDIR="+home, "HOME="+home)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	outb, err := cmd.CombinedOutput()
-	out := string(outb)
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Start(); err != nil {
+		return "", fmt.Errorf("%w as uid %d: %w", errCannotStart, cred.Uid, err)
+	}
+	err = cmd.Wait()
+	out := buf.String()
 	switch {
 	case err != nil:
 		return out, fmt.Errorf("%s as uid %d: %w", name, cred.Uid, err)
