@@ -22,16 +22,16 @@ import (
 	"github.com/empirefederation/neuron/runtime"
 )
 
-// build compiles src/processor.c into dir. A machine without clang
-// for wasm32-wasi skips the test (see testutil.Unavailable); .ci/run installs it.
+// build compiles src/processor.c into dir. A machine without clang for
+// wasm32-wasi skips the test (see testutil.Unavailable); .ci/run installs it.
 func build(t *testing.T, dir string) {
 	t.Helper()
-	out := filepath.Join(dir, "data-processor-c.wasm")
-	cmd := exec.Command("clang", "--target=wasm32-wasi", "--sysroot=/usr", "-O2", "-mexec-model=reactor", "-Wall", "-Werror",
-		"-o", out, filepath.Join(testutil.RepoRoot(t), "examples", "dataprocessor-c", "src", "processor.c"))
 	if missing := missingToolchain(); missing != "" {
 		testutil.Unavailable(t, "clang for wasm32-wasi is not installed ("+missing+" is missing): apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32, as .ci/run does")
 	}
+	out := filepath.Join(dir, "data-processor-c.wasm")
+	cmd := exec.Command("clang", "--target=wasm32-wasi", "--sysroot=/usr", "-O2", "-mexec-model=reactor", "-Wall", "-Werror",
+		"-o", out, filepath.Join(testutil.RepoRoot(t), "examples", "dataprocessor-c", "src", "processor.c"))
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, msg)
 	}
