@@ -152,7 +152,7 @@ func (rt *Runtime) closeVersion(v *versionState) {
 		return
 	}
 	id := v.plugin + "@" + v.version
-	if tr := v.read(); tr.Requests == 0 && tr.BytesOut == 0 && len(tr.Custom) == 0 {
+	if tr := v.read(); tr.Requests == 0 && len(tr.Custom) == 0 {
 		delete(rt.versions, id)
 		return
 	}

@@ -234,9 +234,9 @@ func (r *Reporter) Analytics() federation.AnalyticsReport {
 	m := metrics(total)
 	m.CustomMetrics = total.custom
 	return federation.AnalyticsReport{
-		NeuronID:  r.opts.Registration.NeuronID,
-		Metrics:   m,
-		Events:    r.opts.Events.Take(),
+		NeuronID: r.opts.Registration.NeuronID,
+		Metrics:  m,
+		Events:   r.opts.Events.Take(),
 		// To the nanosecond: two reports of the same numbers in one second
 		// must not read as one report sent twice, which a federation stores
 		// once (the development federation does).
