@@ -233,14 +233,15 @@ func (r *Reporter) Analytics() federation.AnalyticsReport {
 	rows = append(rows, variantRows...)
 	m := metrics(total)
 	m.CustomMetrics = total.custom
+	// To the nanosecond: two reports of the same numbers in one second
+	// must not read as one report sent twice, which a federation stores
+	// once (the development federation does).
+	stamp := time.Now().UTC().Format(time.RFC3339Nano)
 	return federation.AnalyticsReport{
-		NeuronID: r.opts.Registration.NeuronID,
-		Metrics:  m,
-		Events:   r.opts.Events.Take(),
-		// To the nanosecond: two reports of the same numbers in one second
-		// must not read as one report sent twice, which a federation stores
-		// once (the development federation does).
-		Timestamp: time.Now().UTC().Format(time.RFC3339Nano),
+		NeuronID:  r.opts.Registration.NeuronID,
+		Metrics:   m,
+		Events:    r.opts.Events.Take(),
+		Timestamp: stamp,
 		Breakdown: rows,
 	}
 }
