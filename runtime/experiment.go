@@ -260,8 +260,8 @@ func (rt *Runtime) StopExperiment(id string) error {
 }
 
 // MaxEndedExperiments is how many ended experiments (stopped, or replaced
-// by another on their processor) the runtime keeps the statistics of, most
-// recent first, so that the analytics count the calls they served after
+// by another on their processor) the runtime keeps the statistics of, the
+// most recent, so that the analytics count the calls they served after
 // their last report: see EndedExperiments.
 const MaxEndedExperiments = 20
 
