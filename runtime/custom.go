@@ -37,7 +37,7 @@ const (
 
 // customState is what a processor version's custom counters and events
 // left: the counters, the event types seen, and what the caps refused.
-// Guarded by processor.customMu.
+// Guarded by versionState.customMu.
 type customState struct {
 	counters                   map[string]float64
 	types                      map[string]struct{}
@@ -50,18 +50,19 @@ func newCustomState() customState {
 
 // AddMetric implements host.Env, within MaxCustomMetrics.
 func (p *processor) AddMetric(name string, v float64) bool {
-	if p.mod == nil { // the module is being probed: it is nobody yet
+	if p.mod == nil || p.state == nil { // the module is being probed: it is nobody yet
 		return true
 	}
-	p.customMu.Lock()
-	_, known := p.custom.counters[name]
-	ok := known || len(p.custom.counters) < MaxCustomMetrics && name != CustomDroppedMetrics && name != CustomDroppedEvents
+	c := p.state
+	c.customMu.Lock()
+	_, known := c.custom.counters[name]
+	ok := known || len(c.custom.counters) < MaxCustomMetrics && name != CustomDroppedMetrics && name != CustomDroppedEvents
 	if ok {
-		p.custom.counters[name] += v
+		c.custom.counters[name] += v
 	} else {
-		p.custom.droppedAdds++
+		c.custom.droppedAdds++
 	}
-	p.customMu.Unlock()
+	c.customMu.Unlock()
 	if !ok {
 		p.rt.metrics.dropped.WithLabelValues(p.name(), p.version(), p.digest12(), "metric").Inc()
 		p.metricCapLog.Warn("processor has its most custom metrics: adds to other names are dropped and counted",
@@ -74,18 +75,19 @@ func (p *processor) AddMetric(name string, v float64) bool {
 
 // Emit implements host.Env, within MaxEventTypes.
 func (p *processor) Emit(eventType string, data json.RawMessage) bool {
-	if p.mod == nil { // the module is being probed: it is nobody yet
+	if p.mod == nil || p.state == nil { // the module is being probed: it is nobody yet
 		return true
 	}
-	p.customMu.Lock()
-	_, known := p.custom.types[eventType]
-	ok := known || len(p.custom.types) < MaxEventTypes
+	c := p.state
+	c.customMu.Lock()
+	_, known := c.custom.types[eventType]
+	ok := known || len(c.custom.types) < MaxEventTypes
 	if !ok {
-		p.custom.droppedEvents++
+		c.custom.droppedEvents++
 	} else if !known {
-		p.custom.types[eventType] = struct{}{}
+		c.custom.types[eventType] = struct{}{}
 	}
-	p.customMu.Unlock()
+	c.customMu.Unlock()
 	if !ok {
 		p.rt.metrics.dropped.WithLabelValues(p.name(), p.version(), p.digest12(), "event").Inc()
 		p.eventCapLog.Warn("processor has emitted its most event types: events of other types are dropped and counted",
@@ -96,17 +98,17 @@ func (p *processor) Emit(eventType string, data json.RawMessage) bool {
 	return true
 }
 
-// customMetrics returns a copy of the processor's custom counters, with
+// customMetrics returns a copy of the version's custom counters, with
 // what its caps dropped.
-func (p *processor) customMetrics() map[string]float64 {
-	p.customMu.Lock()
-	defer p.customMu.Unlock()
-	m := maps.Clone(p.custom.counters)
-	if p.custom.droppedAdds > 0 {
-		m[CustomDroppedMetrics] = p.custom.droppedAdds
+func (v *versionState) customMetrics() map[string]float64 {
+	v.customMu.Lock()
+	defer v.customMu.Unlock()
+	m := maps.Clone(v.custom.counters)
+	if v.custom.droppedAdds > 0 {
+		m[CustomDroppedMetrics] = v.custom.droppedAdds
 	}
-	if p.custom.droppedEvents > 0 {
-		m[CustomDroppedEvents] = p.custom.droppedEvents
+	if v.custom.droppedEvents > 0 {
+		m[CustomDroppedEvents] = v.custom.droppedEvents
 	}
 	return m
 }

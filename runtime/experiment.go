@@ -51,10 +51,15 @@ type ExperimentVariant struct {
 	Config  map[string]any
 }
 
-// ExperimentInfo is a running experiment, for the API and analytics.
+// ExperimentInfo is a running experiment, for the API and analytics, or
+// one that ended (EndedExperiments).
 type ExperimentInfo struct {
 	ID     string `json:"id"`
 	Plugin string `json:"plugin"`
+	// Epoch tells apart two runs of experiments of the same ID (one
+	// replaced by another, stopped and started again): each SetExperiment
+	// starts a new one, and its statistics start from zero.
+	Epoch uint64 `json:"epoch"`
 	// Variants are in the experiment's order, with their statistics since
 	// the experiment started.
 	Variants []ExperimentVariantInfo `json:"variants"`
@@ -77,6 +82,7 @@ type ExperimentVariantInfo struct {
 // every snapshot built while it runs; what a snapshot resolves from it
 // (which processor serves each variant) is in its endpoints' splitRoutes.
 type running struct {
+	epoch        uint64 // numbered by SetExperiment
 	split        *experiment.Split
 	variants     []ExperimentVariant // Version resolved: never ""
 	header       [][]string          // X-Neuron-Variant value of each variant, shared
@@ -163,6 +169,8 @@ func (rt *Runtime) SetExperiment(_ context.Context, split *experiment.Split, var
 	if err != nil {
 		return fmt.Errorf("experiment %s: %w", split.ID(), err)
 	}
+	rt.experimentEpochs++
+	x.epoch = rt.experimentEpochs
 	next := maps.Clone(rt.experiments)
 	if next == nil {
 		next = map[string]*running{}
@@ -251,14 +259,42 @@ func (rt *Runtime) StopExperiment(id string) error {
 	return fmt.Errorf("stop experiment %s: no such experiment runs (running: %s)", id, cmp.Or(strings.Join(ids, ", "), "none"))
 }
 
+// MaxEndedExperiments is how many ended experiments (stopped, or replaced
+// by another on their processor) the runtime keeps the statistics of, the
+// most recent, so that the analytics count the calls they served after
+// their last report: see EndedExperiments.
+const MaxEndedExperiments = 20
+
 // installExperiments publishes a snapshot like the current one with
-// experiments xs. Called under rt.mu.
+// experiments xs, keeping those that end in rt.ended. Called under rt.mu.
 func (rt *Runtime) installExperiments(xs map[string]*running) {
+	rt.endExperiments(xs)
 	rt.experiments = xs
 	s := rt.current.Load()
 	next := &snapshot{procs: s.procs, serving: s.serving, pinned: s.pinned, experiments: xs}
 	next.router = next.newRouter(rt.metrics)
 	rt.current.Store(next)
+}
+
+// endedExperiment is an experiment that ended, with its processor's name.
+type endedExperiment struct {
+	plugin string
+	x      *running
+}
+
+// endExperiments records the experiments running that xs, the next set,
+// does not hold as ended. Called under rt.mu.
+func (rt *Runtime) endExperiments(xs map[string]*running) {
+	rt.endedMu.Lock()
+	defer rt.endedMu.Unlock()
+	for _, name := range slices.Sorted(maps.Keys(rt.experiments)) {
+		if x := rt.experiments[name]; xs[name] != x {
+			rt.ended = append(rt.ended, endedExperiment{plugin: name, x: x})
+		}
+	}
+	if over := len(rt.ended) - MaxEndedExperiments; over > 0 {
+		rt.ended = slices.Delete(rt.ended, 0, over)
+	}
 }
 
 // Experiments returns the experiments running now, by plugin name order,
@@ -267,15 +303,35 @@ func (rt *Runtime) Experiments() []ExperimentInfo {
 	s := rt.current.Load()
 	var out []ExperimentInfo
 	for _, name := range slices.Sorted(maps.Keys(s.experiments)) {
-		x := s.experiments[name]
-		info := ExperimentInfo{ID: x.split.ID(), Plugin: name}
-		for i, st := range x.split.Stats() {
-			info.Variants = append(info.Variants, ExperimentVariantInfo{VariantStats: st, Version: x.variants[i].Version,
-				ClientErrors: x.clientErrors[i].Load(), Unavailable: x.missing[i].Load()})
-		}
-		out = append(out, info)
+		out = append(out, s.experiments[name].info(name))
 	}
 	return out
+}
+
+// EndedExperiments returns the last MaxEndedExperiments experiments that
+// ended (StopExperiment, or SetExperiment replacing one), oldest first,
+// with each variant's statistics up to its last call: a reader diffing
+// Experiments between two readings adds these, so that the calls an
+// experiment served between its last reading and its end are counted.
+func (rt *Runtime) EndedExperiments() []ExperimentInfo {
+	rt.endedMu.Lock()
+	ended := slices.Clone(rt.ended)
+	rt.endedMu.Unlock()
+	out := make([]ExperimentInfo, 0, len(ended))
+	for _, e := range ended {
+		out = append(out, e.x.info(e.plugin))
+	}
+	return out
+}
+
+// info describes x, an experiment on processor name.
+func (x *running) info(name string) ExperimentInfo {
+	info := ExperimentInfo{ID: x.split.ID(), Plugin: name, Epoch: x.epoch}
+	for i, st := range x.split.Stats() {
+		info.Variants = append(info.Variants, ExperimentVariantInfo{VariantStats: st, Version: x.variants[i].Version,
+			ClientErrors: x.clientErrors[i].Load(), Unavailable: x.missing[i].Load()})
+	}
+	return info
 }
 
 // splitRoute resolves, for endpoint e of the processor serving in s, the

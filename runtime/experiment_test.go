@@ -243,3 +243,46 @@ func TestExperimentVersionLeaves(t *testing.T) {
 		return len(e.events.ofType(runtime.EventExperimentVariantUnavailable)) == 1
 	})
 }
+
+// TestEndedExperiments: an experiment stopped or replaced keeps its
+// statistics, up to its last call, in EndedExperiments, the last
+// MaxEndedExperiments of them; each run has its own Epoch.
+func TestEndedExperiments(t *testing.T) {
+	e := startEnv(t, runtime.Options{}, guests(t, "echo"))
+	vs := []federation.Variant{{Name: "control", Weight: 50, Version: "1.0.0"}, {Name: "other", Weight: 50, Version: "1.0.0"}}
+	calls := func(x runtime.ExperimentInfo) uint64 { return x.Variants[0].Requests + x.Variants[1].Requests }
+	start := func(id string) {
+		t.Helper()
+		if err := e.rt.SetExperiment(context.Background(), compileSplit(t, id, "echo", nil, vs...), runtimeVariants(vs)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start("exp-0")
+	for range 3 {
+		if r := e.get("/t/echo/1"); r.header.Get(runtime.HeaderVariant) == "" {
+			t.Fatalf("not split: %d %q", r.status, r.header.Get(runtime.HeaderVariant))
+		}
+	}
+	running := e.rt.Experiments()
+	if err := e.rt.StopExperiment("exp-0"); err != nil {
+		t.Fatal(err)
+	}
+	ended := e.rt.EndedExperiments()
+	if len(ended) != 1 || ended[0].ID != "exp-0" || ended[0].Epoch != running[0].Epoch || calls(ended[0]) != 3 {
+		t.Fatalf("EndedExperiments() = %+v after exp-0 served 3 calls and stopped (running it was %+v)", ended, running)
+	}
+	for i := 1; i <= runtime.MaxEndedExperiments; i++ { // each replaces the one before
+		start("exp-" + strconv.Itoa(i))
+	}
+	e.get("/t/echo/1") // counted by the running one
+	start("exp-0")     // the same id again: another run
+	ended = e.rt.EndedExperiments()
+	if len(ended) != runtime.MaxEndedExperiments || ended[0].ID != "exp-1" || ended[len(ended)-1].ID != "exp-20" ||
+		calls(ended[len(ended)-1]) != 1 {
+		t.Errorf("EndedExperiments() holds %d, from %s to %s; want the last %d, exp-1 to exp-20 with its call",
+			len(ended), ended[0].ID, ended[len(ended)-1].ID, runtime.MaxEndedExperiments)
+	}
+	if now := e.rt.Experiments(); len(now) != 1 || now[0].ID != "exp-0" || now[0].Epoch == running[0].Epoch || calls(now[0]) != 0 {
+		t.Errorf("Experiments() = %+v: want exp-0 again, a new run counting from zero", now)
+	}
+}

@@ -43,7 +43,7 @@ func (s *snapshot) info(p *processor) ProcessorInfo {
 	return ProcessorInfo{
 		Name: p.name(), Version: p.version(), Digest: p.mod.Digest, File: p.mod.Path,
 		Serving: serving, Pinned: serving && s.pinned[p.name()], Manifest: p.mod.Manifest, Limits: p.limits,
-		Pool: p.pool.Stats(), Custom: p.customMetrics(),
+		Pool: p.pool.Stats(), Custom: p.state.customMetrics(),
 	}
 }
 

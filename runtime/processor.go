@@ -49,8 +49,9 @@ type processor struct {
 	handles     []string
 	stackResets atomic.Uint64
 	headers     []string // canonical request headers forwarded to the guest
-	// state is the runtime's record of this NAME@VERSION: traffic counters
-	// and instance numbering that outlive a reload.
+	// state is the runtime's record of this NAME@VERSION: traffic and
+	// custom counters and instance numbering that outlive a reload. Set
+	// once the manifest is read; the version counts p open until p closes.
 	state *versionState
 	// startTimeout and memoryLimit are derived from limits once, for the
 	// instances the pool creates in the background.
@@ -75,11 +76,6 @@ type processor struct {
 	// swap drain the old version?".
 	inflight atomic.Int64
 	retiring atomic.Bool
-
-	// custom are the processor's custom counters and the event types it
-	// emitted, within their caps (see custom.go).
-	customMu sync.Mutex
-	custom   customState
 
 	// workers are the live instances, for Workers and RestartWorkers;
 	// changed when an instance is created or destroyed, never per call.
@@ -107,8 +103,7 @@ const digestLabelLen = 12
 // module's self-test. On error everything it made is closed.
 func (rt *Runtime) openProcessor(ctx context.Context, f *pluginFile, fromArchive bool) (*processor, error) {
 	start := time.Now()
-	p := &processor{rt: rt, log: rt.log.With("file", filepath.Base(f.path)), custom: newCustomState(),
-		workers: map[*instance]struct{}{}, file: f, fromArchive: fromArchive}
+	p := &processor{rt: rt, log: rt.log.With("file", filepath.Base(f.path)), workers: map[*instance]struct{}{}, file: f, fromArchive: fromArchive}
 	defer func() { p.loadTook = time.Since(start) }()
 	bin, err := f.binary()
 	if err == nil {
@@ -141,8 +136,9 @@ func (p *processor) open(ctx context.Context, bin *binary) error {
 		return err
 	}
 	m := p.mod
-	p.state = rt.versionState(p.id())
-	rt.metrics.acquire(p) // released by close
+	// Both released by close.
+	p.state = rt.openVersion(p.name(), p.version())
+	rt.metrics.acquire(p)
 	p.log = rt.log.With("plugin", m.Manifest.Name, "version", m.Manifest.Version, "digest", p.digest12(), "file", filepath.Base(bin.path))
 	p.limitLogs()
 	if !bin.interruptible {
@@ -259,6 +255,7 @@ func (p *processor) close(ctx context.Context) error {
 		}
 		if p.mod != nil && p.state != nil {
 			p.rt.metrics.release(p)
+			p.rt.closeVersion(p.state)
 		}
 	})
 	return errors.Join(err, p.closeErr)

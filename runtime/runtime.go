@@ -186,6 +186,13 @@ type Runtime struct {
 	// set once the guardrail loop runs. Both guarded by mu.
 	experiments map[string]*running
 	checking    bool
+	// experimentEpochs numbers the experiments started; guarded by mu.
+	// ended are the experiments that ended, oldest first (at most
+	// MaxEndedExperiments), guarded by endedMu: read by the reports,
+	// which must not wait for a sync holding mu.
+	experimentEpochs uint64
+	endedMu          sync.Mutex
+	ended            []endedExperiment
 
 	// wazeroOpen counts the wazero runtimes that processors own (loaded
 	// or draining), so that tests can prove a swap closes what it
@@ -197,10 +204,15 @@ type Runtime struct {
 	// bodies is the budget of request bodies in flight; see bodyBudget.
 	bodies bodyBudget
 
-	// versions keeps each NAME@VERSION's traffic counters and instance
-	// numbering across loads; taken at load and by InFlight, never per request.
-	versionsMu sync.Mutex
-	versions   map[string]*versionState
+	// versions keeps each NAME@VERSION's traffic and custom counters and
+	// instance numbering across loads, for the versions open and those
+	// retired in retiredVersions (oldest first, at most
+	// MaxRetiredVersions); epochs numbers the states created. Taken at
+	// load, close and by Traffic, never per request.
+	versionsMu      sync.Mutex
+	versions        map[string]*versionState
+	retiredVersions []*versionState
+	epochs          uint64
 }
 
 // shrinkEvery and idleFor govern how a pool grown by a spike shrinks back.
@@ -304,7 +316,8 @@ func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Close closes every processor, those still draining after a swap
 // included, waiting for in-flight calls until ctx ends, then the compiled
 // modules kept from retired versions, and frees the compilation cache's
-// memory. It is idempotent.
+// memory. It is idempotent. Traffic and EndedExperiments still answer
+// after it, with everything served, for a last report.
 func (rt *Runtime) Close(ctx context.Context) error {
 	if !rt.closed.CompareAndSwap(false, true) {
 		return nil
@@ -313,6 +326,8 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	s := rt.current.Swap(emptySnapshot(rt.metrics))
+	rt.endExperiments(nil) // a last report still counts their calls
+	rt.experiments = nil
 	var errs []error
 	for _, p := range s.procs {
 		if err := p.close(ctx); err != nil {

@@ -1,7 +1,10 @@
 package runtime
 
 import (
+	"maps"
 	"net/http"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -9,15 +12,23 @@ import (
 // Traffic is what one processor version served since the runtime started:
 // cumulative counters; callers diff two readings to get an interval.
 //
-// The counters of a processor version live as long as the runtime, not the
-// processor: a LoadDir that loads the same NAME@VERSION again continues
-// them, so they only ever increase. See docs/design.md, "Why do traffic
-// counters outlive a reload?".
+// The counters of a processor version outlive the processor: a LoadDir
+// that loads the same NAME@VERSION again continues them, and a version
+// replaced, unloaded or rolled back keeps its row, with everything it
+// served up to its last call, until MaxRetiredVersions versions retired
+// after it. So a reader that reads at least once between that many
+// retirements counts every request exactly once. See docs/design.md, "Why
+// do traffic counters outlive a reload?".
 type Traffic struct {
 	// Plugin and Version name the processor version; both are empty for
 	// the row of requests no processor claimed (404 and 405 from the router).
 	Plugin  string `json:"plugin"`
 	Version string `json:"version"`
+	// Epoch identifies this run of the row's counters. It changes only
+	// when the runtime forgot the version (MaxRetiredVersions) and loaded
+	// it again, counting from zero: a reader takes a row whose Epoch
+	// differs from its last reading's as counting from zero.
+	Epoch uint64 `json:"epoch"`
 	// Requests is Succeeded + ClientErrors + ServerErrors.
 	Requests uint64 `json:"requests"`
 	// Succeeded counts answers with a status below 400.
@@ -34,6 +45,10 @@ type Traffic struct {
 	// error bodies included.
 	BytesIn  uint64 `json:"bytesIn"`
 	BytesOut uint64 `json:"bytesOut"`
+	// Custom are the version's custom counters (metric_add), with what
+	// its caps dropped under CustomDroppedMetrics and CustomDroppedEvents:
+	// cumulative like the rest, continued across loads of the version.
+	Custom map[string]float64 `json:"customMetrics,omitempty"`
 }
 
 // trafficCounters are one processor version's (or the router's) Traffic,
@@ -75,35 +90,117 @@ func (t *trafficCounters) read(plugin, version string) Traffic {
 	return tr
 }
 
+// MaxRetiredVersions is how many processor versions that are no longer
+// loaded (replaced, unloaded, rolled back from, closed with the runtime)
+// the runtime keeps the counters of, so that the reports read what they
+// served after their last reading. Past it the version retired longest
+// ago is forgotten, and a later load of it counts from zero under a new
+// Traffic.Epoch. A version that retired having served nothing is
+// forgotten at once. A constant: the heartbeat and analytics read the
+// counters every interval, and no deployment retires this many versions
+// in one. See docs/design.md, "Why do traffic counters outlive a reload?".
+const MaxRetiredVersions = 100
+
 // versionState is what the runtime keeps for one NAME@VERSION across loads:
-// its traffic, and how many instances were ever created for it, which
-// numbers worker ids so that an id is never reused.
+// its traffic, its custom counters, and how many instances were ever
+// created for it, which numbers worker ids so that an id is never reused
+// while the runtime remembers the version.
 type versionState struct {
-	traffic   trafficCounters
-	instances atomic.Uint64
+	plugin, version string
+	epoch           uint64 // set at creation
+	traffic         trafficCounters
+	instances       atomic.Uint64
+	// custom are the version's custom counters and the event types it
+	// emitted, within their caps (see custom.go).
+	customMu sync.Mutex
+	custom   customState
+	// open counts the processors of the version open, loaded or
+	// draining; guarded by Runtime.versionsMu. At zero the version is
+	// retired: its row is kept, in Runtime.retiredVersions.
+	open int
 }
 
-// versionState returns the state of processor version id, creating it on
-// first use. It runs at load, never per request.
-func (rt *Runtime) versionState(id string) *versionState {
+// openVersion returns the state of processor version plugin@version,
+// creating it on first use or after the runtime forgot it, and counts one
+// more processor of it open until closeVersion. It runs at load, never
+// per request.
+func (rt *Runtime) openVersion(plugin, version string) *versionState {
+	id := plugin + "@" + version
 	rt.versionsMu.Lock()
 	defer rt.versionsMu.Unlock()
 	v := rt.versions[id]
 	if v == nil {
-		v = &versionState{}
+		rt.epochs++
+		v = &versionState{plugin: plugin, version: version, epoch: rt.epochs, custom: newCustomState()}
 		rt.versions[id] = v
 	}
+	if v.open == 0 {
+		rt.retiredVersions = slices.DeleteFunc(rt.retiredVersions, func(r *versionState) bool { return r == v })
+	}
+	v.open++
 	return v
 }
 
+// closeVersion records that a processor of v closed. With the last one, v
+// retires: its row stays in Traffic, and the row retired longest ago past
+// MaxRetiredVersions is forgotten. A row that counted nothing is
+// forgotten at once: no reader can miss anything of it.
+func (rt *Runtime) closeVersion(v *versionState) {
+	rt.versionsMu.Lock()
+	defer rt.versionsMu.Unlock()
+	if v.open--; v.open > 0 {
+		return
+	}
+	id := v.plugin + "@" + v.version
+	if tr := v.read(); tr.Requests == 0 && len(tr.Custom) == 0 {
+		delete(rt.versions, id)
+		return
+	}
+	rt.retiredVersions = append(rt.retiredVersions, v)
+	if over := len(rt.retiredVersions) - MaxRetiredVersions; over > 0 {
+		for _, old := range rt.retiredVersions[:over] {
+			delete(rt.versions, old.plugin+"@"+old.version)
+		}
+		rt.retiredVersions = slices.Delete(rt.retiredVersions, 0, over)
+	}
+}
+
+// read returns v's counters as a Traffic row.
+func (v *versionState) read() Traffic {
+	tr := v.traffic.read(v.plugin, v.version)
+	tr.Epoch = v.epoch
+	if c := v.customMetrics(); len(c) > 0 {
+		tr.Custom = c
+	}
+	return tr
+}
+
 // Traffic returns one row per processor version loaded now, in file order,
-// then one row with Plugin "" for the requests no processor claimed (404
-// and 405 from the router). The counters are cumulative since New.
+// then one per version that left (draining, or retired and remembered:
+// see MaxRetiredVersions) by NAME@VERSION, then one row with Plugin ""
+// for the requests no processor claimed (404 and 405 from the router).
+// The counters are cumulative since New, or since the version was loaded
+// again after the runtime forgot it (a new Epoch).
 func (rt *Runtime) Traffic() []Traffic {
 	s := rt.current.Load()
 	rows := make([]Traffic, 0, len(s.procs)+1)
+	seen := make(map[*versionState]bool, len(s.procs))
 	for _, p := range s.procs {
-		rows = append(rows, p.state.traffic.read(p.name(), p.version()))
+		if !seen[p.state] {
+			seen[p.state] = true
+			rows = append(rows, p.state.read())
+		}
+	}
+	rt.versionsMu.Lock()
+	left := make([]*versionState, 0, len(rt.versions))
+	for _, id := range slices.Sorted(maps.Keys(rt.versions)) {
+		if v := rt.versions[id]; !seen[v] {
+			left = append(left, v)
+		}
+	}
+	rt.versionsMu.Unlock()
+	for _, v := range left {
+		rows = append(rows, v.read())
 	}
 	return append(rows, rt.metrics.unclaimed.read("", ""))
 }

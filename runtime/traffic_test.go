@@ -3,7 +3,10 @@ package runtime_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
+	"reflect"
 	"testing"
 	"time"
 
@@ -61,6 +64,7 @@ func TestTraffic(t *testing.T) {
 		}
 	}
 
+	epochs := map[string]uint64{} // of the first check: a reload keeps them
 	check := func(t *testing.T, what string) map[string]runtime.Traffic {
 		t.Helper()
 		got := map[string]runtime.Traffic{}
@@ -80,8 +84,12 @@ func TestTraffic(t *testing.T) {
 			w.Plugin = plugin
 			if plugin != "" {
 				w.Version = "1.0.0"
+				if _, ok := epochs[plugin]; !ok {
+					epochs[plugin] = g.Epoch
+				}
+				w.Epoch = epochs[plugin]
 			}
-			if g != *w {
+			if !reflect.DeepEqual(g, *w) {
 				t.Errorf("%s: row %q\n got %+v\nwant %+v", what, plugin, g, *w)
 			}
 		}
@@ -164,5 +172,141 @@ func (e *env) release(key string) {
 	d.Settings["release"] = key
 	if err := e.rt.SetDynamic(d); err != nil {
 		e.t.Fatal(err)
+	}
+}
+
+// rows returns e's Traffic by NAME@VERSION, without the unclaimed row.
+func (e *env) rows() map[string]runtime.Traffic {
+	out := map[string]runtime.Traffic{}
+	for _, tr := range e.rt.Traffic() {
+		if tr.Plugin != "" {
+			out[tr.Plugin+"@"+tr.Version] = tr
+		}
+	}
+	return out
+}
+
+// TestTraffic_OutlivesTheVersion: the row of a version replaced by a
+// swap, unloaded, or left by a rollback stays in Traffic with everything
+// it served, custom counters included, and a version loaded again
+// continues its row (the same Epoch): a reader diffing two readings counts
+// every request once whatever happened to the version in between.
+func TestTraffic_OutlivesTheVersion(t *testing.T) {
+	v1, v2 := guestBuild(t, "echo", "1.0.0", "a"), guestBuild(t, "echo", "1.1.0", "b")
+	e := startEnv(t, runtime.Options{}, v1.files("echo"))
+	call := func(n int, want string) {
+		t.Helper()
+		for range n {
+			r := e.do("POST", "/t/echo/host", nil)
+			if r.status != http.StatusOK || r.header.Get(runtime.HeaderPlugin) != want {
+				t.Fatalf("POST /t/echo/host: %d from %q %.200s, want 200 from %s", r.status, r.header.Get(runtime.HeaderPlugin), r.body, want)
+			}
+		}
+	}
+	check := func(what string, want map[string]float64) map[string]runtime.Traffic {
+		t.Helper()
+		got := e.rows()
+		for id, n := range want {
+			if tr := got[id]; tr.Requests != uint64(n) || tr.Custom["echoCalls"] != n {
+				t.Errorf("%s: %s row %+v, want %v requests and echoCalls", what, id, tr, n)
+			}
+		}
+		if len(got) != len(want) {
+			t.Errorf("%s: rows %v, want %v", what, got, want)
+		}
+		return got
+	}
+
+	call(3, "echo@1.0.0")
+	first := check("before the swap", map[string]float64{"echo@1.0.0": 3})
+	e.put(v2.files("echo"))
+	e.sync()
+	call(2, "echo@1.1.0")
+	e.settled()
+	check("after the swap to 1.1.0", map[string]float64{"echo@1.0.0": 3, "echo@1.1.0": 2})
+
+	if _, _, err := e.rt.Rollback(context.Background(), "echo"); err != nil {
+		t.Fatal(err)
+	}
+	call(4, "echo@1.0.0")
+	e.settled()
+	again := check("after the rollback to 1.0.0", map[string]float64{"echo@1.0.0": 7, "echo@1.1.0": 2})
+	if again["echo@1.0.0"].Epoch != first["echo@1.0.0"].Epoch {
+		t.Errorf("1.0.0 loaded again has epoch %d, was %d: its counters should continue", again["echo@1.0.0"].Epoch, first["echo@1.0.0"].Epoch)
+	}
+
+	// A rebuild of the serving version continues its custom counters too.
+	e.put(guestBuild(t, "echo", "1.0.0", "c").files("echo"))
+	if err := e.rt.Unpin(context.Background(), "echo"); err != nil {
+		t.Fatal(err)
+	}
+	e.sync()
+	call(1, "echo@1.0.0")
+	e.settled()
+	check("after a rebuild of 1.0.0", map[string]float64{"echo@1.0.0": 8, "echo@1.1.0": 2})
+
+	if err := e.rt.Unload(context.Background(), "echo"); err != nil {
+		t.Fatal(err)
+	}
+	e.settled()
+	check("after the unload", map[string]float64{"echo@1.0.0": 8, "echo@1.1.0": 2})
+	if err := e.rt.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	check("after Close", map[string]float64{"echo@1.0.0": 8, "echo@1.1.0": 2})
+}
+
+// okVersion is the ok.wat processor "ok" at version, serving GET /w/ok/handle.
+func okVersion(t *testing.T, version string) map[string][]byte {
+	t.Helper()
+	files := watPlugin(t, "ok", "ok", "", "handle")
+	var m map[string]any
+	if err := json.Unmarshal(files["ok.json"], &m); err != nil {
+		t.Fatal(err)
+	}
+	m["version"] = version
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files["ok.json"] = b
+	return files
+}
+
+// TestTraffic_RetiredVersionsBounded: the runtime keeps the rows of the
+// last MaxRetiredVersions versions that left, forgets the oldest past
+// that, and forgets at once a version that served nothing; a version it
+// forgot counts from zero when loaded again, under a new Epoch.
+func TestTraffic_RetiredVersionsBounded(t *testing.T) {
+	e := startEnv(t, runtime.Options{}, okVersion(t, "0.0.1"))
+	e.put(okVersion(t, "0.0.2")) // 0.0.1 served nothing: forgotten at once
+	e.sync()
+	e.settled()
+	if _, kept := e.rows()["ok@0.0.1"]; kept {
+		t.Errorf("rows %v keep ok@0.0.1, which served nothing", e.rows())
+	}
+	first := e.rows()["ok@0.0.2"]
+	for i := range runtime.MaxRetiredVersions + 1 {
+		if r := e.get("/w/ok/handle"); r.status != http.StatusOK {
+			t.Fatalf("GET /w/ok/handle: %d %s", r.status, r.body)
+		}
+		e.put(okVersion(t, fmt.Sprintf("1.0.%d", i)))
+		e.sync()
+	}
+	e.settled()
+	rows := e.rows()
+	if _, kept := rows["ok@0.0.2"]; kept || len(rows) != runtime.MaxRetiredVersions+1 {
+		t.Errorf("%d rows, ok@0.0.2 kept %v; want the %d retired last and the one loaded", len(rows), kept, runtime.MaxRetiredVersions)
+	}
+	if tr := rows["ok@1.0.0"]; tr.Requests != 1 {
+		t.Errorf("ok@1.0.0, retired, has %+v; want its 1 request", tr)
+	}
+	e.put(okVersion(t, "0.0.2"))
+	e.sync()
+	if r := e.get("/w/ok/handle"); r.status != http.StatusOK || r.header.Get(runtime.HeaderPlugin) != "ok@0.0.2" {
+		t.Fatalf("GET /w/ok/handle: %d from %q", r.status, r.header.Get(runtime.HeaderPlugin))
+	}
+	if tr := e.rows()["ok@0.0.2"]; tr.Requests != 1 || tr.Epoch == first.Epoch {
+		t.Errorf("ok@0.0.2 loaded again after it was forgotten: %+v; want 1 request under an epoch other than %d", tr, first.Epoch)
 	}
 }

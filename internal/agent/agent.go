@@ -162,8 +162,9 @@ func (a *Agent) Runtime() *runtime.Runtime { return a.rt }
 
 // Stop shuts the neuron down in the order the federation expects: a
 // "stopping" heartbeat, then no new connections while in-flight calls
-// finish within ShutdownTimeout, then the final analytics report (sent, or
-// kept on disk for the next start), then every processor is closed.
+// finish within ShutdownTimeout, then every processor is closed, then the
+// final analytics report, with everything served since the last one
+// (sent, or kept on disk for the next start).
 func (a *Agent) Stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
@@ -184,13 +185,13 @@ func (a *Agent) Stop() error {
 	return errors.Join(err, a.closeAll(ctx))
 }
 
-// closeAll stops the federation link (final report) and frees everything.
+// closeAll frees everything, then stops the federation link: its final
+// report is built once no call can be answered or counted any more, so it
+// holds everything served, calls that outlived the shutdown timeout
+// included (the runtime interrupts them as it closes).
 func (a *Agent) closeAll(ctx context.Context) error {
 	a.stopWatch() // before the runtime closes: no Sync of a closed runtime
 	var errs []error
-	if l := a.fed.Load(); l != nil {
-		errs = append(errs, l.Stop(ctx))
-	}
 	if a.probes != nil {
 		a.probes.Stop()
 	}
@@ -205,6 +206,9 @@ func (a *Agent) closeAll(ctx context.Context) error {
 	}
 	if a.rt != nil {
 		errs = append(errs, a.rt.Close(ctx))
+	}
+	if l := a.fed.Load(); l != nil {
+		errs = append(errs, l.Stop(ctx))
 	}
 	return errors.Join(errs...)
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,22 +43,34 @@ type adminAPI struct {
 // starts later have stopped).
 func startDevFed(t *testing.T) adminAPI {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	api, _ := serveDevFed(t, "127.0.0.1:0", t.TempDir(), devfed.GenerateToken())
+	return api
+}
+
+// serveDevFed serves a development federation on addr with its state in
+// data, until the test ends or the returned stop is called (which the
+// test's end then does not repeat).
+func serveDevFed(t *testing.T, addr, data, token string) (adminAPI, func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	token := devfed.GenerateToken()
-	d, err := devfed.Serve(ln, devfed.Options{DataDir: t.TempDir(), AdminToken: token, HeartbeatInterval: devLiveness,
+	d, err := devfed.Serve(ln, devfed.Options{DataDir: data, AdminToken: token, HeartbeatInterval: devLiveness,
 		Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := d.Stop(context.Background()); err != nil {
-			t.Errorf("stop the development federation: %v", err)
-		}
-	})
-	return adminAPI{base: d.URL(), token: token, client: &http.Client{Timeout: waitLimit}}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			if err := d.Stop(context.Background()); err != nil {
+				t.Errorf("stop the development federation: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return adminAPI{base: d.URL(), token: token, client: &http.Client{Timeout: waitLimit}}, stop
 }
 
 // call sends a request to the admin API and decodes the answer's data
@@ -144,7 +157,15 @@ func delivered(deliveries []delivery, status string, ids ...string) bool {
 func devNeuron(t *testing.T, api adminAPI, id string) *neuron {
 	t.Helper()
 	plugins := pluginsDir(t, map[string]string{"dp-1.wasm": "examples/dataprocessor/v1.0.0", "dp-2.wasm": "examples/dataprocessor/v1.1.0"})
-	return start(t, "--config", writeFile(t, "neuron.yaml", fmt.Sprintf(`
+	return start(t, "--config", devConfig(t, api, id, plugins, dataDir(t), 150*time.Millisecond))
+}
+
+// devConfig is the configuration file of a neuron with id joining the
+// federation at api, serving plugins, with short periods and analytics
+// every analytics.
+func devConfig(t *testing.T, api adminAPI, id, plugins, data string, analytics time.Duration) string {
+	t.Helper()
+	return writeFile(t, "neuron.yaml", fmt.Sprintf(`
 id: %s
 listen: 127.0.0.1:0
 pluginsDir: %s
@@ -153,11 +174,11 @@ shutdownTimeout: 5s
 federation:
   url: %s
   heartbeatInterval: %s
-  analyticsInterval: 150ms
+  analyticsInterval: %s
   configPollInterval: 300ms
 settings:
   batchSize: 1000
-`, id, plugins, dataDir(t), api.base, devHeartbeat)))
+`, id, plugins, data, api.base, devHeartbeat, analytics))
 }
 
 // TestDevFederation_TwoNeurons: two neurons join a development federation;

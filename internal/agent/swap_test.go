@@ -217,7 +217,16 @@ type stormClients struct {
 	mu       sync.Mutex
 	failures []string
 	seen     map[string]int // answers by version
+	// answers counts every answer received, whatever its status, by what
+	// served it; unclaimedOK takes a 404 that no processor served (none
+	// loaded) for an answer, not a failure.
+	answers     map[servedBy]int64
+	unclaimedOK bool
 }
+
+// servedBy is what served an answer: its X-Neuron-Plugin and
+// X-Neuron-Variant headers, both "" when no processor did.
+type servedBy struct{ plugin, variant string }
 
 // stormClientCount is how many clients call at once; with the test's own
 // GET /status polls they are more than the pool's 2 instances, so calls
@@ -225,8 +234,13 @@ type stormClients struct {
 const stormClientCount = 2
 
 func startStormClients(n *neuron) *stormClients {
+	return startClients(n, false)
+}
+
+// startClients starts the storm's clients; see stormClients.unclaimedOK.
+func startClients(n *neuron, unclaimedOK bool) *stormClients {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &stormClients{cancel: cancel, seen: map[string]int{}}
+	c := &stormClients{cancel: cancel, seen: map[string]int{}, answers: map[servedBy]int64{}, unclaimedOK: unclaimedOK}
 	for id := range stormClientCount {
 		c.wg.Add(1)
 		go func() {
@@ -239,15 +253,21 @@ func startStormClients(n *neuron) *stormClients {
 				r, err := n.send(context.Background(), method, path, body)
 				c.calls.Add(1)
 				v, problem := "", ""
-				if err != nil {
+				by := servedBy{r.header.Get("X-Neuron-Plugin"), r.header.Get("X-Neuron-Variant")}
+				switch {
+				case err != nil:
 					problem = err.Error()
-				} else {
+				case c.unclaimedOK && r.status == http.StatusNotFound && by.plugin == "":
+				default:
 					v, problem = checkStormReply(path, r)
 				}
 				c.mu.Lock()
+				if err == nil {
+					c.answers[by]++
+				}
 				if problem != "" && len(c.failures) < 20 {
 					c.failures = append(c.failures, method+" "+path+": "+problem)
-				} else if problem == "" {
+				} else if problem == "" && v != "" {
 					c.seen[v]++
 				}
 				c.mu.Unlock()
@@ -255,6 +275,19 @@ func startStormClients(n *neuron) *stormClients {
 		}()
 	}
 	return c
+}
+
+// count returns how many answers served matched, so far.
+func (c *stormClients) count(match func(servedBy) bool) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var n int64
+	for by, k := range c.answers {
+		if match(by) {
+			n += k
+		}
+	}
+	return n
 }
 
 // stop ends the calls, waits for the last answers, and fails the test

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/empirefederation/neuron/federation"
@@ -12,24 +13,28 @@ type variantTotals struct {
 	latency                        time.Duration // mean × requests
 }
 
-// variantRows returns a breakdown row per variant of each running
-// experiment: the counts and mean latency of the interval since the last
-// call (the difference of the engine's cumulative statistics), and the
-// quantiles since the experiment started, as the engine keeps them.
-// A variant without calls in the interval has no row. Called under r.mu.
+// variantRows returns a breakdown row per variant of each experiment
+// running, or ended since the last call: the counts and mean latency of
+// the interval since the last call (the difference of the engine's
+// cumulative statistics, which the runtime keeps after the experiment
+// ends, for the calls it served after the last report), and the
+// quantiles since the experiment started, as the engine keeps them. A
+// variant without calls in the interval has no row. Called under r.mu.
 func (r *Reporter) variantRows() []federation.BreakdownRow {
 	rt := r.opts.Runtime
 	cur := map[string]variantTotals{}
 	var rows []federation.BreakdownRow
-	for _, x := range rt.Experiments() {
+	// An experiment ending while this reads may be in both lists: its key
+	// (id, run and variant) counts it once.
+	for _, x := range append(rt.EndedExperiments(), rt.Experiments()...) {
 		for _, v := range x.Variants {
-			key := x.ID + "\x00" + v.Name
+			key := x.ID + "\x00" + strconv.FormatUint(x.Epoch, 10) + "\x00" + v.Name
+			if _, dup := cur[key]; dup {
+				continue
+			}
 			t := variantTotals{v.Requests, v.Errors, v.ClientErrors, v.Mean * time.Duration(v.Requests)}
 			cur[key] = t
 			p := r.variants[key]
-			if t.requests < p.requests { // an experiment of the same id restarted
-				p = variantTotals{}
-			}
 			n := int64(t.requests - p.requests)
 			if n == 0 {
 				continue

@@ -31,6 +31,9 @@ type Runtime interface {
 	// Experiments gives a breakdown row per variant of each running
 	// traffic-splitting experiment.
 	Experiments() []runtime.ExperimentInfo
+	// EndedExperiments gives the same of the experiments that ended
+	// lately, so that what they served after the last report is counted.
+	EndedExperiments() []runtime.ExperimentInfo
 }
 
 // System is a reading of host usage, in percent.
@@ -75,7 +78,7 @@ type Reporter struct {
 	analytics window
 	alerts    map[string]bool // alert name → active
 	// variants are the experiment variants' counters at the last
-	// analytics report, by experiment id and variant name.
+	// analytics report, by experiment id, run (Epoch) and variant name.
 	variants map[string]variantTotals
 }
 
@@ -84,8 +87,8 @@ func New(opts Options) *Reporter {
 	r := &Reporter{opts: opts, pid: strconv.Itoa(os.Getpid()), alerts: map[string]bool{}}
 	r.phase.Store("")
 	now := time.Now()
-	r.heartbeat.next(now, opts.Runtime.Traffic(), opts.Runtime.Processors())
-	r.analytics.next(now, opts.Runtime.Traffic(), opts.Runtime.Processors())
+	r.heartbeat.next(now, opts.Runtime.Traffic())
+	r.analytics.next(now, opts.Runtime.Traffic())
 	return r
 }
 
@@ -132,7 +135,7 @@ func (r *Reporter) Status() federation.Status {
 	deps := r.opts.Dependencies()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	byProc, elapsed := r.heartbeat.next(time.Now(), r.opts.Runtime.Traffic(), r.opts.Runtime.Processors())
+	byProc, elapsed := r.heartbeat.next(time.Now(), r.opts.Runtime.Traffic())
 	var total usage
 	for _, u := range byProc {
 		total.add(u)
@@ -211,7 +214,7 @@ func (r *Reporter) record(typ string, data any) {
 // version, and the events recorded.
 func (r *Reporter) Analytics() federation.AnalyticsReport {
 	r.mu.Lock()
-	byProc, _ := r.analytics.next(time.Now(), r.opts.Runtime.Traffic(), r.opts.Runtime.Processors())
+	byProc, _ := r.analytics.next(time.Now(), r.opts.Runtime.Traffic())
 	variantRows := r.variantRows()
 	r.mu.Unlock()
 	var total usage
@@ -230,11 +233,15 @@ func (r *Reporter) Analytics() federation.AnalyticsReport {
 	rows = append(rows, variantRows...)
 	m := metrics(total)
 	m.CustomMetrics = total.custom
+	// To the nanosecond: two reports of the same numbers in one second
+	// must not read as one report sent twice, which a federation stores
+	// once (the development federation does).
+	stamp := time.Now().UTC().Format(time.RFC3339Nano)
 	return federation.AnalyticsReport{
 		NeuronID:  r.opts.Registration.NeuronID,
 		Metrics:   m,
 		Events:    r.opts.Events.Take(),
-		Timestamp: time.Now().UTC().Format(time.RFC3339),
+		Timestamp: stamp,
 		Breakdown: rows,
 	}
 }

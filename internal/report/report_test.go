@@ -40,11 +40,13 @@ func (c *counters) Waiting() int { return c.waiting }
 
 // Experiments: per-variant rows are tested over a real runtime in
 // internal/agent.
-func (c *counters) Experiments() []runtime.ExperimentInfo { return nil }
+func (c *counters) Experiments() []runtime.ExperimentInfo      { return nil }
+func (c *counters) EndedExperiments() []runtime.ExperimentInfo { return nil }
 
 func (c *counters) set(t runtime.Traffic, custom map[string]float64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	t.Custom = custom
 	c.traffic = []runtime.Traffic{t}
 	c.procs = []runtime.ProcessorInfo{{Name: t.Plugin, Version: t.Version, Digest: "abc123", Serving: true, Custom: custom,
 		Manifest: abi.Manifest{Capabilities: []string{"data_processing"}}}}
@@ -230,4 +232,51 @@ func must(b []byte, err error) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// TestAnalyticsAcrossEpochs: a row with the same Epoch continues
+// (nothing counted twice), one with a new Epoch (the runtime forgot the
+// version and loaded it again) counts from zero, whether or not a report
+// saw it gone (nothing lost); custom counters are diffed the same way.
+func TestAnalyticsAcrossEpochs(t *testing.T) {
+	c := &counters{}
+	row := func(epoch, n uint64, custom float64) runtime.Traffic {
+		return runtime.Traffic{Plugin: "dp", Version: "1.0.0", Epoch: epoch, Requests: n, Succeeded: n, Custom: map[string]float64{"records": custom}}
+	}
+	c.traffic = []runtime.Traffic{row(1, 10, 100)}
+	r, _ := newReporter(c, System{}, nil)
+	steps := []struct {
+		what    string
+		traffic []runtime.Traffic
+		want    int64
+		records float64
+	}{
+		{"served 5 more", []runtime.Traffic{row(1, 15, 150)}, 5, 50},
+		{"loaded again after it was forgotten: a new run", []runtime.Traffic{row(2, 3, 30)}, 3, 30},
+		{"the same run, 2 more", []runtime.Traffic{row(2, 5, 50)}, 2, 20},
+		{"forgotten", nil, 0, 0},
+		{"loaded again: another run", []runtime.Traffic{row(3, 4, 40)}, 4, 40},
+	}
+	for _, s := range steps {
+		c.mu.Lock()
+		c.traffic = s.traffic
+		c.mu.Unlock()
+		a := r.Analytics()
+		if a.Metrics.TotalRequests != s.want || a.Metrics.CustomMetrics["records"] != s.records {
+			t.Errorf("%s: %d requests, custom %v; want %d and records %v", s.what, a.Metrics.TotalRequests, a.Metrics.CustomMetrics, s.want, s.records)
+		}
+	}
+}
+
+// TestAnalyticsReportsAreDistinct: two reports of the same numbers built
+// back to back encode differently, so that a federation that stores a
+// report body once (a retried delivery) keeps both.
+func TestAnalyticsReportsAreDistinct(t *testing.T) {
+	c := &counters{}
+	c.set(runtime.Traffic{Plugin: "dp", Version: "1.0.0"}, nil)
+	r, _ := newReporter(c, System{}, nil)
+	a, b := must(json.Marshal(r.Analytics())), must(json.Marshal(r.Analytics()))
+	if string(a) == string(b) {
+		t.Errorf("two reports encode the same: %s", a)
+	}
 }

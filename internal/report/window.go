@@ -1,7 +1,6 @@
 package report
 
 import (
-	"maps"
 	"time"
 
 	"github.com/empirefederation/neuron/runtime"
@@ -45,22 +44,31 @@ func (u usage) averageMs() float64 {
 // window turns the runtime's cumulative counters into per-interval usage:
 // each call of next returns what happened since the previous one. The
 // heartbeat and the analytics report each have their own window.
+//
+// The runtime keeps the row of a version that left (replaced, unloaded,
+// rolled back from) with what it served up to its last call, so the
+// window counts every request once: a row never goes back, except as a
+// new run of the counters (another Epoch), which counts from zero. A row
+// the runtime forgot counted nothing since this window last read it, or
+// more than runtime.MaxRetiredVersions versions retired in between.
 type window struct {
 	at      time.Time
 	traffic map[string]runtime.Traffic
-	custom  map[string]map[string]float64
 }
 
 // next returns the usage per processor version (key NAME@VERSION, "" for
 // requests no processor claimed) since the last call, and its length.
-func (w *window) next(now time.Time, traffic []runtime.Traffic, procs []runtime.ProcessorInfo) (map[string]usage, time.Duration) {
+func (w *window) next(now time.Time, traffic []runtime.Traffic) (map[string]usage, time.Duration) {
 	out := map[string]usage{}
 	cur := make(map[string]runtime.Traffic, len(traffic))
 	for _, t := range traffic {
 		key := id(t.Plugin, t.Version)
 		cur[key] = t
 		p := w.traffic[key]
-		out[key] = usage{
+		if p.Epoch != t.Epoch { // the runtime forgot the version and counts it anew
+			p = runtime.Traffic{}
+		}
+		u := usage{
 			plugin: t.Plugin, version: t.Version,
 			requests:     int64(t.Requests - p.Requests),
 			succeeded:    int64(t.Succeeded - p.Succeeded),
@@ -69,19 +77,8 @@ func (w *window) next(now time.Time, traffic []runtime.Traffic, procs []runtime.
 			latency:      time.Duration(t.LatencyNanos - p.LatencyNanos),
 			bytesIn:      int64(t.BytesIn - p.BytesIn),
 		}
-	}
-	custom := map[string]map[string]float64{}
-	for _, p := range procs {
-		key := id(p.Name, p.Version)
-		custom[key] = maps.Clone(p.Custom)
-		u := out[key]
-		u.plugin, u.version = p.Name, p.Version
-		for name, v := range p.Custom {
-			d := v - w.custom[key][name]
-			if d < 0 { // the processor was reloaded: its counters restarted
-				d = v
-			}
-			if d != 0 {
+		for name, v := range t.Custom {
+			if d := v - p.Custom[name]; d != 0 {
 				if u.custom == nil {
 					u.custom = map[string]float64{}
 				}
@@ -91,7 +88,7 @@ func (w *window) next(now time.Time, traffic []runtime.Traffic, procs []runtime.
 		out[key] = u
 	}
 	elapsed := now.Sub(w.at)
-	w.at, w.traffic, w.custom = now, cur, custom
+	w.at, w.traffic = now, cur
 	return out, elapsed
 }
 
