@@ -72,11 +72,13 @@ func newDynamic(d Dynamic) (*dynamic, error) {
 	return dyn, nil
 }
 
-// encodeConfig encodes settings with own laid over them as a JSON object.
-func encodeConfig(settings, own map[string]any) ([]byte, error) {
-	merged := make(map[string]any, len(settings)+len(own))
-	maps.Copy(merged, settings)
-	maps.Copy(merged, own)
+// encodeConfig encodes layers, each laid over the ones before it, as a
+// JSON object.
+func encodeConfig(layers ...map[string]any) ([]byte, error) {
+	merged := map[string]any{}
+	for _, l := range layers {
+		maps.Copy(merged, l)
+	}
 	b, err := json.Marshal(merged)
 	if err != nil {
 		return nil, fmt.Errorf("not encodable as JSON: %w", err)
@@ -90,6 +92,24 @@ func (d *dynamic) config(name string) []byte {
 		return b
 	}
 	return d.base
+}
+
+// declaredConfig is a processor version's configuration with the defaults
+// its manifest declares laid under, encoded for the Dynamic dyn.
+type declaredConfig struct {
+	dyn  *dynamic
+	json []byte
+}
+
+// withDefaults returns the configuration of processor name with defaults
+// (its manifest's settings) under it: defaults < Settings <
+// Plugins[name]. See docs/design.md, "Who sets a processor's settings?".
+func (d *dynamic) withDefaults(name string, defaults map[string]any) *declaredConfig {
+	b, err := encodeConfig(defaults, d.spec.Settings, d.spec.Plugins[name])
+	if err != nil { // newDynamic encoded the same maps, and defaults are JSON scalars
+		b = d.config(name)
+	}
+	return &declaredConfig{dyn: d, json: b}
 }
 
 // callTimeout returns the timeout of a call to a processor with limits l.
