@@ -52,6 +52,8 @@ func TestApply_DeclaredSettings(t *testing.T) {
 			map[string]map[string]any{"hello": {"greeting": "Hi"}}},
 		{"plugins.NAME object", `{"plugins.hello": {"greeting": "Hi"}}`,
 			map[string]map[string]any{"hello": {"greeting": "Hi"}}},
+		{"the most specific form wins", `{"plugins": {"hello": {"greeting": "A", "colourful": false}}, "plugins.hello": {"greeting": "B"}, "plugins.hello.greeting": "C"}`,
+			map[string]map[string]any{"hello": {"greeting": "C", "colourful": false}}},
 		{"declared by a version standing by", `{"plugins.hello.colourful": false}`,
 			map[string]map[string]any{"hello": {"colourful": false}}},
 		{"a runtime key of a processor", `{"plugins.quiet2.batchSize": 7, "plugins.hello.batchSize": 8}`,
