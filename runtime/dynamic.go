@@ -11,7 +11,9 @@ import (
 // Dynamic is the part of the configuration that changes at run time: what
 // processors read through the config host function, and the call timeout.
 // Options.Settings and Options.Plugins are the first Dynamic; SetDynamic
-// replaces it whole.
+// replaces it whole. A processor reads the settings its manifest declares
+// (abi.Manifest.Settings) with Settings, then its Plugins entry, laid over
+// them.
 type Dynamic struct {
 	// Settings is the flat map every processor sees.
 	Settings map[string]any
