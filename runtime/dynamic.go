@@ -11,7 +11,9 @@ import (
 // Dynamic is the part of the configuration that changes at run time: what
 // processors read through the config host function, and the call timeout.
 // Options.Settings and Options.Plugins are the first Dynamic; SetDynamic
-// replaces it whole.
+// replaces it whole. A processor reads the settings its manifest declares
+// (abi.Manifest.Settings) with Settings, then its Plugins entry, laid over
+// them.
 type Dynamic struct {
 	// Settings is the flat map every processor sees.
 	Settings map[string]any
@@ -72,11 +74,13 @@ func newDynamic(d Dynamic) (*dynamic, error) {
 	return dyn, nil
 }
 
-// encodeConfig encodes settings with own laid over them as a JSON object.
-func encodeConfig(settings, own map[string]any) ([]byte, error) {
-	merged := make(map[string]any, len(settings)+len(own))
-	maps.Copy(merged, settings)
-	maps.Copy(merged, own)
+// encodeConfig encodes layers, each laid over the ones before it, as a
+// JSON object.
+func encodeConfig(layers ...map[string]any) ([]byte, error) {
+	merged := map[string]any{}
+	for _, l := range layers {
+		maps.Copy(merged, l)
+	}
 	b, err := json.Marshal(merged)
 	if err != nil {
 		return nil, fmt.Errorf("not encodable as JSON: %w", err)
@@ -90,6 +94,24 @@ func (d *dynamic) config(name string) []byte {
 		return b
 	}
 	return d.base
+}
+
+// declaredConfig is a processor version's configuration with the defaults
+// its manifest declares laid under, encoded for the Dynamic dyn.
+type declaredConfig struct {
+	dyn  *dynamic
+	json []byte
+}
+
+// withDefaults returns the configuration of processor name with defaults
+// (its manifest's settings) under it: defaults < Settings <
+// Plugins[name]. See docs/design.md, "Who sets a processor's settings?".
+func (d *dynamic) withDefaults(name string, defaults map[string]any) *declaredConfig {
+	b, err := encodeConfig(defaults, d.spec.Settings, d.spec.Plugins[name])
+	if err != nil { // newDynamic encoded the same maps, and defaults are JSON scalars
+		b = d.config(name)
+	}
+	return &declaredConfig{dyn: d, json: b}
 }
 
 // callTimeout returns the timeout of a call to a processor with limits l.

@@ -98,6 +98,53 @@ func TestSetDynamic_Config(t *testing.T) {
 	})
 }
 
+// TestSetDynamic_DeclaredDefaults: a processor whose manifest declares
+// settings (here echo, with a sidecar) reads their defaults under
+// everything else: the settings, its own settings, each Dynamic.
+func TestSetDynamic_DeclaredDefaults(t *testing.T) {
+	files := guests(t, "echo")
+	files["echo.json"] = []byte(`{"name":"echo","version":"1.0.0","endpoints":[{"method":"POST","path":"/t/echo/host"}],
+		"settings":{"greeting":"Hello","maxItems":10,"verbose":false,"shared":"declared"}}`)
+	e := startEnv(t, runtime.Options{
+		Settings: map[string]any{"shared": "settings", "batchSize": 100},
+		Plugins:  map[string]map[string]any{"echo": {"maxItems": 20}},
+	}, files)
+	steps := []struct {
+		name string
+		d    *runtime.Dynamic
+		want map[string]any
+	}{
+		{"options over the defaults", nil,
+			map[string]any{"greeting": "Hello", "maxItems": 20.0, "verbose": false, "shared": "settings", "batchSize": 100.0}},
+		{"own settings over the defaults", &runtime.Dynamic{Plugins: map[string]map[string]any{"echo": {"greeting": "Hi", "verbose": true}}},
+			map[string]any{"greeting": "Hi", "maxItems": 10.0, "verbose": true, "shared": "declared"}},
+		{"settings over the defaults, own settings over both", &runtime.Dynamic{
+			Settings: map[string]any{"greeting": "flat", "shared": "flat"},
+			Plugins:  map[string]map[string]any{"echo": {"greeting": "own"}},
+		}, map[string]any{"greeting": "own", "maxItems": 10.0, "verbose": false, "shared": "flat"}},
+		{"back to the defaults", &runtime.Dynamic{},
+			map[string]any{"greeting": "Hello", "maxItems": 10.0, "verbose": false, "shared": "declared"}},
+	}
+	for _, st := range steps {
+		e.run(t, st.name, func(t *testing.T, e *env) {
+			if st.d != nil {
+				if err := e.rt.SetDynamic(*st.d); err != nil {
+					t.Fatalf("SetDynamic: %v", err)
+				}
+			}
+			for range 2 { // the second read is the one encoded at the first
+				got, err := e.hostConfig(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(got, st.want) {
+					t.Errorf("config = %v, want %v", got, st.want)
+				}
+			}
+		})
+	}
+}
+
 func TestSetDynamic_Errors(t *testing.T) {
 	e := startEnv(t, runtime.Options{Settings: map[string]any{"batchSize": 100}}, guests(t, "echo"))
 	tests := []struct {

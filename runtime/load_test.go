@@ -89,6 +89,14 @@ func badModules() []badModule {
 			reasons: []string{"invalid manifest", `version "latest"`},
 		},
 		{
+			// A non-SDK module declares its settings in its sidecar; each
+			// must be a JSON scalar under a sane key.
+			file: "sidecarsettings.wasm",
+			files: sidecarModule("sidecarsettings",
+				`{"name":"sidecarsettings","version":"1.0.0","endpoints":[{"method":"GET","path":"/t/sidecarsettings/ok"}],"settings":{"ok":1,"db":{"host":"x"},"a.b":true}}`),
+			reasons: []string{"invalid manifest", `settings.db: the default is an object; a setting's default is a string, a number or a boolean`, `settings: key "a.b"`},
+		},
+		{
 			file: "sidecarmany.wasm",
 			files: sidecarModule("sidecarmany",
 				`{"name":"Bad Name","version":"1","endpoints":[{"method":"GET","path":"/health"},{"method":"TRACE","path":"/x"}],"permissions":["net"]}`),

@@ -3,6 +3,7 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
 	"slices"
@@ -17,7 +18,10 @@ import (
 var (
 	namePattern   = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$`)
 	exportPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.$-]{0,127}$`)
-	varPattern    = regexp.MustCompile(`\{[^{}]*\}`)
+	// settingPattern has no '.', so that plugins.NAME.KEY splits at its
+	// last dot whatever dots NAME holds.
+	settingPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,63}$`)
+	varPattern     = regexp.MustCompile(`\{[^{}]*\}`)
 )
 
 var allowedMethods = [...]string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
@@ -70,7 +74,50 @@ func validateManifest(m *abi.Manifest) error {
 			bad("headers: %q is not a valid header name", h)
 		}
 	}
+	errs = append(errs, validateSettings(m.Settings)...)
 	return errors.Join(errs...)
+}
+
+// maxSettingString bounds a declared default string: a setting is a knob,
+// not a payload.
+const maxSettingString = 4096
+
+// validateSettings checks a manifest's declared settings: at most
+// abi.MaxSettings, each a sane key with a JSON scalar default.
+func validateSettings(settings map[string]any) []error {
+	var errs []error
+	if len(settings) > abi.MaxSettings {
+		errs = append(errs, fmt.Errorf("settings: %d declared, at most %d", len(settings), abi.MaxSettings))
+	}
+	for _, key := range slices.Sorted(maps.Keys(settings)) {
+		if !settingPattern.MatchString(key) {
+			errs = append(errs, fmt.Errorf("settings: key %q: use 1-64 letters, digits, '_' or '-', starting with a letter", key))
+			continue
+		}
+		switch v := settings[key].(type) {
+		case bool, float64:
+		case string:
+			if len(v) > maxSettingString {
+				errs = append(errs, fmt.Errorf("settings.%s: the default is %d bytes, at most %d", key, len(v), maxSettingString))
+			}
+		default:
+			errs = append(errs, fmt.Errorf("settings.%s: the default is %s; a setting's default is a string, a number or a boolean", key, jsonKind(v)))
+		}
+	}
+	return errs
+}
+
+// jsonKind names the kind of a value encoding/json decoded.
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case map[string]any:
+		return "an object"
+	case []any:
+		return "a list"
+	}
+	return fmt.Sprintf("a %T", v)
 }
 
 func validateEndpoint(e *abi.Endpoint) error {

@@ -49,6 +49,9 @@ type processor struct {
 	handles     []string
 	stackResets atomic.Uint64
 	headers     []string // canonical request headers forwarded to the guest
+	// declared is the configuration with the manifest's declared settings
+	// under it, for the Dynamic it was encoded for (see Config).
+	declared atomic.Pointer[declaredConfig]
 	// state is the runtime's record of this NAME@VERSION: traffic and
 	// custom counters and instance numbering that outlive a reload. Set
 	// once the manifest is read; the version counts p open until p closes.
@@ -307,12 +310,24 @@ func (p *processor) Logger() *slog.Logger {
 }
 
 // Config implements host.Env: the processor's settings in the Dynamic in
-// force now (see SetDynamic), or {} while the module is probed at load.
+// force now (see SetDynamic) over the defaults its manifest declares, or {}
+// while the module is probed at load. A processor that declares settings
+// encodes its configuration once per Dynamic, at its first read.
 func (p *processor) Config() []byte {
 	if p.mod == nil {
 		return emptyConfig
 	}
-	return p.rt.dyn.Load().config(p.name())
+	d := p.rt.dyn.Load()
+	defaults := p.mod.Manifest.Settings
+	if len(defaults) == 0 {
+		return d.config(p.name())
+	}
+	c := p.declared.Load()
+	if c == nil || c.dyn != d {
+		c = d.withDefaults(p.name(), defaults)
+		p.declared.Store(c)
+	}
+	return c.json
 }
 
 var _ host.Env = (*processor)(nil)

@@ -3,6 +3,7 @@
 package sdk_test
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/empirefederation/neuron/sdk"
@@ -12,7 +13,8 @@ import (
 
 // A processor registers itself and its endpoints in init.
 func init() {
-	sdk.Register(sdk.Info{Name: "example", Version: "1.0.0", Description: "SDK examples"})
+	sdk.Register(sdk.Info{Name: "example", Version: "1.0.0", Description: "SDK examples",
+		Settings: map[string]any{"greetingWord": "hello", "maxItems": 10}})
 	sdk.Handle("GET /hello/{name}", "Greets someone", hello)
 	sdk.Handle("POST /sum", "Adds numbers", sum)
 	sdk.Handle("GET /greeting", "Greets with the configured word", greeting)
@@ -36,9 +38,9 @@ func sum(r *sdk.Request) sdk.Response {
 }
 
 func greeting(*sdk.Request) sdk.Response {
-	cfg := struct {
-		Word string `json:"greetingWord"`
-	}{Word: "hello"} // the default
+	var cfg struct {
+		Word string `json:"greetingWord"` // declared with its default in Register
+	}
 	if err := sdk.Config(&cfg); err != nil {
 		return sdk.Error(500, err.Error())
 	}
@@ -98,6 +100,21 @@ func ExampleConfig() {
 	// Output:
 	// hello
 	// bonjour
+}
+
+// A processor declares the settings it reads, with their defaults, in
+// Info.Settings; the manifest carries them, and the host lets the
+// federation set each one (plugins.example.greetingWord) to a value of the
+// default's type. sdk.Config sees the defaults under what is set.
+func ExampleInfo() {
+	m, err := sdktest.Manifest()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	b, _ := json.Marshal(m.Settings)
+	fmt.Println(string(b))
+	// Output: {"greetingWord":"hello","maxItems":10}
 }
 
 func ExampleError() {

@@ -49,9 +49,13 @@ var configBuf = make([]byte, 0, 1024)
 
 // Config decodes the processor's current configuration, a JSON object, into
 // v as json.Unmarshal does: fields absent from the configuration keep their
-// values, so set defaults before calling it. The host reads the
-// configuration on every call, so a change reaches running instances
-// without a restart; a handler that needs it calls Config each time.
+// values. The configuration holds the defaults declared in Info.Settings,
+// with the neuron's settings, the processor's own (plugins.NAME) and the
+// federation's updates laid over them; a key declared nowhere is absent
+// unless the operator sets it, so set defaults before calling it or
+// declare them. The host reads the configuration on every call, so a
+// change reaches running instances without a restart; a handler that needs
+// it calls Config each time.
 func Config(v any) error {
 	b, err := configJSON()
 	if err != nil || len(b) == 0 {

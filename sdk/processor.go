@@ -18,6 +18,14 @@ type Info struct {
 	Permissions  []string   // optional; abi.PermFilesystem, abi.PermEnvironment
 	Headers      []string   // optional; request headers to forward beyond abi.DefaultHeaders
 	Limits       abi.Limits // optional; overrides of the host's default limits
+	// Settings declares the keys the processor reads with Config, each with
+	// its default: a string, a number or a boolean, such as
+	// {"greeting": "Hello", "maxItems": 10}. Config sees the defaults
+	// under what the operator and the federation set, and the federation
+	// may set a declared key (plugins.NAME.KEY) to a value of the default's
+	// type, with no restart. The host checks the declaration when it loads
+	// the module (see abi.Manifest.Settings).
+	Settings map[string]any
 }
 
 // HandlerFunc serves one endpoint. The Request, including its Body, is valid
@@ -46,8 +54,9 @@ var reg registry
 //
 // # Errors
 //
-// Register panics when called twice or when Name or Version is empty: the
-// processor's initialisation fails and the host refuses the module.
+// Register panics when called twice, when Name or Version is empty, or when
+// Settings does not encode as JSON (a NaN, a channel): the processor's
+// initialisation fails and the host refuses the module.
 func Register(info Info) { reg.register(info) }
 
 // Handle declares an endpoint and the function that serves it. The pattern is
@@ -74,6 +83,9 @@ func (g *registry) register(info Info) {
 		panic("sdk: Register called twice")
 	case info.Name == "" || info.Version == "":
 		panic("sdk: Register needs a Name and a Version")
+	}
+	if _, err := json.Marshal(info.Settings); err != nil {
+		panic("sdk: Register: Settings must encode as JSON: " + err.Error())
 	}
 	g.info, g.set, g.manifest = info, true, nil
 }
@@ -126,13 +138,14 @@ func (g *registry) manifestJSON() []byte {
 		Permissions:  g.info.Permissions,
 		Headers:      g.info.Headers,
 		Limits:       g.info.Limits,
+		Settings:     g.info.Settings,
 		Endpoints:    make([]abi.Endpoint, len(g.routes)),
 	}
 	for i, r := range g.routes {
 		m.Endpoints[i] = abi.Endpoint{Method: r.method, Path: r.path, Export: abi.DefaultHandlerExport, Description: r.description}
 	}
 	b, err := json.Marshal(m)
-	if err != nil { // only a Limits duration could fail, and it cannot
+	if err != nil { // Limits cannot fail, and register checked Settings
 		panic("sdk: encode manifest: " + err.Error())
 	}
 	g.manifest = b

@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 
@@ -13,7 +14,7 @@ func ok(*Request) Response { return Text(200, "ok") }
 func TestRegistry_Manifest(t *testing.T) {
 	var g registry
 	g.register(Info{Name: "p", Version: "1.2.3", Description: "d", Capabilities: []string{"c"},
-		Headers: []string{"X-Key"}, Limits: abi.Limits{PoolMax: 2}})
+		Headers: []string{"X-Key"}, Limits: abi.Limits{PoolMax: 2}, Settings: map[string]any{"greeting": "hi", "max": 3, "on": true}})
 	g.handle("GET /a/{id}", "get a", ok)
 	g.handle("POST /a", "", ok)
 	var m abi.Manifest
@@ -21,7 +22,7 @@ func TestRegistry_Manifest(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := abi.Manifest{Name: "p", Version: "1.2.3", Description: "d", Capabilities: []string{"c"},
-		Headers: []string{"X-Key"}, Limits: abi.Limits{PoolMax: 2}, Endpoints: []abi.Endpoint{
+		Headers: []string{"X-Key"}, Limits: abi.Limits{PoolMax: 2}, Settings: map[string]any{"greeting": "hi", "max": 3.0, "on": true}, Endpoints: []abi.Endpoint{
 			{Method: "GET", Path: "/a/{id}", Export: "neuron_handle", Description: "get a"},
 			{Method: "POST", Path: "/a", Export: "neuron_handle"},
 		}}
@@ -48,6 +49,9 @@ func TestRegistry_Errors(t *testing.T) {
 		}, "Register called twice"},
 		{"no name", func(g *registry) { g.register(Info{Version: "1"}) }, "needs a Name"},
 		{"no version", func(g *registry) { g.register(Info{Name: "a"}) }, "needs a Name and a Version"},
+		{"settings not JSON", func(g *registry) {
+			g.register(Info{Name: "a", Version: "1", Settings: map[string]any{"ratio": math.NaN()}})
+		}, "Settings must encode as JSON"},
 		{"no method", func(g *registry) { g.handle("/a", "", ok) }, `is not "METHOD /path"`},
 		{"lower-case method", func(g *registry) { g.handle("get /a", "", ok) }, `is not "METHOD /path"`},
 		{"relative path", func(g *registry) { g.handle("GET a", "", ok) }, `is not "METHOD /path"`},

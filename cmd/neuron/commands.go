@@ -7,8 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	goruntime "runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -168,7 +170,32 @@ func printInspection(w io.Writer, info *runtime.Inspection) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", e.Method, e.Path, e.Export, e.Description)
 	}
 	_ = tw.Flush()
+	printSettings(w, m.Settings)
 	fmt.Fprintf(w, "\nexports: %s\nimports: %s\n", list(info.Exports), list(info.Imports))
+}
+
+// printSettings lists the settings a manifest declares, each with its
+// type and default: what a federation may set as plugins.NAME.KEY.
+func printSettings(w io.Writer, settings map[string]any) {
+	if len(settings) == 0 {
+		fmt.Fprintln(w, "\nsettings: -")
+		return
+	}
+	fmt.Fprintln(w, "\nsettings:")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, k := range slices.Sorted(maps.Keys(settings)) {
+		v := settings[k]
+		typ := "string"
+		switch v.(type) {
+		case bool:
+			typ = "boolean"
+		case float64:
+			typ = "number"
+		}
+		def, _ := json.Marshal(v)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", k, typ, def)
+	}
+	_ = tw.Flush()
 }
 
 func list(s []string) string {

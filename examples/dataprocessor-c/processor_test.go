@@ -138,6 +138,20 @@ func randomBatch(rnd *rand.Rand) string {
 	return fmt.Sprintf(`{"batchId":"r%d","records":[%s]}`, rnd.IntN(1000), strings.Join(recs, ","))
 }
 
+// A module without the SDK declares its settings in its manifest, as the
+// SDK does: the host reads them, and the processor sees the default when
+// the operator sets nothing.
+func TestDeclaredSettings(t *testing.T) {
+	rt := start(t, nil)
+	if got := rt.Processors()[0].Manifest.Settings; len(got) != 1 || got["batchSize"] != 1000.0 {
+		t.Errorf("declared settings %v, want batchSize 1000", got)
+	}
+	recs := strings.TrimSuffix(strings.Repeat(`{"id":1},`, 1001), ",")
+	if rec := post(rt, `{"batchId":"b","records":[`+recs+`]}`); rec.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("1001 records: %d %s, want 413 past the declared batchSize", rec.Code, rec.Body)
+	}
+}
+
 func TestErrors(t *testing.T) {
 	rt := start(t, map[string]any{"batchSize": 2})
 	for _, tc := range []struct {

@@ -94,7 +94,7 @@ func Start(ctx context.Context, cfg *config.Config, logOut io.Writer) (*Agent, e
 		return nil, err
 	}
 	if a.control, err = control.New(ctx, control.Options{
-		DataDir: cfg.DataDir, Settings: cfg.Settings, Plugins: cfg.Plugins, CallTimeout: cfg.Limits.CallTimeout,
+		DataDir: cfg.DataDir, Settings: cfg.Settings, Plugins: cfg.Plugins, Pinned: cfg.PinnedSettings, CallTimeout: cfg.Limits.CallTimeout,
 		Runtime: a.rt, Level: a.level, BaseLevel: parseLevel(cfg.LogLevel),
 		Commands: commands(a), Events: a.events.Record, Logger: a.log,
 		Guardrails: federation.Guardrails{ErrorRate: cfg.Federation.AlertThresholds.ErrorRate, ResponseTime: cfg.Federation.AlertThresholds.ResponseTime},

@@ -98,7 +98,13 @@ type neuron struct {
 // stopped it.
 func start(t *testing.T, args ...string) *neuron {
 	t.Helper()
-	cfg, err := config.Load(args, noEnv)
+	return startEnv(t, noEnv, args...)
+}
+
+// startEnv is start with the environment lookupEnv.
+func startEnv(t *testing.T, lookupEnv func(string) (string, bool), args ...string) *neuron {
+	t.Helper()
+	cfg, err := config.Load(args, lookupEnv)
 	if err != nil {
 		t.Fatalf("config.Load(%q): %v", args, err)
 	}

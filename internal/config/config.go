@@ -90,6 +90,10 @@ type Config struct {
 	// Settings is the flat runtime config map (batchSize, maxRetries,
 	// timeoutSeconds, enableDebugMode, ...) that processors also see.
 	Settings map[string]any `koanf:"settings"`
+	// PinnedSettings are the settings no federation update may set: flat
+	// keys ("timeoutSeconds"), one processor's ("plugins.hello.greeting")
+	// or all of one processor's ("plugins.hello.*").
+	PinnedSettings []string `koanf:"pinnedSettings"`
 	// AllowPermissions lists the permissions processors may be granted:
 	// PermissionFilesystem, PermissionEnvironment.
 	AllowPermissions []string `koanf:"allowPermissions"`

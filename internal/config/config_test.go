@@ -355,3 +355,21 @@ func TestLoad_UsageErrors(t *testing.T) {
 		})
 	}
 }
+
+// pinnedSettings names settings keys, processors' keys and all of a
+// processor's keys; anything else is refused with the forms it takes.
+func TestLoad_PinnedSettings(t *testing.T) {
+	cfg, err := Load([]string{"--config", writeYAML(t, "pinnedSettings: [timeoutSeconds, plugins.hello.greeting, plugins.data.proc.*, timeoutSeconds]\n")}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cfg.PinnedSettings, " "); got != "timeoutSeconds plugins.hello.greeting plugins.data.proc.*" {
+		t.Errorf("pinnedSettings = %q", got)
+	}
+	for _, bad := range []string{"plugins.hello", "plugins.hello.", "plugins..x", "plugins", "*"} {
+		_, err := Load([]string{"--config", writeYAML(t, "pinnedSettings: ['"+bad+"']\n")}, env(nil))
+		if err == nil || !strings.Contains(err.Error(), "pinned setting \""+bad+"\"") {
+			t.Errorf("pinnedSettings [%s]: %v, want it refused by name", bad, err)
+		}
+	}
+}

@@ -100,6 +100,7 @@ var schema = &node{fields: map[string]*node{
 	"maxLimits":        limitsSchema,
 	"plugins":          {each: &node{free: true, check: checkSettings}},
 	"settings":         {free: true, check: checkSettings},
+	"pinnedSettings":   {leaf: list(checkPinned)},
 	"allowPermissions": {leaf: list(checkPermission)},
 	"dependencies":     dependenciesSchema,
 }}

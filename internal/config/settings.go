@@ -1,6 +1,9 @@
 package config
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Runtime settings: the keys of the flat settings map that the neuron
 // itself acts on. Every other key is free: it declares what processors
@@ -87,4 +90,24 @@ func checkSettings(v any, report func(string, error)) any {
 		}
 	}
 	return m
+}
+
+// checkPinned accepts a pinnedSettings entry: a flat settings key
+// ("timeoutSeconds"), one processor's key ("plugins.hello.greeting") or
+// all of a processor's settings ("plugins.hello.*"). A processor's setting
+// keys hold no '.', so NAME is everything between "plugins." and the last
+// dot.
+func checkPinned(s string) (string, error) {
+	rest, isPlugin := strings.CutPrefix(s, "plugins.")
+	switch {
+	case s == "" || s == "plugins" || s == "*":
+		return "", fmt.Errorf("pinned setting %q: name a settings key, plugins.NAME.KEY or plugins.NAME.*", s)
+	case !isPlugin:
+		return s, nil
+	}
+	i := strings.LastIndexByte(rest, '.')
+	if i <= 0 || i == len(rest)-1 {
+		return "", fmt.Errorf("pinned setting %q: a processor's setting is plugins.NAME.KEY, or plugins.NAME.* for all of them", s)
+	}
+	return s, nil
 }

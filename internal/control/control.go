@@ -36,9 +36,12 @@ const (
 	EventCommandExecuted = "command_executed"
 )
 
-// Target is what a config acts on: the processor runtime.
+// Target is what a config acts on: the processor runtime. Its Processors
+// are what an update is checked against: the settings each loaded
+// processor declares.
 type Target interface {
 	SetDynamic(runtime.Dynamic) error
+	Processors() []runtime.ProcessorInfo
 	ExperimentTarget
 }
 
@@ -49,9 +52,13 @@ type Options struct {
 	DataDir string
 	// Settings and Plugins are the local configuration's layer (file,
 	// environment, flags); federation updates lay over them, and may only
-	// set keys declared there or the runtime's own keys.
+	// set keys declared there, keys the loaded processors declare (under
+	// plugins.NAME) or the runtime's own keys.
 	Settings map[string]any
 	Plugins  map[string]map[string]any
+	// Pinned are the keys no federation update may set (the config file's
+	// pinnedSettings): "KEY", "plugins.NAME.KEY" or "plugins.NAME.*".
+	Pinned []string
 	// CallTimeout is the configured call timeout, used when no update sets
 	// timeoutSeconds. Zero leaves each processor's own.
 	CallTimeout time.Duration
@@ -120,7 +127,9 @@ func (e *RejectedError) Error() string {
 // New returns a Controller, and applies the last good config persisted in
 // DataDir if there is one (so a restart serves it even if the federation is
 // down). A persisted config that no longer validates against the local
-// config is logged and skipped.
+// config (a key now pinned, a declared key of another type) is logged and
+// skipped. The processors are not loaded yet: the keys it sets that only a
+// processor declares are kept as they were accepted.
 func New(ctx context.Context, opts Options) (*Controller, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -133,7 +142,7 @@ func New(ctx context.Context, opts Options) (*Controller, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Controller{opts: opts, log: opts.Logger, check: validator{settings: opts.Settings, plugins: opts.Plugins, guardrails: opts.Guardrails},
+	c := &Controller{opts: opts, log: opts.Logger, check: validator{settings: opts.Settings, plugins: opts.Plugins, pinned: newPins(opts.Pinned), guardrails: opts.Guardrails},
 		ledger: ledger, file: filepath.Join(dir, "config.json"), baseLevel: opts.BaseLevel}
 	c.opts.Commands = maps.Clone(opts.Commands)
 	if c.opts.Commands == nil {
@@ -206,13 +215,15 @@ func (c *Controller) Apply(ctx context.Context, u federation.Update, source stri
 	cur := c.state.Load()
 	next := *cur
 	next.Source = source
+	check := c.check
+	check.loaded = declared(c.opts.Runtime.Processors())
 	var errs []error
 	if u.Config != nil {
-		l, cerrs := c.check.config("config", u.Config)
+		l, cerrs := check.config("config", u.Config)
 		next.Config, errs = l, append(errs, cerrs...)
 	}
 	if e := u.Experiment; e != nil {
-		overlay, eerrs := c.check.experiment(e)
+		overlay, eerrs := check.experiment(e)
 		errs = append(errs, eerrs...)
 		next.Experiment, next.Overlay = e, overlay
 		if e.Stop {

@@ -22,6 +22,13 @@ type target struct {
 	mu      sync.Mutex
 	applied []runtime.Dynamic
 	fail    error
+	procs   []runtime.ProcessorInfo // what Processors answers
+}
+
+func (t *target) Processors() []runtime.ProcessorInfo {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.procs
 }
 
 func (t *target) SetDynamic(d runtime.Dynamic) error {
@@ -60,7 +67,8 @@ type env struct {
 	ran    *[]string
 }
 
-func newEnv(t *testing.T, dir string) env {
+// newEnv starts a Controller on dir; each of with changes its Options.
+func newEnv(t *testing.T, dir string, with ...func(*Options)) env {
 	t.Helper()
 	tg := &target{}
 	level := new(slog.LevelVar)
@@ -69,7 +77,7 @@ func newEnv(t *testing.T, dir string) env {
 	ran := &[]string{}
 	cmds := Builtins(workers{ran}, func(context.Context) error { *ran = append(*ran, "flush"); return nil })
 	cmds["fail"] = Command{Run: func(context.Context, json.RawMessage) (any, error) { return nil, errors.New("boom") }}
-	c, err := New(context.Background(), Options{
+	opts := Options{
 		DataDir:  dir,
 		Settings: map[string]any{"region": "eu", "batchSize": int64(100)},
 		Plugins:  map[string]map[string]any{"data-processor": {"dedupe": true}},
@@ -80,7 +88,11 @@ func newEnv(t *testing.T, dir string) env {
 			defer mu.Unlock()
 			*events = append(*events, e)
 		},
-	})
+	}
+	for _, w := range with {
+		w(&opts)
+	}
+	c, err := New(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,19 +21,28 @@ type layer struct {
 }
 
 // validator checks an update's config against what the neuron knows: the
-// runtime's own keys (config.RuntimeSetting) and the keys the operator
+// runtime's own keys (config.RuntimeSetting), the settings the loaded
+// processors declare in their manifests, and the keys the operator
 // declared under settings and plugins.NAME. A federation can only set what
-// the neuron knows, so a typo is refused instead of silently ignored.
+// the neuron knows, so a typo is refused instead of silently ignored; and
+// never a key the operator pinned.
 type validator struct {
 	settings map[string]any            // declared in the local config
 	plugins  map[string]map[string]any // declared per processor
+	pinned   pins
+	// loaded are the settings the loaded processors declare; nil while
+	// they are not known (the last good config restored at start, before
+	// any processor loads), when a processor's keys are kept as they were
+	// accepted.
+	loaded *declarations
 	// guardrails are a split experiment's default guardrails.
 	guardrails federation.Guardrails
 }
 
 // config validates a flat config map (with per-processor settings under
-// "plugins" as an object, or as "plugins.NAME" keys) and returns it
-// normalized. where prefixes key names in errors ("config", "experiment.config").
+// "plugins" as an object, as "plugins.NAME" keys holding objects, or as
+// "plugins.NAME.KEY" keys holding values) and returns it normalized. where
+// prefixes key names in errors ("config", "experiment.config").
 func (v validator) config(where string, raw map[string]any) (layer, []error) {
 	out := layer{Settings: map[string]any{}, Plugins: map[string]map[string]any{}}
 	var errs []error
@@ -50,9 +59,16 @@ func (v validator) config(where string, raw map[string]any) (layer, []error) {
 				errs = append(errs, v.plugin(where, name, m[name], out)...)
 			}
 		case strings.HasPrefix(key, "plugins."):
-			errs = append(errs, v.plugin(where, strings.TrimPrefix(key, "plugins."), val, out)...)
+			name := strings.TrimPrefix(key, "plugins.")
+			if _, isObject := val.(map[string]any); !isObject && strings.Contains(name, ".") {
+				// plugins.NAME.KEY: setting keys hold no '.', names may.
+				i := strings.LastIndexByte(name, '.')
+				val = map[string]any{name[i+1:]: val}
+				name = name[:i]
+			}
+			errs = append(errs, v.plugin(where, name, val, out)...)
 		default:
-			norm, err := v.setting(key, val, v.settings)
+			norm, err := v.setting(key, val)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s.%s: %w", where, key, err))
 				continue
@@ -71,14 +87,9 @@ func (v validator) plugin(where, name string, val any, out layer) []error {
 	if name == "" {
 		return []error{fmt.Errorf("%s.plugins: empty processor name", where)}
 	}
-	declared := maps.Clone(v.settings)
-	if declared == nil {
-		declared = map[string]any{}
-	}
-	maps.Copy(declared, v.plugins[name])
 	var errs []error
 	for _, key := range slices.Sorted(maps.Keys(m)) {
-		norm, err := v.setting(key, m[key], declared)
+		norm, err := v.pluginSetting(name, key, m[key])
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s.plugins.%s.%s: %w", where, name, key, err))
 			continue
@@ -91,19 +102,76 @@ func (v validator) plugin(where, name string, val any, out layer) []error {
 	return errs
 }
 
-// setting checks one key: a runtime key by its own rule, a declared key by
-// the JSON kind of its declared value.
-func (v validator) setting(key string, val any, declared map[string]any) (any, error) {
+// setting checks one key of the flat settings: not pinned, then a runtime
+// key by its own rule, a key declared under settings by the JSON kind of
+// its declared value.
+func (v validator) setting(key string, val any) (any, error) {
+	if entry, ok := v.pinned.match("", key); ok {
+		return nil, pinnedError(entry)
+	}
 	if norm, ok, err := config.RuntimeSetting(key, val); ok {
 		return norm, err
 	}
-	base, ok := declared[key]
-	if !ok {
-		return nil, fmt.Errorf("unknown key; the neuron accepts its runtime keys (batchSize, maxRetries, timeoutSeconds, enableDebugMode) and keys declared under settings or plugins.NAME in its config file: declare it there to let the federation set it")
+	if base, ok := v.settings[key]; ok {
+		return typed(val, base, "its declared value")
 	}
+	err := "unknown key; the neuron accepts its runtime keys (batchSize, maxRetries, timeoutSeconds, enableDebugMode) and keys declared under settings or plugins.NAME in its config file: declare it there to let the federation set it"
+	if names := v.loaded.declaring(key); len(names) > 0 {
+		err += fmt.Sprintf("; a processor's own setting is set as plugins.NAME.%s (declared by %s)", key, strings.Join(names, ", "))
+	}
+	return nil, errors.New(err)
+}
+
+// pluginSetting checks one key of processor name's settings: not pinned,
+// then a runtime key by its own rule, a key the loaded processor declares
+// by the JSON kind of its default, a key the operator declared (under
+// settings or plugins.NAME) by the kind of the declared value.
+func (v validator) pluginSetting(name, key string, val any) (any, error) {
+	if entry, ok := v.pinned.match(name, key); ok {
+		return nil, pinnedError(entry)
+	}
+	if norm, ok, err := config.RuntimeSetting(key, val); ok {
+		return norm, err
+	}
+	if def, ok := v.loaded.lookup(name, key); ok {
+		return typed(val, def, name+"'s declared default")
+	}
+	if base, ok := v.plugins[name][key]; ok {
+		return typed(val, base, "its declared value")
+	}
+	if base, ok := v.settings[key]; ok {
+		return typed(val, base, "its declared value")
+	}
+	switch {
+	case v.loaded == nil:
+		return normalize(val), nil // restored: accepted when it was applied
+	case v.loaded.has(name):
+		return nil, fmt.Errorf("%s declares no setting %q; %s", name, key, v.declaredKeys(name))
+	case v.plugins[name] != nil:
+		return nil, fmt.Errorf("unknown key; %s is not loaded, and the config file declares %s for it: declare the key under plugins.%s there to let the federation set it", name, describe(v.plugins[name]), name)
+	}
+	return nil, fmt.Errorf("no processor %q is loaded, so no setting of it can be checked; loaded: %s", name, v.loaded.loadedNames())
+}
+
+// declaredKeys says which keys of loaded processor name the federation may
+// set: those it declares and those the operator declared for it.
+func (v validator) declaredKeys(name string) string {
+	s := "it declares no settings"
+	if keys := v.loaded.keys[name]; len(keys) > 0 {
+		s = "it declares " + describe(keys)
+	}
+	if own := v.plugins[name]; len(own) > 0 {
+		s += "; the config file declares " + describe(own) + " for it"
+	}
+	return s
+}
+
+// typed returns val normalized if it has the JSON kind of base, which is
+// what: "its declared value", "hello's declared default".
+func typed(val, base any, what string) (any, error) {
 	norm := normalize(val)
 	if kind(norm) != kind(base) {
-		return nil, fmt.Errorf("must be %s like its declared value, got %s", kind(base), kind(norm))
+		return nil, fmt.Errorf("must be %s like %s, got %s", kind(base), what, kind(norm))
 	}
 	return norm, nil
 }

@@ -30,8 +30,9 @@ func target(o object) (string, error) {
 
 // validateConfig checks a config as the neuron would check its runtime
 // keys (batchSize, maxRetries, timeoutSeconds, enableDebugMode), at the
-// top level and under plugins.NAME; other keys pass (the neuron checks
-// them against its local config and answers with reasons).
+// top level, under plugins.NAME and as plugins.NAME.KEY; other keys pass
+// (the neuron checks them against the settings its processors and its
+// local config declare, and answers with reasons).
 func validateConfig(o object) error {
 	for _, key := range slices.Sorted(maps.Keys(o.m)) {
 		v := o.m[key]
@@ -47,6 +48,14 @@ func validateConfig(o object) error {
 				}
 			}
 		case strings.HasPrefix(key, "plugins."):
+			if i := strings.LastIndexByte(key, '.'); !isObject(v) && i > len("plugins.") {
+				// plugins.NAME.KEY: one setting of processor NAME (setting
+				// keys hold no '.', names may).
+				if _, _, err := config.RuntimeSetting(key[i+1:], v); err != nil {
+					return badField(o.field(key), "%v", err)
+				}
+				continue
+			}
 			if err := validatePluginConfig(o, key); err != nil {
 				return err
 			}
@@ -57,6 +66,11 @@ func validateConfig(o object) error {
 		}
 	}
 	return nil
+}
+
+func isObject(v any) bool {
+	_, ok := v.(map[string]any)
+	return ok
 }
 
 // validatePluginConfig checks the settings object o[key] of one processor.

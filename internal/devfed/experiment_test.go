@@ -219,6 +219,18 @@ func TestAdminValidation(t *testing.T) {
 		{"config.plugins.dp", 5, "config.plugins.dp"},
 		{"config.plugins.dp.batchSize", 0, "config.plugins.dp.batchSize"},
 	})
+	// plugins.NAME.KEY: the runtime keys checked, the others left to the
+	// neuron, which knows what its processors declare.
+	for body, want := range map[string]int{
+		`{"target": "fleet", "config": {"plugins.dp.batchSize": 0}}`:                              http.StatusBadRequest,
+		`{"target": "fleet", "config": {"plugins.my.dp.batchSize": "10"}}`:                        http.StatusBadRequest,
+		`{"target": "fleet", "config": {"plugins.dp.batchSize": 10, "plugins.dp.colour": "red"}}`: http.StatusCreated,
+	} {
+		status, env := f.call("POST", "/api/admin/configs", f.opts.AdminToken, body)
+		if status != want || want == http.StatusBadRequest && !strings.HasPrefix(env.Field, "config.plugins.") {
+			t.Errorf("%s: %d field %q (%s), want %d", body, status, env.Field, env.Error, want)
+		}
+	}
 	status, env := f.call("POST", "/api/admin/configs", f.opts.AdminToken, map[string]any{"target": "ghost", "config": map[string]any{}})
 	if status != http.StatusNotFound || env.Code != "not_found" {
 		t.Errorf("unknown target: %d %s", status, env.Code)

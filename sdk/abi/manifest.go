@@ -26,7 +26,20 @@ type Manifest struct {
 	// Limits override the host's defaults for this processor; the operator's
 	// per-processor settings override these in turn.
 	Limits Limits `json:"limits,omitzero"`
+	// Settings are the keys the processor reads from its configuration,
+	// each with its default: a string, a number or a boolean. The
+	// processor's configuration holds the defaults under whatever the
+	// operator and the federation set, and a federation may set each
+	// declared key (plugins.NAME.KEY) with a value of the default's type.
+	// A key is 1 to 64 letters, digits, '_' or '-', starting with a
+	// letter; a processor declares at most MaxSettings.
+	Settings map[string]any `json:"settings,omitempty"`
 }
+
+// MaxSettings bounds how many settings a manifest declares: enough for any
+// processor's knobs, few enough that the manifest and the error that names
+// them all stay readable.
+const MaxSettings = 64
 
 // Endpoint is one HTTP route a processor serves.
 type Endpoint struct {

@@ -72,12 +72,40 @@ func Start(t testing.TB) {
 }
 
 // Reset forgets recorded logs, metrics and events and sets the configuration
-// to {}.
-func Reset() { hostcall.Reset() }
+// to the declared settings' defaults (sdk.Info.Settings), {} when there are
+// none.
+func Reset() {
+	hostcall.Reset()
+	hostcall.SetConfig(withDefaults([]byte("{}")))
+}
 
-// SetConfig sets the configuration JSON that sdk.Config decodes. The host
-// always passes a JSON object.
-func SetConfig(json string) { hostcall.SetConfig([]byte(json)) }
+// SetConfig sets the configuration JSON that sdk.Config decodes, laid over
+// the declared settings' defaults as the host lays the operator's and the
+// federation's settings over them. The host always passes a JSON object;
+// anything else is passed as it is, for tests of a processor's handling of
+// a configuration it cannot decode.
+func SetConfig(json string) { hostcall.SetConfig(withDefaults([]byte(json))) }
+
+// withDefaults returns the JSON object b laid over the declared settings'
+// defaults, or b itself when there are none or b is not an object.
+func withDefaults(b []byte) []byte {
+	m, err := Manifest()
+	if err != nil || len(m.Settings) == 0 {
+		return b
+	}
+	var over map[string]any
+	if json.Unmarshal(b, &over) != nil || over == nil {
+		return b
+	}
+	for k, v := range over {
+		m.Settings[k] = v
+	}
+	merged, err := json.Marshal(m.Settings)
+	if err != nil {
+		return b
+	}
+	return merged
+}
 
 // Call serves the request method target with body and returns the
 // processor's response. target is a path with an optional query, such as

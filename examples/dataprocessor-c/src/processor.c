@@ -26,6 +26,7 @@ static const char manifest[] =
     "{\"name\":\"data-processor-c\",\"version\":\"1.0.0\","
     "\"description\":\"Validates and deduplicates batches of customer records (C, no SDK)\","
     "\"capabilities\":[\"data_processing\",\"batch_operations\"],"
+    "\"settings\":{\"batchSize\":1000},"
     "\"endpoints\":[{\"method\":\"POST\",\"path\":\"/c/process\",\"description\":\"Process customer data batch\"},"
     "{\"method\":\"GET\",\"path\":\"/c/status\",\"description\":\"Get processing status\"}]}";
 

@@ -67,13 +67,28 @@ func Register(opts Options) {
 		Version:      opts.Version,
 		Description:  "Validates and deduplicates batches of customer records",
 		Capabilities: []string{"data_processing", "batch_operations", "real_time_processing"},
+		Settings:     settings(opts),
 	})
 	sdk.Handle("POST /process", "Process customer data batch", p.process)
 	sdk.Handle("GET /status", "Get processing status", p.status)
 	sdk.SelfTest(func() error { return SelfTest(opts) })
 }
 
-// config reads the configuration with defaults filled in.
+// settings declares the keys of Config a version reads, with their
+// defaults: the neuron shows them (neuron plugin inspect) and lets a
+// federation set them (plugins.data-processor.maxDetails) with no
+// declaration in its config file.
+func settings(opts Options) map[string]any {
+	s := map[string]any{"batchSize": DefaultBatchSize, "enableDebugMode": false}
+	if opts.Details {
+		s["maxDetails"] = DefaultMaxDetails
+	}
+	return s
+}
+
+// config reads the configuration; the host lays it over the declared
+// defaults, and a value the operator or the federation set to zero or less
+// falls back to the default.
 func config() (Config, error) {
 	c := Config{}
 	err := sdk.Config(&c)

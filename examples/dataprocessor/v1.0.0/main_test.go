@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -102,6 +103,9 @@ func TestSelfTestAndManifest(t *testing.T) {
 	m, err := sdktest.Manifest()
 	if err != nil || m.Name != "data-processor" || m.Version != "1.0.0" || len(m.Endpoints) != 2 {
 		t.Errorf("manifest %+v, %v", m, err)
+	}
+	if want := map[string]any{"batchSize": 1000.0, "enableDebugMode": false}; !reflect.DeepEqual(m.Settings, want) {
+		t.Errorf("settings %v, want %v", m.Settings, want)
 	}
 }
 

@@ -104,7 +104,11 @@ func TestStatusAndManifest(t *testing.T) {
 	if err := sdktest.SelfTest(); err != nil {
 		t.Error(err)
 	}
-	if m, err := sdktest.Manifest(); err != nil || m.Name != "data-processor" || m.Version != "1.1.0" {
+	m, err := sdktest.Manifest()
+	if err != nil || m.Name != "data-processor" || m.Version != "1.1.0" {
 		t.Errorf("manifest %+v, %v", m, err)
+	}
+	if want := map[string]any{"batchSize": 1000.0, "enableDebugMode": false, "maxDetails": 100.0}; !reflect.DeepEqual(m.Settings, want) {
+		t.Errorf("settings %v, want %v", m.Settings, want)
 	}
 }
