@@ -39,8 +39,8 @@ func TestRefusedVersionNotServedAgain(t *testing.T) {
 					"data": map[string]any{"version": "fed-1", "source": "poll", "reasons": []any{reason}}})
 			}
 			for i := range 3 {
-				if got := f.poll(token); got != "null" {
-					t.Errorf("poll %d after the refusal: %s, want null", i, got)
+				if got := f.poll(token); got != "{}" {
+					t.Errorf("poll %d after the refusal: %s, want {}", i, got)
 				}
 			}
 			if d := f.neuron("n-1"); d.EffectiveUpdate != nil {
@@ -89,7 +89,7 @@ func TestRefusedVersionServedAfterRegistering(t *testing.T) {
 	f.poll(token)
 	f.report(token, "n-1", map[string]any{"id": "ev-1", "type": "config_rejected",
 		"data": map[string]any{"version": "fed-1", "reasons": []any{"config.colour: unknown key"}}})
-	if got := f.poll(token); got != "null" {
+	if got := f.poll(token); got != "{}" {
 		t.Fatalf("poll after the refusal: %s", got)
 	}
 	token = f.register(regBody("n-1", ""))
