@@ -35,13 +35,19 @@ type adminAPI struct {
 // starts later have stopped).
 func startDevFed(t *testing.T) adminAPI {
 	t.Helper()
+	return startDevFedWith(t, devfed.Options{Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+}
+
+// startDevFedWith is startDevFed with o's PushTimeout and Logger.
+func startDevFedWith(t *testing.T, o devfed.Options) adminAPI {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	token := devfed.GenerateToken()
 	d, err := devfed.Serve(ln, devfed.Options{DataDir: t.TempDir(), AdminToken: token, HeartbeatInterval: devHeartbeat,
-		Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+		PushTimeout: o.PushTimeout, Logger: o.Logger})
 	if err != nil {
 		t.Fatal(err)
 	}

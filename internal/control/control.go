@@ -67,6 +67,9 @@ type Options struct {
 	BaseLevel slog.Level
 	// Commands are the command types this neuron runs, by type.
 	Commands map[string]Command
+	// AnswerWait is how long Apply waits for a command's outcome before
+	// it answers that the command runs on; default DefaultAnswerWait.
+	AnswerWait time.Duration
 	// Events receives config_applied, config_rejected and command_executed.
 	Events func(federation.Event)
 	Logger *slog.Logger
@@ -86,6 +89,15 @@ type Controller struct {
 	// level without enableDebugMode. Both are guarded by mu.
 	lastRejected string
 	baseLevel    slog.Level
+
+	// Commands run detached from the request that delivered them, one at
+	// a time (cmdMu), under runCtx, which Close ends (stopRuns).
+	runCtx   context.Context
+	stopRuns context.CancelFunc
+	cmdMu    sync.Mutex
+	runs     sync.WaitGroup
+	xmu      sync.Mutex            // guards running
+	running  map[string]*execution // by command id, while it runs
 }
 
 // State is the federation's layer as last applied.
@@ -128,13 +140,17 @@ func New(ctx context.Context, opts Options) (*Controller, error) {
 	if opts.Events == nil {
 		opts.Events = func(federation.Event) {}
 	}
+	if opts.AnswerWait <= 0 {
+		opts.AnswerWait = DefaultAnswerWait
+	}
 	dir := filepath.Join(opts.DataDir, "control")
 	ledger, err := openLedger(filepath.Join(dir, "commands.json"))
 	if err != nil {
 		return nil, err
 	}
 	c := &Controller{opts: opts, log: opts.Logger, check: validator{settings: opts.Settings, plugins: opts.Plugins, guardrails: opts.Guardrails},
-		ledger: ledger, file: filepath.Join(dir, "config.json"), baseLevel: opts.BaseLevel}
+		ledger: ledger, file: filepath.Join(dir, "config.json"), baseLevel: opts.BaseLevel, running: map[string]*execution{}}
+	c.runCtx, c.stopRuns = context.WithCancel(context.WithoutCancel(ctx))
 	c.opts.Commands = maps.Clone(opts.Commands)
 	if c.opts.Commands == nil {
 		c.opts.Commands = map[string]Command{}
@@ -197,10 +213,25 @@ func (c *Controller) State() *State { return c.state.Load() }
 func (c *Controller) Version() string { return c.state.Load().Version }
 
 // Apply validates u whole, applies its config and experiment atomically if
-// they differ from what is applied, then runs its command. source says where
-// it came from ("push", "poll") for logs and events. A *RejectedError means
+// they differ from what is applied, then starts its command and waits for
+// its outcome, at most AnswerWait or until ctx ends: a command runs on
+// under its own timeout whatever happens to ctx (the request that
+// delivered it), and its outcome is reported in a command_executed event;
+// the Result says Running meanwhile. source says where the update came
+// from ("push", "poll") for logs and events. A *RejectedError means
 // nothing was applied.
 func (c *Controller) Apply(ctx context.Context, u federation.Update, source string) (Result, error) {
+	res, x, err := c.apply(ctx, u, source)
+	if err != nil || x == nil {
+		return res, err
+	}
+	o := c.await(ctx, u.Command, x)
+	res.Command = &o
+	return res, nil
+}
+
+// apply is Apply up to starting the command, serialized by c.mu.
+func (c *Controller) apply(ctx context.Context, u federation.Update, source string) (Result, *execution, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cur := c.state.Load()
@@ -241,8 +272,19 @@ func (c *Controller) Apply(ctx context.Context, u federation.Update, source stri
 		}
 	}
 	if len(errs) > 0 {
-		return c.reject(u, source, errs)
+		res, err := c.reject(u, source, errs)
+		return res, nil, err
 	}
+	res, err := c.applyState(ctx, u, source, cur, &next, promo)
+	if err != nil || u.Command == nil {
+		return res, nil, err
+	}
+	return res, c.start(u.Command, cmd), nil
+}
+
+// applyState installs next, the config and experiment of u, unless u
+// carries neither or the version applied now (unchanged).
+func (c *Controller) applyState(ctx context.Context, u federation.Update, source string, cur, next *State, promo *promotion) (Result, error) {
 	res := Result{ConfigVersion: cur.Version}
 	if u.Config != nil || u.Experiment != nil {
 		next.Version = u.Version
@@ -253,13 +295,13 @@ func (c *Controller) Apply(ctx context.Context, u federation.Update, source stri
 			res.Unchanged = true
 		} else {
 			next.Applied = time.Now().UTC()
-			if err := c.installSplit(ctx, cur, &next, promo); err != nil {
+			if err := c.installSplit(ctx, cur, next, promo); err != nil {
 				return c.reject(u, source, []error{err})
 			}
-			if err := c.install(&next); err != nil {
+			if err := c.install(next); err != nil {
 				return c.reject(u, source, []error{err})
 			}
-			if err := writeJSON(c.file, &next); err != nil {
+			if err := writeJSON(c.file, next); err != nil {
 				c.log.Error("last good config not persisted; it applies now but not after a restart", "err", err)
 			}
 			c.log.Info("config applied", "version", next.Version, "source", source, "settings", len(next.Config.Settings))
@@ -267,10 +309,6 @@ func (c *Controller) Apply(ctx context.Context, u federation.Update, source stri
 				"experiment": experimentID(next.Experiment)})
 			res.Applied, res.ConfigVersion = true, next.Version
 		}
-	}
-	if u.Command != nil {
-		o := c.run(ctx, u.Command, cmd)
-		res.Command = &o
 	}
 	return res, nil
 }

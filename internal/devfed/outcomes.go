@@ -85,10 +85,12 @@ func refuse(tx *store.Tx, n store.Neuron, version string, rev int64, reasons []s
 // resolveCommand records a command's outcome as the neuron reported it
 // (the Outcome of internal/control: ok, error, result...), unless one is
 // recorded already (the first report wins). It returns whether the
-// command was unresolved until now.
+// command was unresolved until now. An outcome "running" (the neuron
+// answered before the command ended) marks it running, unresolved.
 func resolveCommand(tx *store.Tx, neuron, id string, outcome json.RawMessage, at time.Time) (bool, error) {
 	var o struct {
-		OK bool `json:"ok"`
+		OK      bool `json:"ok"`
+		Running bool `json:"running"`
 	}
 	_ = json.Unmarshal(outcome, &o) // a malformed outcome counts as failed, and is kept as sent
 	outcome = withoutRepeat(outcome)
@@ -97,7 +99,10 @@ func resolveCommand(tx *store.Tx, neuron, id string, outcome json.RawMessage, at
 		return false, err
 	}
 	status := store.CommandFailed
-	if o.OK {
+	switch {
+	case o.Running: // no outcome yet: a command_executed event brings it
+		status = store.CommandRunning
+	case o.OK:
 		status = store.CommandSucceeded
 	}
 	return tx.ResolveCommand(id, status, outcome, at)
