@@ -85,10 +85,10 @@ type Controller struct {
 	mu     sync.Mutex // serializes Apply
 	ledger *ledger
 	file   string
-	// lastRejected identifies the last update rejected; baseLevel is the
-	// level without enableDebugMode. Both are guarded by mu.
-	lastRejected string
-	baseLevel    slog.Level
+	// refused remembers the updates rejected; baseLevel is the level
+	// without enableDebugMode. Both are guarded by mu.
+	refused   *refusals
+	baseLevel slog.Level
 
 	// Commands run detached from the request that delivered them, one at
 	// a time (cmdMu), under runCtx, which Close ends (stopRuns).
@@ -122,8 +122,14 @@ type Result struct {
 	Command       *Outcome `json:"command,omitempty"`
 }
 
-// RejectedError is an update refused whole, with every reason.
-type RejectedError struct{ Reasons []error }
+// RejectedError is an update refused whole, with every reason. Repeated
+// is true when the same update was refused for the same reasons before
+// (an earlier poll, or before the neuron restarted or registered again):
+// it was reported then, and is not again.
+type RejectedError struct {
+	Reasons  []error
+	Repeated bool
+}
 
 func (e *RejectedError) Error() string {
 	return "update rejected: " + errors.Join(e.Reasons...).Error()
@@ -151,6 +157,9 @@ func New(ctx context.Context, opts Options) (*Controller, error) {
 	c := &Controller{opts: opts, log: opts.Logger, check: validator{settings: opts.Settings, plugins: opts.Plugins, guardrails: opts.Guardrails},
 		ledger: ledger, file: filepath.Join(dir, "config.json"), baseLevel: opts.BaseLevel, running: map[string]*execution{}}
 	c.runCtx, c.stopRuns = context.WithCancel(context.WithoutCancel(ctx))
+	if c.refused, err = openRefusals(filepath.Join(dir, "refused.json")); err != nil {
+		c.log.Warn("refused updates unreadable; one refused before may be reported once more", "err", err)
+	}
 	c.opts.Commands = maps.Clone(opts.Commands)
 	if c.opts.Commands == nil {
 		c.opts.Commands = map[string]Command{}
@@ -315,13 +324,18 @@ func (c *Controller) applyState(ctx context.Context, u federation.Update, source
 
 func (c *Controller) reject(u federation.Update, source string, errs []error) (Result, error) {
 	err := &RejectedError{Reasons: errs}
-	// A poll returns the same bad update every interval: report it once.
+	// A poll returns the same bad update every interval, and a federation
+	// may serve it again after the neuron registers anew or restarts:
+	// report it once.
 	key := rejectionKey(u, errs)
-	if key == c.lastRejected {
+	if c.refused.seen(key) {
+		err.Repeated = true
 		c.log.Debug("update rejected again", "source", source, "version", u.Version)
 		return Result{ConfigVersion: c.state.Load().Version}, err
 	}
-	c.lastRejected = key
+	if perr := c.refused.add(key); perr != nil {
+		c.log.Error("refused update not remembered; it may be reported again after a restart", "err", perr)
+	}
 	c.log.Warn("update rejected", "source", source, "version", u.Version, "reason", errors.Join(errs...).Error())
 	reasons := make([]string, len(errs))
 	for i, e := range errs {

@@ -426,3 +426,32 @@ func TestCommandOutlivesRequest(t *testing.T) {
 		t.Errorf("a command after Close: %+v, want not run", res.Command)
 	}
 }
+
+// A neuron that restarts (or registers again) and is served an update it
+// refused before does not report it again: no second config_rejected, and
+// the error says it is a repeat. A new revision of it is reported, and
+// the refused one still applies once it has become valid.
+func TestRefusalRememberedAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	const bad = `{"config": {"colour": "red"}, "version": "fed-1"}`
+	first := newEnv(t, dir)
+	if _, err := first.c.Apply(context.Background(), update(t, bad), "push"); err == nil {
+		t.Fatal("accepted an undeclared key")
+	}
+	again := newEnv(t, dir) // the restart
+	_, err := again.c.Apply(context.Background(), update(t, bad), "poll")
+	rej, ok := errors.AsType[*RejectedError](err)
+	if !ok || !rej.Repeated {
+		t.Errorf("the refused update served again: %v, want a repeated rejection", err)
+	}
+	if got := again.types(); len(got) != 0 {
+		t.Errorf("events after the restart %v, want none: it was reported before", got)
+	}
+	_, err = again.c.Apply(context.Background(), update(t, `{"config": {"colour": "red"}, "version": "fed-2"}`), "poll")
+	if rej, ok := errors.AsType[*RejectedError](err); !ok || rej.Repeated {
+		t.Errorf("a new revision: %v, want a rejection reported", err)
+	}
+	if got := again.types(); len(got) != 1 || got[0] != EventConfigRejected {
+		t.Errorf("events %v, want one config_rejected for the new revision", got)
+	}
+}
