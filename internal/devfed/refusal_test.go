@@ -320,3 +320,35 @@ func TestRefusedChangeLeftOut(t *testing.T) {
 		t.Errorf("n-2 polls %s, want the fleet config with colour", got)
 	}
 }
+
+// The answer to a change says at once how it fared on each neuron:
+// refused (naming the neurons and why) wins over queued (a neuron it
+// could not reach gets it at its next poll), which wins over applied.
+func TestChangeOutcome(t *testing.T) {
+	f, nrn, _ := activeNeuron(t)
+	nrn.setAnswer(refuseKey("colour"))
+	taker := newFakeNeuron(t)
+	f.beat(f.register(regBody("n-2", taker.URL())), "active", "")
+	gone := newFakeNeuron(t)
+	goneURL := gone.URL()
+	gone.srv.Close()
+	f.beat(f.register(regBody("n-3", goneURL)), "active", "")
+
+	var cv configView
+	f.admin("POST", "/api/admin/configs", `{"target": "fleet", "config": {"colour": "red"}}`, 201, &cv)
+	if cv.Outcome != "refused" || len(cv.Refused) != 1 || cv.Refused[0].NeuronID != "n-1" ||
+		!strings.Contains(cv.Refused[0].Reason, "config.colour: unknown key") {
+		t.Errorf("outcome %q, refused %+v: want refused by n-1 with its reason", cv.Outcome, cv.Refused)
+	}
+	if d := deliveryOf(t, cv.Deliveries, "n-3"); d.Status != "pending" || !strings.Contains(d.Detail, "push failed") {
+		t.Errorf("the unreachable neuron's delivery %+v, want pending with the push's failure", d)
+	}
+	f.admin("POST", "/api/admin/configs", `{"target": "fleet", "config": {"batchSize": 4}}`, 201, &cv)
+	if cv.Outcome != "queued" || len(cv.Refused) != 0 {
+		t.Errorf("outcome %q, refused %+v: want queued (n-3 unreachable)", cv.Outcome, cv.Refused)
+	}
+	f.admin("POST", "/api/admin/configs", `{"target": "n-2", "config": {"batchSize": 5}}`, 201, &cv)
+	if cv.Outcome != "applied" {
+		t.Errorf("outcome %q, want applied", cv.Outcome)
+	}
+}
