@@ -57,24 +57,20 @@ func (m *slowModule) Release() {
 	}
 }
 
-// deadlineNeuron is a neuron serving data-processor 1.0.0 only, joined to
-// the federation at api; it polls its config every second, so a command
-// whose push failed still reaches it.
-func deadlineNeuron(t *testing.T, api adminAPI, id string) *neuron {
+// slowLoad starts a federation with o's push timeout and logger, and a
+// neuron id joined to it serving data-processor 1.0.0 only (polling its
+// config every second, so that a command whose push failed still reaches
+// it), and serves data-processor 1.1.0 as a slow download.
+func slowLoad(t *testing.T, o devfed.Options, id string) (adminAPI, *neuron, *slowModule) {
 	t.Helper()
-	plugins := pluginsDir(t, map[string]string{"dp-1.wasm": "examples/dataprocessor/v1.0.0"})
-	return start(t, "--config", writeFile(t, "neuron.yaml", fmt.Sprintf(`
-id: %s
-listen: 127.0.0.1:0
-pluginsDir: %s
-dataDir: %s
-shutdownTimeout: 5s
-federation:
-  url: %s
-  heartbeatInterval: %s
-  analyticsInterval: 150ms
-  configPollInterval: 1s
-`, id, plugins, dataDir(t), api.base, devHeartbeat)))
+	api := startDevFedWith(t, o)
+	n := start(t, "--config", devConfig(t, api, id, map[string]string{"dp-1.wasm": "examples/dataprocessor/v1.0.0"}, "1s"))
+	testutil.Eventually(t, waitLimit, "the neuron active", func() bool { return api.statuses(t)[id] == "active" })
+	bin, err := os.ReadFile(testutil.BuildWasm(t, "examples/dataprocessor/v1.1.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api, n, serveSlowModule(t, bin)
 }
 
 // commandStatus is a command of the admin API.
@@ -132,21 +128,13 @@ func waitLoaded(t *testing.T, api adminAPI, n *neuron, id, cmd string) {
 // outcome reaches the federation.
 func TestDevFederation_CommandOutlivesPush(t *testing.T) {
 	log := &testutil.Buffer{}
-	api := startDevFedWith(t, devfed.Options{PushTimeout: time.Second,
-		Logger: slog.New(slog.NewTextHandler(log, nil))})
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("federation log:\n%s", log)
 		}
 	})
 	const id = "slow-load"
-	n := deadlineNeuron(t, api, id)
-	testutil.Eventually(t, waitLimit, "the neuron active", func() bool { return api.statuses(t)[id] == "active" })
-	bin, err := os.ReadFile(testutil.BuildWasm(t, "examples/dataprocessor/v1.1.0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := serveSlowModule(t, bin)
+	api, n, m := slowLoad(t, devfed.Options{PushTimeout: time.Second, Logger: slog.New(slog.NewTextHandler(log, nil))}, id)
 	cmd := loadSlowly(t, api, id, m)
 	select {
 	case <-m.requested:
@@ -166,16 +154,9 @@ func TestDevFederation_CommandOutlivesPush(t *testing.T) {
 // federation shows the command running, then its outcome from the
 // neuron's command_executed event.
 func TestDevFederation_CommandRunningAnswer(t *testing.T) {
-	api := startDevFedWith(t, devfed.Options{PushTimeout: time.Minute, // longer than the neuron waits to answer
-		Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	const id = "running-load"
-	n := deadlineNeuron(t, api, id)
-	testutil.Eventually(t, waitLimit, "the neuron active", func() bool { return api.statuses(t)[id] == "active" })
-	bin, err := os.ReadFile(testutil.BuildWasm(t, "examples/dataprocessor/v1.1.0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := serveSlowModule(t, bin)
+	api, n, m := slowLoad(t, devfed.Options{PushTimeout: time.Minute, // longer than the neuron waits to answer
+		Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}, id)
 	cmd := loadSlowly(t, api, id, m)
 	if cmd.Status != "running" || !strings.Contains(string(cmd.Outcome), `"running":true`) {
 		t.Errorf("the send answered the command %s %s, want running", cmd.Status, cmd.Outcome)

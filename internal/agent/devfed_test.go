@@ -142,8 +142,17 @@ func delivered(deliveries []delivery, status string, ids ...string) bool {
 // both versions of the data processor, with short periods.
 func devNeuron(t *testing.T, api adminAPI, id string) *neuron {
 	t.Helper()
-	plugins := pluginsDir(t, map[string]string{"dp-1.wasm": "examples/dataprocessor/v1.0.0", "dp-2.wasm": "examples/dataprocessor/v1.1.0"})
-	return start(t, "--config", writeFile(t, "neuron.yaml", fmt.Sprintf(`
+	return start(t, "--config", devConfig(t, api, id, map[string]string{"dp-1.wasm": "examples/dataprocessor/v1.0.0",
+		"dp-2.wasm": "examples/dataprocessor/v1.1.0"}, "300ms"))
+}
+
+// devConfig writes the configuration of a neuron with id joining the
+// federation at api, serving the processors built from plugins (file name:
+// source), polling its config every poll, its other periods short; it
+// returns the file's path.
+func devConfig(t *testing.T, api adminAPI, id string, plugins map[string]string, poll string) string {
+	t.Helper()
+	return writeFile(t, "neuron.yaml", fmt.Sprintf(`
 id: %s
 listen: 127.0.0.1:0
 pluginsDir: %s
@@ -153,10 +162,10 @@ federation:
   url: %s
   heartbeatInterval: %s
   analyticsInterval: 150ms
-  configPollInterval: 300ms
+  configPollInterval: %s
 settings:
   batchSize: 1000
-`, id, plugins, dataDir(t), api.base, devHeartbeat)))
+`, id, pluginsDir(t, plugins), dataDir(t), api.base, devHeartbeat, poll))
 }
 
 // TestDevFederation_TwoNeurons: two neurons join a development federation;

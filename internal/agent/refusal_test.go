@@ -29,19 +29,7 @@ type change struct {
 func TestDevFederation_RefusedChange(t *testing.T) {
 	api := startDevFed(t)
 	const id = "refuser"
-	plugins := pluginsDir(t, map[string]string{"dp-1.wasm": "examples/dataprocessor/v1.0.0"})
-	file := writeFile(t, "neuron.yaml", fmt.Sprintf(`
-id: %s
-listen: 127.0.0.1:0
-pluginsDir: %s
-dataDir: %s
-shutdownTimeout: 5s
-federation:
-  url: %s
-  heartbeatInterval: %s
-  analyticsInterval: 150ms
-  configPollInterval: 300ms
-`, id, plugins, dataDir(t), api.base, devHeartbeat))
+	file := devConfig(t, api, id, map[string]string{"dp-1.wasm": "examples/dataprocessor/v1.0.0"}, "300ms")
 	first := start(t, "--config", file)
 	testutil.Eventually(t, waitLimit, "the neuron active", func() bool { return api.statuses(t)[id] == "active" })
 
