@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -67,7 +68,7 @@ func federationFlagSet(f *federationFlags, env func(string) string) *flag.FlagSe
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&f.listen, "listen", config.DefaultFederationListen, "serve on `ADDR`, host:port; keep it on loopback unless you mean to share the admin API")
 	fs.StringVar(&f.data, "data", defaultFederationData, "keep the federation's state (federation.db, token.key) in `DIR`")
-	fs.StringVar(&f.token, "admin-token", env("FEDERATION_ADMIN_TOKEN"), "bearer `TOKEN` of the admin API and dashboard (env FEDERATION_ADMIN_TOKEN; default: a new one, generated and printed)")
+	fs.StringVar(&f.token, "admin-token", env("FEDERATION_ADMIN_TOKEN"), "bearer `TOKEN` of the admin API and dashboard (env FEDERATION_ADMIN_TOKEN; default: the one kept in DIR/admin.token, generated the first time)")
 	fs.DurationVar(&f.heartbeat, "heartbeat-interval", devfed.DefaultHeartbeatInterval, "the heartbeat `PERIOD` the neurons use (their NEURON_HEARTBEAT_INTERVAL): stale after 2.5 periods without one, offline after 5")
 	fs.DurationVar(&f.retention, "retention", devfed.DefaultRetention, "delete heartbeats, analytics and events older than `AGE`")
 	fs.StringVar(&f.level, "log-level", cmp.Or(env("LOG_LEVEL"), "info"), "log `LEVEL`: debug, info, warn or error (env LOG_LEVEL)")
@@ -118,10 +119,6 @@ func federationServe(ctx context.Context, args []string, stdout, stderr io.Write
 		return exitUsage
 	}
 	log := agent.NewLogger(stderr, f.level)
-	generated := f.token == ""
-	if generated {
-		f.token = devfed.GenerateToken()
-	}
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		fmt.Fprintf(stderr, "neuron federation serve: cannot listen on %s: %v (choose a free host:port with --listen, or stop what holds it)\n", f.listen, err)
@@ -135,7 +132,7 @@ func federationServe(ctx context.Context, args []string, stdout, stderr io.Write
 		return exitFailure
 	}
 	log.Info("development federation serving", "url", d.URL(), "data", f.data, "heartbeat_interval", f.heartbeat,
-		"retention", f.retention, "admin_token_generated", generated)
+		"retention", f.retention, "admin_token", tokenSource(f.token, f.data))
 	fmt.Fprintf(stdout, "dashboard: %s\nneurons join with: FEDERATION_URL=%s neuron run\n", d.Dashboard(), d.URL())
 	<-ctx.Done()
 	log.Info("stopping the development federation")
@@ -147,6 +144,16 @@ func federationServe(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	log.Info("development federation stopped")
 	return exitOK
+}
+
+// tokenSource says where the admin token comes from, for the log: the
+// flag or environment, or the file in the data directory (generated the
+// first time).
+func tokenSource(token, dataDir string) string {
+	if token != "" {
+		return "given (--admin-token or FEDERATION_ADMIN_TOKEN)"
+	}
+	return "kept in " + filepath.Join(dataDir, devfed.AdminTokenFile)
 }
 
 // check validates the flags that parsing alone does not.

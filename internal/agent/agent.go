@@ -192,6 +192,11 @@ func (a *Agent) Stop() error {
 func (a *Agent) closeAll(ctx context.Context) error {
 	a.stopWatch() // before the runtime closes: no Sync of a closed runtime
 	var errs []error
+	if a.control != nil {
+		// Commands still running stop (and report it) before the final
+		// report and before the runtime they act on closes.
+		errs = append(errs, a.control.Close(ctx))
+	}
 	if a.probes != nil {
 		a.probes.Stop()
 	}

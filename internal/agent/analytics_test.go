@@ -117,7 +117,7 @@ func TestDevFederation_AnalyticsExactlyOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := start(t, "--config", devConfig(t, api, id, plugins, dataDir(t), 150*time.Millisecond))
+	n := start(t, "--config", devConfig(t, api, id, plugins, dataDir(t), 150*time.Millisecond, "300ms"))
 	testutil.Eventually(t, waitLimit, "the neuron active", func() bool { return api.statuses(t)[id] == "active" })
 	rt, ctx := n.a.Runtime(), context.Background()
 
@@ -182,11 +182,11 @@ func TestDevFederation_AnalyticsAtStop(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			const id = "count-stop"
 			fedData, token := t.TempDir(), devfed.GenerateToken()
-			api, stopFed := serveDevFed(t, "127.0.0.1:0", fedData, token)
+			api, stopFed := serveDevFed(t, "127.0.0.1:0", fedData, token, 0)
 			plugins, data := pluginsDir(t, map[string]string{"dp-1.wasm": "examples/dataprocessor/v1.0.0"}), dataDir(t)
 			// No periodic report: the reports are the flush below and
 			// the final one.
-			cfg := devConfig(t, api, id, plugins, data, time.Hour)
+			cfg := devConfig(t, api, id, plugins, data, time.Hour, "300ms")
 			n := start(t, "--config", cfg)
 			testutil.Eventually(t, waitLimit, "the neuron active", func() bool { return api.statuses(t)[id] == "active" })
 			seen := map[servedBy]int64{}
@@ -221,7 +221,7 @@ func TestDevFederation_AnalyticsAtStop(t *testing.T) {
 			if fedDown {
 				// The same federation (address, data, token) back, and the
 				// neuron started again on its data directory.
-				api, _ = serveDevFed(t, strings.TrimPrefix(api.base, "http://"), fedData, token)
+				api, _ = serveDevFed(t, strings.TrimPrefix(api.base, "http://"), fedData, token, 0)
 				n = start(t, "--config", cfg)
 				testutil.Eventually(t, waitLimit, "the spooled report delivered", func() bool { return api.reported(t, id).reports >= 2 })
 				if err := n.stop(); err != nil {

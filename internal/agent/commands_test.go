@@ -19,32 +19,40 @@ import (
 
 // outcome is a pushed command's answer.
 type outcome struct {
-	OK     bool            `json:"ok"`
-	Error  string          `json:"error"`
-	Result json.RawMessage `json:"result"`
+	OK      bool            `json:"ok"`
+	Error   string          `json:"error"`
+	Result  json.RawMessage `json:"result"`
+	Running bool            `json:"running"`
 }
 
 // command pushes one command with the federation's newest token and
 // returns its outcome, failing the test if the update itself was refused.
 // A swap re-registers the neuron, which gets a new token: a push that
-// crossed it (401, nothing run) is sent again.
+// crossed it (401, nothing run) is sent again. A command still running
+// when the neuron answers (a slow swap on a busy machine) is pushed again
+// until the answer is its outcome (the neuron never runs an id twice).
 func (n *neuron) command(t *testing.T, fed *fedtest.Server, id, typ, data string) outcome {
 	t.Helper()
-	var r reply
-	testutil.Eventually(t, waitLimit, "a push with the current token", func() bool {
-		r = n.push(t, newest(fed), fmt.Sprintf(`{"command": {"id": %q, "type": %q, "data": %s}}`, id, typ, data))
-		return r.status != 401
+	var o outcome
+	testutil.Eventually(t, waitLimit, "the command's outcome", func() bool {
+		var r reply
+		testutil.Eventually(t, waitLimit, "a push with the current token", func() bool {
+			r = n.push(t, newest(fed), fmt.Sprintf(`{"command": {"id": %q, "type": %q, "data": %s}}`, id, typ, data))
+			return r.status != 401
+		})
+		var res struct {
+			Data struct {
+				Command outcome `json:"command"`
+			} `json:"data"`
+		}
+		if r.status != 200 {
+			t.Fatalf("%s %s: %d %s", typ, data, r.status, r.body)
+		}
+		r.decode(t, &res)
+		o = res.Data.Command
+		return !o.Running
 	})
-	var res struct {
-		Data struct {
-			Command outcome `json:"command"`
-		} `json:"data"`
-	}
-	if r.status != 200 {
-		t.Fatalf("%s %s: %d %s", typ, data, r.status, r.body)
-	}
-	r.decode(t, &res)
-	return res.Data.Command
+	return o
 }
 
 func newest(fed *fedtest.Server) string {

@@ -43,21 +43,28 @@ type adminAPI struct {
 // starts later have stopped).
 func startDevFed(t *testing.T) adminAPI {
 	t.Helper()
-	api, _ := serveDevFed(t, "127.0.0.1:0", t.TempDir(), devfed.GenerateToken())
+	api, _ := serveDevFed(t, "127.0.0.1:0", t.TempDir(), devfed.GenerateToken(), 0)
+	return api
+}
+
+// startDevFedWith is startDevFed with o's PushTimeout.
+func startDevFedWith(t *testing.T, o devfed.Options) adminAPI {
+	t.Helper()
+	api, _ := serveDevFed(t, "127.0.0.1:0", t.TempDir(), devfed.GenerateToken(), o.PushTimeout)
 	return api
 }
 
 // serveDevFed serves a development federation on addr with its state in
-// data, until the test ends or the returned stop is called (which the
-// test's end then does not repeat).
-func serveDevFed(t *testing.T, addr, data, token string) (adminAPI, func()) {
+// data (pushTimeout 0: the default), until the test ends or the returned
+// stop is called (which the test's end then does not repeat).
+func serveDevFed(t *testing.T, addr, data, token string, pushTimeout time.Duration) (adminAPI, func()) {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	d, err := devfed.Serve(ln, devfed.Options{DataDir: data, AdminToken: token, HeartbeatInterval: devLiveness,
-		Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+		PushTimeout: pushTimeout, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,13 +164,13 @@ func delivered(deliveries []delivery, status string, ids ...string) bool {
 func devNeuron(t *testing.T, api adminAPI, id string) *neuron {
 	t.Helper()
 	plugins := pluginsDir(t, map[string]string{"dp-1.wasm": "examples/dataprocessor/v1.0.0", "dp-2.wasm": "examples/dataprocessor/v1.1.0"})
-	return start(t, "--config", devConfig(t, api, id, plugins, dataDir(t), 150*time.Millisecond))
+	return start(t, "--config", devConfig(t, api, id, plugins, dataDir(t), 150*time.Millisecond, "300ms"))
 }
 
 // devConfig is the configuration file of a neuron with id joining the
-// federation at api, serving plugins, with short periods and analytics
-// every analytics.
-func devConfig(t *testing.T, api adminAPI, id, plugins, data string, analytics time.Duration) string {
+// federation at api, serving plugins, with short periods, analytics every
+// analytics and a config poll every poll.
+func devConfig(t *testing.T, api adminAPI, id, plugins, data string, analytics time.Duration, poll string) string {
 	t.Helper()
 	return writeFile(t, "neuron.yaml", fmt.Sprintf(`
 id: %s
@@ -175,10 +182,10 @@ federation:
   url: %s
   heartbeatInterval: %s
   analyticsInterval: %s
-  configPollInterval: 300ms
+  configPollInterval: %s
 settings:
   batchSize: 1000
-`, id, plugins, data, api.base, devHeartbeat, analytics))
+`, id, plugins, data, api.base, devHeartbeat, analytics, poll))
 }
 
 // TestDevFederation_TwoNeurons: two neurons join a development federation;

@@ -15,6 +15,7 @@ import (
 
 	"github.com/empirefederation/neuron/federation"
 	"github.com/empirefederation/neuron/internal/config"
+	"github.com/empirefederation/neuron/internal/control"
 	"github.com/empirefederation/neuron/internal/devfed"
 	"github.com/empirefederation/neuron/internal/report"
 	"github.com/empirefederation/neuron/internal/spool"
@@ -89,8 +90,14 @@ func (n neuron) Analytics() federation.AnalyticsReport {
 	return r
 }
 
+// ApplyUpdate applies a polled update. An update refused before for the
+// same reasons is no news: the controller reported it then, so the link
+// is not told again (it would warn at every poll).
 func (n neuron) ApplyUpdate(ctx context.Context, u federation.Update, source string) error {
 	_, err := n.a.control.Apply(ctx, u, source)
+	if rej, ok := errors.AsType[*control.RejectedError](err); ok && rej.Repeated {
+		return nil
+	}
 	return err
 }
 

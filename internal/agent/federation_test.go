@@ -257,11 +257,17 @@ func TestFederation_Lifecycle(t *testing.T) {
 				Command struct {
 					OK       bool `json:"ok"`
 					Repeated bool `json:"repeated"`
+					Running  bool `json:"running"`
 				} `json:"command"`
 			} `json:"data"`
 		}
-		n.push(t, token(), cmd).decode(t, &res)
-		if !res.Data.Command.OK || res.Data.Command.Repeated {
+		// Pushed again while it still runs (a busy machine): the neuron
+		// answers running, then its outcome, never a second run.
+		testutil.Eventually(t, waitLimit, "restart_worker's outcome", func() bool {
+			n.push(t, token(), cmd).decode(t, &res)
+			return !res.Data.Command.Running
+		})
+		if !res.Data.Command.OK {
 			t.Fatalf("restart_worker: %+v", res)
 		}
 		n.push(t, token(), cmd).decode(t, &res)

@@ -63,7 +63,7 @@ var envVars = []binding{
 	{"NEURON_SHUTDOWN_TIMEOUT", "shutdownTimeout", "bound on finishing in-flight calls at shutdown (default 15s)"},
 	{"FEDERATION_URL", "federation.url", "federation base URL, \"embedded\", or empty for standalone"},
 	{"FEDERATION_LISTEN", "federation.listen", "where the embedded development federation listens (default " + DefaultFederationListen + ")"},
-	{"FEDERATION_ADMIN_TOKEN", "federation.adminToken", "the embedded development federation's admin token (default: generated and printed)"},
+	{"FEDERATION_ADMIN_TOKEN", "federation.adminToken", "the embedded development federation's admin token (default: the one kept in its data directory, generated the first time)"},
 	{"NEURON_HEARTBEAT_INTERVAL", "federation.heartbeatInterval", "heartbeat period (default 60s)"},
 	{"NEURON_ANALYTICS_INTERVAL", "federation.analyticsInterval", "analytics report period (default 60s)"},
 	{"NEURON_CONFIG_POLL_INTERVAL", "federation.configPollInterval", "config poll period (default 30s)"},

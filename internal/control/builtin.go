@@ -48,7 +48,9 @@ func (c *Controller) setLogLevel() Command {
 		Check: func(data json.RawMessage) error { _, err := levelArg(data); return err },
 		Run: func(_ context.Context, data json.RawMessage) (any, error) {
 			l, _ := levelArg(data)
-			c.baseLevel = l // Run is called with c.mu held
+			c.mu.Lock() // commands run apart from Apply: baseLevel is c.mu's
+			defer c.mu.Unlock()
+			c.baseLevel = l
 			if c.opts.Level != nil {
 				c.opts.Level.Set(l)
 			}

@@ -19,8 +19,12 @@ type Command struct {
 	// applied; nil accepts anything.
 	Check func(data json.RawMessage) error
 	// Run executes the command; its result goes into the command_executed
-	// event and the push answer.
+	// event and the push answer. Its ctx is the command's own, not the
+	// request's that delivered it: it ends at Timeout or when the
+	// Controller closes (the neuron stops).
 	Run func(ctx context.Context, data json.RawMessage) (any, error)
+	// Timeout bounds one run; zero is DefaultCommandTimeout.
+	Timeout time.Duration
 }
 
 // Outcome is what running a command did.
@@ -35,6 +39,10 @@ type Outcome struct {
 	// Repeated is true when the id had run before: the earlier outcome is
 	// returned and nothing runs again.
 	Repeated bool `json:"repeated,omitempty"`
+	// Running is true while the command still runs when the answer is
+	// due (OK is false then, and means nothing yet): its outcome comes in
+	// a command_executed event once it ends.
+	Running bool `json:"running,omitempty"`
 }
 
 // command validates a command and returns how to run it.
@@ -50,34 +58,6 @@ func (c *Controller) command(cmd *federation.Command) (Command, error) {
 		}
 	}
 	return known, nil
-}
-
-// run runs cmd unless its id ran before, records the outcome and reports it.
-func (c *Controller) run(ctx context.Context, cmd *federation.Command, known Command) Outcome {
-	if o, ok := c.ledger.get(cmd.ID); ok {
-		o.Repeated = true
-		c.log.Info("command already ran; not running it again", "id", cmd.ID, "type", cmd.Type, "ok", o.OK)
-		return o
-	}
-	o := Outcome{ID: cmd.ID, Type: cmd.Type, Started: time.Now().UTC(), Error: "interrupted: the neuron stopped while it ran"}
-	// Recorded before it runs: a crash mid-command must not run it twice.
-	if err := c.ledger.put(o); err != nil {
-		c.log.Error("command ledger not written; the command may run again after a restart", "err", err)
-	}
-	result, err := known.Run(ctx, cmd.Data)
-	o.Duration = float64(time.Since(o.Started).Microseconds()) / 1000
-	o.OK, o.Result, o.Error = err == nil, result, ""
-	if err != nil {
-		o.Error = err.Error()
-		c.log.Warn("command failed", "id", cmd.ID, "type", cmd.Type, "err", err)
-	} else {
-		c.log.Info("command executed", "id", cmd.ID, "type", cmd.Type, "took_ms", o.Duration)
-	}
-	if err := c.ledger.put(o); err != nil {
-		c.log.Error("command ledger not written", "err", err)
-	}
-	c.emit(EventCommandExecuted, o)
-	return o
 }
 
 // decodeStrict decodes a command's data into v, refusing unknown fields;

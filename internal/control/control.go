@@ -74,6 +74,9 @@ type Options struct {
 	BaseLevel slog.Level
 	// Commands are the command types this neuron runs, by type.
 	Commands map[string]Command
+	// AnswerWait is how long Apply waits for a command's outcome before
+	// it answers that the command runs on; default DefaultAnswerWait.
+	AnswerWait time.Duration
 	// Events receives config_applied, config_rejected and command_executed.
 	Events func(federation.Event)
 	Logger *slog.Logger
@@ -89,10 +92,19 @@ type Controller struct {
 	mu     sync.Mutex // serializes Apply
 	ledger *ledger
 	file   string
-	// lastRejected identifies the last update rejected; baseLevel is the
-	// level without enableDebugMode. Both are guarded by mu.
-	lastRejected string
-	baseLevel    slog.Level
+	// refused remembers the updates rejected; baseLevel is the level
+	// without enableDebugMode. Both are guarded by mu.
+	refused   *refusals
+	baseLevel slog.Level
+
+	// Commands run detached from the request that delivered them, one at
+	// a time (cmdMu), under runCtx, which Close ends (stopRuns).
+	runCtx   context.Context
+	stopRuns context.CancelFunc
+	cmdMu    sync.Mutex
+	runs     sync.WaitGroup
+	xmu      sync.Mutex            // guards running
+	running  map[string]*execution // by command id, while it runs
 }
 
 // State is the federation's layer as last applied.
@@ -117,8 +129,14 @@ type Result struct {
 	Command       *Outcome `json:"command,omitempty"`
 }
 
-// RejectedError is an update refused whole, with every reason.
-type RejectedError struct{ Reasons []error }
+// RejectedError is an update refused whole, with every reason. Repeated
+// is true when the same update was refused for the same reasons before
+// (an earlier poll, or before the neuron restarted or registered again):
+// it was reported then, and is not again.
+type RejectedError struct {
+	Reasons  []error
+	Repeated bool
+}
 
 func (e *RejectedError) Error() string {
 	return "update rejected: " + errors.Join(e.Reasons...).Error()
@@ -137,13 +155,20 @@ func New(ctx context.Context, opts Options) (*Controller, error) {
 	if opts.Events == nil {
 		opts.Events = func(federation.Event) {}
 	}
+	if opts.AnswerWait <= 0 {
+		opts.AnswerWait = DefaultAnswerWait
+	}
 	dir := filepath.Join(opts.DataDir, "control")
 	ledger, err := openLedger(filepath.Join(dir, "commands.json"))
 	if err != nil {
 		return nil, err
 	}
 	c := &Controller{opts: opts, log: opts.Logger, check: validator{settings: opts.Settings, plugins: opts.Plugins, pinned: newPins(opts.Pinned), guardrails: opts.Guardrails},
-		ledger: ledger, file: filepath.Join(dir, "config.json"), baseLevel: opts.BaseLevel}
+		ledger: ledger, file: filepath.Join(dir, "config.json"), baseLevel: opts.BaseLevel, running: map[string]*execution{}}
+	c.runCtx, c.stopRuns = context.WithCancel(context.WithoutCancel(ctx))
+	if c.refused, err = openRefusals(filepath.Join(dir, "refused.json")); err != nil {
+		c.log.Warn("refused updates unreadable; one refused before may be reported once more", "err", err)
+	}
 	c.opts.Commands = maps.Clone(opts.Commands)
 	if c.opts.Commands == nil {
 		c.opts.Commands = map[string]Command{}
@@ -206,10 +231,25 @@ func (c *Controller) State() *State { return c.state.Load() }
 func (c *Controller) Version() string { return c.state.Load().Version }
 
 // Apply validates u whole, applies its config and experiment atomically if
-// they differ from what is applied, then runs its command. source says where
-// it came from ("push", "poll") for logs and events. A *RejectedError means
+// they differ from what is applied, then starts its command and waits for
+// its outcome, at most AnswerWait or until ctx ends: a command runs on
+// under its own timeout whatever happens to ctx (the request that
+// delivered it), and its outcome is reported in a command_executed event;
+// the Result says Running meanwhile. source says where the update came
+// from ("push", "poll") for logs and events. A *RejectedError means
 // nothing was applied.
 func (c *Controller) Apply(ctx context.Context, u federation.Update, source string) (Result, error) {
+	res, x, err := c.apply(ctx, u, source)
+	if err != nil || x == nil {
+		return res, err
+	}
+	o := c.await(ctx, u.Command, x)
+	res.Command = &o
+	return res, nil
+}
+
+// apply is Apply up to starting the command, serialized by c.mu.
+func (c *Controller) apply(ctx context.Context, u federation.Update, source string) (Result, *execution, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cur := c.state.Load()
@@ -252,8 +292,19 @@ func (c *Controller) Apply(ctx context.Context, u federation.Update, source stri
 		}
 	}
 	if len(errs) > 0 {
-		return c.reject(u, source, errs)
+		res, err := c.reject(u, source, errs)
+		return res, nil, err
 	}
+	res, err := c.applyState(ctx, u, source, cur, &next, promo)
+	if err != nil || u.Command == nil {
+		return res, nil, err
+	}
+	return res, c.start(u.Command, cmd), nil
+}
+
+// applyState installs next, the config and experiment of u, unless u
+// carries neither or the version applied now (unchanged).
+func (c *Controller) applyState(ctx context.Context, u federation.Update, source string, cur, next *State, promo *promotion) (Result, error) {
 	res := Result{ConfigVersion: cur.Version}
 	if u.Config != nil || u.Experiment != nil {
 		next.Version = u.Version
@@ -264,13 +315,13 @@ func (c *Controller) Apply(ctx context.Context, u federation.Update, source stri
 			res.Unchanged = true
 		} else {
 			next.Applied = time.Now().UTC()
-			if err := c.installSplit(ctx, cur, &next, promo); err != nil {
+			if err := c.installSplit(ctx, cur, next, promo); err != nil {
 				return c.reject(u, source, []error{err})
 			}
-			if err := c.install(&next); err != nil {
+			if err := c.install(next); err != nil {
 				return c.reject(u, source, []error{err})
 			}
-			if err := writeJSON(c.file, &next); err != nil {
+			if err := writeJSON(c.file, next); err != nil {
 				c.log.Error("last good config not persisted; it applies now but not after a restart", "err", err)
 			}
 			c.log.Info("config applied", "version", next.Version, "source", source, "settings", len(next.Config.Settings))
@@ -279,22 +330,23 @@ func (c *Controller) Apply(ctx context.Context, u federation.Update, source stri
 			res.Applied, res.ConfigVersion = true, next.Version
 		}
 	}
-	if u.Command != nil {
-		o := c.run(ctx, u.Command, cmd)
-		res.Command = &o
-	}
 	return res, nil
 }
 
 func (c *Controller) reject(u federation.Update, source string, errs []error) (Result, error) {
 	err := &RejectedError{Reasons: errs}
-	// A poll returns the same bad update every interval: report it once.
+	// A poll returns the same bad update every interval, and a federation
+	// may serve it again after the neuron registers anew or restarts:
+	// report it once.
 	key := rejectionKey(u, errs)
-	if key == c.lastRejected {
+	if c.refused.seen(key) {
+		err.Repeated = true
 		c.log.Debug("update rejected again", "source", source, "version", u.Version)
 		return Result{ConfigVersion: c.state.Load().Version}, err
 	}
-	c.lastRejected = key
+	if perr := c.refused.add(key); perr != nil {
+		c.log.Error("refused update not remembered; it may be reported again after a restart", "err", perr)
+	}
 	c.log.Warn("update rejected", "source", source, "version", u.Version, "reason", errors.Join(errs...).Error())
 	reasons := make([]string, len(errs))
 	for i, e := range errs {

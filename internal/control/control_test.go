@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/empirefederation/neuron/federation"
 	"github.com/empirefederation/neuron/internal/experiment"
+	"github.com/empirefederation/neuron/internal/testutil"
 	"github.com/empirefederation/neuron/runtime"
 )
 
@@ -63,6 +65,7 @@ type env struct {
 	c      *Controller
 	target *target
 	level  *slog.LevelVar
+	mu     *sync.Mutex // guards *events: commands emit from their own goroutine
 	events *[]federation.Event
 	ran    *[]string
 }
@@ -72,7 +75,7 @@ func newEnv(t *testing.T, dir string, with ...func(*Options)) env {
 	t.Helper()
 	tg := &target{}
 	level := new(slog.LevelVar)
-	var mu sync.Mutex
+	mu := &sync.Mutex{}
 	events := &[]federation.Event{}
 	ran := &[]string{}
 	cmds := Builtins(workers{ran}, func(context.Context) error { *ran = append(*ran, "flush"); return nil })
@@ -96,7 +99,7 @@ func newEnv(t *testing.T, dir string, with ...func(*Options)) env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return env{c, tg, level, events, ran}
+	return env{c, tg, level, mu, events, ran}
 }
 
 type workers struct{ ran *[]string }
@@ -120,10 +123,17 @@ func update(t *testing.T, s string) federation.Update {
 
 func (e env) types() []string {
 	var out []string
-	for _, ev := range *e.events {
+	for _, ev := range e.emitted() {
 		out = append(out, ev.Type)
 	}
 	return out
+}
+
+// emitted returns the events emitted so far.
+func (e env) emitted() []federation.Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(*e.events)
 }
 
 func TestApplyValid(t *testing.T) {
@@ -270,7 +280,7 @@ func TestCommandsRunOnce(t *testing.T) {
 		t.Errorf("ran %v and %v, want one restart", *e.ran, *again.ran)
 	}
 	executed := 0
-	for _, ev := range *e.events {
+	for _, ev := range e.emitted() {
 		if ev.Type == EventCommandExecuted {
 			executed++
 		}
@@ -363,5 +373,97 @@ func TestLogLevel(t *testing.T) {
 		if got := e.level.Level(); got != st.want {
 			t.Errorf("after %s: level %v, want %v", st.body, got, st.want)
 		}
+	}
+}
+
+// A command runs under its own context, not the request's: it goes on
+// when the request that delivered it ends, the answer says it runs on,
+// its outcome comes in a command_executed event, the same id delivered
+// meanwhile joins that run, and Close stops it (reported interrupted).
+func TestCommandOutlivesRequest(t *testing.T) {
+	e := newEnv(t, t.TempDir())
+	started, finish := make(chan struct{}), make(chan struct{})
+	var runs int
+	e.c.opts.Commands["slow"] = Command{Run: func(ctx context.Context, _ json.RawMessage) (any, error) {
+		runs++
+		close(started)
+		select {
+		case <-finish:
+			return "done", nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}}
+	e.c.opts.Commands["stuck"] = Command{Run: func(ctx context.Context, _ json.RawMessage) (any, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}}
+	req, cancel := context.WithCancel(context.Background())
+	go func() { <-started; cancel() }() // the federation gives up on its push
+	res, err := e.c.Apply(req, update(t, `{"command": {"id": "cmd-slow", "type": "slow"}}`), "push")
+	if err != nil || res.Command == nil || !res.Command.Running {
+		t.Fatalf("answer %+v %v, want the command running", res.Command, err)
+	}
+	again, _ := e.c.Apply(context.Background(), update(t, `{"command": {"id": "cmd-slow", "type": "slow"}}`), "poll")
+	if again.Command == nil || !again.Command.Running || again.Command.Repeated {
+		t.Errorf("the same id while it runs: %+v, want the run in progress", again.Command)
+	}
+	close(finish)
+	executed := func(id string) (Outcome, bool) {
+		for _, ev := range e.emitted() {
+			var o Outcome
+			if ev.Type == EventCommandExecuted && json.Unmarshal(ev.Data, &o) == nil && o.ID == id {
+				return o, true
+			}
+		}
+		return Outcome{}, false
+	}
+	testutil.Eventually(t, time.Minute, "the slow command's outcome", func() bool { _, ok := executed("cmd-slow"); return ok })
+	if o, _ := executed("cmd-slow"); !o.OK || o.Result != "done" || runs != 1 {
+		t.Errorf("outcome %+v after %d runs, want one run that ended ok", o, runs)
+	}
+
+	res, _ = e.c.Apply(context.Background(), update(t, `{"command": {"id": "cmd-stuck", "type": "stuck"}}`), "push")
+	if !res.Command.Running {
+		t.Fatalf("answer %+v, want running", res.Command)
+	}
+	if err := e.c.Close(context.Background()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if o, ok := executed("cmd-stuck"); !ok || o.OK || !strings.Contains(o.Error, "interrupted: the neuron stopped") {
+		t.Errorf("outcome after Close %+v, want interrupted", o)
+	}
+	res, _ = e.c.Apply(context.Background(), update(t, `{"command": {"id": "cmd-late", "type": "flush_analytics"}}`), "push")
+	if res.Command.OK || !strings.Contains(res.Command.Error, "stopping") {
+		t.Errorf("a command after Close: %+v, want not run", res.Command)
+	}
+}
+
+// A neuron that restarts (or registers again) and is served an update it
+// refused before does not report it again: no second config_rejected, and
+// the error says it is a repeat. A new revision of it is reported, and
+// the refused one still applies once it has become valid.
+func TestRefusalRememberedAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	const bad = `{"config": {"colour": "red"}, "version": "fed-1"}`
+	first := newEnv(t, dir)
+	if _, err := first.c.Apply(context.Background(), update(t, bad), "push"); err == nil {
+		t.Fatal("accepted an undeclared key")
+	}
+	again := newEnv(t, dir) // the restart
+	_, err := again.c.Apply(context.Background(), update(t, bad), "poll")
+	rej, ok := errors.AsType[*RejectedError](err)
+	if !ok || !rej.Repeated {
+		t.Errorf("the refused update served again: %v, want a repeated rejection", err)
+	}
+	if got := again.types(); len(got) != 0 {
+		t.Errorf("events after the restart %v, want none: it was reported before", got)
+	}
+	_, err = again.c.Apply(context.Background(), update(t, `{"config": {"colour": "red"}, "version": "fed-2"}`), "poll")
+	if rej, ok := errors.AsType[*RejectedError](err); !ok || rej.Repeated {
+		t.Errorf("a new revision: %v, want a rejection reported", err)
+	}
+	if got := again.types(); len(got) != 1 || got[0] != EventConfigRejected {
+		t.Errorf("events %v, want one config_rejected for the new revision", got)
 	}
 }

@@ -262,7 +262,7 @@ func (s *Server) recordPush(tx *store.Tx, n store.Neuron, e effective, outcome s
 			reasons = []string{a.Error}
 		}
 		log.Warn("update rejected by the neuron", "reasons", strings.Join(reasons, "; "))
-		return false, refuse(tx, n, e.Update.Version, e.Rev, reasons, now)
+		return false, refuse(tx, n, e.Update.Version, e.Rev, e.Layers, reasons, now)
 	}
 	why := fmt.Sprintf("push failed (HTTP %d): %s", status, a.Error)
 	if perr != nil {

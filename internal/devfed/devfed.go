@@ -5,7 +5,7 @@
 // update-config, and served to its poll), retention, all persisted in
 // SQLite under Options.DataDir. It mounts the dashboard at /.
 //
-//	s, err := devfed.Open(devfed.Options{DataDir: dir, AdminToken: devfed.GenerateToken()})
+//	s, err := devfed.Open(devfed.Options{DataDir: dir}) // admin token kept in dir/admin.token
 //	...
 //	srv := &http.Server{Addr: "127.0.0.1:5000", Handler: s.Handler()}
 //	defer s.Close()
@@ -35,11 +35,13 @@ const (
 
 // Options configure a development federation.
 type Options struct {
-	// DataDir holds DataDir/federation.db and DataDir/token.key (the HMAC
-	// secret signing neuron tokens, 0600, created once). Required.
+	// DataDir holds DataDir/federation.db, DataDir/token.key (the HMAC
+	// secret signing neuron tokens, 0600, created once) and, when
+	// AdminToken is empty, DataDir/admin.token. Required.
 	DataDir string
-	// AdminToken is the bearer of /api/admin/. Required: the caller
-	// generates one (GenerateToken) when the user gave none.
+	// AdminToken is the bearer of /api/admin/. Empty: the token kept in
+	// DataDir/admin.token (AdminTokenFile), generated the first time, so
+	// that the dashboard's address survives a restart.
 	AdminToken string
 	// HeartbeatInterval is the heartbeat period neurons use: a neuron is
 	// stale after 2.5x without one, offline after 5x. Default 60s.
@@ -85,13 +87,15 @@ func Open(o Options) (*Server, error) {
 	if o.DataDir == "" {
 		return nil, errors.New("devfed: Options.DataDir is required (where federation.db and token.key live)")
 	}
-	if o.AdminToken == "" {
-		return nil, errors.New("devfed: Options.AdminToken is required (generate one with GenerateToken)")
-	}
 	o = withDefaults(o)
 	secret, err := loadKey(o.DataDir)
 	if err != nil {
 		return nil, err
+	}
+	if o.AdminToken == "" {
+		if o.AdminToken, err = storedAdminToken(o.DataDir); err != nil {
+			return nil, err
+		}
 	}
 	db, err := store.Open(o.DataDir)
 	if err != nil {

@@ -26,30 +26,33 @@ type effective struct {
 	Started, Stopped string
 	// Command is the id of the command it carries ("" for none).
 	Command string
+	// Layers are the revisions of the config layers and the running
+	// experiment it carries: what a refusal of it blames (see refuse).
+	Layers []int64
 }
 
 // empty reports whether there is nothing to deliver.
 func (e effective) empty() bool { return e.Update.Empty() }
 
-// effectiveUpdate computes what neuron n should run now:
+// effectiveUpdate computes what neuron n should run now, leaving out
+// every revision n refused (its delivery to n is rejected), so that a
+// refused change never rides along with a later one:
 //
-//   - config: the fleet config overlaid by n's own (n wins per top-level
-//     key);
-//   - experiment: the one running on n, else the one running on the fleet,
-//     else the stop of the experiment last served to n, until n
-//     acknowledges a version at or past that stop (without its promote
-//     once n refused the stop with it);
+//   - config: the fleet's newest config n did not refuse, overlaid by n's
+//     own newest one it did not refuse (n wins per top-level key);
+//   - experiment: the one running on n, else the one running on the
+//     fleet (one whose start n refused does not count), else the stop of
+//     the experiment last served to n, until n acknowledges a version at
+//     or past that stop (without its promote once n refused the stop with
+//     it);
 //   - version: "fed-" + the highest config or experiment revision aimed
-//     at the fleet or n, so that every change makes a new version and
-//     versions never go back (see docs/dev-federation.md, "Delivery");
+//     at the fleet or n that n did not refuse, so that every change makes
+//     a new version (see docs/dev-federation.md, "Delivery"); after a
+//     refusal it is the version n runs still, which n answers unchanged;
 //   - command: n's oldest command not yet resolved.
-//
-// Config, experiment and version are withheld while the version is one n
-// refused (n.RejectedRev): serving it again would only be refused again at
-// every poll. n keeps what it runs until a newer revision exists.
 func effectiveUpdate(tx *store.Tx, n store.Neuron) (effective, error) {
 	var e effective
-	cfg, err := mergedConfig(tx, n.ID)
+	cfg, err := mergedConfig(tx, n.ID, &e)
 	if err != nil {
 		return e, err
 	}
@@ -62,9 +65,6 @@ func effectiveUpdate(tx *store.Tx, n store.Neuron) (effective, error) {
 			return e, err
 		}
 		e.Update.Version = versionOf(e.Rev)
-		if e.Rev <= n.RejectedRev {
-			e = effective{}
-		}
 	}
 	cmd, found, err := tx.NextCommand(n.ID)
 	if err != nil || !found {
@@ -75,12 +75,13 @@ func effectiveUpdate(tx *store.Tx, n store.Neuron) (effective, error) {
 	return e, nil
 }
 
-// mergedConfig is the fleet config overlaid by the neuron's own; nil when
-// neither was set.
-func mergedConfig(tx *store.Tx, neuron string) (map[string]any, error) {
+// mergedConfig is the fleet config overlaid by the neuron's own, each the
+// newest the neuron did not refuse; nil when there is neither. It adds
+// their revisions to e's layers.
+func mergedConfig(tx *store.Tx, neuron string, e *effective) (map[string]any, error) {
 	var merged map[string]any
 	for _, target := range []string{store.TargetFleet, neuron} {
-		c, found, err := tx.LatestConfig(target)
+		c, found, err := tx.LatestConfig(target, neuron)
 		if err != nil || !found {
 			if err != nil {
 				return nil, err
@@ -95,12 +96,14 @@ func mergedConfig(tx *store.Tx, neuron string) (map[string]any, error) {
 			merged = map[string]any{}
 		}
 		maps.Copy(merged, m)
+		e.Layers = append(e.Layers, c.Rev)
 	}
 	return merged, nil
 }
 
 // experimentPart sets e's experiment: running on the neuron, else on the
-// fleet, else a stop still to acknowledge.
+// fleet (unless the neuron refused its start), else a stop still to
+// acknowledge.
 func experimentPart(tx *store.Tx, n store.Neuron, e *effective) error {
 	for _, target := range []string{n.ID, store.TargetFleet} {
 		x, found, err := tx.RunningExperiment(target)
@@ -108,11 +111,18 @@ func experimentPart(tx *store.Tx, n store.Neuron, e *effective) error {
 			return err
 		}
 		if found {
+			if refused, err := tx.Refused(n.ID, x.StartRev); err != nil || refused {
+				if err != nil {
+					return err
+				}
+				continue
+			}
 			var spec federation.Experiment
 			if err := decodeNumbers(x.Spec, &spec); err != nil {
 				return fmt.Errorf("experiment %s: %w", x.ID, err)
 			}
 			e.Update.Experiment, e.Started = &spec, x.ID
+			e.Layers = append(e.Layers, x.StartRev)
 			return nil
 		}
 	}

@@ -24,7 +24,7 @@ func pollExperiment(t *testing.T, f *fed, token string) (map[string]any, string)
 		Experiment map[string]any `json:"experiment"`
 		Version    string         `json:"version"`
 	}
-	if raw := f.poll(token); raw != "null" {
+	if raw := f.poll(token); raw != "{}" {
 		if err := json.Unmarshal([]byte(raw), &u); err != nil {
 			t.Fatal(err)
 		}
@@ -63,13 +63,13 @@ func TestStopServedUntilAcknowledged(t *testing.T) {
 		t.Errorf("stop no longer served before the neuron acknowledged it: %v", exp)
 	}
 	f.beat(token, "active", "fed-2")
-	if raw := f.poll(token); raw != "null" {
-		t.Errorf("poll after the acknowledgement: %s, want null", raw)
+	if raw := f.poll(token); raw != "{}" {
+		t.Errorf("poll after the acknowledgement: %s, want {}", raw)
 	}
 	// A neuron that never ran the experiment never gets its stop.
 	late := f.register(regBody("n-2", ""))
-	if raw := f.poll(late); raw != "null" {
-		t.Errorf("a neuron registered after the stop polls %s, want null", raw)
+	if raw := f.poll(late); raw != "{}" {
+		t.Errorf("a neuron registered after the stop polls %s, want {}", raw)
 	}
 	f.admin("POST", "/api/admin/experiments/exp-1/stop", `{}`, http.StatusConflict, nil)
 }
@@ -91,7 +91,7 @@ func TestStopOverPush(t *testing.T) {
 	if stop := nrn.last(t).Update["experiment"].(map[string]any); stop["stop"] != true || stop["promote"] != "control" {
 		t.Errorf("pushed %v", stop)
 	}
-	if raw := f.poll(token); raw != "null" {
+	if raw := f.poll(token); raw != "{}" {
 		t.Errorf("poll after a stop answered 200: %s", raw)
 	}
 

@@ -235,7 +235,7 @@ func (f *fed) report(token, id string, events ...map[string]any) (accepted, dups
 }
 
 // poll is the neuron's GET /api/neuron/config: the effective update's
-// JSON ("null" when none).
+// JSON ("{}" when there is nothing for the neuron).
 func (f *fed) poll(token string) string {
 	f.t.Helper()
 	_, env := f.call("GET", "/api/neuron/config", token, nil)

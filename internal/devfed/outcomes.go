@@ -35,14 +35,19 @@ func acknowledge(tx *store.Tx, n string, rev int64, status, detail string, at ti
 }
 
 // refuse records that neuron n refused the update of version version
-// (revision rev, 0 for a command-only update) with reasons: its pending
-// deliveries up to rev are rejected, the update is not served to it again
-// (until a newer revision), the commands served in it rejected, and a stop
-// with promote it carried is served without promote from now on (a neuron
+// (revision rev, 0 for a command-only update) with reasons. The changes
+// it blames are rejected for n, and so left out of every update n is
+// served from now on, after n registers again too (see effectiveUpdate):
+// the layers the update carried (layers) that n had not acknowledged
+// yet, the changes it brought; all of them when n had acknowledged every
+// one (the neuron now refuses what it took before: its local config
+// changed). Its other pending deliveries up to rev are rejected too (it
+// carried them); the commands served in it are rejected; and a stop with
+// promote it carried is served without promote from now on (a neuron
 // refuses a stop with promote of an experiment it no longer runs; a plain
 // stop it always takes). A rev past the last one issued is ignored, as in
 // acknowledge.
-func refuse(tx *store.Tx, n store.Neuron, version string, rev int64, reasons []string, at time.Time) error {
+func refuse(tx *store.Tx, n store.Neuron, version string, rev int64, layers []int64, reasons []string, at time.Time) error {
 	detail := strings.Join(reasons, "; ")
 	last, err := tx.LastRev("")
 	if err != nil {
@@ -52,10 +57,12 @@ func refuse(tx *store.Tx, n store.Neuron, version string, rev int64, reasons []s
 		rev = 0
 	}
 	if rev > 0 {
-		if err := tx.ResolveDeliveries(n.ID, rev, store.DeliveryRejected, detail, at); err != nil {
-			return err
+		for _, l := range blamed(layers, n.AckedRev) {
+			if err := tx.PutDelivery(store.Delivery{Rev: l, NeuronID: n.ID, Status: store.DeliveryRejected, Detail: detail, At: at}); err != nil {
+				return err
+			}
 		}
-		if err := tx.SetRejected(n.ID, rev); err != nil {
+		if err := tx.ResolveDeliveries(n.ID, rev, store.DeliveryRejected, detail, at); err != nil {
 			return err
 		}
 	}
@@ -82,13 +89,31 @@ func refuse(tx *store.Tx, n store.Neuron, version string, rev int64, reasons []s
 	return nil
 }
 
+// blamed are the layers of a refused update that the neuron had not
+// acknowledged (the changes it brought), or all of them when it had
+// acknowledged every one.
+func blamed(layers []int64, acked int64) []int64 {
+	var out []int64
+	for _, l := range layers {
+		if l > acked {
+			out = append(out, l)
+		}
+	}
+	if len(out) == 0 {
+		return layers
+	}
+	return out
+}
+
 // resolveCommand records a command's outcome as the neuron reported it
 // (the Outcome of internal/control: ok, error, result...), unless one is
 // recorded already (the first report wins). It returns whether the
-// command was unresolved until now.
+// command was unresolved until now. An outcome "running" (the neuron
+// answered before the command ended) marks it running, unresolved.
 func resolveCommand(tx *store.Tx, neuron, id string, outcome json.RawMessage, at time.Time) (bool, error) {
 	var o struct {
-		OK bool `json:"ok"`
+		OK      bool `json:"ok"`
+		Running bool `json:"running"`
 	}
 	_ = json.Unmarshal(outcome, &o) // a malformed outcome counts as failed, and is kept as sent
 	outcome = withoutRepeat(outcome)
@@ -97,7 +122,10 @@ func resolveCommand(tx *store.Tx, neuron, id string, outcome json.RawMessage, at
 		return false, err
 	}
 	status := store.CommandFailed
-	if o.OK {
+	switch {
+	case o.Running: // no outcome yet: a command_executed event brings it
+		status = store.CommandRunning
+	case o.OK:
 		status = store.CommandSucceeded
 	}
 	return tx.ResolveCommand(id, status, outcome, at)
@@ -149,10 +177,26 @@ func resolveFromEvent(tx *store.Tx, n store.Neuron, typ string, data json.RawMes
 		return acknowledge(tx, n.ID, rev, store.DeliveryApplied, "config_applied event: the neuron runs "+d.Version, at)
 	case eventConfigRejected:
 		if rev > 0 || d.Version == "" {
-			return refuse(tx, n, d.Version, rev, d.Reasons, at)
+			layers, err := layersOf(tx, n, rev)
+			if err != nil {
+				return err
+			}
+			return refuse(tx, n, d.Version, rev, layers, d.Reasons, at)
 		}
 	}
 	return nil
+}
+
+// layersOf are the layers of the update of revision rev that neuron n
+// was served: those of its effective update, when that still has revision
+// rev (none when a newer change has come since: the refusal then
+// rejects its pending deliveries only).
+func layersOf(tx *store.Tx, n store.Neuron, rev int64) ([]int64, error) {
+	e, err := effectiveUpdate(tx, n)
+	if err != nil || rev == 0 || e.Rev != rev {
+		return nil, err
+	}
+	return e.Layers, nil
 }
 
 // servedKey is what a command records as the version it was served in:

@@ -2,7 +2,12 @@ package devfed
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -91,13 +96,59 @@ func TestOpenErrors(t *testing.T) {
 	if _, err := Open(Options{AdminToken: "x"}); err == nil || !strings.Contains(err.Error(), "DataDir") {
 		t.Errorf("no DataDir: %v", err)
 	}
-	if _, err := Open(Options{DataDir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "AdminToken") {
-		t.Errorf("no AdminToken: %v", err)
+	empty := t.TempDir()
+	writeFile(t, filepath.Join(empty, AdminTokenFile), "\n")
+	if _, err := Open(Options{DataDir: empty}); err == nil || !strings.Contains(err.Error(), "delete it") {
+		t.Errorf("empty admin token file: %v", err)
 	}
 	dir := t.TempDir()
 	writeFile(t, dir+"/"+keyFile, "short")
 	if _, err := Open(Options{DataDir: dir, AdminToken: "x"}); err == nil || !strings.Contains(err.Error(), "delete it") {
 		t.Errorf("short key: %v", err)
+	}
+}
+
+// Without a token given, the federation serves the one kept in its data
+// directory, generated the first time (0600): the dashboard's address is
+// the same after a restart. A token given wins, and leaves the file alone.
+func TestAdminTokenKept(t *testing.T) {
+	dir := t.TempDir()
+	serve := func(token string) string {
+		t.Helper()
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := Serve(ln, Options{DataDir: dir, AdminToken: token, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+		if err := d.Stop(context.Background()); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
+		_, fragment, _ := strings.Cut(d.Dashboard(), "#token=")
+		return fragment
+	}
+	first := serve("")
+	if first == "" {
+		t.Fatal("no admin token in the dashboard address")
+	}
+	file := filepath.Join(dir, AdminTokenFile)
+	st, err := os.Stat(file)
+	if err != nil {
+		t.Fatalf("the generated admin token is not kept: %v", err)
+	}
+	if mode := st.Mode().Perm(); mode != 0o600 {
+		t.Errorf("%s has mode %o, want 600", file, mode)
+	}
+	if again := serve(""); again != first {
+		t.Errorf("after a restart the dashboard token is %q, want the kept %q", again, first)
+	}
+	if given := serve("given-token"); given != "given-token" {
+		t.Errorf("a given token: the dashboard token is %q, want it", given)
+	}
+	if kept := serve(""); kept != first {
+		t.Errorf("the given token replaced the kept one: %q, want %q", kept, first)
 	}
 }
 

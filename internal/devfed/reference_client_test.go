@@ -104,13 +104,22 @@ func (f refFederation) admin(t *testing.T, method, path, body string, want int, 
 	}
 }
 
-func TestReferenceClient(t *testing.T) {
-	refNeedPython(t)
-	fed := startRefFederation(t)
-	// A fleet config first, so that the client's get_config has one to get.
-	fed.admin(t, "POST", "/api/admin/configs", `{"target": "fleet", "config": {"batchSize": 500}}`, http.StatusCreated, nil)
+// refResults is what the driver prints: what each of the client's calls
+// returned. Config is nil when get_config returned None, which the client
+// means as a failed fetch.
+type refResults struct {
+	Register, Heartbeat, Analytics bool
+	Config                         *struct {
+		Config  map[string]any `json:"config"`
+		Version string         `json:"version"`
+	}
+}
 
-	const id = "python-processor-001"
+// runReferenceClient runs the guide's client once against fed as neuron
+// id and returns what its calls returned, failing the test unless
+// register, send_heartbeat and report_analytics succeeded.
+func runReferenceClient(t *testing.T, fed refFederation, id string) (refResults, string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), refTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, refPython, "-B", filepath.Join("testdata", "drive_reference_client.py"), fed.url, id)
@@ -120,13 +129,7 @@ func TestReferenceClient(t *testing.T) {
 		t.Fatalf("reference client: %v\nstdout: %s\nstderr: %s", err, stdout.Bytes(), stderr.Bytes())
 	}
 	t.Logf("reference client log:\n%s", stderr.Bytes())
-	var got struct {
-		Register, Heartbeat, Analytics bool
-		Config                         *struct {
-			Config  map[string]any `json:"config"`
-			Version string         `json:"version"`
-		}
-	}
+	var got refResults
 	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil {
 		t.Fatalf("driver output %q: %v", stdout.Bytes(), err)
 	}
@@ -134,8 +137,30 @@ func TestReferenceClient(t *testing.T) {
 		t.Errorf("register %v, send_heartbeat %v, report_analytics %v; want all true (the client's log says why)\n%s",
 			got.Register, got.Heartbeat, got.Analytics, stderr.Bytes())
 	}
+	return got, stdout.String()
+}
+
+// With nothing to deliver, get_config still succeeds: data is an object
+// ({}), never null, which the guide's client returns as None, a failure.
+func TestReferenceClientNothingToDeliver(t *testing.T) {
+	refNeedPython(t)
+	fed := startRefFederation(t)
+	got, out := runReferenceClient(t, fed, "python-processor-002")
+	if got.Config == nil {
+		t.Errorf("get_config returned None (the federation answered \"data\": null), want an object: %s", out)
+	}
+}
+
+func TestReferenceClient(t *testing.T) {
+	refNeedPython(t)
+	fed := startRefFederation(t)
+	// A fleet config first, so that the client's get_config has one to get.
+	fed.admin(t, "POST", "/api/admin/configs", `{"target": "fleet", "config": {"batchSize": 500}}`, http.StatusCreated, nil)
+
+	const id = "python-processor-001"
+	got, out := runReferenceClient(t, fed, id)
 	if got.Config == nil || got.Config.Config["batchSize"] != float64(500) || got.Config.Version == "" {
-		t.Errorf("get_config returned %s; want the fleet config {batchSize: 500} with a version", stdout.Bytes())
+		t.Errorf("get_config returned %s; want the fleet config {batchSize: 500} with a version", out)
 	}
 
 	t.Run("registration stored", func(t *testing.T) {

@@ -39,8 +39,8 @@ func TestRefusedVersionNotServedAgain(t *testing.T) {
 					"data": map[string]any{"version": "fed-1", "source": "poll", "reasons": []any{reason}}})
 			}
 			for i := range 3 {
-				if got := f.poll(token); got != "null" {
-					t.Errorf("poll %d after the refusal: %s, want null", i, got)
+				if got := f.poll(token); got != "{}" {
+					t.Errorf("poll %d after the refusal: %s, want {}", i, got)
 				}
 			}
 			if d := f.neuron("n-1"); d.EffectiveUpdate != nil {
@@ -80,21 +80,23 @@ func served(t *testing.T, f *fed, nrn *fakeNeuron, token string, pushed bool) st
 	return f.poll(token)
 }
 
-// A neuron registering again (a restart, perhaps with a local config that
-// now takes it) is served the version it refused once more.
-func TestRefusedVersionServedAfterRegistering(t *testing.T) {
+// A neuron registering again (a restart) is not served the version it
+// refused once more: it would refuse it again, and a later change would
+// carry it along. The change comes again as a new revision when sent
+// again.
+func TestRefusedVersionNotServedAfterRegistering(t *testing.T) {
 	f := newFed(t)
 	token := f.register(regBody("n-1", ""))
 	f.admin("POST", "/api/admin/configs", `{"target": "fleet", "config": {"colour": "red"}}`, 201, nil)
 	f.poll(token)
 	f.report(token, "n-1", map[string]any{"id": "ev-1", "type": "config_rejected",
 		"data": map[string]any{"version": "fed-1", "reasons": []any{"config.colour: unknown key"}}})
-	if got := f.poll(token); got != "null" {
+	if got := f.poll(token); got != "{}" {
 		t.Fatalf("poll after the refusal: %s", got)
 	}
 	token = f.register(regBody("n-1", ""))
-	if got := f.poll(token); got != `{"config":{"colour":"red"},"version":"fed-1"}` {
-		t.Errorf("poll after registering again: %s", got)
+	if got := f.poll(token); got != "{}" {
+		t.Errorf("poll after registering again: %s, want {}", got)
 	}
 	// A refusal of a version this federation never issued withholds nothing.
 	f.report(token, "n-1", map[string]any{"id": "ev-2", "type": "config_rejected",
@@ -269,5 +271,84 @@ func TestRepeatedCommandOutcome(t *testing.T) {
 				t.Errorf("command %s %s, want succeeded with the run's outcome, no repeat marker", cmd.Status, cmd.Outcome)
 			}
 		})
+	}
+}
+
+// refuseKey is a neuron that refuses any config with key, and applies the
+// rest.
+func refuseKey(key string) func(map[string]any) (int, any) {
+	return func(u map[string]any) (int, any) {
+		if cfg, _ := u["config"].(map[string]any); cfg != nil && cfg[key] != nil {
+			return rejectAll("config." + key + ": unknown key")(u)
+		}
+		return applyAll(u)
+	}
+}
+
+// A refused change does not poison later ones: a fleet key the neuron
+// refused is left out of what it is served next, so a change of other
+// keys (its own config, the fleet's experiment) is applied, with the
+// fleet config it last accepted. Another neuron that takes the key gets
+// it.
+func TestRefusedChangeLeftOut(t *testing.T) {
+	f, nrn, token := activeNeuron(t)
+	other := newFakeNeuron(t)
+	token2 := f.register(regBody("n-2", other.URL()))
+	f.beat(token2, "active", "")
+	f.admin("POST", "/api/admin/configs", `{"target": "fleet", "config": {"batchSize": 5}}`, 201, nil)
+	nrn.setAnswer(refuseKey("colour"))
+	var cv configView
+	f.admin("POST", "/api/admin/configs", `{"target": "fleet", "config": {"batchSize": 5, "colour": "red"}}`, 201, &cv)
+	if d := deliveryOf(t, cv.Deliveries, "n-1"); d.Status != "rejected" {
+		t.Fatalf("n-1's delivery %+v, want rejected", d)
+	}
+	if d := deliveryOf(t, cv.Deliveries, "n-2"); d.Status != "applied" {
+		t.Errorf("n-2's delivery %+v, want applied: it takes the key", d)
+	}
+	if got := f.poll(token); !strings.Contains(got, `"version":"fed-1"`) || strings.Contains(got, "colour") {
+		t.Errorf("n-1 polls %s, want the fleet config it accepted (fed-1), without colour", got)
+	}
+
+	f.admin("POST", "/api/admin/configs", `{"target": "n-1", "config": {"maxRetries": 2}}`, 201, &cv)
+	if d := deliveryOf(t, cv.Deliveries, "n-1"); d.Status != "applied" {
+		t.Errorf("a later change of other keys: %+v, want applied", d)
+	}
+	if got := string(nrn.last(t).Raw); got != `{"config":{"batchSize":5,"maxRetries":2},"version":"fed-3"}` {
+		t.Errorf("pushed %s, want the accepted fleet config with n-1's own, without colour", got)
+	}
+	if got := f.poll(token2); !strings.Contains(got, `"colour":"red"`) {
+		t.Errorf("n-2 polls %s, want the fleet config with colour", got)
+	}
+}
+
+// The answer to a change says at once how it fared on each neuron:
+// refused (naming the neurons and why) wins over queued (a neuron it
+// could not reach gets it at its next poll), which wins over applied.
+func TestChangeOutcome(t *testing.T) {
+	f, nrn, _ := activeNeuron(t)
+	nrn.setAnswer(refuseKey("colour"))
+	taker := newFakeNeuron(t)
+	f.beat(f.register(regBody("n-2", taker.URL())), "active", "")
+	gone := newFakeNeuron(t)
+	goneURL := gone.URL()
+	gone.srv.Close()
+	f.beat(f.register(regBody("n-3", goneURL)), "active", "")
+
+	var cv configView
+	f.admin("POST", "/api/admin/configs", `{"target": "fleet", "config": {"colour": "red"}}`, 201, &cv)
+	if cv.Outcome != "refused" || len(cv.Refused) != 1 || cv.Refused[0].NeuronID != "n-1" ||
+		!strings.Contains(cv.Refused[0].Reason, "config.colour: unknown key") {
+		t.Errorf("outcome %q, refused %+v: want refused by n-1 with its reason", cv.Outcome, cv.Refused)
+	}
+	if d := deliveryOf(t, cv.Deliveries, "n-3"); d.Status != "pending" || !strings.Contains(d.Detail, "push failed") {
+		t.Errorf("the unreachable neuron's delivery %+v, want pending with the push's failure", d)
+	}
+	f.admin("POST", "/api/admin/configs", `{"target": "fleet", "config": {"batchSize": 4}}`, 201, &cv)
+	if cv.Outcome != "queued" || len(cv.Refused) != 0 {
+		t.Errorf("outcome %q, refused %+v: want queued (n-3 unreachable)", cv.Outcome, cv.Refused)
+	}
+	f.admin("POST", "/api/admin/configs", `{"target": "n-2", "config": {"batchSize": 5}}`, 201, &cv)
+	if cv.Outcome != "applied" {
+		t.Errorf("outcome %q, want applied", cv.Outcome)
 	}
 }

@@ -35,13 +35,8 @@ type HTTPServer struct {
 // Serve opens the federation's store in o.DataDir and serves it on ln
 // until Stop. The caller listens, so that it can say which setting
 // to change when the address is taken; ln is closed when this fails.
-// o.AdminToken must be set (the caller generates one with
-// GenerateToken when the user gave none).
+// Without o.AdminToken, the one kept in o.DataDir serves (see Options).
 func Serve(ln net.Listener, o Options) (*HTTPServer, error) {
-	if o.AdminToken == "" {
-		_ = ln.Close()
-		return nil, errors.New("development federation: no admin token (generate one with GenerateToken)")
-	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -51,7 +46,7 @@ func Serve(ln net.Listener, o Options) (*HTTPServer, error) {
 		return nil, fmt.Errorf("development federation in %s: %w", o.DataDir, err)
 	}
 	d := &HTTPServer{
-		fed: fed, url: config.BaseURLFor(ln.Addr().String()), token: o.AdminToken, log: o.Logger,
+		fed: fed, url: config.BaseURLFor(ln.Addr().String()), token: fed.opts.AdminToken, log: o.Logger,
 		server: &http.Server{
 			Handler:           fed.Handler(),
 			ReadHeaderTimeout: readHeaderTimeout,

@@ -95,6 +95,30 @@ type deliveryView struct {
 	At       string `json:"at"`
 }
 
+// Delivery outcomes of a change over its neurons (the outcome field of a
+// config or an experiment): refused by at least one neuron, else queued
+// for at least one (its push failed, it is offline or has no baseUrl: its
+// poll gets it), else applied by all; none when no neuron was targeted.
+const (
+	outcomeApplied = "applied"
+	outcomeRefused = "refused"
+	outcomeQueued  = "queued"
+	outcomeNone    = "none"
+)
+
+// refusalView is one neuron that refused a change, and why.
+type refusalView struct {
+	NeuronID string `json:"neuronId"`
+	Reason   string `json:"reason"`
+}
+
+// deliveryOutcome says how a change fared, at once: its outcome and the
+// neurons that refused it with their reasons.
+type deliveryOutcome struct {
+	Outcome string        `json:"outcome"`
+	Refused []refusalView `json:"refused"`
+}
+
 type configView struct {
 	Rev        int64           `json:"rev"`
 	Version    string          `json:"version"`
@@ -102,6 +126,7 @@ type configView struct {
 	Config     json.RawMessage `json:"config"`
 	CreatedAt  string          `json:"createdAt"`
 	Deliveries []deliveryView  `json:"deliveries"`
+	deliveryOutcome
 }
 
 type experimentView struct {
@@ -113,6 +138,7 @@ type experimentView struct {
 	Promote    string          `json:"promote"`
 	Spec       json.RawMessage `json:"spec"`
 	Deliveries []deliveryView  `json:"deliveries"`
+	deliveryOutcome
 }
 
 // experimentDetail is one experiment with its results so far.
@@ -197,14 +223,32 @@ func deliveriesOf(ds []store.Delivery) []deliveryView {
 	})
 }
 
+// outcomeOf summarizes the deliveries of one change.
+func outcomeOf(ds []store.Delivery) deliveryOutcome {
+	out := deliveryOutcome{Outcome: outcomeNone, Refused: []refusalView{}}
+	for _, d := range ds {
+		switch {
+		case d.Status == store.DeliveryRejected:
+			out.Outcome = outcomeRefused
+			out.Refused = append(out.Refused, refusalView{NeuronID: d.NeuronID, Reason: d.Detail})
+		case d.Status == store.DeliveryPending && out.Outcome != outcomeRefused:
+			out.Outcome = outcomeQueued
+		case out.Outcome == outcomeNone:
+			out.Outcome = outcomeApplied
+		}
+	}
+	return out
+}
+
 func configOf(c store.Config, ds []store.Delivery) configView {
 	return configView{Rev: c.Rev, Version: versionOf(c.Rev), Target: c.Target, Config: c.Config,
-		CreatedAt: stamp(c.CreatedAt), Deliveries: deliveriesOf(ds)}
+		CreatedAt: stamp(c.CreatedAt), Deliveries: deliveriesOf(ds), deliveryOutcome: outcomeOf(ds)}
 }
 
 func experimentOf(x store.Experiment, ds []store.Delivery) experimentView {
 	return experimentView{ID: x.ID, Target: x.Target, Status: x.Status, CreatedAt: stamp(x.CreatedAt),
-		StoppedAt: stampOrNil(x.StoppedAt), Promote: x.Promote, Spec: x.Spec, Deliveries: deliveriesOf(ds)}
+		StoppedAt: stampOrNil(x.StoppedAt), Promote: x.Promote, Spec: x.Spec, Deliveries: deliveriesOf(ds),
+		deliveryOutcome: outcomeOf(ds)}
 }
 
 // latestRev is the revision of an experiment's latest change: its stop,

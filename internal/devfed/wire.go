@@ -233,8 +233,9 @@ func orEmptyList(v any) any {
 	return v
 }
 
-// config serves GET /api/neuron/config: the neuron's effective update, or
-// null when there is nothing for it.
+// config serves GET /api/neuron/config: the neuron's effective update, an
+// object always: {} when there is nothing for it (the reference guide's
+// client reads "data": null as a failed fetch).
 func (s *Server) config(w http.ResponseWriter, r *http.Request) error {
 	n, err := s.authNeuron(r)
 	if err != nil {
@@ -250,11 +251,7 @@ func (s *Server) config(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if e.empty() {
-		ok(w, http.StatusOK, nil)
-		return nil
-	}
-	ok(w, http.StatusOK, e.Update)
+	ok(w, http.StatusOK, e.Update) // every part omitted when empty: {}
 	return nil
 }
 

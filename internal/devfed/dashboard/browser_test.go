@@ -101,7 +101,8 @@ func commands(t *testing.T, p page, fed *federation, base string) {
 }
 
 // configEditor: a config is checked in the page, then by the federation
-// (400 naming the field), then delivered to the neuron, which applies it.
+// (400 naming the field), then delivered to the neuron, which refuses it
+// (shown at once, with why) or applies it.
 func configEditor(t *testing.T, p page, base string) {
 	msg := `document.querySelector('[data-testid="config-neuron"] [data-testid="config-message"]')`
 	submit := chromedp.Click(chromedp.CSS(`[data-testid="config-neuron"] [data-testid="config-submit"]`))
@@ -115,6 +116,12 @@ func configEditor(t *testing.T, p page, base string) {
 		p.do("submit "+tc.text, submit)
 		p.until("error for "+tc.text, msg+`.classList.contains('error') && `+msg+`.textContent.includes(`+jsString(tc.want)+`)`)
 	}
+	// A config the neuron refuses says so at once, naming the neuron and
+	// its reason: not a success.
+	p.typeInto(editor, `{"colour": "red"}`)
+	p.do("apply a config the neuron refuses", submit)
+	p.until("the refusal shown", msg+`.classList.contains('error') && `+msg+`.textContent.includes('refused by `+neuronID+`') && `+
+		msg+`.textContent.includes('colour')`)
 	p.typeInto(editor, `{"batchSize": 250}`)
 	p.do("apply a config", submit)
 	// "unchanged" when the neuron's poll fetched the revision before the push.

@@ -11,6 +11,7 @@ import (
 const (
 	CommandPending   = "pending"   // not served yet, or its push failed
 	CommandDelivered = "delivered" // served to the neuron's poll; no outcome yet
+	CommandRunning   = "running"   // the neuron said it runs; its outcome follows in an event
 	CommandSucceeded = "succeeded"
 	CommandFailed    = "failed"
 	CommandRejected  = "rejected" // the update carrying it was refused whole
@@ -75,11 +76,13 @@ func (tx *Tx) Commands(neuron string, limit int) ([]Command, error) {
 	return collect(rows, func(r *sql.Rows) (Command, error) { return scanCommand(r) })
 }
 
-// NextCommand returns the neuron's oldest command still pending or
-// delivered; found is false when it has none.
+// NextCommand returns the neuron's oldest command still pending,
+// delivered or running (served again until its outcome arrives, so that
+// commands run in order); found is false when it has none.
 func (tx *Tx) NextCommand(neuron string) (c Command, found bool, err error) {
 	c, err = scanCommand(tx.tx.QueryRowContext(tx.ctx, `SELECT `+commandCols+` FROM commands
-		WHERE neuron_id = ? AND status IN (?, ?) ORDER BY rev, id LIMIT 1`, neuron, CommandPending, CommandDelivered))
+		WHERE neuron_id = ? AND status IN (?, ?, ?) ORDER BY rev, id LIMIT 1`, neuron, CommandPending, CommandDelivered,
+		CommandRunning))
 	return one(c, err, "next command of "+neuron)
 }
 
@@ -100,16 +103,22 @@ func (tx *Tx) ServeCommand(id, version string, delivered bool, at time.Time) err
 	return nil
 }
 
-// ResolveCommand sets the outcome of command id, if it is still pending or
-// delivered (an outcome is final); resolved says whether it was.
+// ResolveCommand sets the status and outcome of command id, if it is
+// still pending, delivered or running (an outcome is final); resolved
+// says whether it was. Status running is no outcome: it only moves a
+// pending or delivered command on (resolved is false then).
 func (tx *Tx) ResolveCommand(id, status string, outcome json.RawMessage, at time.Time) (resolved bool, err error) {
+	running := CommandRunning
+	if status == CommandRunning {
+		running = CommandDelivered // running again changes nothing
+	}
 	res, err := tx.tx.ExecContext(tx.ctx, `UPDATE commands SET status = ?, outcome = ?, updated_at = ?
-		WHERE id = ? AND status IN (?, ?)`, status, string(outcome), ms(at), id, CommandPending, CommandDelivered)
+		WHERE id = ? AND status IN (?, ?, ?)`, status, string(outcome), ms(at), id, CommandPending, CommandDelivered, running)
 	if err != nil {
 		return false, fmt.Errorf("store: resolve command %s: %w", id, err)
 	}
 	n, _ := res.RowsAffected()
-	return n > 0, nil
+	return n > 0 && status != CommandRunning, nil
 }
 
 // CommandsServedIn returns the neuron's unresolved commands last served in

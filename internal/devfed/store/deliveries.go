@@ -52,6 +52,18 @@ func (tx *Tx) ResolveDeliveries(neuron string, rev int64, status, detail string,
 	return nil
 }
 
+// Refused reports whether neuron refused the update that carried
+// revision rev (its delivery is rejected).
+func (tx *Tx) Refused(neuron string, rev int64) (bool, error) {
+	var n int
+	err := tx.tx.QueryRowContext(tx.ctx, `SELECT count(*) FROM deliveries WHERE rev = ? AND neuron_id = ? AND status = ?`,
+		rev, neuron, DeliveryRejected).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("store: refusal of rev %d by %s: %w", rev, neuron, err)
+	}
+	return n > 0, nil
+}
+
 // deliveriesBatch bounds the revisions of one query (SQLite bounds the
 // parameters of a statement).
 const deliveriesBatch = 500

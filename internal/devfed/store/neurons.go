@@ -36,16 +36,11 @@ type Neuron struct {
 	// StopPlain is the id of a stopped experiment whose stop the neuron
 	// refused with its promote: it is served without promote.
 	StopPlain string
-	// RejectedRev is the highest update revision the neuron refused (a
-	// push answered 422, a config_rejected event) since it registered:
-	// the config and experiment of that update are not served to it again
-	// until a newer revision exists.
-	RejectedRev int64
 }
 
 const neuronCols = `id, name, type, language, version, base_url, instance, registration, registration_id, token,
 	registered_at, last_heartbeat, status, health_score, cpu, memory, rps, avg_response_time,
-	config_version, build_version, acked_rev, served_experiment, stop_plain, rejected_rev`
+	config_version, build_version, acked_rev, served_experiment, stop_plain`
 
 func scanNeuron(sc interface{ Scan(...any) error }) (Neuron, error) {
 	var n Neuron
@@ -54,8 +49,7 @@ func scanNeuron(sc interface{ Scan(...any) error }) (Neuron, error) {
 	var last sql.NullInt64
 	err := sc.Scan(&n.ID, &n.Name, &n.Type, &n.Language, &n.Version, &n.BaseURL, &n.Instance, &reg,
 		&n.RegistrationID, &n.Token, &registered, &last, &n.Status, &n.HealthScore, &n.CPU, &n.Memory,
-		&n.RPS, &n.AvgResponseTime, &n.ConfigVersion, &n.BuildVersion, &n.AckedRev, &n.ServedExperiment, &n.StopPlain,
-		&n.RejectedRev)
+		&n.RPS, &n.AvgResponseTime, &n.ConfigVersion, &n.BuildVersion, &n.AckedRev, &n.ServedExperiment, &n.StopPlain)
 	if err != nil {
 		return Neuron{}, err
 	}
@@ -87,17 +81,15 @@ func (tx *Tx) Neurons() ([]Neuron, error) {
 // BaseURL, Instance, Registration, RegistrationID, Token, RegisteredAt)
 // from remote. The neuron row is created or replaced; with fresh true the
 // heartbeat summary is cleared (a new holder, or one back from offline or
-// stopping), else it is kept (a live neuron registering again). The
-// refused revision is forgotten either way: a neuron registering again
-// (a restart, perhaps with a local config that now takes the update) is
-// served its update once more.
+// stopping), else it is kept (a live neuron registering again). What the
+// neuron refused stays refused (its rejected deliveries).
 func (tx *Tx) Register(n Neuron, remote string, fresh bool) error {
 	_, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO neurons (id, name, type, language, version, base_url, instance,
 		registration, registration_id, token, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET name = excluded.name, type = excluded.type, language = excluded.language,
 		version = excluded.version, base_url = excluded.base_url, instance = excluded.instance,
 		registration = excluded.registration, registration_id = excluded.registration_id, token = excluded.token,
-		registered_at = excluded.registered_at, rejected_rev = 0`,
+		registered_at = excluded.registered_at`,
 		n.ID, n.Name, n.Type, n.Language, n.Version, n.BaseURL, n.Instance, string(n.Registration),
 		n.RegistrationID, n.Token, ms(n.RegisteredAt))
 	if err != nil {
@@ -144,16 +136,6 @@ func (tx *Tx) SetStopPlain(id, experiment string) error {
 	_, err := tx.tx.ExecContext(tx.ctx, `UPDATE neurons SET stop_plain = ? WHERE id = ?`, experiment, id)
 	if err != nil {
 		return fmt.Errorf("store: record plain stop for %s: %w", id, err)
-	}
-	return nil
-}
-
-// SetRejected raises the neuron's refused revision to rev (never lowers
-// it): the update of that version is not served to it again.
-func (tx *Tx) SetRejected(id string, rev int64) error {
-	_, err := tx.tx.ExecContext(tx.ctx, `UPDATE neurons SET rejected_rev = max(rejected_rev, ?) WHERE id = ?`, rev, id)
-	if err != nil {
-		return fmt.Errorf("store: record rev %d refused by %s: %w", rev, id, err)
 	}
 	return nil
 }

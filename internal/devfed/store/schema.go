@@ -152,8 +152,10 @@ var migrations = []string{
 		PRIMARY KEY (rev, neuron_id)
 	);
 	CREATE INDEX deliveries_neuron ON deliveries(neuron_id, status, rev);`,
-	// rejected_rev: the highest update revision the neuron refused, not
-	// served to it again (see Neuron.RejectedRev).
+	// rejected_rev: the highest update revision the neuron refused. Unused
+	// since refusals are the rejected deliveries, per revision (a refused
+	// revision is left out of what the neuron is served); kept, as every
+	// released step is.
 	`ALTER TABLE neurons ADD COLUMN rejected_rev INTEGER NOT NULL DEFAULT 0;`,
 }
 

@@ -32,16 +32,21 @@ func (tx *Tx) NewRev(kind, target string, at time.Time) (int64, error) {
 	return rev, nil
 }
 
+// refusedBy selects the revisions whose delivery to a neuron (the
+// parameter) was rejected: the neuron refused the update that carried
+// them.
+const refusedBy = `SELECT rev FROM deliveries WHERE neuron_id = ? AND status = '` + DeliveryRejected + `'`
+
 // LastRev is the highest revision of a config or experiment change whose
-// target is the fleet or neuron (any target when neuron is ""): the
-// version a neuron's effective update has. Commands do not count (they
-// carry their own id).
+// target is the fleet or neuron, and which neuron did not refuse (any
+// target when neuron is ""): the version a neuron's effective update
+// has. Commands do not count (they carry their own id).
 func (tx *Tx) LastRev(neuron string) (int64, error) {
 	q := `SELECT coalesce(max(rev), 0) FROM revisions WHERE kind != ?`
 	args := []any{KindCommand}
 	if neuron != "" {
-		q += ` AND target IN (?, ?)`
-		args = append(args, TargetFleet, neuron)
+		q += ` AND target IN (?, ?) AND rev NOT IN (` + refusedBy + `)`
+		args = append(args, TargetFleet, neuron, neuron)
 	}
 	var rev int64
 	if err := tx.tx.QueryRowContext(tx.ctx, q, args...).Scan(&rev); err != nil {
@@ -74,18 +79,21 @@ func (tx *Tx) Configs(target string) ([]Config, error) {
 	return tx.configs(`SELECT rev, target, config, created_at FROM configs WHERE ? IN ('', target) ORDER BY rev DESC`, target)
 }
 
-// LatestConfig returns target's current config; found is false when none
-// was set.
-func (tx *Tx) LatestConfig(target string) (c Config, found bool, err error) {
-	cs, err := tx.configs(`SELECT rev, target, config, created_at FROM configs WHERE target = ? ORDER BY rev DESC LIMIT 1`, target)
+// LatestConfig returns target's newest config that neuron did not
+// refuse: what neuron runs of target's config layer; found is false when
+// there is none.
+func (tx *Tx) LatestConfig(target, neuron string) (c Config, found bool, err error) {
+	cs, err := tx.configs(`SELECT rev, target, config, created_at FROM configs WHERE target = ?
+		AND rev NOT IN (`+refusedBy+`) ORDER BY rev DESC LIMIT 1`, target, neuron)
 	if err != nil || len(cs) == 0 {
 		return Config{}, false, err
 	}
 	return cs[0], true, nil
 }
 
-func (tx *Tx) configs(q, target string) ([]Config, error) {
-	rows, err := tx.tx.QueryContext(tx.ctx, q, target)
+func (tx *Tx) configs(q string, args ...any) ([]Config, error) {
+	target, _ := args[0].(string)
+	rows, err := tx.tx.QueryContext(tx.ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: configs of %q: %w", target, err)
 	}

@@ -9,6 +9,7 @@ function outcome(c) {
   const o = c.outcome;
   if (!o) return h('span', { class: 'muted', text: c.status === 'pending' ? 'waiting for the neuron' : '–' });
   const full = JSON.stringify(o, null, 2);
+  if (o.running) return h('span', { class: 'muted', title: full, text: `running since ${fmtTime(o.started)}` });
   if (o.error) return h('span', { class: 'error-text', title: full, text: o.error });
   const took = o.durationMs != null ? ` in ${fmtNum(o.durationMs, 1)} ms` : '';
   return h('span', { title: full }, `${o.ok === false ? 'failed' : 'ok'}${took}`,

@@ -2,7 +2,7 @@
 // be an object) and by the federation (400 naming the field), then the
 // target's history with each neuron's delivery status.
 import { api, query, APIError } from './api.js';
-import { h, replace, fmtTime, json, showMessage, deliveries } from './dom.js';
+import { h, replace, fmtTime, json, showMessage, deliveries, outcomeMessage } from './dom.js';
 
 // parseConfig checks the editor's text; it returns {config} or {error}.
 export function parseConfig(text) {
@@ -49,8 +49,7 @@ export function configEditor(target) {
       showMessage(msg, 'info', 'Applying…');
       try {
         const rev = await api('POST', '/api/admin/configs', { target, config });
-        const states = (rev.deliveries || []).map((d) => `${d.neuronId} ${d.status}`).join(', ');
-        showMessage(msg, 'ok', `Revision ${rev.rev} (${rev.version}) saved${states ? ': ' + states : ''}.`);
+        showMessage(msg, ...outcomeMessage(`Revision ${rev.rev} (${rev.version}) saved`, rev));
         dirty = false;
         await refresh();
       } catch (e) {

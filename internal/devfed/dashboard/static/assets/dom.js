@@ -131,3 +131,21 @@ export function deliveries(list) {
       h('a', { href: `#/neuron/${encodeURIComponent(d.neuronId)}`, text: d.neuronId }), ' ', badge(d.status),
       d.detail ? h('span', { class: 'detail', text: d.detail }) : null)));
 }
+
+// outcomeMessage says at once how a change fared, from the admin API's
+// answer: [kind, text] for showMessage. A change a neuron refused is an
+// error naming each neuron and its reasons, not a success; one queued
+// (unreachable, offline) says the neuron gets it at its next poll.
+export function outcomeMessage(saved, change) {
+  const list = change.deliveries || [];
+  if (change.outcome === 'refused') {
+    const why = (change.refused || []).map((r) => `${r.neuronId}: ${r.reason}`).join('; ');
+    return ['error', `${saved}, but refused by ${why}`];
+  }
+  if (change.outcome === 'queued') {
+    const queued = list.filter((d) => d.status === 'pending').map((d) => `${d.neuronId} (${d.detail})`).join('; ');
+    return ['info', `${saved}; queued for ${queued}`];
+  }
+  const states = list.map((d) => `${d.neuronId} ${d.status}`).join(', ');
+  return ['ok', `${saved}${states ? ': ' + states : ''}.`];
+}

@@ -1,7 +1,7 @@
 // The experiments page: the list, one experiment's per-variant results side
 // by side with stop and promote, and the form that starts a traffic split.
 import { api, APIError } from './api.js';
-import { h, replace, badge, fmtNum, fmtTime, showMessage, processorVersions, deliveries } from './dom.js';
+import { h, replace, badge, fmtNum, fmtTime, showMessage, processorVersions, deliveries, outcomeMessage } from './dom.js';
 import { parseConfig } from './config.js';
 
 const byVersion = (a, b) => a.localeCompare(b, 'en', { numeric: true });
@@ -141,8 +141,8 @@ function experimentForm(onCreated) {
       }
       submit.disabled = true;
       try {
-        await api('POST', '/api/admin/experiments', { target: targetSel.value, experiment });
-        showMessage(msg, 'ok', `Experiment ${experiment.id} started on ${targetSel.value}.`);
+        const started = await api('POST', '/api/admin/experiments', { target: targetSel.value, experiment });
+        showMessage(msg, ...outcomeMessage(`Experiment ${experiment.id} started on ${targetSel.value}`, started));
         idIn.value = '';
         onCreated(experiment.id);
       } catch (e) {
@@ -218,8 +218,8 @@ export function experimentsView(selected) {
 
   async function stop(promote) {
     try {
-      await api('POST', `/api/admin/experiments/${encodeURIComponent(selected)}/stop`, promote ? { promote } : {});
-      showMessage(actionMsg, 'ok', promote ? `Stopped ${selected}; ${promote} promoted.` : `Stopped ${selected}.`);
+      const stopped = await api('POST', `/api/admin/experiments/${encodeURIComponent(selected)}/stop`, promote ? { promote } : {});
+      showMessage(actionMsg, ...outcomeMessage(promote ? `Stopped ${selected}; ${promote} promoted` : `Stopped ${selected}`, stopped));
       await view.refresh();
     } catch (e) {
       showMessage(actionMsg, 'error', e instanceof APIError ? e.text : String(e));
