@@ -68,17 +68,26 @@ func readModule(ctx context.Context, r wazero.Runtime, bin *binary, startTimeout
 		}
 	}
 	if err := probe(ctx, r, compiled, m, startTimeout(m.Manifest.Name)); err != nil {
-		return nil, nil, err
+		return nil, nil, m.named(err)
 	}
 	if err := validateManifest(&m.Manifest); err != nil {
-		return nil, nil, fmt.Errorf("invalid manifest: %w", err)
+		return nil, nil, m.named(fmt.Errorf("invalid manifest: %w", err))
 	}
 	for _, e := range m.Manifest.Endpoints {
 		if missing := missingExports(m.Exports, e.Export); len(missing) > 0 {
-			return nil, nil, fmt.Errorf("endpoint %s %s: the module has no export %q", e.Method, e.Path, e.Export)
+			return nil, nil, m.named(fmt.Errorf("endpoint %s %s: the module has no export %q", e.Method, e.Path, e.Export))
 		}
 	}
 	return m, compiled, nil
+}
+
+// named wraps err, a failure of m, so that its rejection names the
+// processor and version when the manifest was read before it failed.
+func (m *module) named(err error) error {
+	if m.Manifest.Name == "" && m.Manifest.Version == "" {
+		return err
+	}
+	return &openError{plugin: m.Manifest.Name, version: m.Manifest.Version, err: err}
 }
 
 // binary is a module file as read, with the code the runtime compiles.
@@ -195,6 +204,7 @@ func probe(ctx context.Context, r wazero.Runtime, compiled wazero.CompiledModule
 		return fmt.Errorf("%s returned %d bytes at %d, outside guest memory", abi.ExportManifest, n, ptr)
 	}
 	if err := decodeStrict(b, &m.Manifest); err != nil {
+		m.Manifest = abi.Manifest{} // not read: a rejection names no processor
 		return fmt.Errorf("manifest from %s: %w", abi.ExportManifest, err)
 	}
 	return nil

@@ -275,7 +275,7 @@ func TestLoadDir_CollisionRefusesLaterFile(t *testing.T) {
 func TestLoadDir_ModuleWithoutMemory(t *testing.T) {
 	for _, simd := range []bool{false, true} {
 		t.Run(fmt.Sprintf("simd=%v", simd), func(t *testing.T) {
-			in, err := runtime.Inspect(context.Background(), writeTemp(t, "m.wasm", memorylessModule(simd)), cacheDir)
+			in, err := runtime.Inspect(context.Background(), writeTemp(t, "m.wasm", memorylessModule(simd)), runtime.Options{CacheDir: cacheDir})
 			if err == nil {
 				t.Fatalf("Inspect = %+v, want an error", in)
 			}
@@ -335,7 +335,7 @@ func TestInspect(t *testing.T) {
 
 	t.Run("echo", func(t *testing.T) {
 		path := filepath.Join(dir, "echo.wasm")
-		in, err := runtime.Inspect(ctx, path, cacheDir)
+		in, err := runtime.Inspect(ctx, path, runtime.Options{CacheDir: cacheDir})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -367,7 +367,7 @@ func TestInspect(t *testing.T) {
 
 	t.Run("sidecar", func(t *testing.T) {
 		path := filepath.Join(dir, "nomanifest.wasm")
-		in, err := runtime.Inspect(ctx, path, cacheDir)
+		in, err := runtime.Inspect(ctx, path, runtime.Options{CacheDir: cacheDir})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -382,7 +382,7 @@ func TestInspect(t *testing.T) {
 	for _, m := range badModules() {
 		t.Run(m.file, func(t *testing.T) {
 			write(m.files(t))
-			in, err := runtime.Inspect(ctx, filepath.Join(dir, m.file), cacheDir)
+			in, err := runtime.Inspect(ctx, filepath.Join(dir, m.file), runtime.Options{CacheDir: cacheDir})
 			if err == nil {
 				t.Fatalf("Inspect = %+v, want an error", in)
 			}
@@ -398,7 +398,7 @@ func TestInspect(t *testing.T) {
 	}
 
 	t.Run("missing file", func(t *testing.T) {
-		_, err := runtime.Inspect(ctx, filepath.Join(dir, "absent.wasm"), cacheDir)
+		_, err := runtime.Inspect(ctx, filepath.Join(dir, "absent.wasm"), runtime.Options{CacheDir: cacheDir})
 		if !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("Inspect of a missing file: %v, want a not-exist error", err)
 		}

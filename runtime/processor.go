@@ -115,12 +115,14 @@ func (rt *Runtime) openProcessor(ctx context.Context, f *pluginFile, fromArchive
 		err = p.open(ctx, bin)
 	}
 	if err != nil {
-		oe := &openError{err: err}
-		if p.mod != nil {
-			oe.plugin, oe.version = p.name(), p.version()
-		}
 		_ = p.close(ctx)
-		return nil, oe
+		if p.mod != nil {
+			return nil, &openError{plugin: p.name(), version: p.version(), err: err}
+		}
+		if _, ok := errors.AsType[*openError](err); ok { // named by readModule
+			return nil, err
+		}
+		return nil, &openError{err: err}
 	}
 	return p, nil
 }
