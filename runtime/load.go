@@ -199,15 +199,28 @@ func probe(ctx context.Context, r wazero.Runtime, compiled wazero.CompiledModule
 		return fmt.Errorf("%s: %w", abi.ExportManifest, withStderr(err, stderr.String()))
 	}
 	ptr, n := abi.Unpack(stack[0])
+	isJSON := func(b []byte) bool { return json.Valid(b) && bytes.HasPrefix(b, []byte("{")) }
 	b, ok := mod.Memory().Read(ptr, n)
 	if !ok {
-		return fmt.Errorf("%s returned %d bytes at %d, outside guest memory", abi.ExportManifest, n, ptr)
+		return fmt.Errorf("%s returned %d bytes at %d, outside guest memory of %d bytes%s", abi.ExportManifest, n, ptr,
+			mod.Memory().Size(), swapHint(mod.Memory(), ptr, n, isJSON))
 	}
 	if err := decodeStrict(b, &m.Manifest); err != nil {
 		m.Manifest = abi.Manifest{} // not read: a rejection names no processor
-		return fmt.Errorf("manifest from %s: %w", abi.ExportManifest, err)
+		return fmt.Errorf("manifest from %s (%d bytes at %d): %w%s", abi.ExportManifest, n, ptr, err, swapHint(mod.Memory(), ptr, n, isJSON))
 	}
 	return nil
+}
+
+// swapHint explains a result packed as (ptr, n) that could not be read
+// or decoded, when it looks like the guest swapped pointer and length:
+// read the other way round, the bytes pass ok. It is "" otherwise.
+func swapHint(mem api.Memory, ptr, n uint32, ok func([]byte) bool) string {
+	if b, read := mem.Read(n, ptr); read && ptr > 0 && ok(b) {
+		return fmt.Sprintf("; read the other way round, %d bytes at %d, it is valid: the pointer and length look swapped, "+
+			"pack them as pointer<<32 | length (abi.Pack)", ptr, n)
+	}
+	return ""
 }
 
 // moduleConfig is the configuration of every instance: a reactor (the host
