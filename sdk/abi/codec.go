@@ -228,7 +228,9 @@ func (r *reader) bytes(name string, index int, part string) []byte {
 	return v
 }
 
-func (r *reader) str(name string, index int, part string) string { return string(r.bytes(name, index, part)) }
+func (r *reader) str(name string, index int, part string) string {
+	return string(r.bytes(name, index, part))
+}
 
 func (r *reader) pairs(name string) []Pair {
 	at := r.at()
