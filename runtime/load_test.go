@@ -27,6 +27,9 @@ type badModule struct {
 	file    string // in the plugins directory
 	files   func(t testing.TB) map[string][]byte
 	reasons []string // substrings of the refusal reason
+	// named is NAME@VERSION when the manifest was read before the
+	// failure: the rejection names the processor.
+	named string
 }
 
 // badModules are refused at load and by Inspect, each for its own reason.
@@ -87,12 +90,14 @@ func badModules() []badModule {
 			files: sidecarModule("sidecarversion",
 				`{"name":"sidecarversion","version":"latest","endpoints":[{"method":"GET","path":"/t/sidecarversion/ok"}]}`),
 			reasons: []string{"invalid manifest", `version "latest"`},
+			named:   "sidecarversion@latest",
 		},
 		{
 			file: "sidecarmany.wasm",
 			files: sidecarModule("sidecarmany",
 				`{"name":"Bad Name","version":"1","endpoints":[{"method":"GET","path":"/health"},{"method":"TRACE","path":"/x"}],"permissions":["net"]}`),
 			reasons: []string{`name "Bad Name"`, `path "/health": reserved`, `method "TRACE"`, `unknown permission "net"`},
+			named:   "Bad Name@1",
 		},
 		{
 			file:    "nomemory.wasm",
@@ -105,6 +110,7 @@ func badModules() []badModule {
 				return map[string][]byte{"nomemorysidecar.wasm": memorylessModule(true), "nomemorysidecar.json": sidecarFor("nomemorysidecar")}
 			},
 			reasons: []string{"no memory"},
+			named:   "nomemorysidecar@1.0.0",
 		},
 		{
 			// Invalid on its own: it names the two globals the interrupt
@@ -125,17 +131,20 @@ func badModules() []badModule {
 				}
 			},
 			reasons: []string{`the module has no export "neuron.start"`},
+			named:   "startnop@1.0.0",
 		},
 		{
 			file:    "starttrap.wasm",
 			files:   watModule("starttrap"),
 			reasons: []string{"start function", "unreachable"},
+			named:   "starttrap@1.0.0",
 		},
 		{
 			file: "sidecarexport.wasm",
 			files: sidecarModule("sidecarexport",
 				`{"name":"sidecarexport","version":"1.0.0","endpoints":[{"method":"GET","path":"/t/sidecarexport/ok","export":"nope"}]}`),
 			reasons: []string{`the module has no export "nope"`},
+			named:   "sidecarexport@1.0.0",
 		},
 	}, budgetModules()...)
 }
@@ -189,7 +198,7 @@ func TestLoadDir_RefusesBadModules(t *testing.T) {
 	files["README.txt"] = []byte("skipped: not .wasm")
 	bad = append(bad, badModule{file: "zdupe.wasm", reasons: []string{
 		"GET /t/echo/{id} is already served by echo@1.0.0", "processor dupe@1.0.0", "is rejected",
-	}})
+	}, named: "dupe@1.0.0"})
 
 	e := startEnv(t, runtime.Options{}, files)
 
@@ -209,8 +218,9 @@ func TestLoadDir_RefusesBadModules(t *testing.T) {
 					t.Errorf("reason %q does not contain %q", reason, want)
 				}
 			}
-			if logged := e.logs.find("processor rejected", "file", m.file, "reason", reason); len(logged) != 1 {
-				t.Errorf("logged %d \"processor rejected\" records for %s with its reason, want 1", len(logged), m.file)
+			plugin, version, _ := strings.Cut(m.named, "@")
+			if logged := e.logs.find("processor rejected", "file", m.file, "reason", reason, "plugin", plugin, "version", version); len(logged) != 1 {
+				t.Errorf("logged %d \"processor rejected\" records for %s with its reason and processor %q, want 1", len(logged), m.file, m.named)
 			}
 		})
 	}
