@@ -49,7 +49,8 @@ Quick start:
                                         # federation and its dashboard on :5000
   curl localhost:8080/hello/world
 
-Writing a processor: sdk/README.md and docs/abi.md.
+Writing a processor: 'neuron plugin new NAME' starts one; the guide is
+sdk/README.md and the contract docs/abi.md, in the neuron repository.
 `
 
 // run executes the command in args and returns the exit status.

@@ -1,6 +1,13 @@
 package main
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+
+	"github.com/empirefederation/neuron/internal/testutil"
+)
 
 func TestPlural(t *testing.T) {
 	for n, want := range map[int]string{0: "0 endpoints", 1: "1 endpoint", 2: "2 endpoints"} {
@@ -17,6 +24,19 @@ func TestBytesIEC(t *testing.T) {
 	} {
 		if got := bytesIEC(n); got != want {
 			t.Errorf("bytesIEC(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// The files `neuron --help` sends a processor author to exist.
+func TestUsageDocsExist(t *testing.T) {
+	docs := regexp.MustCompile(`\b(?:sdk|docs)/[A-Za-z]+\.md\b`).FindAllString(usage, -1)
+	if len(docs) < 2 {
+		t.Fatalf("the usage names %q, want sdk/README.md and docs/abi.md", docs)
+	}
+	for _, doc := range docs {
+		if _, err := os.Stat(filepath.Join(testutil.RepoRoot(t), doc)); err != nil {
+			t.Errorf("neuron --help points to %s: %v", doc, err)
 		}
 	}
 }
