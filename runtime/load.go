@@ -147,16 +147,6 @@ func sha256Hex(b []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// readBinary reads a module file and prepares it to compile (see
-// prepareCode).
-func readBinary(path string) (*binary, error) {
-	f, err := readPluginFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return f.binary()
-}
-
 // binary prepares the file to compile (checked against the module budget,
 // tables capped, data segments coalesced, instrumented for interruption),
 // or takes the result of preparing the same bytes before from the

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"strings"
 
 	"github.com/empirefederation/neuron/internal/config"
 	"github.com/empirefederation/neuron/runtime"
@@ -37,7 +36,7 @@ after checking it as 'neuron plugin validate' does. --json prints the same as
 JSON, with the manifest's field names and units.
 `
 
-const validateUsage = `Usage: neuron plugin validate [--config FILE] FILE.wasm
+var validateUsage = fmt.Sprintf(`Usage: neuron plugin validate [--config FILE] FILE.wasm
 
 Check the module exactly as 'neuron run' would load it, with the same
 configuration (--config FILE or NEURON_CONFIG, then the environment, as for
@@ -48,7 +47,7 @@ allows, the pool's minimum of instances that initialize within the start
 timeout, and its self-test. Exit 0 when it would load, 1 with the same reason
 'neuron run' would log when not, 2 for bad arguments. Not checked: routes
 that collide with another processor in the plugins directory.
-`
+`, abi.Version)
 
 const pluginUsage = `Usage:
   neuron plugin inspect [--json] [--config FILE] FILE.wasm
@@ -72,9 +71,6 @@ func plugin(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	usage := cmd.usage
-	if strings.Contains(usage, "%d") {
-		usage = fmt.Sprintf(usage, abi.Version)
-	}
 	fs := flag.NewFlagSet("neuron plugin "+args[0], flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	do := cmd.flags(fs)
