@@ -183,7 +183,11 @@ func bodyTooLarge(limit int64) *CallError {
 
 // closesConnection reports whether the failure left the request's body
 // unread or half read: the connection is closed rather than drained, so
-// that the client cannot hold it by sending the rest slowly.
+// that the client cannot hold it by sending the rest slowly. A body over
+// its limit is one too: a chunked one is refused half read, after
+// stopReading left the connection a read deadline in the past, which
+// would cancel every later request on it as it arrives (a server without
+// ReadHeaderTimeout never resets it).
 func closesConnection(cerr *CallError) bool {
-	return cerr.Code == CodeBodyBudget || cerr.Code == CodeBodyTimeout
+	return cerr.Code == CodeBodyBudget || cerr.Code == CodeBodyTimeout || cerr.Code == CodeBodyTooLarge
 }

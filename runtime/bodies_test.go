@@ -196,3 +196,23 @@ func TestBodyClientLeaves(t *testing.T) {
 		t.Fatalf("RestartWorkers(accept) = %d, %v: the spinning call must end", n, err)
 	}
 }
+
+// A chunked body over its limit is refused half read, and the connection
+// is closed after the 413: the refusal left it a read deadline in the
+// past, which would cancel every later request on it as it arrived.
+func TestBodyTooLargeClosesConnection(t *testing.T) {
+	e := startEnv(t, runtime.Options{PluginLimits: map[string]runtime.Limits{"accept": {MaxBodyBytes: 1024}}}, acceptFiles(t))
+	c, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	body := strings.Repeat("x", 2048)
+	req := fmt.Sprintf("POST /accept HTTP/1.1\r\nHost: neuron\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n"+
+		"GET /accept HTTP/1.1\r\nHost: neuron\r\n\r\n", len(body), body)
+	go func() { _, _ = c.Write([]byte(req)) }() // the server may stop reading: never block the test on it
+	r, closed := readReply(t, c)
+	if r.status != http.StatusRequestEntityTooLarge || !closed {
+		t.Errorf("chunked body over the limit: status %d, connection closed %v; want 413 and closed", r.status, closed)
+	}
+}

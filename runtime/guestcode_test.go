@@ -46,7 +46,7 @@ func TestLoadDir_StartFunctionLoops(t *testing.T) {
 	for _, name := range loopers {
 		t.Run("inspect "+name, func(t *testing.T) {
 			t.Parallel()
-			in, err := runtime.Inspect(context.Background(), filepath.Join(e.dir, name+".wasm"), cacheDir)
+			in, err := runtime.Inspect(context.Background(), filepath.Join(e.dir, name+".wasm"), runtime.Options{CacheDir: cacheDir})
 			if err == nil || !strings.Contains(err.Error(), reason) {
 				t.Errorf("Inspect = %+v, %v; want an error containing %q", in, err, reason)
 			}
@@ -65,7 +65,7 @@ func TestSpinningGuestWritingItsGlobals(t *testing.T) {
 	e := startEnv(t, runtime.Options{PluginLimits: map[string]runtime.Limits{
 		"spin": {PoolMin: 1, PoolMax: 1, CallTimeout: time.Second},
 	}}, files)
-	if in, err := runtime.Inspect(context.Background(), filepath.Join(e.dir, "spin.wasm"), cacheDir); err != nil || !in.Interruptible {
+	if in, err := runtime.Inspect(context.Background(), filepath.Join(e.dir, "spin.wasm"), runtime.Options{CacheDir: cacheDir}); err != nil || !in.Interruptible {
 		t.Fatalf("Inspect: %v; interruptible %v: the test needs spin.wasm instrumented", err, in != nil && in.Interruptible)
 	}
 	done := make(chan reply, 1)

@@ -153,7 +153,8 @@ func (e *endpoint) encode(w http.ResponseWriter, r *http.Request, vars map[strin
 	if r.ContentLength > limit {
 		return buf, bodyTooLarge(limit)
 	}
-	req := abi.Request{Method: r.Method, Path: r.URL.Path, Route: e.route.Path, RawQuery: r.URL.RawQuery}
+	// The endpoint's method: a HEAD on a GET route is the GET to the guest.
+	req := abi.Request{Method: e.route.Method, Path: r.URL.Path, Route: e.route.Path, RawQuery: r.URL.RawQuery}
 	if len(e.vars) > 0 {
 		req.Vars = make([]abi.Pair, len(e.vars))
 		for i, name := range e.vars {

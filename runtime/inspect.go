@@ -2,86 +2,105 @@ package runtime
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
-	"time"
 
-	"github.com/tetratelabs/wazero"
-
-	"github.com/empirefederation/neuron/host"
 	"github.com/empirefederation/neuron/sdk/abi"
 )
 
-// Inspection is what Inspect learns of a module without serving it.
+// Inspection is what Check learns of a module without serving it. Its JSON
+// form uses the manifest's field names and units (see Limits.MarshalJSON).
 type Inspection struct {
 	Path     string       `json:"path"`
 	Size     int          `json:"size"`
 	Digest   string       `json:"sha256"`
 	ABI      int          `json:"abiVersion"`
 	Manifest abi.Manifest `json:"manifest"`
-	// ManifestSource is "export" or the sidecar file's path.
+	// ManifestSource is "export neuron_manifest" or the sidecar file's path.
 	ManifestSource string `json:"manifestSource"`
 	// Interruptible says the module could be instrumented so that a call
 	// past its deadline is stopped cheaply; see internal/interrupt.
-	Interruptible bool     `json:"interruptible"`
-	Limits        Limits   `json:"limits"` // effective: defaults < manifest
-	Exports       []string `json:"exports"`
-	Imports       []string `json:"imports"`
+	Interruptible bool `json:"interruptible"`
+	// Limits are the processor's effective limits: the runtime's defaults,
+	// then the manifest's, then the operator's for this processor.
+	Limits  Limits   `json:"limits"`
+	Exports []string `json:"exports"`
+	Imports []string `json:"imports"`
 }
 
-// Inspect checks the module at path against the ABI exactly as loading it
-// with the default configuration would (compile, exports, ABI version,
-// manifest, limits within DefaultMaxLimits), then starts one instance to
-// prove it initializes. Each piece of guest code runs under the default
-// start timeout, and stops when ctx ends (a signal). It serves nothing.
-// cacheDir, when not empty, holds a compilation cache.
-func Inspect(ctx context.Context, path, cacheDir string) (*Inspection, error) {
-	cache := wazero.NewCompilationCache()
-	if cacheDir != "" {
-		if c, err := wazero.NewCompilationCacheWithDir(cacheDir); err == nil {
-			cache = c
-		}
-	}
-	defer cache.Close(ctx)
-	bin, err := readBinary(path)
+// Check opens the module file at path exactly as Sync opens a new file
+// (read, checked against the module budget, compiled, ABI and manifest
+// checked, limits within the runtime's maximums, permissions granted, the
+// pool's minimum started, the self-test run), then closes it: a file Check
+// accepts, Sync loads, unless its routes collide with another processor's
+// or its processor was unloaded; a file Check refuses, Sync rejects with
+// the same reason. The error is then a *Rejection. Check serves nothing
+// and changes nothing in the runtime.
+func (rt *Runtime) Check(ctx context.Context, path string) (*Inspection, error) {
+	f, err := readPluginFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
+		return nil, newRejection(path, f, err)
 	}
-	r := newWazeroRuntime(ctx, cache, DefaultLimits.MemoryPages, bin.interruptible)
-	defer r.Close(ctx)
-	if _, err := host.Instantiate(ctx, r, inspectEnv{}); err != nil {
+	p, err := rt.openProcessor(ctx, f, false)
+	if err != nil {
+		return nil, newRejection(path, f, err)
+	}
+	defer p.close(context.WithoutCancel(ctx))
+	src := "export " + abi.ExportManifest
+	if p.mod.Sidecar != "" {
+		src = p.mod.Sidecar
+	}
+	return &Inspection{Path: path, Size: p.mod.Size, Digest: p.mod.Digest, ABI: abi.Version, Manifest: p.mod.Manifest,
+		ManifestSource: src, Interruptible: p.code.key.interruptible, Limits: p.limits, Exports: p.mod.Exports,
+		Imports: p.mod.Imports}, nil
+}
+
+// Inspect is Check in a runtime of its own made with opts, closed before
+// it returns: what `neuron plugin inspect` and `neuron plugin validate`
+// run, with the options `neuron run` would use. Without opts.DataDir the
+// runtime's data (its compilation cache unless opts.CacheDir is set, and
+// the directory a filesystem permission mounts) goes to a temporary
+// directory, removed after; without opts.Logger nothing is logged.
+func Inspect(ctx context.Context, path string, opts Options) (*Inspection, error) {
+	if opts.DataDir == "" {
+		dir, err := os.MkdirTemp("", "neuron-inspect-")
+		if err != nil {
+			return nil, fmt.Errorf("inspect: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		opts.DataDir = dir
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	rt, err := New(ctx, opts)
+	if err != nil {
 		return nil, err
 	}
-	m, compiled, err := readModule(ctx, r, bin, func(string) time.Duration { return DefaultLimits.StartTimeout })
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
-	}
-	limits := DefaultLimits.Override(limitsFromManifest(m.Manifest.Limits))
-	if err := errors.Join(beyondManifest(limits, DefaultMaxLimits), limits.validate()); err != nil {
-		return nil, fmt.Errorf("%s: limits: %w", filepath.Base(path), err)
-	}
-	mod, cc, _, err := instantiate(ctx, r, compiled, moduleConfig(), limits.StartTimeout)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
-	}
-	cc.release()
-	_ = mod.Close(ctx)
-	src := "export " + abi.ExportManifest
-	if m.Sidecar != "" {
-		src = m.Sidecar
-	}
-	return &Inspection{Path: path, Size: m.Size, Digest: m.Digest, ABI: abi.Version, Manifest: m.Manifest,
-		ManifestSource: src, Interruptible: bin.interruptible, Limits: limits, Exports: m.Exports, Imports: m.Imports}, nil
+	defer rt.Close(context.WithoutCancel(ctx))
+	return rt.Check(ctx, path)
 }
 
-// inspectEnv serves the host functions while a module is inspected: an
-// empty config, and logs, metrics and events dropped.
-type inspectEnv struct{}
+// newRejection is the rejection of the file at path, read as f (nil when
+// it could not be read), for err: naming the processor when its manifest
+// was read before the failure.
+func newRejection(path string, f *pluginFile, err error) *Rejection {
+	r := &Rejection{File: path, Reason: err.Error(), err: err}
+	if f != nil {
+		r.Digest = f.digest
+	}
+	if oe, ok := errors.AsType[*openError](err); ok {
+		r.Plugin, r.Version = oe.plugin, oe.version
+	}
+	return r
+}
 
-func (inspectEnv) Logger() *slog.Logger              { return slog.New(slog.DiscardHandler) }
-func (inspectEnv) Config() []byte                    { return []byte("{}") }
-func (inspectEnv) AddMetric(string, float64) bool    { return true }
-func (inspectEnv) Emit(string, json.RawMessage) bool { return true }
+// Error is the file's name and the reason, as `neuron plugin validate`
+// prints them.
+func (r *Rejection) Error() string { return filepath.Base(r.File) + ": " + r.Reason }
+
+// Unwrap returns the error that made the file fail, when there was one.
+func (r *Rejection) Unwrap() error { return r.err }

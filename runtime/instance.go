@@ -100,21 +100,30 @@ func (in *instance) response(maxResponse int64, out []byte) (abi.Response, *Call
 	ptr, size := abi.Unpack(in.stack[0])
 	if int64(size) > maxResponse {
 		return abi.Response{}, &CallError{Status: 502, Code: CodeResponseTooLarge,
-			Msg: fmt.Sprintf("response of %d bytes exceeds the limit of %d; raise limits.maxResponseBytes if it is expected", size, maxResponse)}
+			Msg: fmt.Sprintf("response of %d bytes exceeds the limit of %d; raise limits.maxResponseBytes if it is expected%s",
+				size, maxResponse, swapHint(in.mem, ptr, size, validResponse))}
 	}
 	b, ok := in.mem.Read(ptr, size)
 	if !ok {
-		return abi.Response{}, abiViolation("response at %d (%d bytes) is outside guest memory of %d bytes", ptr, size, in.mem.Size())
+		return abi.Response{}, abiViolation("response at %d (%d bytes) is outside guest memory of %d bytes%s", ptr, size, in.mem.Size(),
+			swapHint(in.mem, ptr, size, validResponse))
 	}
 	resp, err := abi.DecodeResponse(b)
 	if err != nil {
-		return abi.Response{}, abiViolation("response is not a valid ABI v%d response: %v", abi.Version, err)
+		return abi.Response{}, abiViolation("response (%d bytes at %d) is not a valid ABI v%d response: %v%s", size, ptr, abi.Version, err,
+			swapHint(in.mem, ptr, size, validResponse))
 	}
 	if resp.Status < 200 || resp.Status > 599 { // net/http sends 1xx as interim responses, then 200
 		return abi.Response{}, abiViolation("response status %d is not a final HTTP status", resp.Status)
 	}
 	resp.Body = append(out, resp.Body...)
 	return resp, nil
+}
+
+// validResponse reports whether b decodes as a response.
+func validResponse(b []byte) bool {
+	_, err := abi.DecodeResponse(b)
+	return err == nil
 }
 
 // grow asks the guest for a request buffer of at least n bytes.

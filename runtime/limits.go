@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -90,22 +91,22 @@ var HardMaxLimits = Limits{
 
 // limitField is one field of Limits, by its configuration key.
 type limitField struct {
-	key   string
-	get   func(Limits) int64
-	clear func(*Limits) // sets the field to zero: "inherit"
-	dur   bool          // a time.Duration, printed as one
+	key string
+	get func(Limits) int64
+	set func(*Limits, int64) // set(l, 0) makes the field "inherit"
+	dur bool                 // a time.Duration, printed as one
 }
 
 // limitFields are every field of Limits, in the order errors list them.
 var limitFields = []limitField{
-	{"memoryPages", func(l Limits) int64 { return int64(l.MemoryPages) }, func(l *Limits) { l.MemoryPages = 0 }, false},
-	{"callTimeout", func(l Limits) int64 { return int64(l.CallTimeout) }, func(l *Limits) { l.CallTimeout = 0 }, true},
-	{"maxBodyBytes", func(l Limits) int64 { return l.MaxBodyBytes }, func(l *Limits) { l.MaxBodyBytes = 0 }, false},
-	{"maxResponseBytes", func(l Limits) int64 { return l.MaxResponseBytes }, func(l *Limits) { l.MaxResponseBytes = 0 }, false},
-	{"poolMin", func(l Limits) int64 { return int64(l.PoolMin) }, func(l *Limits) { l.PoolMin = 0 }, false},
-	{"poolMax", func(l Limits) int64 { return int64(l.PoolMax) }, func(l *Limits) { l.PoolMax = 0 }, false},
-	{"poolQueue", func(l Limits) int64 { return int64(l.PoolQueue) }, func(l *Limits) { l.PoolQueue = 0 }, false},
-	{"startTimeout", func(l Limits) int64 { return int64(l.StartTimeout) }, func(l *Limits) { l.StartTimeout = 0 }, true},
+	{"memoryPages", func(l Limits) int64 { return int64(l.MemoryPages) }, func(l *Limits, v int64) { l.MemoryPages = uint32(v) }, false},
+	{"callTimeout", func(l Limits) int64 { return int64(l.CallTimeout) }, func(l *Limits, v int64) { l.CallTimeout = time.Duration(v) }, true},
+	{"maxBodyBytes", func(l Limits) int64 { return l.MaxBodyBytes }, func(l *Limits, v int64) { l.MaxBodyBytes = v }, false},
+	{"maxResponseBytes", func(l Limits) int64 { return l.MaxResponseBytes }, func(l *Limits, v int64) { l.MaxResponseBytes = v }, false},
+	{"poolMin", func(l Limits) int64 { return int64(l.PoolMin) }, func(l *Limits, v int64) { l.PoolMin = int(v) }, false},
+	{"poolMax", func(l Limits) int64 { return int64(l.PoolMax) }, func(l *Limits, v int64) { l.PoolMax = int(v) }, false},
+	{"poolQueue", func(l Limits) int64 { return int64(l.PoolQueue) }, func(l *Limits, v int64) { l.PoolQueue = int(v) }, false},
+	{"startTimeout", func(l Limits) int64 { return int64(l.StartTimeout) }, func(l *Limits, v int64) { l.StartTimeout = time.Duration(v) }, true},
 }
 
 // Keep returns l with the fields whose configuration key keep refuses set
@@ -113,10 +114,58 @@ var limitFields = []limitField{
 func (l Limits) Keep(keep func(key string) bool) Limits {
 	for _, f := range limitFields {
 		if !keep(f.key) {
-			f.clear(&l)
+			f.set(&l, 0)
 		}
 	}
 	return l
+}
+
+// MarshalJSON writes l as a manifest and the configuration write limits:
+// by their keys, durations as strings such as "10s", so that `neuron
+// plugin inspect --json` and the admin answers read like the files that
+// set them.
+func (l Limits) MarshalJSON() ([]byte, error) {
+	b := []byte{'{'}
+	for i, f := range limitFields {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendQuote(b, f.key)
+		b = append(b, ':')
+		if f.dur {
+			b = strconv.AppendQuote(b, time.Duration(f.get(l)).String())
+		} else {
+			b = strconv.AppendInt(b, f.get(l), 10)
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes; absent keys are zero.
+func (l *Limits) UnmarshalJSON(b []byte) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	*l = Limits{}
+	for _, f := range limitFields {
+		raw, ok := m[f.key]
+		if !ok {
+			continue
+		}
+		var v int64
+		if f.dur {
+			var d abi.Duration
+			if err := json.Unmarshal(raw, &d); err != nil {
+				return fmt.Errorf("%s: %w", f.key, err)
+			}
+			v = int64(d)
+		} else if err := json.Unmarshal(raw, &v); err != nil {
+			return fmt.Errorf("%s: %w", f.key, err)
+		}
+		f.set(l, v)
+	}
+	return nil
 }
 
 func (f limitField) format(v int64) string {

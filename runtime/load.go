@@ -68,17 +68,26 @@ func readModule(ctx context.Context, r wazero.Runtime, bin *binary, startTimeout
 		}
 	}
 	if err := probe(ctx, r, compiled, m, startTimeout(m.Manifest.Name)); err != nil {
-		return nil, nil, err
+		return nil, nil, m.named(err)
 	}
 	if err := validateManifest(&m.Manifest); err != nil {
-		return nil, nil, fmt.Errorf("invalid manifest: %w", err)
+		return nil, nil, m.named(fmt.Errorf("invalid manifest: %w", err))
 	}
 	for _, e := range m.Manifest.Endpoints {
 		if missing := missingExports(m.Exports, e.Export); len(missing) > 0 {
-			return nil, nil, fmt.Errorf("endpoint %s %s: the module has no export %q", e.Method, e.Path, e.Export)
+			return nil, nil, m.named(fmt.Errorf("endpoint %s %s: the module has no export %q", e.Method, e.Path, e.Export))
 		}
 	}
 	return m, compiled, nil
+}
+
+// named wraps err, a failure of m, so that its rejection names the
+// processor and version when the manifest was read before it failed.
+func (m *module) named(err error) error {
+	if m.Manifest.Name == "" && m.Manifest.Version == "" {
+		return err
+	}
+	return &openError{plugin: m.Manifest.Name, version: m.Manifest.Version, err: err}
 }
 
 // binary is a module file as read, with the code the runtime compiles.
@@ -138,16 +147,6 @@ func sha256Hex(b []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// readBinary reads a module file and prepares it to compile (see
-// prepareCode).
-func readBinary(path string) (*binary, error) {
-	f, err := readPluginFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return f.binary()
-}
-
 // binary prepares the file to compile (checked against the module budget,
 // tables capped, data segments coalesced, instrumented for interruption),
 // or takes the result of preparing the same bytes before from the
@@ -190,14 +189,28 @@ func probe(ctx context.Context, r wazero.Runtime, compiled wazero.CompiledModule
 		return fmt.Errorf("%s: %w", abi.ExportManifest, withStderr(err, stderr.String()))
 	}
 	ptr, n := abi.Unpack(stack[0])
+	isJSON := func(b []byte) bool { return json.Valid(b) && bytes.HasPrefix(b, []byte("{")) }
 	b, ok := mod.Memory().Read(ptr, n)
 	if !ok {
-		return fmt.Errorf("%s returned %d bytes at %d, outside guest memory", abi.ExportManifest, n, ptr)
+		return fmt.Errorf("%s returned %d bytes at %d, outside guest memory of %d bytes%s", abi.ExportManifest, n, ptr,
+			mod.Memory().Size(), swapHint(mod.Memory(), ptr, n, isJSON))
 	}
 	if err := decodeStrict(b, &m.Manifest); err != nil {
-		return fmt.Errorf("manifest from %s: %w", abi.ExportManifest, err)
+		m.Manifest = abi.Manifest{} // not read: a rejection names no processor
+		return fmt.Errorf("manifest from %s (%d bytes at %d): %w%s", abi.ExportManifest, n, ptr, err, swapHint(mod.Memory(), ptr, n, isJSON))
 	}
 	return nil
+}
+
+// swapHint explains a result packed as (ptr, n) that could not be read
+// or decoded, when it looks like the guest swapped pointer and length:
+// read the other way round, the bytes pass ok. It is "" otherwise.
+func swapHint(mem api.Memory, ptr, n uint32, ok func([]byte) bool) string {
+	if b, read := mem.Read(n, ptr); read && ptr > 0 && ok(b) {
+		return fmt.Sprintf("; read the other way round, %d bytes at %d, it is valid: the pointer and length look swapped, "+
+			"pack them as pointer<<32 | length (abi.Pack)", ptr, n)
+	}
+	return ""
 }
 
 // moduleConfig is the configuration of every instance: a reactor (the host

@@ -27,6 +27,9 @@ type badModule struct {
 	file    string // in the plugins directory
 	files   func(t testing.TB) map[string][]byte
 	reasons []string // substrings of the refusal reason
+	// named is NAME@VERSION when the manifest was read before the
+	// failure: the rejection names the processor.
+	named string
 }
 
 // badModules are refused at load and by Inspect, each for its own reason.
@@ -87,6 +90,7 @@ func badModules() []badModule {
 			files: sidecarModule("sidecarversion",
 				`{"name":"sidecarversion","version":"latest","endpoints":[{"method":"GET","path":"/t/sidecarversion/ok"}]}`),
 			reasons: []string{"invalid manifest", `version "latest"`},
+			named:   "sidecarversion@latest",
 		},
 		{
 			// A non-SDK module declares its settings in its sidecar; each
@@ -101,6 +105,7 @@ func badModules() []badModule {
 			files: sidecarModule("sidecarmany",
 				`{"name":"Bad Name","version":"1","endpoints":[{"method":"GET","path":"/health"},{"method":"TRACE","path":"/x"}],"permissions":["net"]}`),
 			reasons: []string{`name "Bad Name"`, `path "/health": reserved`, `method "TRACE"`, `unknown permission "net"`},
+			named:   "Bad Name@1",
 		},
 		{
 			file:    "nomemory.wasm",
@@ -113,6 +118,7 @@ func badModules() []badModule {
 				return map[string][]byte{"nomemorysidecar.wasm": memorylessModule(true), "nomemorysidecar.json": sidecarFor("nomemorysidecar")}
 			},
 			reasons: []string{"no memory"},
+			named:   "nomemorysidecar@1.0.0",
 		},
 		{
 			// Invalid on its own: it names the two globals the interrupt
@@ -133,17 +139,20 @@ func badModules() []badModule {
 				}
 			},
 			reasons: []string{`the module has no export "neuron.start"`},
+			named:   "startnop@1.0.0",
 		},
 		{
 			file:    "starttrap.wasm",
 			files:   watModule("starttrap"),
 			reasons: []string{"start function", "unreachable"},
+			named:   "starttrap@1.0.0",
 		},
 		{
 			file: "sidecarexport.wasm",
 			files: sidecarModule("sidecarexport",
 				`{"name":"sidecarexport","version":"1.0.0","endpoints":[{"method":"GET","path":"/t/sidecarexport/ok","export":"nope"}]}`),
 			reasons: []string{`the module has no export "nope"`},
+			named:   "sidecarexport@1.0.0",
 		},
 	}, budgetModules()...)
 }
@@ -197,7 +206,7 @@ func TestLoadDir_RefusesBadModules(t *testing.T) {
 	files["README.txt"] = []byte("skipped: not .wasm")
 	bad = append(bad, badModule{file: "zdupe.wasm", reasons: []string{
 		"GET /t/echo/{id} is already served by echo@1.0.0", "processor dupe@1.0.0", "is rejected",
-	}})
+	}, named: "dupe@1.0.0"})
 
 	e := startEnv(t, runtime.Options{}, files)
 
@@ -217,8 +226,9 @@ func TestLoadDir_RefusesBadModules(t *testing.T) {
 					t.Errorf("reason %q does not contain %q", reason, want)
 				}
 			}
-			if logged := e.logs.find("processor rejected", "file", m.file, "reason", reason); len(logged) != 1 {
-				t.Errorf("logged %d \"processor rejected\" records for %s with its reason, want 1", len(logged), m.file)
+			plugin, version, _ := strings.Cut(m.named, "@")
+			if logged := e.logs.find("processor rejected", "file", m.file, "reason", reason, "plugin", plugin, "version", version); len(logged) != 1 {
+				t.Errorf("logged %d \"processor rejected\" records for %s with its reason and processor %q, want 1", len(logged), m.file, m.named)
 			}
 		})
 	}
@@ -283,7 +293,7 @@ func TestLoadDir_CollisionRefusesLaterFile(t *testing.T) {
 func TestLoadDir_ModuleWithoutMemory(t *testing.T) {
 	for _, simd := range []bool{false, true} {
 		t.Run(fmt.Sprintf("simd=%v", simd), func(t *testing.T) {
-			in, err := runtime.Inspect(context.Background(), writeTemp(t, "m.wasm", memorylessModule(simd)), cacheDir)
+			in, err := runtime.Inspect(context.Background(), writeTemp(t, "m.wasm", memorylessModule(simd)), runtime.Options{CacheDir: cacheDir})
 			if err == nil {
 				t.Fatalf("Inspect = %+v, want an error", in)
 			}
@@ -343,7 +353,7 @@ func TestInspect(t *testing.T) {
 
 	t.Run("echo", func(t *testing.T) {
 		path := filepath.Join(dir, "echo.wasm")
-		in, err := runtime.Inspect(ctx, path, cacheDir)
+		in, err := runtime.Inspect(ctx, path, runtime.Options{CacheDir: cacheDir})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -375,7 +385,7 @@ func TestInspect(t *testing.T) {
 
 	t.Run("sidecar", func(t *testing.T) {
 		path := filepath.Join(dir, "nomanifest.wasm")
-		in, err := runtime.Inspect(ctx, path, cacheDir)
+		in, err := runtime.Inspect(ctx, path, runtime.Options{CacheDir: cacheDir})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -390,7 +400,7 @@ func TestInspect(t *testing.T) {
 	for _, m := range badModules() {
 		t.Run(m.file, func(t *testing.T) {
 			write(m.files(t))
-			in, err := runtime.Inspect(ctx, filepath.Join(dir, m.file), cacheDir)
+			in, err := runtime.Inspect(ctx, filepath.Join(dir, m.file), runtime.Options{CacheDir: cacheDir})
 			if err == nil {
 				t.Fatalf("Inspect = %+v, want an error", in)
 			}
@@ -406,7 +416,7 @@ func TestInspect(t *testing.T) {
 	}
 
 	t.Run("missing file", func(t *testing.T) {
-		_, err := runtime.Inspect(ctx, filepath.Join(dir, "absent.wasm"), cacheDir)
+		_, err := runtime.Inspect(ctx, filepath.Join(dir, "absent.wasm"), runtime.Options{CacheDir: cacheDir})
 		if !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("Inspect of a missing file: %v, want a not-exist error", err)
 		}

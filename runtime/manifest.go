@@ -32,6 +32,11 @@ var reservedPaths = []string{"/health", "/ready", "/metrics"}
 // reservedPrefix is the neuron's own API.
 const reservedPrefix = "/api/neuron/"
 
+// ValidName reports whether name may name a processor: 1-64 lower-case
+// letters, digits, '.', '_' or '-', starting and ending with a letter or
+// digit. `neuron plugin new` checks a new project's name with it.
+func ValidName(name string) bool { return namePattern.MatchString(name) }
+
 // validateManifest checks m completely and returns every problem at once,
 // each naming the field, so that an author fixes them in one go. It fills in
 // default exports.

@@ -113,12 +113,14 @@ func (rt *Runtime) openProcessor(ctx context.Context, f *pluginFile, fromArchive
 		err = p.open(ctx, bin)
 	}
 	if err != nil {
-		oe := &openError{err: err}
-		if p.mod != nil {
-			oe.plugin, oe.version = p.name(), p.version()
-		}
 		_ = p.close(ctx)
-		return nil, oe
+		if p.mod != nil {
+			return nil, &openError{plugin: p.name(), version: p.version(), err: err}
+		}
+		if _, ok := errors.AsType[*openError](err); ok { // named by readModule
+			return nil, err
+		}
+		return nil, &openError{err: err}
 	}
 	return p, nil
 }
@@ -161,6 +163,9 @@ func (p *processor) open(ctx context.Context, bin *binary) error {
 	if p.modCfg, err = rt.grant(m.Manifest); err != nil {
 		return err
 	}
+	if err := coversMemory(p.code.compiled, p.limits.MemoryPages); err != nil {
+		return fmt.Errorf("limits: %w", err)
+	}
 	if p.limits.MemoryPages != p.code.pages { // not shared yet: no pool exists
 		if err := p.recompile(ctx, bin, p.limits.MemoryPages); err != nil {
 			return err
@@ -185,6 +190,19 @@ func (p *processor) open(ctx context.Context, bin *binary) error {
 		return err
 	}
 	p.opened = true
+	return nil
+}
+
+// coversMemory checks that a memory limit of pages covers the initial
+// memory the module declares, which no instance could start without.
+func coversMemory(compiled wazero.CompiledModule, pages uint32) error {
+	for _, m := range compiled.ExportedMemories() {
+		if m.Min() > pages {
+			return fmt.Errorf("memoryPages %d (%d KiB) is below the module's own initial memory of %d pages (%d KiB): "+
+				"set limits.memoryPages to at least %d in the manifest (or the operator's pluginLimits), or leave it out",
+				pages, pages*64, m.Min(), m.Min()*64, m.Min())
+		}
+	}
 	return nil
 }
 

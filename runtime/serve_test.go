@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -42,7 +43,7 @@ func decodeEcho(t testing.TB, r reply) echoed {
 type opaque struct{ io.Reader }
 
 func TestEcho_Endpoints(t *testing.T) {
-	e := startEnv(t, runtime.Options{}, guests(t, "echo"))
+	e := startEnv(t, runtime.Options{}, guests(t, "echo", "nomanifest")) // nomanifest: a static GET path
 	tests := []struct {
 		name   string
 		method string
@@ -117,6 +118,36 @@ func TestEcho_Endpoints(t *testing.T) {
 			t.Errorf("%s = %q on the guest's error, want echo@1.0.0", runtime.HeaderPlugin, got)
 		}
 	})
+
+	// A GET route answers HEAD with the GET's status and headers and no
+	// body, on a path with variables (the router) and a static one.
+	for _, target := range []string{"/t/echo/size/70000", "/t/nomanifest/ok"} {
+		e.run(t, "HEAD "+target, func(t *testing.T, e *env) {
+			get, head := e.get(target), e.do(http.MethodHead, target, nil)
+			if head.status != http.StatusOK || get.status != http.StatusOK || len(head.body) != 0 {
+				t.Fatalf("HEAD: status %d, %d body bytes; GET: %d; want 200 and no body", head.status, len(head.body), get.status)
+			}
+			for _, h := range []string{"Content-Type", "Content-Length", runtime.HeaderPlugin} {
+				if g, hd := get.header.Values(h), head.header.Values(h); !slices.Equal(g, hd) {
+					t.Errorf("%s: GET has %q, HEAD %q", h, g, hd)
+				}
+			}
+		})
+	}
+	// A 405 says which methods the path serves (RFC 9110, 15.5.6).
+	for _, tc := range []struct{ method, target, allow string }{
+		{"PUT", "/t/echo/1", "GET, HEAD, POST"},
+		{"DELETE", "/t/nomanifest/ok", "GET, HEAD"},
+		{"DELETE", "/t/echo/host", "GET, HEAD, POST"},
+		{"POST", "/t/echo/size/3", "GET, HEAD"},
+	} {
+		e.run(t, "405 "+tc.method+" "+tc.target, func(t *testing.T, e *env) {
+			r := e.do(tc.method, tc.target, nil)
+			if r.status != http.StatusMethodNotAllowed || r.header.Get("Allow") != tc.allow {
+				t.Errorf("status %d Allow %q, want 405 with Allow %q", r.status, r.header.Get("Allow"), tc.allow)
+			}
+		})
+	}
 
 	// The router's own answers come from no processor.
 	routerErrors := []struct {

@@ -42,6 +42,9 @@ func emptySnapshot(m *metrics) *snapshot {
 type methods [len(allowedMethods)]*endpoint
 
 func (m *methods) get(method string) *endpoint {
+	if method == http.MethodHead {
+		method = http.MethodGet // see newRouter
+	}
 	for i, name := range allowedMethods {
 		if name == method {
 			return m[i]
@@ -105,7 +108,10 @@ func (s *snapshot) newRouter(m *metrics) *mux.Router {
 		WriteError(w, http.StatusNotFound, CodeNotFound, "no endpoint serves "+r.URL.Path)
 	})
 	router.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		WriteError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, r.Method+" is not served for "+r.URL.Path)
+		allow := allowed(router, r)
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		WriteError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed,
+			r.Method+" is not served for "+r.URL.Path+"; it serves "+strings.Join(allow, ", "))
 	})
 	for _, name := range slices.Sorted(maps.Keys(s.serving)) {
 		p := s.serving[name]
@@ -117,8 +123,14 @@ func (s *snapshot) newRouter(m *metrics) *mux.Router {
 			}
 			// Path before method: gorilla/mux 1.8.1 forgets an earlier route's
 			// method mismatch when a later route's method matcher succeeds,
-			// answering 404 instead of 405.
-			router.Path(e.Path).Methods(e.Method).Handler(ep)
+			// answering 404 instead of 405. A GET route answers HEAD too
+			// (RFC 9110, 9.3.2): the guest sees the GET it declared (see
+			// encode), and net/http sends the headers without the body.
+			if e.Method == http.MethodGet {
+				router.Path(e.Path).Methods(e.Method, http.MethodHead).Handler(ep)
+			} else {
+				router.Path(e.Path).Methods(e.Method).Handler(ep)
+			}
 			if len(ep.vars) == 0 {
 				ms := s.static[e.Path]
 				if ms == nil {
@@ -130,6 +142,28 @@ func (s *snapshot) newRouter(m *metrics) *mux.Router {
 		}
 	}
 	return router
+}
+
+// allowed lists the methods router serves r's path with, for the Allow
+// header of a 405 (RFC 9110, 15.5.6): HEAD after GET, then the others in
+// the order of allowedMethods. It runs on the 405 path only.
+func allowed(router *mux.Router, r *http.Request) []string {
+	var allow []string
+	for _, method := range allowedMethods {
+		probe := *r
+		probe.Method = method
+		var m mux.RouteMatch
+		if !router.Match(&probe, &m) {
+			continue
+		}
+		if _, ok := m.Handler.(*endpoint); ok {
+			allow = append(allow, method)
+			if method == http.MethodGet {
+				allow = append(allow, http.MethodHead)
+			}
+		}
+	}
+	return allow
 }
 
 // describe is a one-line summary of what the snapshot serves, for the log.

@@ -136,7 +136,7 @@ func TestInspect_Canceled(t *testing.T) {
 	cancel()
 	done := make(chan error, 1)
 	go func() {
-		_, err := runtime.Inspect(ctx, path, cacheDir)
+		_, err := runtime.Inspect(ctx, path, runtime.Options{CacheDir: cacheDir})
 		done <- err
 	}()
 	select {

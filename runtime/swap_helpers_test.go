@@ -49,7 +49,7 @@ type build struct {
 // digests.
 func guestBuild(t testing.TB, name, version, tag string) build {
 	t.Helper()
-	in, err := neuron.Inspect(context.Background(), testutil.BuildWasm(t, guestsDir+"/"+name), cacheDir)
+	in, err := neuron.Inspect(context.Background(), testutil.BuildWasm(t, guestsDir+"/"+name), neuron.Options{CacheDir: cacheDir})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,6 +47,8 @@ type Rejection struct {
 	Digest string `json:"sha256,omitempty"`
 	// Reason says what failed and what to do about it.
 	Reason string `json:"reason"`
+	// err is the failure Reason comes from, when there was one.
+	err error
 }
 
 // errClosed is returned by every change after Close.
@@ -398,16 +400,9 @@ func (pl *plan) keep(p *processor) {
 // rejectFile reports a file that failed and remembers it; cur, if any, is
 // the version that keeps serving in its place.
 func (pl *plan) rejectFile(path string, f *pluginFile, fp fingerprint, err error, cur *processor) {
-	r := Rejection{File: path, Reason: err.Error()}
-	if f != nil {
-		r.Digest = f.digest
-	}
-	var oe *openError
-	if errors.As(err, &oe) {
-		r.Plugin, r.Version = oe.plugin, oe.version
-	}
+	r := newRejection(path, f, err)
 	pl.rt.rejected[path] = rejectedFile{fp: fp, plugin: r.Plugin}
-	pl.reject(r, cur)
+	pl.reject(*r, cur)
 }
 
 // reject reports a rejection in Changes, the log, an event and a metric.

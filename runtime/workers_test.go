@@ -307,3 +307,34 @@ func TestRestartWorkers_Hammer(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// Sequential calls meet the same instance, the one used last: a quiet
+// processor keeps its per-instance state from call to call, and its other
+// instances stay untouched (the pool hands out the most recently used
+// idle instance; see internal/pool).
+func TestWorkers_SequentialCallsMeetOneInstance(t *testing.T) {
+	e := startEnv(t, runtime.Options{PluginLimits: map[string]runtime.Limits{"echo": {PoolMin: 3}}}, guests(t, "echo"))
+	before := map[string]uint64{}
+	for _, w := range e.rt.Workers() {
+		before[w.ID] = w.Calls
+	}
+	const calls = 12
+	for range calls {
+		if r := e.get("/t/echo/1"); r.status != http.StatusOK {
+			t.Fatalf("GET /t/echo/1: %d %s", r.status, r.body)
+		}
+	}
+	var took []string
+	for _, w := range e.rt.Workers() {
+		switch n := w.Calls - before[w.ID]; n {
+		case 0:
+		case calls:
+			took = append(took, w.ID)
+		default:
+			t.Errorf("instance %s took %d of the %d sequential calls, want all or none", w.ID, n, calls)
+		}
+	}
+	if len(took) != 1 || len(before) != 3 {
+		t.Errorf("instances %q took the %d sequential calls among %d, want exactly one", took, calls, len(before))
+	}
+}

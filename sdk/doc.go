@@ -31,9 +31,16 @@
 //     init functions; main is never called. Register and Handle belong in
 //     init.
 //   - An instance serves one call at a time, so handlers need no locks.
-//     Package-level state is per instance: the host runs several instances
-//     of a processor and discards one whenever it traps, so keep only what
-//     may be lost, and bound it.
+//     Package-level state is per instance, and the host runs a pool of
+//     instances of each version. The pool hands out the instance used most
+//     recently, so sequential calls to a quiet processor usually meet the
+//     same instance and its state; calls that overlap meet different
+//     instances. State is lost when an instance traps, times out, breaks
+//     the ABI or its memory limit (it is discarded), when the operator
+//     restarts workers, when the pool shrinks after a minute idle, and at a
+//     new version, a reload or a neuron restart. Keep there only what may
+//     be lost and rebuilt (caches), and bound it; see README.md, "What
+//     state survives".
 //   - A panic in a handler is not recovered: it traps the instance, the host
 //     answers 500 and discards the instance. Return Error for expected
 //     failures.

@@ -33,7 +33,7 @@ func handle(b []byte) []byte {
 func (g *registry) serve(b []byte) []byte {
 	var resp Response
 	if !decodeRequest(b, &req) {
-		resp = Error(400, "sdk: the host sent a malformed request")
+		resp = Error(400, malformedRequest(b))
 	} else if h := g.lookup(req.Method, req.Route); h != nil {
 		resp = h(&req)
 	} else {
@@ -46,4 +46,15 @@ func (g *registry) serve(b []byte) []byte {
 	ar := abi.Response(resp)
 	respBuf = abi.AppendResponse(respBuf[:0], &ar)
 	return respBuf
+}
+
+// malformedRequest says what is wrong with a request decodeRequest
+// refused, decoding it again with package abi for the detail: the rare
+// path of a host that does not speak this SDK's ABI.
+func malformedRequest(b []byte) string {
+	msg := "sdk: the host sent a malformed request"
+	if _, err := abi.DecodeRequest(b); err != nil {
+		msg += ": " + err.Error()
+	}
+	return msg
 }

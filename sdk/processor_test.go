@@ -98,8 +98,8 @@ func TestRegistry_Serve(t *testing.T) {
 			`{"error":"no handler for GET /x","code":"not_found"}`},
 		{"method is part of the key", enc(abi.Request{Method: "PUT", Route: "/items/{id}"}), 404,
 			`{"error":"no handler for PUT /items/{id}","code":"not_found"}`},
-		{"malformed", []byte{1, 2, 3}, 400, `{"error":"sdk: the host sent a malformed request","code":"bad_request"}`},
-		{"nil", nil, 400, `{"error":"sdk: the host sent a malformed request","code":"bad_request"}`},
+		{"malformed", []byte{1, 2, 3}, 400, `{"error":"sdk: the host sent a malformed request: abi: malformed request: field method at offset 0: needs 4 bytes (a u32), 3 left: the message is cut short","code":"bad_request"}`},
+		{"nil", nil, 400, `{"error":"sdk: the host sent a malformed request: abi: malformed request: field method at offset 0: needs 4 bytes (a u32), 0 left: the message is cut short","code":"bad_request"}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -40,7 +39,8 @@ Usage:
   neuron run [flags]                  load ./plugins/*.wasm and serve their endpoints
   neuron federation serve [flags]     run a development federation with its dashboard
   neuron plugin inspect [--json] FILE show a module's manifest, endpoints, exports and imports
-  neuron plugin validate FILE         check a module against the ABI; exit 0 or explain
+  neuron plugin validate FILE         check a module as 'neuron run' would load it; exit 0 or explain
+  neuron plugin new NAME              scaffold a processor project in ./NAME
   neuron version                      print version, commit, Go and wazero versions
 
 Every command takes --help. Exit status: 0 success, 1 failure, 2 usage error.
@@ -51,7 +51,8 @@ Quick start:
                                         # federation and its dashboard on :5000
   curl localhost:8080/hello/world
 
-Writing a processor: sdk/README.md and docs/abi.md.
+Writing a processor: 'neuron plugin new NAME' starts one; the guide is
+sdk/README.md and the contract docs/abi.md, in the neuron repository.
 `
 
 // run executes the command in args and returns the exit status.
@@ -102,53 +103,6 @@ func runNeuron(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	return exitOK
 }
 
-const pluginUsage = `Usage:
-  neuron plugin inspect [--json] FILE.wasm
-      Print the module's manifest (from its neuron_manifest export or the
-      sidecar FILE.json), endpoints, effective limits, exports, imports, size
-      and sha256. --json prints the same as JSON.
-  neuron plugin validate FILE.wasm
-      Check the module exactly as 'neuron run' would load it: a Wasm binary,
-      the required exports, ABI v%d, a valid manifest, and an instance that
-      initializes. Exit 0 when it would load, 1 with the reason when not.
-`
-
-func plugin(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" || args[0] == "help" {
-		fmt.Fprintf(stdout, pluginUsage, abi.Version)
-		return exitOK
-	}
-	fs := flag.NewFlagSet("neuron plugin "+args[0], flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	asJSON := fs.Bool("json", false, "print JSON")
-	err := fs.Parse(args[1:])
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		fmt.Fprintf(stdout, pluginUsage, abi.Version)
-		return exitOK
-	case err != nil || fs.NArg() != 1 || (args[0] != "inspect" && args[0] != "validate"):
-		fmt.Fprintf(stderr, "neuron plugin: expected 'inspect FILE.wasm' or 'validate FILE.wasm'\n\n"+pluginUsage, abi.Version)
-		return exitUsage
-	}
-	info, err := runtime.Inspect(ctx, fs.Arg(0), "")
-	if err != nil {
-		fmt.Fprintf(stderr, "neuron plugin %s: %v\n", args[0], err)
-		return exitFailure
-	}
-	if args[0] == "validate" {
-		fmt.Fprintf(stdout, "ok: %s is %s@%s, ABI v%d, %d endpoints\n", fs.Arg(0), info.Manifest.Name, info.Manifest.Version, info.ABI, len(info.Manifest.Endpoints))
-		return exitOK
-	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(info)
-		return exitOK
-	}
-	printInspection(stdout, info)
-	return exitOK
-}
-
 func printInspection(w io.Writer, info *runtime.Inspection) {
 	m := info.Manifest
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -161,8 +115,9 @@ func printInspection(w io.Writer, info *runtime.Inspection) {
 	fmt.Fprintf(tw, "timeouts\t%s\n", stop)
 	fmt.Fprintf(tw, "capabilities\t%s\npermissions\t%s\nheaders\t%s\n", list(m.Capabilities), list(m.Permissions), list(m.Headers))
 	l := info.Limits
-	fmt.Fprintf(tw, "limits\tmemory %d pages (%d MiB), timeout %s, body %d B, response %d B, pool %d..%d, queue %d, start %s\n",
-		l.MemoryPages, l.MemoryPages/16, l.CallTimeout, l.MaxBodyBytes, l.MaxResponseBytes, l.PoolMin, l.PoolMax, l.PoolQueue, l.StartTimeout)
+	fmt.Fprintf(tw, "limits\tmemory %s (%s), timeout %s, body %s, response %s, pool %d..%d, queue %d, start %s\n",
+		plural(int(l.MemoryPages), "page"), bytesIEC(int64(l.MemoryPages)*pageBytes), l.CallTimeout, bytesIEC(l.MaxBodyBytes),
+		bytesIEC(l.MaxResponseBytes), l.PoolMin, l.PoolMax, l.PoolQueue, l.StartTimeout)
 	_ = tw.Flush()
 	fmt.Fprintln(w, "\nendpoints:")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

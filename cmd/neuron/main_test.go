@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	goruntime "runtime"
 	"strings"
@@ -197,23 +198,38 @@ func TestPlugin(t *testing.T) {
 
 	t.Run("usage", func(t *testing.T) {
 		t.Parallel()
-		for _, args := range [][]string{{"plugin"}, {"plugin", "--help"}, {"plugin", "validate", "--help"}} {
-			neuron(t, nil, args...).want(t, strings.Join(args, " "), 0, "neuron plugin inspect", "neuron plugin validate")
+		for _, args := range [][]string{{"plugin"}, {"plugin", "--help"}} {
+			neuron(t, nil, args...).want(t, strings.Join(args, " "), 0, "neuron plugin inspect", "neuron plugin validate", "neuron plugin new")
 		}
-		for _, args := range [][]string{
-			{"plugin", "validate"},
-			{"plugin", "inspect"},
-			{"plugin", "validate", mod, mod},
-			{"plugin", "frob", mod},
-			{"plugin", "inspect", "--yaml", mod},
+		// Each command has its own usage: its help, and the answer to a
+		// mistake (exit 2), which is that usage and nothing else's.
+		for _, tc := range []struct {
+			args []string
+			code int
+			want []string
+		}{
+			{[]string{"plugin", "validate", "--help"}, 0, []string{"Usage: neuron plugin validate [--config FILE] FILE.wasm", "exactly as 'neuron run'"}},
+			{[]string{"plugin", "inspect", "-h"}, 0, []string{"Usage: neuron plugin inspect [--json] [--config FILE] FILE.wasm"}},
+			{[]string{"plugin", "new", "--help"}, 0, []string{"Usage: neuron plugin new [--sdk DIR] [--module PATH] NAME", "sdk/vX.Y.Z"}},
+			{[]string{"plugin", "validate"}, 2, []string{"neuron plugin validate: missing argument", "Usage: neuron plugin validate"}},
+			{[]string{"plugin", "inspect"}, 2, []string{"neuron plugin inspect: missing argument", "Usage: neuron plugin inspect"}},
+			{[]string{"plugin", "new"}, 2, []string{"neuron plugin new: missing argument", "Usage: neuron plugin new"}},
+			{[]string{"plugin", "validate", mod, mod}, 2, []string{"expected one argument", "Usage: neuron plugin validate"}},
+			{[]string{"plugin", "inspect", "--yaml", mod}, 2, []string{"-yaml", "Usage: neuron plugin inspect"}},
+			{[]string{"plugin", "frob", mod}, 2, []string{`neuron plugin: unknown command "frob"`, "neuron plugin new"}},
 		} {
-			neuron(t, nil, args...).want(t, strings.Join(args, " "), 2, "expected 'inspect FILE.wasm' or 'validate FILE.wasm'")
+			r := neuron(t, nil, tc.args...)
+			what := strings.Join(tc.args, " ")
+			r.want(t, what, tc.code, tc.want...)
+			if tc.code == 2 && tc.args[1] != "frob" && strings.Count(r.stderr, "Usage:") != 1 {
+				t.Errorf("%s: stderr holds another command's usage too:\n%s", what, r.stderr)
+			}
 		}
 	})
 	t.Run("validate", func(t *testing.T) {
 		t.Parallel()
 		neuron(t, nil, "plugin", "validate", mod).want(t, "validate hello.wasm", 0,
-			"ok: "+mod+" is hello@1.0.0, ABI v1, 1 endpoints")
+			"ok: "+mod+" is hello@1.0.0, ABI v1, 1 endpoint\n")
 		neuron(t, nil, "plugin", "validate", junk).want(t, "validate junk.wasm", 1, "junk.wasm", "not a WebAssembly module")
 		missing := filepath.Join(t.TempDir(), "missing.wasm")
 		neuron(t, nil, "plugin", "validate", missing).want(t, "validate missing.wasm", 1, "missing.wasm")
@@ -228,6 +244,7 @@ func TestPlugin(t *testing.T) {
 			`(?m)^sha256 +` + sum + `$`,
 			`(?m)^file +` + regexp.QuoteMeta(mod) + ` \(\d+ bytes\)$`,
 			`(?m)^abi +v1$`,
+			`(?m)^limits +memory 2048 pages \(128 MiB\), timeout 10s, body 4 MiB, response 8 MiB, pool 1\.\.8, queue 256, start 5s$`,
 			`(?m)^endpoints:\n +GET +/hello/\{name\} +neuron_handle +Greets someone$`,
 			`(?m)^exports: .*\bneuron_handle\b`,
 		} {
@@ -253,7 +270,8 @@ func TestPlugin(t *testing.T) {
 					Method, Path string
 				} `json:"endpoints"`
 			} `json:"manifest"`
-			Exports []string `json:"exports"`
+			Exports []string       `json:"exports"`
+			Limits  map[string]any `json:"limits"`
 		}
 		if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
 			t.Fatalf("inspect --json output is not JSON: %v\n%s", err, r.stdout)
@@ -262,6 +280,12 @@ func TestPlugin(t *testing.T) {
 		if got.Path != mod || got.Size <= 0 || got.SHA256 != sum || got.ABI != 1 || m.Name != "hello" || m.Version != "1.0.0" ||
 			len(m.Endpoints) != 1 || m.Endpoints[0].Method != "GET" || m.Endpoints[0].Path != "/hello/{name}" || len(got.Exports) == 0 {
 			t.Errorf("inspect --json: %+v\nwant hello 1.0.0 at %s with sha256 %s and GET /hello/{name}", got, mod, sum)
+		}
+		// The limits read as a manifest and the configuration write them.
+		wantLimits := map[string]any{"memoryPages": 2048.0, "callTimeout": "10s", "maxBodyBytes": 4194304.0, "maxResponseBytes": 8388608.0,
+			"poolMin": 1.0, "poolMax": 8.0, "poolQueue": 256.0, "startTimeout": "5s"}
+		if !reflect.DeepEqual(got.Limits, wantLimits) {
+			t.Errorf("inspect --json limits %v, want %v", got.Limits, wantLimits)
 		}
 	})
 }

@@ -79,13 +79,9 @@ func Start(ctx context.Context, cfg *config.Config, logOut io.Writer) (*Agent, e
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var err error
-	a.rt, err = runtime.New(ctx, runtime.Options{
-		PluginsDir: cfg.PluginsDir, DataDir: cfg.DataDir, Limits: cfg.Limits, PluginLimits: cfg.PluginLimits, MaxLimits: cfg.MaxLimits,
-		Settings: cfg.Settings, Plugins: cfg.Plugins, AllowPermissions: cfg.AllowPermissions,
-		DrainTimeout: cfg.DrainTimeout, KeepVersions: cfg.KeepVersions,
-		RequestBodyBudget: cfg.RequestBodyBudget, RequestBodyTimeout: cfg.RequestBodyTimeout,
-		Logger: a.log, Registerer: reg, Events: a.runtimeEvent,
-	})
+	opts := cfg.RuntimeOptions()
+	opts.Logger, opts.Registerer, opts.Events = a.log, reg, a.runtimeEvent
+	a.rt, err = runtime.New(ctx, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -9,12 +9,19 @@
 // instances above Min are closed by Shrink. Instances an operator wants
 // replaced (a restart) are handed back with Retire, or taken out of the idle
 // set with RetireIdle; either way the pool refills to Min in the background.
+//
+// Get hands out the most recently used idle instance first (a stack, not a
+// queue): a quiet processor settles on few warm instances, sequential calls
+// meet the same instance and its state, and the instances left idle at the
+// bottom are the ones Shrink closes. See docs/design.md, "Why does the pool
+// hand out its most recently used instance?".
 package pool
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -47,8 +54,12 @@ type Config[T any] struct {
 // Pool is a bounded pool of instances of T. Its methods are safe for
 // concurrent use.
 type Pool[T any] struct {
-	cfg       Config[T]
-	idle      chan entry[T]
+	cfg Config[T]
+	// idle are the idle instances, the most recently used last; freed
+	// signals a waiting caller that Put pushed one (see GetWithin).
+	mu        sync.Mutex
+	idle      []entry[T]
+	freed     chan struct{}
 	tokens    chan struct{} // one per live instance: sending acquires a slot
 	done      chan struct{}
 	closed    atomic.Bool
@@ -83,7 +94,8 @@ func New[T any](cfg Config[T]) *Pool[T] {
 	cfg.Min = min(max(cfg.Min, 0), cfg.Max)
 	return &Pool[T]{
 		cfg:    cfg,
-		idle:   make(chan entry[T], cfg.Max),
+		idle:   make([]entry[T], 0, cfg.Max),
+		freed:  make(chan struct{}, cfg.Max),
 		tokens: make(chan struct{}, cfg.Max),
 		done:   make(chan struct{}),
 	}
@@ -116,10 +128,8 @@ func (p *Pool[T]) GetWithin(ctx context.Context, maxWait time.Duration) (T, erro
 		var zero T
 		return zero, ErrClosed
 	}
-	select {
-	case e := <-p.idle:
-		return e.v, nil
-	default:
+	if v, ok := p.pop(); ok {
+		return v, nil
 	}
 	select {
 	case p.tokens <- struct{}{}:
@@ -143,17 +153,72 @@ func (p *Pool[T]) GetWithin(ctx context.Context, maxWait time.Duration) (T, erro
 		expired = t.C
 	}
 	var zero T
-	select {
-	case e := <-p.idle:
-		return e.v, nil
-	case p.tokens <- struct{}{}:
-		return p.create(ctx)
-	case <-ctx.Done():
-		return zero, ctx.Err()
-	case <-expired:
-		return zero, ErrWaitTimeout
-	case <-p.done:
-		return zero, ErrClosed
+	// Counted as waiting, a caller misses no instance: Put pushes, then
+	// signals freed when someone waits, and the caller pops after it
+	// counted itself and after each signal. A signal whose instance
+	// another caller took wakes it for nothing, and it waits again.
+	for {
+		if v, ok := p.pop(); ok {
+			return v, nil
+		}
+		select {
+		case <-p.freed:
+		case p.tokens <- struct{}{}:
+			return p.create(ctx)
+		case <-ctx.Done():
+			return zero, ctx.Err()
+		case <-expired:
+			return zero, ErrWaitTimeout
+		case <-p.done:
+			return zero, ErrClosed
+		}
+	}
+}
+
+// pop takes the most recently used idle instance, if any.
+func (p *Pool[T]) pop() (T, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := len(p.idle)
+	if n == 0 {
+		var zero T
+		return zero, false
+	}
+	e := p.idle[n-1]
+	p.idle[n-1] = entry[T]{} // do not pin the instance
+	p.idle = p.idle[:n-1]
+	return e.v, true
+}
+
+// takeIdle removes and returns every idle instance, least recently used
+// first.
+func (p *Pool[T]) takeIdle() []entry[T] {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := p.idle
+	p.idle = make([]entry[T], 0, p.cfg.Max)
+	return out
+}
+
+// putIdle returns instances takeIdle took and the caller kept, below those
+// Put pushed meanwhile (used more recently), keeping them in order.
+func (p *Pool[T]) putIdle(kept []entry[T]) {
+	if len(kept) == 0 {
+		return
+	}
+	p.mu.Lock()
+	p.idle = append(kept, p.idle...)
+	p.mu.Unlock()
+	p.signal()
+}
+
+// signal wakes a caller waiting for an idle instance, if one waits.
+func (p *Pool[T]) signal() {
+	if p.waiting.Load() > 0 {
+		select {
+		case p.freed <- struct{}{}:
+		default: // enough wake-ups pending: each waiter pops again
+		}
 	}
 }
 
@@ -179,7 +244,10 @@ func (p *Pool[T]) Put(v T) {
 		p.destroy(v)
 		return
 	}
-	p.idle <- entry[T]{v, time.Now()}
+	p.mu.Lock()
+	p.idle = append(p.idle, entry[T]{v, time.Now()})
+	p.mu.Unlock()
+	p.signal()
 }
 
 // Discard destroys an instance that must not be reused (it trapped, timed
@@ -204,21 +272,17 @@ func (p *Pool[T]) Retire(v T) {
 // when they come back.
 func (p *Pool[T]) RetireIdle(match func(T) bool) int {
 	n := 0
-	for range len(p.idle) {
-		select {
-		case e := <-p.idle:
-			if match(e.v) {
-				p.retired.Add(1)
-				p.destroy(e.v)
-				n++
-				continue
-			}
-			p.idle <- e
-		default:
-			p.refillIfLow()
-			return n
+	var kept []entry[T]
+	for _, e := range p.takeIdle() {
+		if match(e.v) {
+			p.retired.Add(1)
+			p.destroy(e.v)
+			n++
+			continue
 		}
+		kept = append(kept, e)
 	}
+	p.putIdle(kept)
 	p.refillIfLow()
 	return n
 }
@@ -265,23 +329,23 @@ func (p *Pool[T]) destroy(v T) {
 // than Min exist, so that a pool grown by a spike returns to its floor.
 func (p *Pool[T]) Shrink(idleFor time.Duration) {
 	cutoff := time.Now().Add(-idleFor)
-	for range len(p.idle) {
-		select {
-		case e := <-p.idle:
-			if len(p.tokens) > p.cfg.Min && e.used.Before(cutoff) {
-				p.destroy(e.v)
-				continue
-			}
-			p.idle <- e
-		default:
-			return
+	var kept []entry[T]
+	for _, e := range p.takeIdle() {
+		if len(p.tokens) > p.cfg.Min && e.used.Before(cutoff) {
+			p.destroy(e.v)
+			continue
 		}
+		kept = append(kept, e)
 	}
+	p.putIdle(kept)
 }
 
 // Stats returns the pool's current counts.
 func (p *Pool[T]) Stats() Stats {
-	live, idle, starting := len(p.tokens), len(p.idle), int(p.starting.Load())
+	p.mu.Lock()
+	idle := len(p.idle)
+	p.mu.Unlock()
+	live, starting := len(p.tokens), int(p.starting.Load())
 	return Stats{
 		Busy:      max(live-idle-starting, 0),
 		Idle:      idle,
@@ -303,18 +367,15 @@ func (p *Pool[T]) Close(ctx context.Context) error {
 	tick := time.NewTicker(closePoll)
 	defer tick.Stop()
 	for len(p.tokens) > 0 {
-		// Drain idle instances first: if ctx has already ended, the select
-		// below could pick ctx.Done over a ready idle instance and leave it
-		// undestroyed (and counted as busy).
-		select {
-		case e := <-p.idle:
+		// Destroy idle instances first, every round: a Put that began
+		// before Close may still push one.
+		for _, e := range p.takeIdle() {
 			p.destroy(e.v)
-			continue
-		default:
+		}
+		if len(p.tokens) == 0 {
+			return nil
 		}
 		select {
-		case e := <-p.idle:
-			p.destroy(e.v)
 		case <-tick.C:
 		case <-ctx.Done():
 			return fmt.Errorf("pool: %d instances still busy: %w", len(p.tokens), context.Cause(ctx))

@@ -289,6 +289,44 @@ func TestGetReusesIdleBeforeCreating(t *testing.T) {
 	tr.checkAllDestroyedOnce(t)
 }
 
+// Get hands out the most recently used idle instance: with three idle,
+// sequential calls meet the same one every time (a FIFO would rotate
+// through all three), and the others stay untouched.
+func TestGetMostRecentlyUsedFirst(t *testing.T) {
+	tr := &tracker{}
+	p := newPool(tr, 0, 3, 0)
+	held := []*inst{mustGet(t, p), mustGet(t, p), mustGet(t, p)}
+	for _, v := range held {
+		p.Put(v) // 3 is the most recently used
+	}
+	last := held[2]
+	for i := range 10 {
+		v := mustGet(t, p)
+		if v != last {
+			t.Fatalf("sequential call %d got instance %d, want %d, the most recently used", i, v.id, last.id)
+		}
+		p.Put(v)
+	}
+	// Two calls at once take the two most recent, and the one put back
+	// last is handed out next.
+	x, y := mustGet(t, p), mustGet(t, p)
+	if x != held[2] || y != held[1] {
+		t.Fatalf("concurrent calls got %d and %d, want 3 and 2", x.id, y.id)
+	}
+	p.Put(y)
+	p.Put(x)
+	if v := mustGet(t, p); v != x {
+		t.Fatalf("after putting back 2 then 3, Get returned %d, want 3", v.id)
+	} else {
+		p.Put(v)
+	}
+	if n := tr.news.Load(); n != 3 {
+		t.Fatalf("news = %d, want 3", n)
+	}
+	closePool(t, p)
+	tr.checkAllDestroyedOnce(t)
+}
+
 func TestQueueFull(t *testing.T) {
 	tests := []struct {
 		name  string

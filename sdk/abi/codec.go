@@ -3,6 +3,7 @@ package abi
 import (
 	"encoding/binary"
 	"errors"
+	"strconv"
 )
 
 // The encoding of requests and responses. All integers are unsigned 32-bit
@@ -16,9 +17,33 @@ import (
 // The body comes last so that the host can read it from the network straight
 // into guest memory. See docs/abi.md.
 
-// ErrMalformed is returned when an encoded request or response is cut short,
-// has a length that points past its end, or has bytes after its body.
+// ErrMalformed matches, with errors.Is, every *MalformedError: an encoded
+// request or response cut short, with a length that points past its end,
+// too many pairs, or bytes after its body.
 var ErrMalformed = errors.New("abi: malformed message")
+
+// MalformedError says where an encoded message goes wrong and how, so that
+// the author of a guest that encodes by hand can find the mistake.
+type MalformedError struct {
+	// Message is "request" or "response".
+	Message string
+	// Field is the field being read, such as "method", "headers[2].value"
+	// or "body"; "end" for bytes after the body.
+	Field string
+	// Offset is where the field starts, in bytes from the message's start.
+	Offset int
+	// Problem says what was expected and what was found.
+	Problem string
+}
+
+// Error reads like "abi: malformed response: field headers[0].value at
+// offset 12: length 4096 runs past the end of the message (7 bytes left)".
+func (e *MalformedError) Error() string {
+	return "abi: malformed " + e.Message + ": field " + e.Field + " at offset " + strconv.Itoa(e.Offset) + ": " + e.Problem
+}
+
+// Is makes errors.Is(err, ErrMalformed) true.
+func (e *MalformedError) Is(target error) bool { return target == ErrMalformed }
 
 // MaxPairs bounds the number of path variables or headers in one message, so
 // that a hostile count cannot make the decoder allocate without limit.
@@ -71,15 +96,15 @@ func AppendRequest(dst []byte, r *Request) []byte {
 
 // DecodeRequest parses an encoded request. Strings are copied; Body aliases b.
 func DecodeRequest(b []byte) (Request, error) {
-	rd := reader{b: b}
+	rd := reader{b: b, size: len(b), msg: "request"}
 	var r Request
-	r.Method = rd.str()
-	r.Path = rd.str()
-	r.Route = rd.str()
-	r.Vars = rd.pairs()
-	r.RawQuery = rd.str()
-	r.Header = rd.pairs()
-	r.Body = rd.bytes()
+	r.Method = rd.str("method", -1, "")
+	r.Path = rd.str("path", -1, "")
+	r.Route = rd.str("route", -1, "")
+	r.Vars = rd.pairs("vars")
+	r.RawQuery = rd.str("rawQuery", -1, "")
+	r.Header = rd.pairs("headers")
+	r.Body = rd.bytes("body", -1, "")
 	if err := rd.end(); err != nil {
 		return Request{}, err
 	}
@@ -107,11 +132,11 @@ func AppendResponse(dst []byte, r *Response) []byte {
 
 // DecodeResponse parses an encoded response. Strings are copied; Body aliases b.
 func DecodeResponse(b []byte) (Response, error) {
-	rd := reader{b: b}
+	rd := reader{b: b, size: len(b), msg: "response"}
 	var r Response
-	r.Status = int(rd.u32())
-	r.Header = rd.pairs()
-	r.Body = rd.bytes()
+	r.Status = int(rd.u32("status", -1, ""))
+	r.Header = rd.pairs("headers")
+	r.Body = rd.bytes("body", -1, "")
 	if err := rd.end(); err != nil {
 		return Response{}, err
 	}
@@ -150,15 +175,36 @@ func (w *writer) pairs(ps []Pair) {
 }
 
 // reader decodes until the first error and then returns zero values, so
-// callers check once at the end.
+// callers check once at the end. A field is named by name, with index and
+// part for a pair's ("headers", 2, "value" is headers[2].value; index -1
+// for a plain field); the name is formatted only when the field is bad.
 type reader struct {
-	b   []byte
-	bad bool
+	b    []byte
+	size int    // the whole message's length
+	msg  string // "request" or "response"
+	err  *MalformedError
 }
 
-func (r *reader) u32() uint32 {
-	if r.bad || len(r.b) < 4 {
-		r.bad = true
+// fail records the first problem, at the field that starts at offset at.
+func (r *reader) fail(at int, name string, index int, part, problem string) {
+	if r.err != nil {
+		return
+	}
+	if index >= 0 {
+		name += "[" + strconv.Itoa(index) + "]." + part
+	}
+	r.err = &MalformedError{Message: r.msg, Field: name, Offset: at, Problem: problem}
+}
+
+// at is the offset of the next byte to read.
+func (r *reader) at() int { return r.size - len(r.b) }
+
+func (r *reader) u32(name string, index int, part string) uint32 {
+	if r.err != nil {
+		return 0
+	}
+	if len(r.b) < 4 {
+		r.fail(r.at(), name, index, part, "needs 4 bytes (a u32), "+strconv.Itoa(len(r.b))+" left: the message is cut short")
 		return 0
 	}
 	v := binary.LittleEndian.Uint32(r.b)
@@ -166,10 +212,15 @@ func (r *reader) u32() uint32 {
 	return v
 }
 
-func (r *reader) bytes() []byte {
-	n := r.u32()
-	if r.bad || uint64(n) > uint64(len(r.b)) {
-		r.bad = true
+func (r *reader) bytes(name string, index int, part string) []byte {
+	at := r.at()
+	n := r.u32(name, index, part)
+	if r.err != nil {
+		return nil
+	}
+	if uint64(n) > uint64(len(r.b)) {
+		r.fail(at, name, index, part, "length "+strconv.FormatUint(uint64(n), 10)+" runs past the end of the message ("+
+			nBytes(len(r.b))+" left): a length is a little-endian u32 before its bytes")
 		return nil
 	}
 	v := r.b[:n:n]
@@ -177,27 +228,48 @@ func (r *reader) bytes() []byte {
 	return v
 }
 
-func (r *reader) str() string { return string(r.bytes()) }
+func (r *reader) str(name string, index int, part string) string {
+	return string(r.bytes(name, index, part))
+}
 
-func (r *reader) pairs() []Pair {
-	n := r.u32()
-	if r.bad || n > MaxPairs || uint64(n)*8 > uint64(len(r.b)) {
-		r.bad = true
+func (r *reader) pairs(name string) []Pair {
+	at := r.at()
+	n := r.u32(name, -1, "")
+	switch {
+	case r.err != nil:
 		return nil
-	}
-	if n == 0 {
+	case n > MaxPairs:
+		r.fail(at, name, -1, "", "count "+strconv.FormatUint(uint64(n), 10)+" is above the most a message may hold, "+strconv.Itoa(MaxPairs))
+		return nil
+	case uint64(n)*8 > uint64(len(r.b)):
+		r.fail(at, name, -1, "", "count "+strconv.FormatUint(uint64(n), 10)+" needs at least "+strconv.FormatUint(uint64(n)*8, 10)+
+			" more bytes (two lengths a pair), "+strconv.Itoa(len(r.b))+" left")
+		return nil
+	case n == 0:
 		return nil
 	}
 	ps := make([]Pair, n)
 	for i := range ps {
-		ps[i] = Pair{r.str(), r.str()}
+		ps[i] = Pair{r.str(name, i, "name"), r.str(name, i, "value")}
 	}
 	return ps
 }
 
 func (r *reader) end() error {
-	if r.bad || len(r.b) != 0 {
-		return ErrMalformed
+	if r.err != nil {
+		return r.err
+	}
+	if len(r.b) != 0 {
+		r.fail(r.at(), "end", -1, "", nBytes(len(r.b))+" after the body: the body's length must cover every byte to the end of the message")
+		return r.err
 	}
 	return nil
+}
+
+// nBytes is "1 byte" or "N bytes".
+func nBytes(n int) string {
+	if n == 1 {
+		return "1 byte"
+	}
+	return strconv.Itoa(n) + " bytes"
 }

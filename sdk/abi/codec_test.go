@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -55,22 +56,26 @@ func TestResponse_Encoding(t *testing.T) {
 	}
 }
 
+// Each malformed message names the field, its offset and what was
+// expected: three different mistakes read three different ways.
 func TestDecodeRequest_Errors(t *testing.T) {
 	valid := le("GET", "/", "/", 0, "", 0, "")
 	tests := []struct {
 		name string
 		msg  []byte
+		want string
 	}{
-		{"empty", nil},
-		{"short length", []byte{3, 0}},
-		{"string past end", le(10, []byte("GET"))},
-		{"missing fields", le("GET", "/")},
-		{"too many pairs", le("GET", "/", "/", MaxPairs+1)},
-		{"pair count past end", le("GET", "/", "/", 2, "a", "b")},
-		{"pair value missing", le("GET", "/", "/", 1, "a")},
-		{"body past end", le("GET", "/", "/", 0, "", 0, 5, []byte("abc"))},
-		{"trailing bytes", append(bytes.Clone(valid), 0)},
-		{"huge length", le("GET", "/", "/", 0, "", 0, 0xFFFFFFFF)},
+		{"empty", nil, "abi: malformed request: field method at offset 0: needs 4 bytes (a u32), 0 left: the message is cut short"},
+		{"short length", []byte{3, 0}, "field method at offset 0: needs 4 bytes (a u32), 2 left"},
+		{"string past end", le(10, []byte("GET")), "field method at offset 0: length 10 runs past the end of the message (3 bytes left)"},
+		{"missing fields", le("GET", "/"), "field route at offset 12: needs 4 bytes (a u32), 0 left"},
+		{"too many pairs", le("GET", "/", "/", MaxPairs+1), "field vars at offset 17: count 1025 is above the most a message may hold, 1024"},
+		{"pair count past end", le("GET", "/", "/", 2, "a", "b"), "field vars at offset 17: count 2 needs at least 16 more bytes (two lengths a pair), 10 left"},
+		{"pair value missing", le("GET", "/", "/", 1, "a", []byte{0, 0, 0, 0}), "field rawQuery at offset 30: needs 4 bytes (a u32), 0 left"},
+		{"pair value past end", le("GET", "/", "/", 1, "a", 9, []byte("bc")), "field vars[0].value at offset 26: length 9 runs past the end of the message (2 bytes left)"},
+		{"body past end", le("GET", "/", "/", 0, "", 0, 5, []byte("abc")), "field body at offset 29: length 5 runs past the end of the message (3 bytes left)"},
+		{"trailing bytes", append(bytes.Clone(valid), 0), "field end at offset 33: 1 byte after the body: the body's length must cover every byte to the end of the message"},
+		{"huge length", le("GET", "/", "/", 0, "", 0, 0xFFFFFFFF), "field body at offset 29: length 4294967295 runs past the end of the message (0 bytes left)"},
 	}
 	if _, err := DecodeRequest(valid); err != nil {
 		t.Fatalf("the valid base message fails: %v", err)
@@ -79,7 +84,10 @@ func TestDecodeRequest_Errors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := DecodeRequest(tc.msg)
 			if !errors.Is(err, ErrMalformed) || !reflect.DeepEqual(r, Request{}) {
-				t.Errorf("got %+v, %v; want zero Request and ErrMalformed", r, err)
+				t.Fatalf("got %+v, %v; want zero Request and ErrMalformed", r, err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q\nlacks %q", err, tc.want)
 			}
 		})
 	}
@@ -89,20 +97,24 @@ func TestDecodeResponse_Errors(t *testing.T) {
 	tests := []struct {
 		name string
 		msg  []byte
+		want string
 	}{
-		{"empty", nil},
-		{"status only", le(200)},
-		{"no body length", le(200, 0)},
-		{"too many pairs", le(200, MaxPairs+1)},
-		{"header cut", le(200, 1, "Content-Type")},
-		{"body past end", le(200, 0, 3, []byte("ab"))},
-		{"trailing bytes", le(200, 0, "ab", []byte("c"))},
+		{"empty", nil, "abi: malformed response: field status at offset 0: needs 4 bytes (a u32), 0 left"},
+		{"status only", le(200), "field headers at offset 4: needs 4 bytes (a u32), 0 left"},
+		{"no body length", le(200, 0), "field body at offset 8: needs 4 bytes (a u32), 0 left"},
+		{"too many pairs", le(200, MaxPairs+1), "field headers at offset 4: count 1025 is above the most a message may hold"},
+		{"header cut", le(200, 1, "Content-Type"), "field headers[0].value at offset 24: needs 4 bytes (a u32), 0 left"},
+		{"body past end", le(200, 0, 3, []byte("ab")), "field body at offset 8: length 3 runs past the end of the message (2 bytes left)"},
+		{"trailing bytes", le(200, 0, "ab", []byte("c")), "field end at offset 14: 1 byte after the body"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := DecodeResponse(tc.msg)
 			if !errors.Is(err, ErrMalformed) || !reflect.DeepEqual(r, Response{}) {
-				t.Errorf("got %+v, %v; want zero Response and ErrMalformed", r, err)
+				t.Fatalf("got %+v, %v; want zero Response and ErrMalformed", r, err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q\nlacks %q", err, tc.want)
 			}
 		})
 	}
