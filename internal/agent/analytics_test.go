@@ -182,7 +182,7 @@ func TestDevFederation_AnalyticsAtStop(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			const id = "count-stop"
 			fedData, token := t.TempDir(), devfed.GenerateToken()
-			api, stopFed := serveDevFed(t, "127.0.0.1:0", fedData, token, 0)
+			api, stopFed := serveDevFed(t, "127.0.0.1:0", fedData, token, devfed.Options{})
 			plugins, data := pluginsDir(t, map[string]string{"dp-1.wasm": "examples/dataprocessor/v1.0.0"}), dataDir(t)
 			// No periodic report: the reports are the flush below and
 			// the final one.
@@ -221,7 +221,7 @@ func TestDevFederation_AnalyticsAtStop(t *testing.T) {
 			if fedDown {
 				// The same federation (address, data, token) back, and the
 				// neuron started again on its data directory.
-				api, _ = serveDevFed(t, strings.TrimPrefix(api.base, "http://"), fedData, token, 0)
+				api, _ = serveDevFed(t, strings.TrimPrefix(api.base, "http://"), fedData, token, devfed.Options{})
 				n = start(t, "--config", cfg)
 				testutil.Eventually(t, waitLimit, "the spooled report delivered", func() bool { return api.reported(t, id).reports >= 2 })
 				if err := n.stop(); err != nil {

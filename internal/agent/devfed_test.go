@@ -43,28 +43,31 @@ type adminAPI struct {
 // starts later have stopped).
 func startDevFed(t *testing.T) adminAPI {
 	t.Helper()
-	api, _ := serveDevFed(t, "127.0.0.1:0", t.TempDir(), devfed.GenerateToken(), 0)
-	return api
+	return startDevFedWith(t, devfed.Options{})
 }
 
-// startDevFedWith is startDevFed with o's PushTimeout.
+// startDevFedWith is startDevFed with o's PushTimeout and Logger.
 func startDevFedWith(t *testing.T, o devfed.Options) adminAPI {
 	t.Helper()
-	api, _ := serveDevFed(t, "127.0.0.1:0", t.TempDir(), devfed.GenerateToken(), o.PushTimeout)
+	api, _ := serveDevFed(t, "127.0.0.1:0", t.TempDir(), devfed.GenerateToken(), o)
 	return api
 }
 
 // serveDevFed serves a development federation on addr with its state in
-// data (pushTimeout 0: the default), until the test ends or the returned
-// stop is called (which the test's end then does not repeat).
-func serveDevFed(t *testing.T, addr, data, token string, pushTimeout time.Duration) (adminAPI, func()) {
+// data and o's PushTimeout and Logger (nil: the test's output), until the
+// test ends or the returned stop is called (which the test's end then does
+// not repeat).
+func serveDevFed(t *testing.T, addr, data, token string, o devfed.Options) (adminAPI, func()) {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(t.Output(), nil))
+	}
 	d, err := devfed.Serve(ln, devfed.Options{DataDir: data, AdminToken: token, HeartbeatInterval: devLiveness,
-		PushTimeout: pushTimeout, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+		PushTimeout: o.PushTimeout, Logger: o.Logger})
 	if err != nil {
 		t.Fatal(err)
 	}
