@@ -223,7 +223,10 @@ func TestDevFederation_AnalyticsAtStop(t *testing.T) {
 				// neuron started again on its data directory.
 				api, _ = serveDevFed(t, strings.TrimPrefix(api.base, "http://"), fedData, token, devfed.Options{})
 				n = start(t, "--config", cfg)
-				testutil.Eventually(t, waitLimit, "the spooled report delivered", func() bool { return api.reported(t, id).reports >= 2 })
+				// After the merge of issue 12's streams this wait
+				// takes about a minute (not yet understood; see the
+				// issue's note), so it gets three limits.
+				testutil.Eventually(t, 3*waitLimit, "the spooled report delivered", func() bool { return api.reported(t, id).reports >= 2 })
 				if err := n.stop(); err != nil {
 					t.Fatal(err)
 				}
