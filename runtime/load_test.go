@@ -99,6 +99,7 @@ func badModules() []badModule {
 			files: sidecarModule("sidecarsettings",
 				`{"name":"sidecarsettings","version":"1.0.0","endpoints":[{"method":"GET","path":"/t/sidecarsettings/ok"}],"settings":{"ok":1,"db":{"host":"x"},"a.b":true}}`),
 			reasons: []string{"invalid manifest", `settings.db: the default is an object; a setting's default is a string, a number or a boolean`, `settings: key "a.b"`},
+			named:   "sidecarsettings@1.0.0",
 		},
 		{
 			file: "sidecarmany.wasm",
