@@ -6,7 +6,9 @@
 // the list's, so adding a component is one line and its shutdown order is
 // the mirror of where it starts. It owns only that ordering: what a
 // component does, and what its Stop does with the deadline, is the
-// component's (the agent's list is in internal/agent/agent.go).
+// component's (the agent's list is Agent.components in internal/agent).
+// It imports nothing of the neuron and must stay a leaf, so that any
+// package can hand it components.
 package lifecycle
 
 import (
