@@ -4,10 +4,8 @@
 package agent
 
 import (
-	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -22,9 +20,10 @@ import (
 	"github.com/empirefederation/neuron/federation"
 	"github.com/empirefederation/neuron/internal/config"
 	"github.com/empirefederation/neuron/internal/control"
+	"github.com/empirefederation/neuron/internal/devfed"
+	"github.com/empirefederation/neuron/internal/lifecycle"
 	"github.com/empirefederation/neuron/internal/probe"
 	"github.com/empirefederation/neuron/internal/report"
-	"github.com/empirefederation/neuron/internal/serve"
 	"github.com/empirefederation/neuron/internal/sysmetrics"
 	"github.com/empirefederation/neuron/internal/watch"
 	"github.com/empirefederation/neuron/runtime"
@@ -45,6 +44,9 @@ type Agent struct {
 	cfg      *config.Config
 	log      *slog.Logger
 	level    *slog.LevelVar
+	reg      *prometheus.Registry
+	started  time.Time
+	life     lifecycle.Group
 	rt       *runtime.Runtime
 	server   *http.Server
 	listener net.Listener
@@ -56,97 +58,74 @@ type Agent struct {
 	sampler  *sysmetrics.Sampler
 	probes   *probe.Prober
 	watcher  *watch.Watcher       // nil when pluginsWatch is false
+	embedded *devfed.HTTPServer   // nil unless FEDERATION_URL=embedded
+	outbox   *link                // the link and its spool; nil when standalone
 	fed      atomic.Pointer[link] // nil when standalone, and until the processors are loaded
+}
+
+// components are the agent's parts in the order they start; Stop, and a
+// Start that fails, stops the started ones in reverse. A new part is one
+// line here, and where it goes says when it stops. Read from the bottom
+// up, the list is the shutdown that issue 12 settled:
+//
+//   - the plugins watcher stops first: no swap while shutting down (it
+//     ends and waits for a sync in progress);
+//   - the federation link's loops stop and it sends the one heartbeat that
+//     says "stopping", before the phase changes and the drain starts;
+//   - the HTTP server drains: the phase says "stopping" and in-flight
+//     calls finish within shutdownTimeout;
+//   - commands still running stop (and report it), before the final
+//     report and before the runtime they act on closes;
+//   - the probes and the sampler stop, the server closes what the drain
+//     left, and the runtime closes, interrupting calls that outlived the
+//     drain;
+//   - then the link's final report is built, once no call can be answered
+//     or counted any more (so it holds every call answered, those the
+//     close interrupted included), appended to the spool and sent until
+//     the spool is empty or the deadline; the spool closes;
+//   - last, the embedded development federation, which receives the
+//     stopping heartbeat and the final report.
+//
+// The federation link is in three places, one for each of its phases: its
+// spool opens before everything it reports on and closes after, its
+// "stopping" heartbeat sits between the watcher and the drain (nothing to
+// start there), and its loops start last, once the processors are loaded,
+// so that the first registration carries their endpoints. The watcher
+// starts before the first load, so that no change made while the neuron
+// starts is missed. See docs/design.md, "Why is the final report built
+// after the runtime closes?" and "Why does the agent start and stop its
+// parts from one list?".
+func (a *Agent) components() []lifecycle.Named {
+	return []lifecycle.Named{
+		lifecycle.Of("embedded federation", a.startEmbedded, a.stopEmbedded),
+		lifecycle.Of("analytics spool", a.openSpool, a.closeSpool),
+		lifecycle.Of("runtime", a.startRuntime, a.closeRuntime),
+		lifecycle.Of("listener", a.listen, a.closeListener),
+		lifecycle.Of("system sampler", a.startSampler, a.stopSampler),
+		lifecycle.Of("dependency probes", a.startProbes, a.stopProbes),
+		lifecycle.Of("controller", a.startControl, a.closeControl),
+		lifecycle.Of("http server", a.serve, a.drain),
+		lifecycle.Of("federation stopping heartbeat", nil, a.beginStopLink),
+		lifecycle.Of("plugins watcher", a.startWatch, a.stopWatch),
+		lifecycle.Of("processors", a.loadProcessors, nil),
+		lifecycle.Of("federation link", a.startLink, nil),
+	}
 }
 
 // Start loads the processors, starts serving on cfg.Listen and, when
 // cfg.Federation.URL is set, joins the federation in the background
 // (serving never waits for it). Logs go to logOut. The caller must Stop
-// the agent.
+// the agent. If a component fails to start, those started before it stop
+// (in reverse, with ctx) and Start returns the failure.
 func Start(ctx context.Context, cfg *config.Config, logOut io.Writer) (*Agent, error) {
-	a := &Agent{cfg: cfg, level: new(slog.LevelVar), events: &report.Events{}}
+	a := &Agent{cfg: cfg, level: new(slog.LevelVar), events: &report.Events{}, reg: prometheus.NewRegistry(), started: time.Now()}
 	a.level.Set(parseLevel(cfg.LogLevel))
 	a.log = slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: a.level}))
 	a.events.Logger = a.log
-	started := time.Now()
-	ok := false
-	defer func() {
-		if !ok {
-			_ = a.closeAll(ctx)
-		}
-	}()
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	var err error
-	opts := cfg.RuntimeOptions()
-	opts.Logger, opts.Registerer, opts.Events = a.log, reg, a.runtimeEvent
-	a.rt, err = runtime.New(ctx, opts)
-	if err != nil {
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := a.life.Start(ctx, a.components()...); err != nil {
 		return nil, err
 	}
-	a.sampler = sysmetrics.Start(context.WithoutCancel(ctx), sampleEvery, cfg.DataDir)
-	if a.probes, err = probe.Start(context.WithoutCancel(ctx), cfg.Dependencies, a.log); err != nil {
-		return nil, err
-	}
-	if a.control, err = control.New(ctx, control.Options{
-		DataDir: cfg.DataDir, Settings: cfg.Settings, Plugins: cfg.Plugins, Pinned: cfg.PinnedSettings, CallTimeout: cfg.Limits.CallTimeout,
-		Runtime: a.rt, Level: a.level, BaseLevel: parseLevel(cfg.LogLevel),
-		Commands: commands(a), Events: a.events.Record, Logger: a.log,
-		Guardrails: federation.Guardrails{ErrorRate: cfg.Federation.AlertThresholds.ErrorRate, ResponseTime: cfg.Federation.AlertThresholds.ResponseTime},
-	}); err != nil {
-		return nil, err
-	}
-
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w (set NEURON_LISTEN or --listen to a free address)", cfg.Listen, err)
-	}
-	a.listener = ln
-	host := sysmetrics.Host()
-	a.reporter = report.New(report.Options{
-		Registration: registration(cfg, ln.Addr(), host), Host: hostInfo(host),
-		BuildVersion: cfg.BuildVersion, Started: started,
-		Runtime: a.rt, System: a.system, Dependencies: a.dependencies,
-		Connections: func() int { return int(a.conns.Load()) }, ConfigVersion: a.control.Version, Events: a.events, Draining: a.rt.Draining,
-	})
-	a.server = &http.Server{
-		Handler: serve.Handler(a.rt, reg, serve.Options{
-			Started: started, Dependencies: a.health,
-			Draining: func() bool { return a.reporter.Phase() != "" || a.rt.Draining() },
-			Update:   a.control.Handler(a.token),
-		}),
-		ReadHeaderTimeout: readHeaderTimeout,
-		IdleTimeout:       idleTimeout,
-		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
-		ConnState:         a.connState,
-	}
-	go func() {
-		if err := a.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error("http server stopped", "err", err)
-		}
-	}()
-	a.log.Info("neuron listening", "addr", ln.Addr().String(), "id", cfg.ID, "plugins_dir", cfg.PluginsDir,
-		"federation", cmp.Or(cfg.Federation.URL, "none (standalone)"))
-	if err := a.startWatch(ctx); err != nil {
-		return nil, err
-	}
-	// A signal interrupts the load (the runtime abandons it); Run then
-	// stops the neuron.
-	if err := a.rt.LoadDir(ctx); err != nil && ctx.Err() == nil {
-		a.log.Error("plugins directory not readable; serving no processors until it is (with pluginsWatch, the neuron loads them once it is; otherwise restart it)", "err", err)
-	}
-	a.control.ResumeExperiment(ctx)
-	// The link starts once the processors are loaded, so the first
-	// registration carries their endpoints; serving never waits for it.
-	if cfg.Federation.URL != "" {
-		l, err := startLink(ctx, a, reg)
-		if err != nil {
-			return nil, err
-		}
-		a.fed.Store(l)
-	}
-	ok = true
 	return a, nil
 }
 
@@ -156,62 +135,16 @@ func (a *Agent) Addr() net.Addr { return a.listener.Addr() }
 // Runtime is the agent's processor runtime.
 func (a *Agent) Runtime() *runtime.Runtime { return a.rt }
 
-// Stop shuts the neuron down in the order the federation expects: a
-// "stopping" heartbeat, then no new connections while in-flight calls
-// finish within ShutdownTimeout, then every processor is closed, then the
-// final analytics report, with everything served since the last one
-// (sent, or kept on disk for the next start).
+// Stop shuts the neuron down in the order the federation expects (see
+// components): a "stopping" heartbeat, then no new connections while
+// in-flight calls finish within ShutdownTimeout, then every processor is
+// closed, then the final analytics report, with everything served since
+// the last one (sent, or kept on disk for the next start).
 func (a *Agent) Stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
 	a.log.Info("shutting down", "timeout", a.cfg.ShutdownTimeout)
-	// No swap while shutting down. First, as it may wait for a sync in
-	// progress.
-	a.stopWatch()
-	// The link's loops stop before the phase changes, so the one heartbeat
-	// that says "stopping" is BeginStop's, sent before the drain.
-	if l := a.fed.Load(); l != nil {
-		l.BeginStop(ctx)
-	}
-	a.reporter.SetPhase(federation.StatusStopping)
-	err := a.server.Shutdown(ctx)
-	if err != nil {
-		a.log.Warn("in-flight requests did not finish in time", "err", err)
-	}
-	return errors.Join(err, a.closeAll(ctx))
-}
-
-// closeAll frees everything, then stops the federation link: its final
-// report is built once no call can be answered or counted any more, so it
-// holds everything served, calls that outlived the shutdown timeout
-// included (the runtime interrupts them as it closes).
-func (a *Agent) closeAll(ctx context.Context) error {
-	a.stopWatch() // before the runtime closes: no Sync of a closed runtime
-	var errs []error
-	if a.control != nil {
-		// Commands still running stop (and report it) before the final
-		// report and before the runtime they act on closes.
-		errs = append(errs, a.control.Close(ctx))
-	}
-	if a.probes != nil {
-		a.probes.Stop()
-	}
-	if a.sampler != nil {
-		a.sampler.Stop()
-	}
-	switch {
-	case a.server != nil:
-		_ = a.server.Close() // after Shutdown: nothing left to close
-	case a.listener != nil:
-		_ = a.listener.Close()
-	}
-	if a.rt != nil {
-		errs = append(errs, a.rt.Close(ctx))
-	}
-	if l := a.fed.Load(); l != nil {
-		errs = append(errs, l.Stop(ctx))
-	}
-	return errors.Join(errs...)
+	return a.life.Stop(ctx)
 }
 
 // Run starts a neuron and serves until ctx ends, then stops it.

@@ -8,12 +8,12 @@ import (
 	"github.com/empirefederation/neuron/internal/devfed"
 )
 
-// startEmbedded starts the development federation of FEDERATION_URL=embedded:
+// serveEmbedded starts the development federation of FEDERATION_URL=embedded:
 // on federation.listen, with its data in DataDir/federation, the neuron's
 // heartbeat interval as the liveness period, and the admin token
 // configured, else the one kept in its data directory (generated the
 // first time).
-func startEmbedded(a *Agent) (*devfed.HTTPServer, error) {
+func serveEmbedded(a *Agent) (*devfed.HTTPServer, error) {
 	f := a.cfg.Federation
 	ln, err := net.Listen("tcp", f.Listen)
 	if err != nil {
@@ -34,8 +34,8 @@ func startEmbedded(a *Agent) (*devfed.HTTPServer, error) {
 // Dashboard is the embedded development federation's dashboard address
 // (see devfed.HTTPServer.Dashboard), or "" unless FEDERATION_URL is embedded.
 func (a *Agent) Dashboard() string {
-	if l := a.fed.Load(); l != nil && l.embedded != nil {
-		return l.embedded.Dashboard()
+	if a.embedded == nil {
+		return ""
 	}
-	return ""
+	return a.embedded.Dashboard()
 }

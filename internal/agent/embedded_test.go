@@ -152,3 +152,41 @@ func TestEmbeddedFederation_AddressTaken(t *testing.T) {
 		}
 	}
 }
+
+// TestEmbeddedFederation_FailedStartUnwinds: the neuron's own address is
+// taken, so Start fails after the embedded federation and the analytics
+// spool have started; it stops them, and the same neuron then starts on
+// the same data directory and federation address.
+func TestEmbeddedFederation_FailedStartUnwinds(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fedAddr := free.Addr().String()
+	free.Close()
+	data := dataDir(t)
+	args := embeddedArgs(t, data, "--federation-listen", fedAddr)
+	cfg, err := config.Load(append(args, "--listen", taken.Addr().String()), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &testutil.Buffer{}
+	if a, err := agent.Start(context.Background(), cfg, logs); err == nil {
+		a.Stop()
+		t.Fatalf("Start on %s, which is in use, succeeded", taken.Addr())
+	} else if !strings.Contains(err.Error(), taken.Addr().String()) {
+		t.Errorf("Start: %v; want an error naming %s", err, taken.Addr())
+	}
+	if !strings.Contains(logs.String(), "development federation serving in this process") {
+		t.Fatalf("the embedded federation did not start before the listener failed:\n%s", logs)
+	}
+	// The federation's address and the spool's lock are free again.
+	n := start(t, args...)
+	api := embeddedAPI(t, n)
+	testutil.Eventually(t, waitLimit, "the neuron active", func() bool { return api.statuses(t)["embedded-neuron"] == "active" })
+}

@@ -16,7 +16,6 @@ import (
 	"github.com/empirefederation/neuron/federation"
 	"github.com/empirefederation/neuron/internal/config"
 	"github.com/empirefederation/neuron/internal/control"
-	"github.com/empirefederation/neuron/internal/devfed"
 	"github.com/empirefederation/neuron/internal/report"
 	"github.com/empirefederation/neuron/internal/spool"
 	"github.com/empirefederation/neuron/internal/sysmetrics"
@@ -27,51 +26,95 @@ import (
 const federationTimeout = 10 * time.Second
 
 // link is the federation link with the durable queue its reports go
-// through, and the development federation it reports to when
-// FEDERATION_URL is embedded.
+// through.
 type link struct {
-	*federation.Link
-	queue    *spool.Spool
-	embedded *devfed.HTTPServer // nil unless FEDERATION_URL=embedded
+	*federation.Link // nil until the processors are loaded
+	queue            *spool.Spool
 }
 
-// startLink opens the analytics spool in DataDir/spool, starts the
-// embedded development federation when FEDERATION_URL is "embedded", and
-// starts the federation lifecycle in the background.
-func startLink(ctx context.Context, a *Agent, reg prometheus.Registerer) (*link, error) {
+// startEmbedded starts the development federation of
+// FEDERATION_URL=embedded (see embedded.go): the first component to start
+// and the last to stop, so that it receives the stopping heartbeat and the
+// final report. It does nothing otherwise.
+func (a *Agent) startEmbedded(context.Context) error {
+	if a.cfg.Federation.URL != config.FederationEmbedded {
+		return nil
+	}
+	var err error
+	a.embedded, err = serveEmbedded(a)
+	return err
+}
+
+func (a *Agent) stopEmbedded(ctx context.Context) error {
+	if a.embedded == nil {
+		return nil
+	}
+	return a.embedded.Stop(ctx)
+}
+
+// openSpool opens the analytics spool in DataDir/spool, which the
+// federation link reports through. It does nothing when standalone.
+func (a *Agent) openSpool(context.Context) error {
 	cfg := a.cfg
+	if cfg.Federation.URL == "" {
+		return nil
+	}
 	q, err := spool.Open(spool.Options{Dir: filepath.Join(cfg.DataDir, "spool"),
 		MaxItems: cfg.Federation.SpoolMaxReports, MaxBytes: cfg.Federation.SpoolMaxBytes, Logger: a.log})
 	if err != nil {
-		return nil, fmt.Errorf("analytics spool: %w", err)
+		return fmt.Errorf("analytics spool: %w", err)
 	}
-	base, l := cfg.Federation.URL, &link{queue: q}
-	if base == config.FederationEmbedded {
-		if l.embedded, err = startEmbedded(a); err != nil {
-			return nil, errors.Join(err, q.Close())
-		}
-		base = l.embedded.URL()
+	a.reg.MustRegister(spoolCollector{q})
+	a.outbox = &link{queue: q}
+	return nil
+}
+
+// closeSpool stops the link, if it started, then closes the spool. The
+// link's Stop builds the final analytics report (once nothing else runs,
+// so that it holds every call answered), queues it durably and sends the
+// queue until it is empty or ctx ends; what is not sent stays queued for
+// the next start.
+func (a *Agent) closeSpool(ctx context.Context) error {
+	l := a.outbox
+	if l == nil {
+		return nil
 	}
-	reg.MustRegister(spoolCollector{q})
+	var err error
+	if l.Link != nil {
+		err = l.Link.Stop(ctx)
+	}
+	return errors.Join(err, l.queue.Close())
+}
+
+// startLink starts the federation lifecycle in the background, once the
+// processors are loaded, so that the first registration carries their
+// endpoints; serving never waits for it.
+func (a *Agent) startLink(ctx context.Context) error {
+	l, cfg := a.outbox, a.cfg
+	if l == nil {
+		return nil
+	}
+	base := cfg.Federation.URL
+	if a.embedded != nil {
+		base = a.embedded.URL()
+	}
 	client := federation.NewClient(base, &http.Client{Timeout: federationTimeout}, "neuron/"+cfg.BuildVersion)
 	l.Link = federation.StartLink(context.WithoutCancel(ctx), federation.LinkOptions{
-		Client: client, Neuron: neuron{a}, Queue: q, Logger: a.log,
+		Client: client, Neuron: neuron{a}, Queue: l.queue, Logger: a.log,
 		HeartbeatInterval: cfg.Federation.HeartbeatInterval, AnalyticsInterval: cfg.Federation.AnalyticsInterval,
 		ConfigPollInterval: cfg.Federation.ConfigPollInterval, Events: a.events.Record,
 	})
-	return l, nil
+	a.fed.Store(l)
+	return nil
 }
 
-// Stop stops the link (final report queued, and sent if the federation
-// takes it), closes the spool, then stops the embedded federation, if any:
-// it is the last to go, so that it receives the stopping heartbeat and the
-// final report.
-func (l *link) Stop(ctx context.Context) error {
-	err := errors.Join(l.Link.Stop(ctx), l.queue.Close())
-	if l.embedded != nil {
-		err = errors.Join(err, l.embedded.Stop(ctx))
+// beginStopLink stops the link's loops and sends the heartbeat that says
+// "stopping" (see federation.Link.BeginStop), before the drain.
+func (a *Agent) beginStopLink(ctx context.Context) error {
+	if l := a.fed.Load(); l != nil {
+		l.BeginStop(ctx)
 	}
-	return err
+	return nil
 }
 
 // neuron is the agent as the federation link sees it.

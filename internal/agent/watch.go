@@ -50,11 +50,12 @@ func servingChanged(c runtime.Changes) bool {
 }
 
 // stopWatch stops following the plugins directory, waiting for a sync in
-// progress. It is idempotent.
-func (a *Agent) stopWatch() {
+// progress (whose context ends): no swap while shutting down.
+func (a *Agent) stopWatch(context.Context) error {
 	if a.watcher != nil {
 		a.watcher.Stop()
 	}
+	return nil
 }
 
 // servingEvents are the runtime events after which the processors served,
