@@ -79,7 +79,7 @@ func Start(ctx context.Context, cfg *config.Config, logOut io.Writer) (*Agent, e
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var err error
-	opts := cfg.RuntimeOptions()
+	opts := RuntimeOptions(cfg)
 	opts.Logger, opts.Registerer, opts.Events = a.log, reg, a.runtimeEvent
 	a.rt, err = runtime.New(ctx, opts)
 	if err != nil {

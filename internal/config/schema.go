@@ -8,7 +8,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/empirefederation/neuron/runtime"
+	"github.com/empirefederation/neuron/internal/limits"
 )
 
 // node is one level of the configuration schema. Exactly one of fields,
@@ -34,11 +34,11 @@ type node struct {
 	check func(v any, report func(sub string, err error)) any
 }
 
-// limitsSchema describes a runtime.Limits: the top-level defaults, every
+// limitsSchema describes a limits.Limits: the top-level defaults, every
 // per-processor override and the maximums. No value may exceed
-// runtime.HardMaxLimits; crossCheck compares them with maxLimits.
+// limits.HardMax; crossCheck compares them with maxLimits.
 var limitsSchema = func() *node {
-	h := runtime.HardMaxLimits
+	h := limits.HardMax()
 	return &node{fields: map[string]*node{
 		"memoryPages":      {leaf: integer(int64(h.MemoryPages))},
 		"callTimeout":      {leaf: durationAtMost(h.CallTimeout)},
@@ -62,7 +62,7 @@ var schema = &node{fields: map[string]*node{
 	"pluginsWatchQuiet":  {leaf: duration(true)},
 	"drainTimeout":       {leaf: duration(true)},
 	"keepVersions":       {leaf: integer(1000)},
-	"requestBodyBudget":  {leaf: intRange(runtime.MinRequestBodyBudget, math.MaxInt64)},
+	"requestBodyBudget":  {leaf: intRange(limits.MinRequestBodyBudget, math.MaxInt64)},
 	"requestBodyTimeout": {leaf: duration(true)},
 	"dataDir":            {leaf: str(false, nil)},
 	"logLevel":           {leaf: str(false, checkLogLevel)},
