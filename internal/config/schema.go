@@ -7,6 +7,7 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/empirefederation/neuron/internal/limits"
 )
@@ -36,19 +37,18 @@ type node struct {
 
 // limitsSchema describes a limits.Limits: the top-level defaults, every
 // per-processor override and the maximums. No value may exceed
-// limits.HardMax; crossCheck compares them with maxLimits.
+// limits.HardMax; crossCheck compares them with maxLimits. The keys are
+// package limits' own.
 var limitsSchema = func() *node {
-	h := limits.HardMax()
-	return &node{fields: map[string]*node{
-		"memoryPages":      {leaf: integer(int64(h.MemoryPages))},
-		"callTimeout":      {leaf: durationAtMost(h.CallTimeout)},
-		"maxBodyBytes":     {leaf: integer(h.MaxBodyBytes)},
-		"maxResponseBytes": {leaf: integer(h.MaxResponseBytes)},
-		"poolMin":          {leaf: integer(int64(h.PoolMin))},
-		"poolMax":          {leaf: integer(int64(h.PoolMax))},
-		"poolQueue":        {leaf: integer(int64(h.PoolQueue))},
-		"startTimeout":     {leaf: durationAtMost(h.StartTimeout)},
-	}}
+	fields := map[string]*node{}
+	for key, most := range limits.HardMax().Map() {
+		if d, ok := most.(time.Duration); ok {
+			fields[key] = &node{leaf: durationAtMost(d)}
+		} else {
+			fields[key] = &node{leaf: integer(most.(int64))}
+		}
+	}
+	return &node{fields: fields}
 }()
 
 // schema is every key Load accepts. Keys match the koanf tags of Config.
