@@ -171,7 +171,7 @@ func (v validator) declaredKeys(name string) string {
 // what: "its declared value", "hello's declared default".
 func typed(val, base any, what string) (any, error) {
 	norm := normalize(val)
-	if jsonkind.A(norm) != jsonkind.A(base) {
+	if jsonkind.Of(norm) != jsonkind.Of(base) {
 		return nil, fmt.Errorf("must be %s like %s, got %s", jsonkind.A(base), what, jsonkind.A(norm))
 	}
 	return norm, nil
