@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/empirefederation/neuron/internal/jsonkind"
 )
 
 // Federation endpoints, as the reference guide names them.
@@ -104,7 +106,7 @@ func (c *Client) FetchConfig(ctx context.Context, token string) (Update, error) 
 	if err != nil {
 		return Update{}, err
 	}
-	if k := kind(data); k == "nothing" || k == "null" {
+	if k := jsonkind.OfJSON(data); k == "nothing" || k == "null" {
 		return Update{}, nil
 	}
 	u, err := ParseUpdate(data)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
+
+	"github.com/empirefederation/neuron/internal/jsonkind"
 )
 
 // Update is what the federation asks of a neuron: the body of
@@ -95,7 +97,7 @@ var updateKeys = []string{"config", "experiment", "command", "version"}
 // `update: "experiment" is malformed: json: unknown field "colour"`.
 func ParseUpdate(data []byte) (Update, error) {
 	var top map[string]json.RawMessage
-	if k := kind(data); k != "object" {
+	if k := jsonkind.OfJSON(data); k != "object" {
 		return Update{}, fmt.Errorf("update: must be a JSON object, got %s", k)
 	}
 	if err := decodeStrict(data, &top); err != nil {
@@ -156,7 +158,7 @@ func parseParts(top map[string]json.RawMessage) (Update, error) {
 
 // decodePart decodes raw into v if it is null or of the wanted JSON kind.
 func decodePart(raw json.RawMessage, want string, v any) error {
-	switch k := kind(raw); k {
+	switch k := jsonkind.OfJSON(raw); k {
 	case "null":
 		return nil
 	case want:
@@ -165,13 +167,13 @@ func decodePart(raw json.RawMessage, want string, v any) error {
 		}
 		return nil
 	default:
-		return fmt.Errorf("must be %s %s, got %s", article(want), want, k)
+		return fmt.Errorf("must be %s, got %s", jsonkind.Article(want), k)
 	}
 }
 
 // checkCommandData requires a command's data to be an object when present.
 func checkCommandData(data json.RawMessage) error {
-	if k := kind(data); len(data) > 0 && k != "object" && k != "null" {
+	if k := jsonkind.OfJSON(data); len(data) > 0 && k != "object" && k != "null" {
 		return fmt.Errorf(`"data" must be an object, got %s`, k)
 	}
 	return nil
@@ -191,36 +193,6 @@ func decodeStrict(data []byte, v any) error {
 		return errors.New("unexpected data after the JSON value")
 	}
 	return nil
-}
-
-// kind names the JSON kind of the value data starts with.
-func kind(data []byte) string {
-	data = bytes.TrimLeft(data, " \t\r\n")
-	if len(data) == 0 {
-		return "nothing"
-	}
-	switch data[0] {
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case '"':
-		return "string"
-	case 't', 'f':
-		return "boolean"
-	case 'n':
-		return "null"
-	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		return "number"
-	}
-	return "invalid JSON"
-}
-
-func article(noun string) string {
-	if noun != "" && bytes.ContainsRune([]byte("aeiou"), rune(noun[0])) {
-		return "an"
-	}
-	return "a"
 }
 
 func hasAny(m map[string]json.RawMessage, keys []string) bool {

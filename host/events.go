@@ -21,7 +21,7 @@ func eventEmitFunc(env Env) api.GoModuleFunc {
 		switch {
 		case !ok1 || !ok2:
 			stack[0] = status(abi.ErrCodeBadPointer)
-		case len(typ) > MaxNameBytes || len(data) > MaxEventBytes:
+		case len(typ) > abi.MaxNameBytes || len(data) > abi.MaxEventBytes:
 			stack[0] = status(abi.ErrCodeLimit)
 		case len(typ) == 0 || !utf8.Valid(typ) || !isObject(data):
 			stack[0] = status(abi.ErrCodeInvalid)

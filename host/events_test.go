@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/empirefederation/neuron/host"
 	"github.com/empirefederation/neuron/sdk/abi"
 )
 
@@ -30,16 +29,16 @@ func TestEventEmit(t *testing.T) {
 		{name: "object", data: `{"n":1,"s":"x"}`, want: abi.OK, got: []event{{"order_placed", `{"n":1,"s":"x"}`}}},
 		{name: "empty data is an empty object", data: ``, want: abi.OK, got: []event{{"order_placed", `{}`}}},
 		{name: "object with spaces", data: " \n{\"a\":[1,2]} ", want: abi.OK, got: []event{{"order_placed", " \n{\"a\":[1,2]} "}}},
-		{name: "largest data", data: `{"p":"` + strings.Repeat("x", host.MaxEventBytes-8) + `"}`, want: abi.OK},
-		{name: "longest type", typ: strings.Repeat("t", host.MaxNameBytes), data: `{}`, want: abi.OK},
+		{name: "largest data", data: `{"p":"` + strings.Repeat("x", abi.MaxEventBytes-8) + `"}`, want: abi.OK},
+		{name: "longest type", typ: strings.Repeat("t", abi.MaxNameBytes), data: `{}`, want: abi.OK},
 		{name: "array", data: `[1,2]`, want: abi.ErrCodeInvalid},
 		{name: "string", data: `"x"`, want: abi.ErrCodeInvalid},
 		{name: "not JSON", data: `not json`, want: abi.ErrCodeInvalid},
 		{name: "cut short", data: `{"a":`, want: abi.ErrCodeInvalid},
 		{name: "trailing data", data: `{} {}`, want: abi.ErrCodeInvalid},
 		{name: "type not UTF-8", typ: "bad\xff", data: `{}`, want: abi.ErrCodeInvalid},
-		{name: "data too large", data: `{"p":"` + strings.Repeat("x", host.MaxEventBytes-7) + `"}`, want: abi.ErrCodeLimit},
-		{name: "type too long", typ: strings.Repeat("t", host.MaxNameBytes+1), data: `{}`, want: abi.ErrCodeLimit},
+		{name: "data too large", data: `{"p":"` + strings.Repeat("x", abi.MaxEventBytes-7) + `"}`, want: abi.ErrCodeLimit},
+		{name: "type too long", typ: strings.Repeat("t", abi.MaxNameBytes+1), data: `{}`, want: abi.ErrCodeLimit},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -26,16 +26,6 @@ import (
 	"github.com/empirefederation/neuron/sdk/abi"
 )
 
-// Limits on what one host function call accepts.
-const (
-	// MaxLogBytes is the longest log message; longer ones are cut.
-	MaxLogBytes = 16 << 10
-	// MaxNameBytes is the longest metric name or event type.
-	MaxNameBytes = 128
-	// MaxEventBytes is the largest event data.
-	MaxEventBytes = 64 << 10
-)
-
 // Env is what the host functions need from the processor they serve. Its
 // methods are called concurrently from every instance of the processor.
 type Env interface {

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 
 	"github.com/tetratelabs/wazero/api"
+
+	"github.com/empirefederation/neuron/sdk/abi"
 )
 
 // logFunc implements abi.FuncLog: (level, ptr, len). A message that is a JSON
@@ -23,8 +25,8 @@ func logFunc(env Env) api.GoModuleFunc {
 		if !logger.Enabled(ctx, level) {
 			return
 		}
-		if len(b) > MaxLogBytes {
-			b = b[:MaxLogBytes]
+		if len(b) > abi.MaxLogBytes {
+			b = b[:abi.MaxLogBytes]
 		}
 		msg, attrs := parseLog(b)
 		logger.LogAttrs(ctx, level, msg, attrs...)

@@ -5,14 +5,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/empirefederation/neuron/host"
 	"github.com/empirefederation/neuron/sdk/abi"
 )
 
 func TestLog(t *testing.T) {
 	e := newEnv("{}") // logs at Info and above
 	g := newGuest(t, newRuntime(t, e), hostcallGuest)
-	long := strings.Repeat("a", host.MaxLogBytes+100)
+	long := strings.Repeat("a", abi.MaxLogBytes+100)
 
 	tests := []struct {
 		name  string
@@ -30,7 +29,7 @@ func TestLog(t *testing.T) {
 		{"invalid JSON is text", abi.LogInfo, `{"k":`, []map[string]any{{"level": "INFO", "msg": `{"k":`}}},
 		{"JSON array is text", abi.LogInfo, `[1]`, []map[string]any{{"level": "INFO", "msg": `[1]`}}},
 		{"empty", abi.LogInfo, "", []map[string]any{{"level": "INFO", "msg": ""}}},
-		{"cut at MaxLogBytes", abi.LogInfo, long, []map[string]any{{"level": "INFO", "msg": long[:host.MaxLogBytes]}}},
+		{"cut at MaxLogBytes", abi.LogInfo, long, []map[string]any{{"level": "INFO", "msg": long[:abi.MaxLogBytes]}}},
 		{"level between the named ones", 2, "two", []map[string]any{{"level": "INFO+2", "msg": "two"}}},
 	}
 	for _, tc := range tests {

@@ -22,7 +22,7 @@ func metricAddFunc(env Env) api.GoModuleFunc {
 			stack[0] = status(abi.ErrCodeBadPointer)
 		case len(name) == 0 || !utf8.Valid(name) || v < 0 || math.IsNaN(v) || math.IsInf(v, 0):
 			stack[0] = status(abi.ErrCodeInvalid)
-		case len(name) > MaxNameBytes:
+		case len(name) > abi.MaxNameBytes:
 			stack[0] = status(abi.ErrCodeLimit)
 		case !env.AddMetric(string(name), v):
 			stack[0] = status(abi.ErrCodeLimit)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/tetratelabs/wazero/api"
 
-	"github.com/empirefederation/neuron/host"
 	"github.com/empirefederation/neuron/sdk/abi"
 )
 
@@ -16,8 +15,8 @@ func TestMetricAdd(t *testing.T) {
 	e := newEnv("{}")
 	g := newGuest(t, newRuntime(t, e), hostcallGuest)
 	name := g.put(0, []byte("requests"))
-	longest := g.put(1024, bytes.Repeat([]byte("m"), host.MaxNameBytes))
-	tooLong := g.put(2048, bytes.Repeat([]byte("m"), host.MaxNameBytes+1))
+	longest := g.put(1024, bytes.Repeat([]byte("m"), abi.MaxNameBytes))
+	tooLong := g.put(2048, bytes.Repeat([]byte("m"), abi.MaxNameBytes+1))
 	notUTF8 := g.put(4096, []byte("bad\xff"))
 
 	tests := []struct {
@@ -29,8 +28,8 @@ func TestMetricAdd(t *testing.T) {
 	}{
 		{"adds", name, 8, 2.5, abi.OK, map[string]float64{"requests": 2.5}},
 		{"adds zero", name, 8, 0, abi.OK, map[string]float64{"requests": 0}},
-		{"longest name", longest, host.MaxNameBytes, 1, abi.OK, map[string]float64{string(bytes.Repeat([]byte("m"), host.MaxNameBytes)): 1}},
-		{"name too long", tooLong, host.MaxNameBytes + 1, 1, abi.ErrCodeLimit, nil},
+		{"longest name", longest, abi.MaxNameBytes, 1, abi.OK, map[string]float64{string(bytes.Repeat([]byte("m"), abi.MaxNameBytes)): 1}},
+		{"name too long", tooLong, abi.MaxNameBytes + 1, 1, abi.ErrCodeLimit, nil},
 		{"empty name", name, 0, 1, abi.ErrCodeInvalid, nil},
 		{"name not UTF-8", notUTF8, 4, 1, abi.ErrCodeInvalid, nil},
 		{"negative", name, 8, -1, abi.ErrCodeInvalid, nil},

@@ -11,22 +11,6 @@ import (
 	"time"
 )
 
-// Defaults of Options.RequestBodyBudget and Options.RequestBodyTimeout.
-const (
-	// DefaultRequestBodyBudget holds 64 bodies of the default
-	// maxBodyBytes (4 MiB) at once: far beyond normal traffic, far below
-	// what exhausts a host.
-	DefaultRequestBodyBudget = 256 << 20
-	// DefaultRequestBodyTimeout is generous to a slow mobile client
-	// sending a few MiB, and short enough that a connection dribbling a
-	// body cannot hold its share of the budget for long.
-	DefaultRequestBodyTimeout = 30 * time.Second
-	// MinRequestBodyBudget is the least budget accepted: a chunked body
-	// reserves bodyStep at a time, and a budget below a few steps would
-	// refuse every chunked body.
-	MinRequestBodyBudget = 1 << 20
-)
-
 // bodyStep is how much of the budget a body of unknown length (chunked)
 // reserves at a time, before reading that much more.
 const bodyStep = 64 << 10
@@ -34,8 +18,8 @@ const bodyStep = 64 << 10
 // bodyBudget bounds the bytes of request bodies the runtime holds at once,
 // across every endpoint, so that many clients sending large bodies slowly
 // cannot make the host buffer without bound. A request over the budget is
-// refused before its body is read. See docs/design.md, "What bounds the
-// request bodies in flight?".
+// refused before its body is read. See docs/design.md, "Request bodies: a
+// budget and a deadline".
 type bodyBudget struct {
 	max  int64
 	used atomic.Int64

@@ -142,8 +142,9 @@ func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, vars map[string
 
 // encode reads the request body and encodes the request into buf: the head
 // first, the body read straight behind it, so the body is copied once from
-// the network and once into guest memory. See docs/design.md. It sets
-// *bodyLen to the body's length once the whole body is read. The body is
+// the network and once into guest memory. See docs/design.md, "Why a
+// binary encoding, not JSON?". It sets *bodyLen to the body's length once
+// the whole body is read. The body is
 // reserved from the runtime's budget into held, and must arrive within
 // Options.RequestBodyTimeout of start.
 func (e *endpoint) encode(w http.ResponseWriter, r *http.Request, vars map[string]string, buf []byte, bodyLen *int,

@@ -3,6 +3,8 @@ package runtime
 import (
 	"testing"
 	"time"
+
+	"github.com/empirefederation/neuron/internal/limits"
 )
 
 // The probe of a module runs its _initialize before its manifest is known:
@@ -11,7 +13,7 @@ import (
 // one processor's start timeout lets it load at all).
 func TestRuntime_StartTimeout(t *testing.T) {
 	rt := &Runtime{opts: Options{
-		Limits:       DefaultLimits,
+		Limits:       limits.Default(),
 		PluginLimits: map[string]Limits{"slow": {StartTimeout: 40 * time.Second}, "other": {PoolMax: 2}},
 	}}
 	for name, want := range map[string]time.Duration{"slow": 40 * time.Second, "other": 5 * time.Second, "unknown": 5 * time.Second, "": 40 * time.Second} {

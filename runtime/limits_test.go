@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/empirefederation/neuron/internal/limits"
 	"github.com/empirefederation/neuron/internal/testutil"
 	"github.com/empirefederation/neuron/runtime"
 	"github.com/empirefederation/neuron/sdk/abi"
@@ -140,10 +141,10 @@ func TestLimits(t *testing.T) {
 	})
 	e.run(t, "effective limits", func(t *testing.T, e *env) {
 		want := map[string]runtime.Limits{
-			"loop": runtime.DefaultLimits.Override(runtime.Limits{CallTimeout: 300 * time.Millisecond}),
-			"grow": runtime.DefaultLimits.Override(runtime.Limits{MemoryPages: 512}),
-			"echo": runtime.DefaultLimits.Override(runtime.Limits{MaxResponseBytes: maxResponse, MaxBodyBytes: maxBody}),
-			"trap": runtime.DefaultLimits,
+			"loop": limits.Default().Override(runtime.Limits{CallTimeout: 300 * time.Millisecond}),
+			"grow": limits.Default().Override(runtime.Limits{MemoryPages: 512}),
+			"echo": limits.Default().Override(runtime.Limits{MaxResponseBytes: maxResponse, MaxBodyBytes: maxBody}),
+			"trap": limits.Default(),
 		}
 		for name, l := range want {
 			if got := e.processor(name).Limits; got != l {
@@ -174,8 +175,8 @@ func TestLimits_Overrides(t *testing.T) {
 	}, files)
 
 	want := map[string]runtime.Limits{
-		"echo": runtime.DefaultLimits.Override(runtime.Limits{CallTimeout: 5 * time.Second, PoolMax: 4, MaxBodyBytes: 10}),
-		"manifested": runtime.DefaultLimits.Override(runtime.Limits{CallTimeout: 750 * time.Millisecond, PoolMax: 2,
+		"echo": limits.Default().Override(runtime.Limits{CallTimeout: 5 * time.Second, PoolMax: 4, MaxBodyBytes: 10}),
+		"manifested": limits.Default().Override(runtime.Limits{CallTimeout: 750 * time.Millisecond, PoolMax: 2,
 			PoolQueue: 7, MaxBodyBytes: 1000}),
 	}
 	for name, l := range want {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/empirefederation/neuron/internal/limits"
 	"github.com/empirefederation/neuron/internal/testutil"
 	"github.com/empirefederation/neuron/runtime"
 	"github.com/empirefederation/neuron/sdk/abi"
@@ -379,8 +380,8 @@ func TestInspect(t *testing.T) {
 				t.Errorf("imports %q lack %s.%s", in.Imports, abi.ImportModule, fn)
 			}
 		}
-		if in.Limits != runtime.DefaultLimits {
-			t.Errorf("Limits = %+v, want the defaults %+v", in.Limits, runtime.DefaultLimits)
+		if in.Limits != limits.Default() {
+			t.Errorf("Limits = %+v, want the defaults %+v", in.Limits, limits.Default())
 		}
 	})
 

@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/mux"
 	"golang.org/x/mod/semver"
 
+	"github.com/empirefederation/neuron/internal/jsonkind"
 	"github.com/empirefederation/neuron/sdk/abi"
 )
 
@@ -106,23 +107,10 @@ func validateSettings(settings map[string]any) []error {
 				errs = append(errs, fmt.Errorf("settings.%s: the default is %d bytes, at most %d", key, len(v), maxSettingString))
 			}
 		default:
-			errs = append(errs, fmt.Errorf("settings.%s: the default is %s; a setting's default is a string, a number or a boolean", key, jsonKind(v)))
+			errs = append(errs, fmt.Errorf("settings.%s: the default is %s; a setting's default is a string, a number or a boolean", key, jsonkind.A(v)))
 		}
 	}
 	return errs
-}
-
-// jsonKind names the kind of a value encoding/json decoded.
-func jsonKind(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case map[string]any:
-		return "an object"
-	case []any:
-		return "a list"
-	}
-	return fmt.Sprintf("a %T", v)
 }
 
 func validateEndpoint(e *abi.Endpoint) error {

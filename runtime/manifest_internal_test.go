@@ -60,7 +60,7 @@ func TestValidateManifest_Settings_Errors(t *testing.T) {
 		expectedErr []string
 	}{
 		{"object", `{"db":{"host":"x"}}`, []string{`settings.db: the default is an object; a setting's default is a string, a number or a boolean`}},
-		{"list", `{"tags":["a"]}`, []string{`settings.tags: the default is a list`}},
+		{"list", `{"tags":["a"]}`, []string{`settings.tags: the default is an array`}},
 		{"null", `{"greeting":null}`, []string{`settings.greeting: the default is null`}},
 		{"dot in key", `{"a.b":1}`, []string{`settings: key "a.b": use 1-64 letters, digits, '_' or '-', starting with a letter`}},
 		{"digit first", `{"1st":1}`, []string{`settings: key "1st"`}},
@@ -68,7 +68,7 @@ func TestValidateManifest_Settings_Errors(t *testing.T) {
 		{"key too long", `{"` + strings.Repeat("k", 65) + `":1}`, []string{`settings: key "kkkk`}},
 		{"long string", `{"text":"` + strings.Repeat("x", maxSettingString+1) + `"}`, []string{`settings.text: the default is 4097 bytes, at most 4096`}},
 		{"too many", manySettings(abi.MaxSettings + 1), []string{`settings: 65 declared, at most 64`}},
-		{"every problem at once", `{"a":{},"b":[],"c.d":1}`, []string{`settings.a: the default is an object`, `settings.b: the default is a list`, `key "c.d"`}},
+		{"every problem at once", `{"a":{},"b":[],"c.d":1}`, []string{`settings.a: the default is an object`, `settings.b: the default is an array`, `key "c.d"`}},
 		{"not an object", `[1]`, []string{`cannot unmarshal array`}},
 	}
 	for _, tc := range tests {

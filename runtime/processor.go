@@ -17,6 +17,7 @@ import (
 	"github.com/tetratelabs/wazero"
 
 	"github.com/empirefederation/neuron/host"
+	"github.com/empirefederation/neuron/internal/limits"
 	"github.com/empirefederation/neuron/internal/pool"
 	"github.com/empirefederation/neuron/sdk/abi"
 )
@@ -149,13 +150,13 @@ func (p *processor) open(ctx context.Context, bin *binary) error {
 	if !bin.interruptible {
 		p.log.Warn("module uses instructions the interrupt instrumentation does not know; its calls are stopped by wazero's slower context watch")
 	}
-	p.limits = rt.opts.Limits.Override(limitsFromManifest(m.Manifest.Limits)).Override(rt.opts.PluginLimits[m.Manifest.Name])
+	p.limits = rt.opts.Limits.Override(limits.FromManifest(m.Manifest.Limits)).Override(rt.opts.PluginLimits[m.Manifest.Name])
 	// The operator's own limits are within the maximums (New checked
 	// them): whatever exceeds one comes from the manifest.
 	if err := beyondManifest(p.limits, rt.opts.MaxLimits); err != nil {
 		return fmt.Errorf("limits: %w", err)
 	}
-	if err := p.limits.validate(); err != nil {
+	if err := p.limits.Validate(); err != nil {
 		return fmt.Errorf("limits: %w", err)
 	}
 	p.startTimeout, p.memoryLimit = p.limits.StartTimeout, p.limits.MemoryPages*65536

@@ -37,6 +37,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tetratelabs/wazero"
+
+	"github.com/empirefederation/neuron/internal/limits"
 )
 
 // Options configure a Runtime. The zero value of each field has a default.
@@ -51,13 +53,13 @@ type Options struct {
 	DataDir string
 	// CacheDir holds compiled modules between runs. Default DataDir/cache.
 	CacheDir string
-	// Limits are every processor's defaults; zero fields take DefaultLimits
-	// (lowered to MaxLimits where those are lower).
+	// Limits are every processor's defaults; zero fields take
+	// limits.Default (lowered to MaxLimits where those are lower).
 	Limits Limits
 	// PluginLimits override Limits and the manifest for one processor, by name.
 	PluginLimits map[string]Limits
 	// MaxLimits are the most any processor may have; zero fields take
-	// DefaultMaxLimits, and none may exceed HardMaxLimits. A manifest
+	// limits.DefaultMax, and none may exceed limits.HardMax. A manifest
 	// asking for more is refused with a reason naming the limit; Limits
 	// or PluginLimits above them make New fail.
 	MaxLimits Limits
@@ -92,20 +94,14 @@ type Options struct {
 	// call; a request that would go beyond it is answered 503
 	// "body_budget" with Retry-After, before its body is read. It also
 	// caps every processor's MaxBodyBytes. Default
-	// DefaultRequestBodyBudget, at least MinRequestBodyBudget.
+	// limits.DefaultRequestBodyBudget, at least limits.MinRequestBodyBudget.
 	RequestBodyBudget int64
 	// RequestBodyTimeout bounds the reading of a request body, from the
 	// moment its headers were read: a body still incomplete then is
 	// answered 408 "body_timeout" and its connection closed. Default
-	// DefaultRequestBodyTimeout.
+	// limits.DefaultRequestBodyTimeout.
 	RequestBodyTimeout time.Duration
 }
-
-// Defaults of Options.DrainTimeout and Options.KeepVersions.
-const (
-	DefaultDrainTimeout = 30 * time.Second
-	DefaultKeepVersions = 3
-)
 
 // Event is something that happened to or in a processor, for analytics.
 type Event struct {
@@ -247,19 +243,19 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 		return nil, fmt.Errorf("compilation cache %s: %w", cacheDir, err)
 	}
 	if opts.DrainTimeout <= 0 {
-		opts.DrainTimeout = DefaultDrainTimeout
+		opts.DrainTimeout = limits.DefaultDrainTimeout
 	}
 	if opts.KeepVersions <= 0 {
-		opts.KeepVersions = DefaultKeepVersions
+		opts.KeepVersions = limits.DefaultKeepVersions
 	}
 	if opts.RequestBodyBudget == 0 {
-		opts.RequestBodyBudget = DefaultRequestBodyBudget
+		opts.RequestBodyBudget = limits.DefaultRequestBodyBudget
 	}
-	if opts.RequestBodyBudget < MinRequestBodyBudget {
-		return nil, fmt.Errorf("request body budget %d bytes: must be at least %d (1 MiB)", opts.RequestBodyBudget, MinRequestBodyBudget)
+	if opts.RequestBodyBudget < limits.MinRequestBodyBudget {
+		return nil, fmt.Errorf("request body budget %d bytes: must be at least %d (1 MiB)", opts.RequestBodyBudget, limits.MinRequestBodyBudget)
 	}
 	if opts.RequestBodyTimeout <= 0 {
-		opts.RequestBodyTimeout = DefaultRequestBodyTimeout
+		opts.RequestBodyTimeout = limits.DefaultRequestBodyTimeout
 	}
 	state, err := loadState(opts.DataDir, opts.Logger)
 	if err != nil {
@@ -278,15 +274,15 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 }
 
 // checkLimits completes the limits of o with their defaults and checks
-// them: the maximums within HardMaxLimits, the defaults and every
+// them: the maximums within limits.HardMax, the defaults and every
 // processor's within the maximums.
 func (o *Options) checkLimits() error {
-	o.MaxLimits = DefaultMaxLimits.Override(o.MaxLimits)
-	if err := o.MaxLimits.validateMax(); err != nil {
+	o.MaxLimits = limits.DefaultMax().Override(o.MaxLimits)
+	if err := o.MaxLimits.ValidateMax(); err != nil {
 		return fmt.Errorf("maxLimits: %w", err)
 	}
-	o.Limits = DefaultLimits.ClampTo(o.MaxLimits).Override(o.Limits)
-	if err := o.Limits.validate(); err != nil {
+	o.Limits = limits.Default().ClampTo(o.MaxLimits).Override(o.Limits)
+	if err := o.Limits.Validate(); err != nil {
 		return fmt.Errorf("limits: %w", err)
 	}
 	errs := []error{beyondOperator("limits", o.Limits, o.MaxLimits)}

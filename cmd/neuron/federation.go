@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/empirefederation/neuron/federation"
 	"github.com/empirefederation/neuron/internal/agent"
 	"github.com/empirefederation/neuron/internal/config"
 	"github.com/empirefederation/neuron/internal/devfed"
@@ -69,7 +70,7 @@ func federationFlagSet(f *federationFlags, env func(string) string) *flag.FlagSe
 	fs.StringVar(&f.listen, "listen", config.DefaultFederationListen, "serve on `ADDR`, host:port; keep it on loopback unless you mean to share the admin API")
 	fs.StringVar(&f.data, "data", defaultFederationData, "keep the federation's state (federation.db, token.key) in `DIR`")
 	fs.StringVar(&f.token, "admin-token", env("FEDERATION_ADMIN_TOKEN"), "bearer `TOKEN` of the admin API and dashboard (env FEDERATION_ADMIN_TOKEN; default: the one kept in DIR/admin.token, generated the first time)")
-	fs.DurationVar(&f.heartbeat, "heartbeat-interval", devfed.DefaultHeartbeatInterval, "the heartbeat `PERIOD` the neurons use (their NEURON_HEARTBEAT_INTERVAL): stale after 2.5 periods without one, offline after 5")
+	fs.DurationVar(&f.heartbeat, "heartbeat-interval", federation.DefaultHeartbeatInterval, "the heartbeat `PERIOD` the neurons use (their NEURON_HEARTBEAT_INTERVAL): stale after 2.5 periods without one, offline after 5")
 	fs.DurationVar(&f.retention, "retention", devfed.DefaultRetention, "delete heartbeats, analytics and events older than `AGE`")
 	fs.StringVar(&f.level, "log-level", cmp.Or(env("LOG_LEVEL"), "info"), "log `LEVEL`: debug, info, warn or error (env LOG_LEVEL)")
 	return fs

@@ -9,6 +9,7 @@ import (
 	"io"
 	"path/filepath"
 
+	"github.com/empirefederation/neuron/internal/agent"
 	"github.com/empirefederation/neuron/internal/config"
 	"github.com/empirefederation/neuron/runtime"
 	"github.com/empirefederation/neuron/sdk/abi"
@@ -107,7 +108,7 @@ func configFlag(fs *flag.FlagSet) func() (runtime.Options, error) {
 		if err != nil {
 			return runtime.Options{}, fmt.Errorf("invalid configuration:\n%s", indent(err.Error()))
 		}
-		opts := cfg.RuntimeOptions()
+		opts := agent.RuntimeOptions(cfg)
 		// A check leaves the neuron's data directory alone: it needs none
 		// of its state, and its compilation cache may be in use.
 		opts.DataDir, opts.CacheDir = "", ""

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/empirefederation/neuron/internal/agent"
 	"github.com/empirefederation/neuron/internal/config"
 	"github.com/empirefederation/neuron/internal/testutil"
 	"github.com/empirefederation/neuron/runtime"
@@ -181,7 +182,7 @@ func runVerdict(t *testing.T, dir string, env []string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := cfg.RuntimeOptions()
+	opts := agent.RuntimeOptions(cfg)
 	opts.PluginsDir, opts.DataDir, opts.Logger = dir, t.TempDir(), slog.New(slog.DiscardHandler)
 	rt, err := runtime.New(context.Background(), opts)
 	if err != nil {

@@ -3,10 +3,10 @@ package fedtest
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/empirefederation/neuron/internal/jsonkind"
 	"maps"
 	"regexp"
 	"slices"
-	"strings"
 )
 
 // Shape compares the JSON shape of ours with the reference example ref:
@@ -35,8 +35,8 @@ func Shape(ref, ours []byte, free ...string) (problems, extra []string, err erro
 }
 
 func shape(path string, ref, ours any, free []string) (problems, extra []string) {
-	if kindOf(ref) != kindOf(ours) {
-		return []string{fmt.Sprintf("%s: reference has %s, ours %s", path, kindOf(ref), kindOf(ours))}, nil
+	if jsonkind.Of(ref) != jsonkind.Of(ours) {
+		return []string{fmt.Sprintf("%s: reference has %s, ours %s", path, jsonkind.Of(ref), jsonkind.Of(ours))}, nil
 	}
 	add := func(p, e []string) { problems, extra = append(problems, p...), append(extra, e...) }
 	switch r := ref.(type) {
@@ -74,21 +74,3 @@ func shape(path string, ref, ours any, free []string) (problems, extra []string)
 }
 
 var anyIndex = regexp.MustCompile(`\[\d+\]`)
-
-func kindOf(v any) string {
-	switch v.(type) {
-	case map[string]any:
-		return "object"
-	case []any:
-		return "array"
-	case string:
-		return "string"
-	case float64:
-		return "number"
-	case bool:
-		return "boolean"
-	case nil:
-		return "null"
-	}
-	return strings.TrimPrefix(fmt.Sprintf("%T", v), "*")
-}

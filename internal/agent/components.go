@@ -23,7 +23,7 @@ import (
 // watch.go.
 
 func (a *Agent) startRuntime(ctx context.Context) error {
-	opts := a.cfg.RuntimeOptions()
+	opts := RuntimeOptions(a.cfg)
 	opts.Logger, opts.Registerer, opts.Events = a.log, a.reg, a.runtimeEvent
 	var err error
 	a.rt, err = runtime.New(ctx, opts)

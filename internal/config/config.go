@@ -24,8 +24,8 @@ import (
 	"github.com/knadh/koanf/providers/confmap"
 	"github.com/knadh/koanf/v2"
 
+	"github.com/empirefederation/neuron/internal/limits"
 	"github.com/empirefederation/neuron/internal/probe"
-	"github.com/empirefederation/neuron/runtime"
 )
 
 // Config is the configuration of one neuron. YAML keys are the koanf tags.
@@ -75,15 +75,15 @@ type Config struct {
 	// Federation is how the neuron joins a control plane.
 	Federation Federation `koanf:"federation"`
 	// Limits are the neuron's default limits for every processor.
-	Limits runtime.Limits `koanf:"limits"`
+	Limits limits.Limits `koanf:"limits"`
 	// PluginLimits override Limits per processor, keyed by processor name;
 	// zero fields inherit; the runtime lays the manifest between the two.
-	PluginLimits map[string]runtime.Limits `koanf:"pluginLimits"`
+	PluginLimits map[string]limits.Limits `koanf:"pluginLimits"`
 	// MaxLimits are the operator's maximums (runtime.Options.MaxLimits):
 	// a processor whose manifest asks for more is refused, and Limits and
 	// PluginLimits above them are a configuration error. Each is at most
-	// runtime.HardMaxLimits.
-	MaxLimits runtime.Limits `koanf:"maxLimits"`
+	// limits.HardMax.
+	MaxLimits limits.Limits `koanf:"maxLimits"`
 	// Plugins are per-processor settings, keyed by processor name: what a
 	// processor reads as its config.
 	Plugins map[string]map[string]any `koanf:"plugins"`
@@ -272,6 +272,7 @@ func build(layers []layer) (*Config, error) {
 	err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{DecoderConfig: &mapstructure.DecoderConfig{
 		TagName:     "koanf",
 		ErrorUnused: true, // the schema already refused unknown keys; belt and braces
+		DecodeHook:  decodeLimits,
 	}})
 	if err != nil {
 		return nil, fmt.Errorf("config: decode: %w", err)
@@ -304,10 +305,10 @@ func (c *checker) crossCheck(cfg *Config) {
 	}
 	// Beyond a zero Limits lists the positive fields: every maximum must be.
 	positive := map[string]bool{}
-	for _, x := range cfg.MaxLimits.Beyond(runtime.Limits{}) {
+	for _, x := range cfg.MaxLimits.Beyond(limits.Limits{}) {
 		positive[x.Key] = true
 	}
-	for _, x := range runtime.HardMaxLimits.Beyond(runtime.Limits{}) {
+	for _, x := range limits.HardMax().Beyond(limits.Limits{}) {
 		if key := "maxLimits." + x.Key; !positive[x.Key] {
 			c.errs = append(c.errs, fmt.Errorf("config: %s in %s: must be positive", key, c.prov[key]))
 		}
@@ -325,7 +326,7 @@ func (c *checker) crossCheck(cfg *Config) {
 // each was set. A built-in default above a maximum the operator lowered
 // gives way to it instead, as runtime.New does.
 func (c *checker) checkMax(cfg *Config) {
-	check := func(prefix string, l runtime.Limits) {
+	check := func(prefix string, l limits.Limits) {
 		for _, x := range l.Beyond(cfg.MaxLimits) {
 			key := prefix + "." + x.Key
 			c.errs = append(c.errs, fmt.Errorf("config: %s %s in %s is above maxLimits.%s %s (in %s): lower it or raise maxLimits.%s",
@@ -342,13 +343,13 @@ func (c *checker) checkMax(cfg *Config) {
 
 // operatorLimits returns l, the top-level limits, without the fields that
 // only the built-in defaults set.
-func (c *checker) operatorLimits(l runtime.Limits) runtime.Limits {
+func (c *checker) operatorLimits(l limits.Limits) limits.Limits {
 	return l.Keep(func(key string) bool { return c.prov["limits."+key] != "defaults" })
 }
 
 // checkPool reports poolMin > poolMax; each is looked up under prefix, or
 // under fallback when prefix does not set it.
-func (c *checker) checkPool(prefix, fallback string, l runtime.Limits) {
+func (c *checker) checkPool(prefix, fallback string, l limits.Limits) {
 	if l.PoolMax == 0 || l.PoolMin <= l.PoolMax {
 		return
 	}

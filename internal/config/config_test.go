@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/empirefederation/neuron/runtime"
+	"github.com/empirefederation/neuron/internal/limits"
 )
 
 // env returns a lookup over m, so that tests never read the process env.
@@ -106,7 +106,7 @@ func TestLoad_File(t *testing.T) {
 	if cfg.File != "testdata/full.yaml" {
 		t.Errorf("File = %q", cfg.File)
 	}
-	wantPL := map[string]runtime.Limits{
+	wantPL := map[string]limits.Limits{
 		"data-processor":     {PoolMax: 3, CallTimeout: 500 * time.Millisecond},
 		"com.example.dotted": {MemoryPages: 16},
 	}
@@ -135,11 +135,11 @@ func TestLoad_MaxLimitsLowerTheDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := runtime.DefaultLimits.Override(runtime.Limits{PoolMax: 4, CallTimeout: 3 * time.Second, PoolQueue: 100})
+	want := limits.Default().Override(limits.Limits{PoolMax: 4, CallTimeout: 3 * time.Second, PoolQueue: 100})
 	if cfg.Limits != want {
 		t.Errorf("Limits = %+v, want %+v", cfg.Limits, want)
 	}
-	wantMax := runtime.DefaultMaxLimits.Override(runtime.Limits{PoolMax: 4, CallTimeout: 3 * time.Second, PoolQueue: 100})
+	wantMax := limits.DefaultMax().Override(limits.Limits{PoolMax: 4, CallTimeout: 3 * time.Second, PoolQueue: 100})
 	if cfg.MaxLimits != wantMax {
 		t.Errorf("MaxLimits = %+v, want %+v", cfg.MaxLimits, wantMax)
 	}
@@ -150,8 +150,8 @@ func TestLoad_Defaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Limits != runtime.DefaultLimits {
-		t.Errorf("Limits = %+v, want %+v", cfg.Limits, runtime.DefaultLimits)
+	if cfg.Limits != limits.Default() {
+		t.Errorf("Limits = %+v, want %+v", cfg.Limits, limits.Default())
 	}
 	if cfg.File != "" || cfg.Settings != nil || cfg.Plugins != nil || cfg.PluginLimits != nil || cfg.Dependencies != nil || cfg.BuildVersion != "" {
 		t.Errorf("unexpected content: %+v", cfg)

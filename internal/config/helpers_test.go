@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/empirefederation/neuron/runtime"
+	"github.com/empirefederation/neuron/internal/limits"
 )
 
 func TestIDFromHostname(t *testing.T) {
@@ -125,7 +125,7 @@ func FuzzLoadYAML(f *testing.F) {
 		// Whatever Load accepts is valid.
 		lim := cfg.Limits
 		if lim.PoolMax <= 0 || lim.PoolMin > lim.PoolMax || lim.CallTimeout <= 0 ||
-			len(lim.Beyond(cfg.MaxLimits)) > 0 || len(cfg.MaxLimits.Beyond(runtime.HardMaxLimits)) > 0 {
+			len(lim.Beyond(cfg.MaxLimits)) > 0 || len(cfg.MaxLimits.Beyond(limits.HardMax())) > 0 {
 			t.Errorf("accepted invalid limits %+v", lim)
 		}
 		if _, err := checkLogLevel(cfg.LogLevel); err != nil || cfg.ID == "" || cfg.BaseURL == "" {

@@ -7,8 +7,9 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"time"
 
-	"github.com/empirefederation/neuron/runtime"
+	"github.com/empirefederation/neuron/internal/limits"
 )
 
 // node is one level of the configuration schema. Exactly one of fields,
@@ -34,21 +35,20 @@ type node struct {
 	check func(v any, report func(sub string, err error)) any
 }
 
-// limitsSchema describes a runtime.Limits: the top-level defaults, every
+// limitsSchema describes a limits.Limits: the top-level defaults, every
 // per-processor override and the maximums. No value may exceed
-// runtime.HardMaxLimits; crossCheck compares them with maxLimits.
+// limits.HardMax; crossCheck compares them with maxLimits. The keys are
+// package limits' own.
 var limitsSchema = func() *node {
-	h := runtime.HardMaxLimits
-	return &node{fields: map[string]*node{
-		"memoryPages":      {leaf: integer(int64(h.MemoryPages))},
-		"callTimeout":      {leaf: durationAtMost(h.CallTimeout)},
-		"maxBodyBytes":     {leaf: integer(h.MaxBodyBytes)},
-		"maxResponseBytes": {leaf: integer(h.MaxResponseBytes)},
-		"poolMin":          {leaf: integer(int64(h.PoolMin))},
-		"poolMax":          {leaf: integer(int64(h.PoolMax))},
-		"poolQueue":        {leaf: integer(int64(h.PoolQueue))},
-		"startTimeout":     {leaf: durationAtMost(h.StartTimeout)},
-	}}
+	fields := map[string]*node{}
+	for key, most := range limits.HardMax().Map() {
+		if d, ok := most.(time.Duration); ok {
+			fields[key] = &node{leaf: durationAtMost(d)}
+		} else {
+			fields[key] = &node{leaf: integer(most.(int64))}
+		}
+	}
+	return &node{fields: fields}
 }()
 
 // schema is every key Load accepts. Keys match the koanf tags of Config.
@@ -62,7 +62,7 @@ var schema = &node{fields: map[string]*node{
 	"pluginsWatchQuiet":  {leaf: duration(true)},
 	"drainTimeout":       {leaf: duration(true)},
 	"keepVersions":       {leaf: integer(1000)},
-	"requestBodyBudget":  {leaf: intRange(runtime.MinRequestBodyBudget, math.MaxInt64)},
+	"requestBodyBudget":  {leaf: intRange(limits.MinRequestBodyBudget, math.MaxInt64)},
 	"requestBodyTimeout": {leaf: duration(true)},
 	"dataDir":            {leaf: str(false, nil)},
 	"logLevel":           {leaf: str(false, checkLogLevel)},

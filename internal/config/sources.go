@@ -8,28 +8,26 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/empirefederation/neuron/federation"
+	"github.com/empirefederation/neuron/internal/limits"
 	"github.com/empirefederation/neuron/internal/spool"
 	"github.com/empirefederation/neuron/internal/watch"
-	"github.com/empirefederation/neuron/runtime"
 )
 
 // Built-in defaults. The id, name and base URL have none: they are derived
 // once the other layers are merged (see derive).
 const (
-	defaultListen             = ":8080"
-	defaultPluginsDir         = "./plugins"
-	defaultPluginsWatch       = true
-	defaultPluginsWatchQuiet  = watch.DefaultQuiet
-	defaultDataDir            = "./.neuron"
-	defaultLogLevel           = "info"
-	defaultShutdownTimeout    = 15 * time.Second
-	defaultHeartbeatInterval  = 60 * time.Second
-	defaultAnalyticsInterval  = 60 * time.Second
-	defaultConfigPollInterval = 30 * time.Second
-	defaultType               = "wasm-neuron"
-	defaultAlertErrorRate     = 5.0    // percent of calls failing
-	defaultAlertResponseTime  = 2000.0 // milliseconds, average
-	defaultAlertHealthScore   = 80.0   // out of 100
+	defaultListen            = ":8080"
+	defaultPluginsDir        = "./plugins"
+	defaultPluginsWatch      = true
+	defaultPluginsWatchQuiet = watch.DefaultQuiet
+	defaultDataDir           = "./.neuron"
+	defaultLogLevel          = "info"
+	defaultShutdownTimeout   = 15 * time.Second
+	defaultType              = "wasm-neuron"
+	defaultAlertErrorRate    = 5.0    // percent of calls failing
+	defaultAlertResponseTime = 2000.0 // milliseconds, average
+	defaultAlertHealthScore  = 80.0   // out of 100
 )
 
 // DefaultFederationListen is where a development federation listens by
@@ -80,7 +78,7 @@ var envVars = []binding{
 	{"NEURON_POOL_MIN", "limits.poolMin", "default instances kept ready per processor"},
 	{"NEURON_POOL_MAX", "limits.poolMax", "default instance cap per processor"},
 	{"NEURON_POOL_QUEUE", "limits.poolQueue", "default callers that may wait for an instance"},
-	{"NEURON_START_TIMEOUT", "limits.startTimeout", "bound on starting an instance (_initialize, probe, self-test) (default " + runtime.DefaultLimits.StartTimeout.String() + ")"},
+	{"NEURON_START_TIMEOUT", "limits.startTimeout", "bound on starting an instance (_initialize, probe, self-test) (default " + limits.Default().StartTimeout.String() + ")"},
 	{"NEURON_ALLOW_PERMISSIONS", "allowPermissions", "comma-separated: filesystem, environment"},
 }
 
@@ -106,18 +104,18 @@ func defaultsLayer() layer {
 			"pluginsDir":         defaultPluginsDir,
 			"pluginsWatch":       defaultPluginsWatch,
 			"pluginsWatchQuiet":  defaultPluginsWatchQuiet,
-			"drainTimeout":       runtime.DefaultDrainTimeout,
-			"keepVersions":       int64(runtime.DefaultKeepVersions),
-			"requestBodyBudget":  int64(runtime.DefaultRequestBodyBudget),
-			"requestBodyTimeout": runtime.DefaultRequestBodyTimeout,
+			"drainTimeout":       limits.DefaultDrainTimeout,
+			"keepVersions":       int64(limits.DefaultKeepVersions),
+			"requestBodyBudget":  int64(limits.DefaultRequestBodyBudget),
+			"requestBodyTimeout": limits.DefaultRequestBodyTimeout,
 			"dataDir":            defaultDataDir,
 			"logLevel":           defaultLogLevel,
 			"shutdownTimeout":    defaultShutdownTimeout,
 			"federation": map[string]any{
 				"listen":             DefaultFederationListen,
-				"heartbeatInterval":  defaultHeartbeatInterval,
-				"analyticsInterval":  defaultAnalyticsInterval,
-				"configPollInterval": defaultConfigPollInterval,
+				"heartbeatInterval":  federation.DefaultHeartbeatInterval,
+				"analyticsInterval":  federation.DefaultAnalyticsInterval,
+				"configPollInterval": federation.DefaultConfigPollInterval,
 				"spoolMaxReports":    int64(spool.DefaultMaxItems),
 				"spoolMaxBytes":      int64(spool.DefaultMaxBytes),
 				"type":               defaultType,
@@ -127,24 +125,10 @@ func defaultsLayer() layer {
 					"healthScore":  defaultAlertHealthScore,
 				},
 			},
-			"limits":    limitsLayer(runtime.DefaultLimits),
-			"maxLimits": limitsLayer(runtime.DefaultMaxLimits),
+			"limits":    limits.Default().Map(),
+			"maxLimits": limits.DefaultMax().Map(),
 		},
 		where: func(string) string { return "defaults" },
-	}
-}
-
-// limitsLayer is l as a layer's mapping.
-func limitsLayer(l runtime.Limits) map[string]any {
-	return map[string]any{
-		"memoryPages":      int64(l.MemoryPages),
-		"callTimeout":      l.CallTimeout,
-		"maxBodyBytes":     l.MaxBodyBytes,
-		"maxResponseBytes": l.MaxResponseBytes,
-		"poolMin":          int64(l.PoolMin),
-		"poolMax":          int64(l.PoolMax),
-		"poolQueue":        int64(l.PoolQueue),
-		"startTimeout":     l.StartTimeout,
 	}
 }
 

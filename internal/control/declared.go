@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/empirefederation/neuron/internal/jsonkind"
 	"github.com/empirefederation/neuron/runtime"
 )
 
@@ -96,18 +97,9 @@ func (d *declarations) loadedNames() string {
 func describe(m map[string]any) string {
 	parts := make([]string, 0, len(m))
 	for _, k := range slices.Sorted(maps.Keys(m)) {
-		parts = append(parts, fmt.Sprintf("%s (%s)", k, shortKind(m[k])))
+		parts = append(parts, fmt.Sprintf("%s (%s)", k, jsonkind.Of(m[k])))
 	}
 	return strings.Join(parts, ", ")
-}
-
-// shortKind is kind without its article: "string", "number".
-func shortKind(v any) string {
-	k := kind(v)
-	if _, rest, ok := strings.Cut(k, " "); ok {
-		return rest
-	}
-	return k
 }
 
 // pins are the settings the operator pinned (the config file's

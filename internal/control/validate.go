@@ -10,6 +10,7 @@ import (
 
 	"github.com/empirefederation/neuron/federation"
 	"github.com/empirefederation/neuron/internal/config"
+	"github.com/empirefederation/neuron/internal/jsonkind"
 )
 
 // layer is a validated federation update's configuration: the flat
@@ -52,7 +53,7 @@ func (v validator) config(where string, raw map[string]any) (layer, []error) {
 		case key == "plugins":
 			m, ok := val.(map[string]any)
 			if !ok {
-				errs = append(errs, fmt.Errorf("%s.plugins must be an object of processor name → settings, got %s", where, kind(val)))
+				errs = append(errs, fmt.Errorf("%s.plugins must be an object of processor name → settings, got %s", where, jsonkind.A(val)))
 				continue
 			}
 			for _, name := range slices.Sorted(maps.Keys(m)) {
@@ -82,7 +83,7 @@ func (v validator) config(where string, raw map[string]any) (layer, []error) {
 func (v validator) plugin(where, name string, val any, out layer) []error {
 	m, ok := val.(map[string]any)
 	if !ok {
-		return []error{fmt.Errorf("%s.plugins.%s must be an object of settings, got %s", where, name, kind(val))}
+		return []error{fmt.Errorf("%s.plugins.%s must be an object of settings, got %s", where, name, jsonkind.A(val))}
 	}
 	if name == "" {
 		return []error{fmt.Errorf("%s.plugins: empty processor name", where)}
@@ -170,8 +171,8 @@ func (v validator) declaredKeys(name string) string {
 // what: "its declared value", "hello's declared default".
 func typed(val, base any, what string) (any, error) {
 	norm := normalize(val)
-	if kind(norm) != kind(base) {
-		return nil, fmt.Errorf("must be %s like %s, got %s", kind(base), what, kind(norm))
+	if jsonkind.Of(norm) != jsonkind.Of(base) {
+		return nil, fmt.Errorf("must be %s like %s, got %s", jsonkind.A(base), what, jsonkind.A(norm))
 	}
 	return norm, nil
 }
@@ -227,23 +228,4 @@ func normalize(v any) any {
 		return out
 	}
 	return v
-}
-
-// kind names a JSON kind: integers and floats are both "a number".
-func kind(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "a boolean"
-	case string:
-		return "a string"
-	case int, int64, uint64, float64, json.Number:
-		return "a number"
-	case map[string]any:
-		return "an object"
-	case []any:
-		return "a list"
-	}
-	return fmt.Sprintf("%T", v)
 }

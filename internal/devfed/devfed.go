@@ -23,14 +23,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/empirefederation/neuron/federation"
 	"github.com/empirefederation/neuron/internal/devfed/store"
 )
 
 // Defaults of Options.
 const (
-	DefaultHeartbeatInterval = 60 * time.Second
-	DefaultRetention         = 7 * 24 * time.Hour
-	DefaultPushTimeout       = 5 * time.Second
+	DefaultRetention   = 7 * 24 * time.Hour
+	DefaultPushTimeout = 5 * time.Second
 )
 
 // Options configure a development federation.
@@ -112,7 +112,7 @@ func Open(o Options) (*Server, error) {
 
 func withDefaults(o Options) Options {
 	if o.HeartbeatInterval <= 0 {
-		o.HeartbeatInterval = DefaultHeartbeatInterval
+		o.HeartbeatInterval = federation.DefaultHeartbeatInterval
 	}
 	if o.Retention <= 0 {
 		o.Retention = DefaultRetention

@@ -3,6 +3,7 @@ package devfed
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/empirefederation/neuron/internal/jsonkind"
 	"maps"
 	"math"
 	"slices"
@@ -42,7 +43,7 @@ func (o object) str(key string, required bool, max int) (string, error) {
 	s, isStr := v.(string)
 	switch {
 	case !isStr:
-		return "", badField(o.field(key), "must be a string, got %s", kindOf(v))
+		return "", badField(o.field(key), "must be a string, got %s", jsonkind.A(v))
 	case required && strings.TrimSpace(s) == "":
 		return "", badField(o.field(key), "must not be empty")
 	case max > 0 && len(s) > max:
@@ -87,7 +88,7 @@ func (o object) obj(key string) (object, bool, error) {
 	}
 	m, isObj := v.(map[string]any)
 	if !isObj {
-		return object{}, false, badField(o.field(key), "must be an object, got %s", kindOf(v))
+		return object{}, false, badField(o.field(key), "must be an object, got %s", jsonkind.A(v))
 	}
 	return object{m: m, path: o.field(key)}, true, nil
 }
@@ -100,7 +101,7 @@ func (o object) list(key string) ([]any, error) {
 	}
 	l, isList := v.([]any)
 	if !isList {
-		return nil, badField(o.field(key), "must be an array, got %s", kindOf(v))
+		return nil, badField(o.field(key), "must be an array, got %s", jsonkind.A(v))
 	}
 	return l, nil
 }
@@ -116,7 +117,7 @@ func (o object) objects(key string) ([]object, error) {
 		m, isObj := v.(map[string]any)
 		path := fmt.Sprintf("%s[%d]", o.field(key), i)
 		if !isObj {
-			return nil, badField(path, "must be an object, got %s", kindOf(v))
+			return nil, badField(path, "must be an object, got %s", jsonkind.A(v))
 		}
 		out[i] = object{m: m, path: path}
 	}
@@ -133,7 +134,7 @@ func (o object) strings(key string) ([]string, error) {
 	for i, v := range l {
 		s, isStr := v.(string)
 		if !isStr {
-			return nil, badField(fmt.Sprintf("%s[%d]", o.field(key), i), "must be a string, got %s", kindOf(v))
+			return nil, badField(fmt.Sprintf("%s[%d]", o.field(key), i), "must be a string, got %s", jsonkind.A(v))
 		}
 		out[i] = s
 	}
@@ -158,7 +159,7 @@ func (o object) values(key string, check func(v any) error) error {
 // isString and isNumber are checks for values.
 func isString(v any) error {
 	if _, isStr := v.(string); !isStr {
-		return fmt.Errorf("must be a string, got %s", kindOf(v))
+		return fmt.Errorf("must be a string, got %s", jsonkind.A(v))
 	}
 	return nil
 }
@@ -172,30 +173,11 @@ func isNumber(v any) error {
 func number(v any) (float64, error) {
 	n, isNum := v.(json.Number)
 	if !isNum {
-		return 0, fmt.Errorf("must be a number, got %s", kindOf(v))
+		return 0, fmt.Errorf("must be a number, got %s", jsonkind.A(v))
 	}
 	f, err := n.Float64()
 	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
 		return 0, fmt.Errorf("must be a finite number, got %s", n)
 	}
 	return f, nil
-}
-
-// kindOf names the JSON kind of a decoded value.
-func kindOf(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "a boolean"
-	case string:
-		return "a string"
-	case json.Number, float64:
-		return "a number"
-	case map[string]any:
-		return "an object"
-	case []any:
-		return "an array"
-	}
-	return fmt.Sprintf("%T", v)
 }

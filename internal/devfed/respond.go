@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/empirefederation/neuron/internal/jsonkind"
 	"io"
 	"net/http"
 )
@@ -126,7 +127,7 @@ func decodeObject(body []byte) (map[string]any, error) {
 	}
 	m, isObj := v.(map[string]any)
 	if !isObj {
-		return nil, badField("", "the body must be a JSON object, got %s", kindOf(v))
+		return nil, badField("", "the body must be a JSON object, got %s", jsonkind.A(v))
 	}
 	return m, nil
 }

@@ -77,6 +77,21 @@ const (
 	LogError int32 = 8
 )
 
+// Limits on what one host function call accepts. The host (package host)
+// and the SDK's stand-in for it outside Wasm (sdk/internal/hostcall) both
+// enforce these, so that a processor that passes its unit tests is not
+// refused in production.
+const (
+	// MaxLogBytes is the longest FuncLog message; longer ones are cut.
+	MaxLogBytes = 16 << 10
+	// MaxNameBytes is the longest FuncMetricAdd name or FuncEventEmit type;
+	// a longer one gets ErrCodeLimit.
+	MaxNameBytes = 128
+	// MaxEventBytes is the largest FuncEventEmit data; larger gets
+	// ErrCodeLimit.
+	MaxEventBytes = 64 << 10
+)
+
 // Results of host functions that return an i32 status.
 const (
 	// OK means the host function did what was asked.

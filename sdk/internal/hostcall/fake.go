@@ -29,14 +29,6 @@ var (
 	SelfTest func() []byte
 )
 
-// Limits of the fake host. They mirror the neuron host (package host) so that
-// a processor that passes its unit tests is not refused in production.
-const (
-	MaxLogBytes   = 16 << 10
-	MaxNameBytes  = 128
-	MaxEventBytes = 64 << 10
-)
-
 // LogLine is one call of the log function.
 type LogLine struct {
 	Level int32
@@ -108,10 +100,10 @@ func Events() []EventRecord {
 	return append([]EventRecord(nil), fake.events...)
 }
 
-// log records a log line, cut at MaxLogBytes like the host does.
+// log records a log line, cut at abi.MaxLogBytes like the host does.
 func (f *fakeHost) log(level int32, msg []byte) {
-	if len(msg) > MaxLogBytes {
-		msg = msg[:MaxLogBytes]
+	if len(msg) > abi.MaxLogBytes {
+		msg = msg[:abi.MaxLogBytes]
 	}
 	line := LogLine{Level: level, Msg: bytes.Clone(msg)}
 	f.mu.Lock()
@@ -139,7 +131,7 @@ func (f *fakeHost) metricAdd(name string, v float64) int32 {
 	switch {
 	case name == "" || !utf8.ValidString(name) || v < 0 || math.IsNaN(v) || math.IsInf(v, 0):
 		return abi.ErrCodeInvalid
-	case len(name) > MaxNameBytes:
+	case len(name) > abi.MaxNameBytes:
 		return abi.ErrCodeLimit
 	}
 	f.mu.Lock()
@@ -154,7 +146,7 @@ func (f *fakeHost) metricAdd(name string, v float64) int32 {
 // eventEmit records an event, refusing what the host refuses.
 func (f *fakeHost) eventEmit(typ string, data []byte) int32 {
 	switch {
-	case len(typ) > MaxNameBytes || len(data) > MaxEventBytes:
+	case len(typ) > abi.MaxNameBytes || len(data) > abi.MaxEventBytes:
 		return abi.ErrCodeLimit
 	case typ == "" || !utf8.ValidString(typ) || !isObject(data):
 		return abi.ErrCodeInvalid
