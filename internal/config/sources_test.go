@@ -116,3 +116,39 @@ func TestLoad_EnvAsksOnlyTheTable(t *testing.T) {
 		t.Errorf("Load looked up %d variables, want each of the %d of envVars", len(asked), len(envVars))
 	}
 }
+
+// FuzzEnvLayer feeds any value to any variable of envVars: the env provider
+// must put it, whole and as a string, at the variable's key (values may
+// hold '=', newlines, anything), name the variable as its source, and take
+// an empty value as unset.
+func FuzzEnvLayer(f *testing.F) {
+	f.Add(uint8(0), "x")
+	f.Add(uint8(19), "a=b=c,d=")
+	f.Add(uint8(26), "db=tcp:127.0.0.1:1;=")
+	f.Add(uint8(3), "")
+	f.Add(uint8(5), "\n=\x00")
+	f.Fuzz(func(t *testing.T, i uint8, v string) {
+		b := envVars[int(i)%len(envVars)]
+		l := envLayer(env(map[string]string{b.name: v}))
+		if b.key == "" || v == "" {
+			if len(l.raw) != 0 {
+				t.Fatalf("%s=%q gave %v, want nothing", b.name, v, l.raw)
+			}
+			return
+		}
+		var got any = l.raw
+		for _, part := range strings.Split(b.key, ".") {
+			m, ok := got.(map[string]any)
+			if !ok {
+				t.Fatalf("%s=%q: no mapping above %s in %v", b.name, v, part, l.raw)
+			}
+			got = m[part]
+		}
+		if got != v {
+			t.Errorf("%s=%q: %s = %#v", b.name, v, b.key, got)
+		}
+		if w := l.where(b.key); w != "env "+b.name {
+			t.Errorf("%s: where(%s) = %q", b.name, b.key, w)
+		}
+	})
+}
