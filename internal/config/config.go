@@ -248,6 +248,10 @@ func Load(args []string, lookupEnv func(string) (string, bool)) (*Config, error)
 	return cfg, nil
 }
 
+// readFile reads the YAML file name. It uses os.ReadFile, not koanf's file
+// provider, which would clean the path its errors name ("open
+// ./neuron.yaml" would become "open neuron.yaml") and whose one other
+// feature, watching the file, nothing here uses.
 func readFile(name string) (layer, error) {
 	data, err := os.ReadFile(name)
 	if err != nil {

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/knadh/koanf/providers/basicflag"
-	koanfenv "github.com/knadh/koanf/providers/env/v2" // not "env": the tests name their lookup so
+	koanfenv "github.com/knadh/koanf/providers/env/v2" // the tests' lookup helper is env
 	"gopkg.in/yaml.v3"
 
 	"github.com/empirefederation/neuron/internal/spool"
@@ -223,6 +223,12 @@ type givenOnly struct{}
 func (givenOnly) Exists(string) bool { return true }
 
 // yamlLayer parses a YAML file. Errors in a file name its line.
+//
+// It decodes through a yaml.Node, not koanf's YAML parser: that parser
+// returns a plain map, so the lines of keys, which every error of a file
+// names, would be lost, and a top-level list would be Go's "cannot
+// unmarshal !!seq into map[string]interface {}" instead of the message
+// below.
 func yamlLayer(name string, data []byte) (layer, error) {
 	l := layer{raw: map[string]any{}, where: func(string) string { return name }}
 	var doc yaml.Node
