@@ -9,6 +9,14 @@
 // completely: it returns every problem at once, each naming the key and
 // where it came from. A Config that Load returned is valid; treat it as
 // immutable.
+//
+// Each layer is read into a map and checked on its own before koanf merges
+// them: the environment through koanf's env provider and the flags through
+// its basicflag provider, both over explicit tables whose names are the
+// contract (sources.go); the YAML file by hand, through a yaml.Node, so
+// that every error names its line. The package reads and checks only: it
+// starts nothing, keeps no state between calls of Load, and never reads the
+// process's environment when its caller passes a lookup.
 package config
 
 import (
@@ -248,6 +256,10 @@ func Load(args []string, lookupEnv func(string) (string, bool)) (*Config, error)
 	return cfg, nil
 }
 
+// readFile reads the YAML file name. It uses os.ReadFile, not koanf's file
+// provider, which would clean the path its errors name ("open
+// ./neuron.yaml" would become "open neuron.yaml") and whose one other
+// feature, watching the file, nothing here uses.
 func readFile(name string) (layer, error) {
 	data, err := os.ReadFile(name)
 	if err != nil {

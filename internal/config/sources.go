@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/knadh/koanf/providers/basicflag"
+	koanfenv "github.com/knadh/koanf/providers/env/v2" // the tests' lookup helper is env
 	"gopkg.in/yaml.v3"
 
 	"github.com/empirefederation/neuron/federation"
@@ -132,16 +134,40 @@ func defaultsLayer() layer {
 	}
 }
 
-// envLayer reads the variables of envVars. An empty variable counts as
-// unset, as container runtimes often pass them empty.
+// envLayer reads the variables of envVars through koanf's env provider,
+// which names each by its key and nests the dotted keys. An empty variable
+// counts as unset, as container runtimes often pass them empty.
+//
+// The provider reads an environ list; it is made of lookup over the names
+// of envVars (and only those), so that Load's caller decides what the
+// environment is (tests never read the process's) and a variable outside
+// the table is never seen.
 func envLayer(lookup func(string) (string, bool)) layer {
-	raw, names := map[string]any{}, map[string]string{}
+	keys := make(map[string]string, len(envVars)) // variable → key
 	for _, b := range envVars {
-		if v, ok := lookup(b.name); ok && v != "" && b.key != "" {
-			set(raw, b.key, v)
-			names[b.key] = b.name
-		}
+		keys[b.name] = b.key
 	}
+	names := map[string]string{} // key → the variable that set it
+	p := koanfenv.Provider(".", koanfenv.Opt{
+		EnvironFunc: func() []string {
+			var environ []string
+			for _, b := range envVars {
+				if v, ok := lookup(b.name); ok {
+					environ = append(environ, b.name+"="+v)
+				}
+			}
+			return environ
+		},
+		TransformFunc: func(name, v string) (string, any) {
+			key := keys[name]
+			if key == "" || v == "" { // NEURON_CONFIG (Load reads it), or unset
+				return "", nil
+			}
+			names[key] = name
+			return key, v
+		},
+	})
+	raw, _ := p.Read() // never fails: it only splits and nests strings
 	return layer{raw: raw, where: func(key string) string { return "env " + names[boundKey(names, key)] }}
 }
 
@@ -156,23 +182,37 @@ func boundKey(names map[string]string, key string) string {
 	return key
 }
 
-// flagLayer holds the flags that were set on the command line, even to "".
+// flagLayer holds the flags that were set on the command line, even to "",
+// read through koanf's basicflag provider (fs is a standard flag.FlagSet,
+// as every command of cmd/neuron parses with).
 func flagLayer(fs *flag.FlagSet) layer {
-	raw, names := map[string]any{}, map[string]string{}
-	keys := map[string]string{}
+	keys, names := map[string]string{}, map[string]string{}
 	for _, b := range flags {
-		keys[b.name] = b.key
+		keys[b.name], names[b.key] = b.key, b.name
 	}
-	fs.Visit(func(f *flag.Flag) {
-		if key := keys[f.Name]; key != "" {
-			set(raw, key, f.Value.String())
-			names[key] = f.Name
-		}
-	})
+	// --config has no key (Load reads it): the provider skips a flag
+	// whose key is "".
+	p := basicflag.ProviderWithValue(fs, ".", func(name, v string) (string, any) { return keys[name], v }, givenOnly{})
+	raw, _ := p.Read() // never fails: it only visits fs and nests strings
 	return layer{raw: raw, where: func(key string) string { return "flag --" + names[key] }}
 }
 
+// givenOnly tells basicflag that every key already has a value, so that it
+// merges only the flags given on the command line and never a flag's own
+// default: the defaults are the defaults layer's, and a flag's "" default
+// must not hide what the file or the environment set.
+type givenOnly struct{}
+
+// Exists implements basicflag.KoanfIntf.
+func (givenOnly) Exists(string) bool { return true }
+
 // yamlLayer parses a YAML file. Errors in a file name its line.
+//
+// It decodes through a yaml.Node, not koanf's YAML parser: that parser
+// returns a plain map, so the lines of keys, which every error of a file
+// names, would be lost, and a top-level list would be Go's "cannot
+// unmarshal !!seq into map[string]interface {}" instead of the message
+// below.
 func yamlLayer(name string, data []byte) (layer, error) {
 	l := layer{raw: map[string]any{}, where: func(string) string { return name }}
 	var doc yaml.Node
@@ -231,19 +271,4 @@ func parentKey(key string) string {
 		return key[:i]
 	}
 	return ""
-}
-
-// set puts v at the dotted key in m, creating maps on the way. Keys of the
-// tables above have no dots in their parts.
-func set(m map[string]any, key string, v any) {
-	parts := strings.Split(key, ".")
-	for _, p := range parts[:len(parts)-1] {
-		sub, ok := m[p].(map[string]any)
-		if !ok {
-			sub = map[string]any{}
-			m[p] = sub
-		}
-		m = sub
-	}
-	m[parts[len(parts)-1]] = v
 }
