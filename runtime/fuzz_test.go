@@ -15,6 +15,7 @@ import (
 
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/empirefederation/neuron/internal/testutil"
 	"github.com/empirefederation/neuron/sdk/abi"
 )
 
@@ -35,10 +36,10 @@ var fuzzRequest = abi.Request{Method: "GET", Path: "/fuzz", Route: "/fuzz"}
 func fuzzProcessor(tb testing.TB) (*Runtime, *processor) {
 	tb.Helper()
 	i32, i64 := api.ValueTypeI32, api.ValueTypeI64
-	bin := AssembleModule(2,
-		WasmFunc{Export: abi.ExportABIVersion, Results: []api.ValueType{i32}, Body: I32Const(abi.Version)},
-		WasmFunc{Export: abi.ExportAlloc, Params: []api.ValueType{i32}, Results: []api.ValueType{i32}, Body: I32Const(fuzzBuffer)},
-		WasmFunc{Export: abi.DefaultHandlerExport, Params: []api.ValueType{i32, i32}, Results: []api.ValueType{i64}, Body: GlobalGet0},
+	bin := testutil.AssembleModule(2,
+		testutil.WasmFunc{Export: abi.ExportABIVersion, Results: []api.ValueType{i32}, Body: testutil.I32Const(abi.Version)},
+		testutil.WasmFunc{Export: abi.ExportAlloc, Params: []api.ValueType{i32}, Results: []api.ValueType{i32}, Body: testutil.I32Const(fuzzBuffer)},
+		testutil.WasmFunc{Export: abi.DefaultHandlerExport, Params: []api.ValueType{i32, i32}, Results: []api.ValueType{i64}, Body: testutil.GlobalGet0},
 	)
 	dir := tb.TempDir()
 	files := map[string]string{

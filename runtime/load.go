@@ -23,6 +23,8 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
+	"github.com/empirefederation/neuron/internal/codecache"
+	"github.com/empirefederation/neuron/internal/guestmem"
 	"github.com/empirefederation/neuron/internal/interrupt"
 	"github.com/empirefederation/neuron/sdk/abi"
 )
@@ -51,7 +53,7 @@ type module struct {
 // piece of guest code under startTimeout(name) and until ctx ends (name is
 // the processor's when a sidecar manifest names it, else ""); the caller
 // closes r, which closes the compiled module returned.
-func readModule(ctx context.Context, r wazero.Runtime, bin *binary, startTimeout func(name string) time.Duration) (*module, wazero.CompiledModule, error) {
+func readModule(ctx context.Context, r wazero.Runtime, mem *guestmem.Allocator, bin *binary, startTimeout func(name string) time.Duration) (*module, wazero.CompiledModule, error) {
 	m := &module{Path: bin.path, Digest: bin.digest, Size: bin.size}
 	compiled, err := compileModule(ctx, r, bin.code)
 	if err != nil {
@@ -67,7 +69,7 @@ func readModule(ctx context.Context, r wazero.Runtime, bin *binary, startTimeout
 			return nil, nil, fmt.Errorf("sidecar manifest %s: %w", m.Sidecar, err)
 		}
 	}
-	if err := probe(ctx, r, compiled, m, startTimeout(m.Manifest.Name)); err != nil {
+	if err := probe(ctx, r, mem, compiled, m, startTimeout(m.Manifest.Name)); err != nil {
 		return nil, nil, m.named(err)
 	}
 	if err := validateManifest(&m.Manifest); err != nil {
@@ -93,7 +95,7 @@ func (m *module) named(err error) error {
 // binary is a module file as read, with the code the runtime compiles.
 type binary struct {
 	*pluginFile
-	code []byte // the file prepared to compile: see prepareCode
+	code []byte // the file prepared to compile: see codecache.Prepared
 	// interruptible says code carries the interrupt flag; without it calls
 	// are stopped by wazero's slower context mechanism.
 	interruptible bool
@@ -149,14 +151,14 @@ func sha256Hex(b []byte) string {
 
 // binary prepares the file to compile (checked against the module budget,
 // tables capped, data segments coalesced, instrumented for interruption),
-// or takes the result of preparing the same bytes before from the
-// process's cache (a swap back to a version, a reload, a restart of a
-// runtime in the process). It fails when the neuron refuses to compile the
-// file. The raw bytes are kept unchanged (the archive stores them).
-func (f *pluginFile) binary() (*binary, error) {
+// or takes the result of preparing the same bytes before from cache (a
+// swap back to a version, a reload, a runtime sharing the cache). It fails
+// when the neuron refuses to compile the file. The raw bytes are kept
+// unchanged (the archive stores them).
+func (f *pluginFile) binary(cache *codecache.Prepared) (*binary, error) {
 	b := &binary{pluginFile: f}
 	var err error
-	if b.code, b.interruptible, err = prepared.code(f.digest, f.raw); err != nil {
+	if b.code, b.interruptible, err = cache.Code(f.digest, f.raw); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -164,8 +166,8 @@ func (f *pluginFile) binary() (*binary, error) {
 
 // probe instantiates the module once to check its ABI version and, without
 // a sidecar, read its manifest, each call under timeout.
-func probe(ctx context.Context, r wazero.Runtime, compiled wazero.CompiledModule, m *module, timeout time.Duration) error {
-	mod, cc, stderr, err := instantiate(ctx, r, compiled, moduleConfig(), timeout)
+func probe(ctx context.Context, r wazero.Runtime, mem *guestmem.Allocator, compiled wazero.CompiledModule, m *module, timeout time.Duration) error {
+	mod, cc, stderr, err := instantiate(ctx, r, mem, compiled, moduleConfig(), timeout)
 	if err != nil {
 		return err
 	}
@@ -230,7 +232,7 @@ func moduleConfig() wazero.ModuleConfig {
 // and its _initialize, stopping each after timeout or when ctx ends. The
 // instance's stderr and stdout go to the returned buffer, and it sleeps
 // through a sleep that its deadline cuts short.
-func instantiate(ctx context.Context, r wazero.Runtime, compiled wazero.CompiledModule, cfg wazero.ModuleConfig, timeout time.Duration) (api.Module, *callContext, *tailBuffer, error) {
+func instantiate(ctx context.Context, r wazero.Runtime, alloc *guestmem.Allocator, compiled wazero.CompiledModule, cfg wazero.ModuleConfig, timeout time.Duration) (api.Module, *callContext, *tailBuffer, error) {
 	stderr := &tailBuffer{}
 	cc := newCallContext()
 	cfg = cfg.WithStderr(stderr).WithStdout(stderr).WithNanosleep(cc.sleep)
@@ -240,10 +242,10 @@ func instantiate(ctx context.Context, r wazero.Runtime, compiled wazero.Compiled
 	// given: the instance's own, under the deadline, which ends a sleep too.
 	// wazero does not free the memory of an instantiation that fails after
 	// allocating it (a data segment out of bounds): the allocator keeps it
-	// for this call to free (see countedMemory).
+	// for this call to free (see guestmem.Allocator).
 	var mem experimental.LinearMemory
 	ictx := experimental.WithMemoryAllocator(cc, experimental.MemoryAllocatorFunc(func(capBytes, maxBytes uint64) experimental.LinearMemory {
-		mem = linearMemory.Allocate(capBytes, maxBytes)
+		mem = alloc.Allocate(capBytes, maxBytes)
 		return mem
 	}))
 	var mod api.Module
@@ -255,7 +257,7 @@ func instantiate(ctx context.Context, r wazero.Runtime, compiled wazero.Compiled
 		if mod != nil { // instantiated, but past its deadline: spent
 			_ = mod.Close(ctx)
 		} else if mem != nil {
-			err = cmp.Or(memoryFailure(mem), err)
+			err = cmp.Or(guestmem.Failure(mem), err)
 			mem.Free()
 		}
 		if errors.Is(err, errTimeout) || errors.Is(err, errCanceled) {

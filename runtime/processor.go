@@ -108,7 +108,7 @@ func (rt *Runtime) openProcessor(ctx context.Context, f *pluginFile, fromArchive
 	start := time.Now()
 	p := &processor{rt: rt, log: rt.log.With("file", filepath.Base(f.path)), workers: map[*instance]struct{}{}, file: f, fromArchive: fromArchive}
 	defer func() { p.loadTook = time.Since(start) }()
-	bin, err := f.binary()
+	bin, err := f.binary(rt.prepared)
 	if err == nil {
 		err = p.open(ctx, bin)
 	}
@@ -209,7 +209,7 @@ func coversMemory(compiled wazero.CompiledModule, pages uint32) error {
 // newInstance instantiates the module, running _initialize, and resolves
 // its exports once so that calls do no lookups.
 func (p *processor) newInstance(ctx context.Context) (*instance, error) {
-	mod, cc, stderr, err := instantiate(ctx, p.code.wr, p.code.compiled, p.modCfg, p.startTimeout)
+	mod, cc, stderr, err := instantiate(ctx, p.code.wr, &p.rt.mem, p.code.compiled, p.modCfg, p.startTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.id(), err)
 	}

@@ -37,6 +37,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tetratelabs/wazero"
+
+	"github.com/empirefederation/neuron/internal/codecache"
+	"github.com/empirefederation/neuron/internal/guestmem"
 )
 
 // Options configure a Runtime. The zero value of each field has a default.
@@ -94,6 +97,11 @@ type Options struct {
 	// caps every processor's MaxBodyBytes. Default
 	// DefaultRequestBodyBudget, at least MinRequestBodyBudget.
 	RequestBodyBudget int64
+	// Prepared, when not nil, is a cache of prepared modules that this
+	// Runtime shares with the others given the same one. Default: a cache
+	// of the Runtime's own, so that two runtimes of one process neither
+	// see nor evict each other's modules (see PreparedModules).
+	Prepared *PreparedModules
 	// RequestBodyTimeout bounds the reading of a request body, from the
 	// moment its headers were read: a body still incomplete then is
 	// answered 408 "body_timeout" and its connection closed. Default
@@ -106,6 +114,20 @@ const (
 	DefaultDrainTimeout = 30 * time.Second
 	DefaultKeepVersions = 3
 )
+
+// PreparedModules is a cache of modules prepared for compiling (checked
+// against the module budget, tables capped, data segments coalesced,
+// instrumented for interruption), by the sha256 of their file, bounded to
+// 64 MiB. Every Runtime has one; Runtimes of one process that load the
+// same files (tests) may share one through Options.Prepared, so that each
+// module is prepared once (about 0.1 s for a Go processor). Its methods
+// are safe for concurrent use.
+type PreparedModules struct{ c *codecache.Prepared }
+
+// NewPreparedModules returns an empty cache of prepared modules.
+func NewPreparedModules() *PreparedModules {
+	return &PreparedModules{c: codecache.NewPrepared(codecache.PreparedBytes)}
+}
 
 // Event is something that happened to or in a processor, for analytics.
 type Event struct {
@@ -199,7 +221,14 @@ type Runtime struct {
 	// replaced; kept holds those of versions that closed cleanly, for a
 	// later version of the same file to take over (see code.go).
 	wazeroOpen atomic.Int64
-	kept       *keptCodes
+	kept       *codecache.Kept[codeKey, *code]
+	// prepared are the modules prepared for compiling: see
+	// Options.Prepared.
+	prepared *codecache.Prepared
+
+	// mem allocates and counts the guest memories of rt's instances, and
+	// only of them: see guestmem.Allocator.
+	mem guestmem.Allocator
 
 	// bodies is the budget of request bodies in flight; see bodyBudget.
 	bodies bodyBudget
@@ -267,7 +296,11 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	}
 	rt := &Runtime{opts: opts, log: opts.Logger, cache: cache, versions: map[string]*versionState{},
 		state: state, rejected: map[string]rejectedFile{}, retired: map[*processor]struct{}{},
-		kept: newKeptCodes(keepCodes, keepCodeBytes)}
+		kept: codecache.NewKept[codeKey, *code](codecache.KeepCodes, codecache.KeepCodeBytes)}
+	if opts.Prepared == nil {
+		opts.Prepared = NewPreparedModules()
+	}
+	rt.prepared = opts.Prepared.c
 	rt.bodies.max = opts.RequestBodyBudget
 	rt.dyn.Store(dyn)
 	rt.metrics = newMetrics(opts.Registerer, rt)
@@ -343,7 +376,7 @@ func (rt *Runtime) Close(ctx context.Context) error {
 		}
 	}
 	rt.drains.Wait() // they end at once: rt.stop ended their context
-	errs = append(errs, rt.kept.close(ctx), rt.cache.Close(context.WithoutCancel(ctx)))
+	errs = append(errs, rt.kept.Close(ctx), rt.cache.Close(context.WithoutCancel(ctx)))
 	return errors.Join(errs...)
 }
 
@@ -358,7 +391,7 @@ func (rt *Runtime) shrinkLoop(ctx context.Context) {
 			for _, p := range rt.current.Load().procs {
 				p.pool.Shrink(idleFor)
 			}
-			rt.kept.expire(ctx, time.Now().Add(-keepCodeIdle))
+			rt.kept.Expire(ctx, time.Now().Add(-codecache.KeepCodeIdle))
 		}
 	}
 }
