@@ -11,6 +11,7 @@ import (
 	"github.com/tetratelabs/wazero"
 
 	"github.com/empirefederation/neuron/host"
+	"github.com/empirefederation/neuron/internal/guest"
 )
 
 // code is what a processor version runs before any instance exists: its
@@ -124,7 +125,7 @@ func (p *processor) recompile(ctx context.Context, bin *binary, pages uint32) er
 func (p *processor) newCode(ctx context.Context, key codeKey, pages uint32) (*code, error) {
 	c := &code{key: key, env: &hostEnv{}, pages: pages}
 	c.env.p.Store(p)
-	c.wr = newWazeroRuntime(ctx, p.rt.cache, pages, key.interruptible)
+	c.wr = guest.NewRuntime(ctx, p.rt.cache, pages, key.interruptible)
 	p.rt.wazeroOpen.Add(1)
 	if _, err := host.Instantiate(ctx, c.wr, c.env); err != nil {
 		_ = c.wr.Close(ctx)

@@ -1,9 +1,10 @@
 //go:build unix
 
-package runtime
+package guest
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,16 +31,16 @@ func TestInstantiate_MappingRefused(t *testing.T) {
 	}
 	ctx := context.Background()
 	var mem guestmem.Allocator
-	r := newWazeroRuntime(ctx, wazero.NewCompilationCache(), 2048, false)
+	r := NewRuntime(ctx, wazero.NewCompilationCache(), 2048, false)
 	defer r.Close(ctx)
-	compiled, err := r.CompileModule(ctx, testutil.Wat(t, "testdata/ok.wat"))
+	compiled, err := r.CompileModule(ctx, testutil.Wat(t, filepath.Join(testutil.RepoRoot(t), "runtime/testdata/ok.wat")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			defer guestmem.RefuseForTest(tc.reserve)()
-			mod, _, _, err := instantiate(ctx, r, &mem, compiled, moduleConfig(), time.Second)
+			mod, _, _, err := Instantiate(ctx, r, &mem, compiled, ModuleConfig(), time.Second)
 			if err == nil {
 				_ = mod.Close(ctx)
 				t.Fatal("instantiate succeeded with the kernel refusing its memory")
@@ -55,10 +56,10 @@ func TestInstantiate_MappingRefused(t *testing.T) {
 		})
 	}
 	// The runtime is sound after the failures: an instance starts.
-	mod, cc, _, err := instantiate(ctx, r, &mem, compiled, moduleConfig(), time.Second)
+	mod, cc, _, err := Instantiate(ctx, r, &mem, compiled, ModuleConfig(), time.Second)
 	if err != nil {
 		t.Fatalf("instantiate after the failures: %v", err)
 	}
-	cc.release()
+	cc.Release()
 	_ = mod.Close(ctx)
 }

@@ -1,4 +1,4 @@
-package runtime
+package guest
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 // wazero allocated the memory (a data segment past its end) frees it.
 func TestInstantiate_FailureFreesMemory(t *testing.T) {
 	ctx := context.Background()
-	r := newWazeroRuntime(ctx, wazero.NewCompilationCache(), 16, false)
+	r := NewRuntime(ctx, wazero.NewCompilationCache(), 16, false)
 	defer r.Close(ctx)
 	bin := []byte("\x00asm\x01\x00\x00\x00" +
 		"\x05\x03\x01\x00\x01" + // one memory of 1 page
@@ -25,7 +25,7 @@ func TestInstantiate_FailureFreesMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	var mem guestmem.Allocator
-	_, _, _, err = instantiate(ctx, r, &mem, compiled, moduleConfig(), time.Second)
+	_, _, _, err = Instantiate(ctx, r, &mem, compiled, ModuleConfig(), time.Second)
 	if err == nil || !strings.Contains(err.Error(), "out of bounds") {
 		t.Fatalf("instantiate: %v, want out of bounds", err)
 	}
