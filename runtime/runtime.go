@@ -40,6 +40,7 @@ import (
 
 	"github.com/empirefederation/neuron/internal/codecache"
 	"github.com/empirefederation/neuron/internal/guestmem"
+	"github.com/empirefederation/neuron/internal/pins"
 )
 
 // Options configure a Runtime. The zero value of each field has a default.
@@ -187,8 +188,8 @@ type Runtime struct {
 	stop context.CancelFunc
 
 	// state is what operators asked for that outlives a restart: pins
-	// (Rollback) and unloads (Unload). See state.go.
-	state *persistedState
+	// (Rollback) and unloads (Unload). See internal/pins.
+	state *pins.State
 	// rejected remembers the files that failed to load, by path, so that a
 	// Sync does not retry and report the same bytes again; Reload retries.
 	rejected map[string]rejectedFile
@@ -290,7 +291,7 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	if opts.RequestBodyTimeout <= 0 {
 		opts.RequestBodyTimeout = DefaultRequestBodyTimeout
 	}
-	state, err := loadState(opts.DataDir, opts.Logger)
+	state, err := pins.Load(opts.DataDir, opts.Logger)
 	if err != nil {
 		return nil, err
 	}
