@@ -106,10 +106,10 @@ func (c *Context) sleep(ns int64) {
 // errTimeout is the cause of a call stopped by its deadline.
 var errTimeout = errors.New("stopped at its time limit")
 
-// CallWithin calls fn, stopped at timeout and too when ctx ends: for the guest code run
-// to start an instance or check a module (_initialize, the probe, the
-// self-test), which belongs to a load that a shutdown, a signal or the
-// caller cancels. See within.
+// CallWithin calls fn with stack, stopped at timeout and too when ctx
+// ends: for the guest code run to start an instance or check a module
+// (_initialize, the probe, the self-test), which belongs to a load that a
+// shutdown, a signal or the caller cancels. See within.
 func (c *Context) CallWithin(ctx context.Context, fn api.Function, stack []uint64, timeout time.Duration) error {
 	return c.within(ctx, timeout, func() error { return fn.CallWithStack(c, stack) })
 }
