@@ -16,6 +16,15 @@
 //	defer rt.Close(ctx)
 //	rt.Sync(ctx) // again whenever the directory changes
 //	http.ListenAndServe(":8080", rt)
+//
+// The parts behind the API live in internal packages that do not import
+// this one: internal/guest (one Wasm instance and its call),
+// internal/guestmem (guest memory and its counts), internal/codecache (the
+// prepared and the kept compiled modules) and internal/pins (the pins and
+// unloads that outlive a restart); docs/design.md, "How is the runtime laid
+// out?", says what each owns. This package's name shadows the standard
+// library's runtime: where both are needed, import that one as
+// goruntime "runtime".
 package runtime
 
 import (
