@@ -130,7 +130,7 @@ func (rt *Runtime) trimArchive(name string) error {
 	if err != nil {
 		return fmt.Errorf("archive of %s: %w", name, err)
 	}
-	pin, pinned := rt.state.pin(name)
+	pin, pinned := rt.state.Pinned(name)
 	kept := 0
 	var errs []error
 	for _, a := range list {

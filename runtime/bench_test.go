@@ -108,7 +108,7 @@ func guestCall(b *testing.B, rt *Runtime, method, path string, body []byte) func
 	b.Cleanup(func() { ep.p.pool.Put(in) })
 	var out []byte
 	return func() {
-		resp, cerr := in.call(ep.fn, msg, time.Minute, 1<<20, out[:0])
+		resp, cerr := in.Call(ep.fn, msg, time.Minute, 1<<20, out[:0])
 		if cerr != nil || resp.Status != http.StatusOK {
 			b.Fatalf("guest call: %v (status %d)", cerr, resp.Status)
 		}

@@ -11,13 +11,14 @@ import (
 	"github.com/tetratelabs/wazero"
 
 	"github.com/empirefederation/neuron/host"
+	"github.com/empirefederation/neuron/internal/guest"
 )
 
 // code is what a processor version runs before any instance exists: its
 // own wazero runtime (WASI, the host module, the memory limit), the
 // module compiled in it, and the probe's result. One processor owns it at
 // a time; when that processor closes cleanly, it goes to the runtime's
-// keptCodes instead of being closed, and a later version with the same
+// kept codes (a codecache.Kept) instead of being closed, and a later version with the same
 // file contents takes it over rather than decoding, validating, compiling
 // and probing the module again. See docs/design.md, "Why keep the compiled
 // module of a retired version?".
@@ -69,7 +70,7 @@ var _ host.Env = (*hostEnv)(nil)
 // the compilation cache when the bytes were seen before) and probed.
 func (p *processor) loadCode(ctx context.Context, bin *binary) error {
 	key := codeKey{bin.fingerprint(), bin.interruptible}
-	if c := p.rt.kept.take(key); c != nil {
+	if c, ok := p.rt.kept.Take(key); ok {
 		c.env.p.Store(p)
 		p.code, p.mod, p.codeKept = c, c.mod.at(bin.path), true
 		p.rt.wazeroOpen.Add(1)
@@ -81,7 +82,7 @@ func (p *processor) loadCode(ctx context.Context, bin *binary) error {
 		return err
 	}
 	p.code = c
-	if c.mod, c.compiled, err = readModule(ctx, c.wr, bin, p.rt.startTimeout); err != nil {
+	if c.mod, c.compiled, err = readModule(ctx, c.wr, &p.rt.mem, bin, p.rt.startTimeout); err != nil {
 		return err
 	}
 	p.mod = c.mod
@@ -124,7 +125,7 @@ func (p *processor) recompile(ctx context.Context, bin *binary, pages uint32) er
 func (p *processor) newCode(ctx context.Context, key codeKey, pages uint32) (*code, error) {
 	c := &code{key: key, env: &hostEnv{}, pages: pages}
 	c.env.p.Store(p)
-	c.wr = newWazeroRuntime(ctx, p.rt.cache, pages, key.interruptible)
+	c.wr = guest.NewRuntime(ctx, p.rt.cache, pages, key.interruptible)
 	p.rt.wazeroOpen.Add(1)
 	if _, err := host.Instantiate(ctx, c.wr, c.env); err != nil {
 		_ = c.wr.Close(ctx)
@@ -141,10 +142,10 @@ func (p *processor) closeCode(ctx context.Context) error {
 		return nil
 	}
 	p.rt.wazeroOpen.Add(-1)
-	return p.code.close(ctx)
+	return p.code.Close(ctx)
 }
 
-// releaseCode hands p's code to the runtime's keptCodes when p opened
+// releaseCode hands p's code to the runtime's kept codes when p opened
 // completely and its every instance is closed, so that no guest runs in
 // it any more; otherwise it closes it.
 func (p *processor) releaseCode(ctx context.Context, poolErr error) error {
@@ -153,12 +154,13 @@ func (p *processor) releaseCode(ctx context.Context, poolErr error) error {
 	}
 	p.rt.wazeroOpen.Add(-1)
 	p.code.env.p.Store(nil) // no instance can call; do not pin p and its file
-	p.rt.kept.put(ctx, p.code)
+	p.rt.kept.Put(ctx, p.code.key, p.code.mod.Size, p.code)
 	return nil
 }
 
-// close closes the code's wazero runtime.
-func (c *code) close(ctx context.Context) error {
+// Close closes the code's wazero runtime. It implements
+// codecache.Closer.
+func (c *code) Close(ctx context.Context) error {
 	return c.wr.Close(context.WithoutCancel(ctx))
 }
 

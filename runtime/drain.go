@@ -93,7 +93,7 @@ func (p *processor) unloadInstances() int {
 			busy++
 		}
 		in.retired.Store(true)
-		in.ctx.unload()
+		in.Unload()
 	}
 	return busy
 }

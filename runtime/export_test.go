@@ -5,9 +5,13 @@ package runtime
 // replaced.
 func OpenWazeroRuntimes(rt *Runtime) int64 { return rt.wazeroOpen.Load() }
 
-// LiveGuestMemories returns how many guest linear memories the process
-// holds: they live outside the Go heap.
-func LiveGuestMemories() int64 { return liveMemories.Load() }
+// LiveGuestMemories returns how many guest linear memories rt holds: they
+// live outside the Go heap.
+func LiveGuestMemories(rt *Runtime) int64 { return rt.mem.Live() }
+
+// PreparedModuleCount returns how many prepared modules rt's cache holds:
+// its own, or the one Options.Prepared shares.
+func PreparedModuleCount(rt *Runtime) int { return rt.prepared.Len() }
 
 // DrainingProcessors returns how many processor versions left the
 // snapshot and are not closed yet.

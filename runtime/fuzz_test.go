@@ -15,6 +15,7 @@ import (
 
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/empirefederation/neuron/internal/testutil"
 	"github.com/empirefederation/neuron/sdk/abi"
 )
 
@@ -35,10 +36,10 @@ var fuzzRequest = abi.Request{Method: "GET", Path: "/fuzz", Route: "/fuzz"}
 func fuzzProcessor(tb testing.TB) (*Runtime, *processor) {
 	tb.Helper()
 	i32, i64 := api.ValueTypeI32, api.ValueTypeI64
-	bin := AssembleModule(2,
-		WasmFunc{Export: abi.ExportABIVersion, Results: []api.ValueType{i32}, Body: I32Const(abi.Version)},
-		WasmFunc{Export: abi.ExportAlloc, Params: []api.ValueType{i32}, Results: []api.ValueType{i32}, Body: I32Const(fuzzBuffer)},
-		WasmFunc{Export: abi.DefaultHandlerExport, Params: []api.ValueType{i32, i32}, Results: []api.ValueType{i64}, Body: GlobalGet0},
+	bin := testutil.AssembleModule(2,
+		testutil.WasmFunc{Export: abi.ExportABIVersion, Results: []api.ValueType{i32}, Body: testutil.I32Const(abi.Version)},
+		testutil.WasmFunc{Export: abi.ExportAlloc, Params: []api.ValueType{i32}, Results: []api.ValueType{i32}, Body: testutil.I32Const(fuzzBuffer)},
+		testutil.WasmFunc{Export: abi.DefaultHandlerExport, Params: []api.ValueType{i32, i32}, Results: []api.ValueType{i64}, Body: testutil.GlobalGet0},
 	)
 	dir := tb.TempDir()
 	files := map[string]string{
@@ -81,11 +82,11 @@ func prepare(tb testing.TB, p *processor, data []byte, at uint16, result uint64)
 	}
 	defer p.pool.Put(in)
 	data = data[:min(len(data), fuzzPage-int(at))]
-	if !in.mem.Write(uint32(at), data) || !in.mem.Write(fuzzBuffer, abi.AppendRequest(nil, &fuzzRequest)) {
+	if !in.Module().Memory().Write(uint32(at), data) || !in.Module().Memory().Write(fuzzBuffer, abi.AppendRequest(nil, &fuzzRequest)) {
 		tb.Fatal("write outside memory")
 	}
-	in.mod.ExportedGlobal("result").(api.MutableGlobal).Set(result)
-	mem, _ := in.mem.Read(0, in.mem.Size())
+	in.Module().ExportedGlobal("result").(api.MutableGlobal).Set(result)
+	mem, _ := in.Module().Memory().Read(0, in.Module().Memory().Size())
 	return bytes.Clone(mem)
 }
 
@@ -220,7 +221,7 @@ func TestFuzzProcessorWritesTheExpectedRequest(t *testing.T) {
 	ok := abi.AppendResponse(nil, &abi.Response{Status: 200})
 	prepare(t, p, ok, 0, abi.Pack(0, uint32(len(ok)))) // a valid answer keeps the instance
 	in, _ := p.pool.Get(context.Background())
-	in.mem.Write(fuzzBuffer, make([]byte, len(want))) // forget prepare's copy
+	in.Module().Memory().Write(fuzzBuffer, make([]byte, len(want))) // forget prepare's copy
 	p.pool.Put(in)
 	rec := httptest.NewRecorder()
 	rt.ServeHTTP(rec, httptest.NewRequest("GET", "/fuzz", nil))
@@ -229,7 +230,7 @@ func TestFuzzProcessorWritesTheExpectedRequest(t *testing.T) {
 	}
 	in, _ = p.pool.Get(context.Background())
 	defer p.pool.Put(in)
-	got, _ := in.mem.Read(fuzzBuffer, uint32(len(want)))
+	got, _ := in.Module().Memory().Read(fuzzBuffer, uint32(len(want)))
 	if !bytes.Equal(got, want) {
 		t.Fatalf("the host wrote %q, want %q", got, want)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/empirefederation/neuron/internal/guest"
 	"github.com/empirefederation/neuron/internal/pool"
 	"github.com/empirefederation/neuron/sdk/abi"
 )
@@ -116,13 +117,13 @@ func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, vars map[string
 	in, err := p.checkout(r.Context(), timeout)
 	if err != nil {
 		if p.retiring.Load() && errors.Is(err, pool.ErrClosed) {
-			return x, unloadedError(p.id())
+			return x, guest.UnloadedError(p.id())
 		}
 		return x, poolError(err, p.id())
 	}
-	in.ctx.cfg = cfg
-	resp, cerr := in.call(e.fn, msg, timeout, p.limits.MaxResponseBytes, *outBuf)
-	in.ctx.cfg = nil
+	in.SetCallConfig(cfg)
+	resp, cerr := in.Call(e.fn, msg, timeout, p.limits.MaxResponseBytes, *outBuf)
+	in.SetCallConfig(nil)
 	p.checkin(in, cerr)
 	if cerr != nil {
 		return x, cerr

@@ -35,6 +35,11 @@ const guestsDir = "runtime/testdata/guests"
 // cache turns each load from seconds of compiling into milliseconds.
 var cacheDir = filepath.Join(os.TempDir(), "neuron-test-cache")
 
+// prepared is the cache of prepared modules the runtimes of newEnv share
+// unless the test gives one: each test guest is prepared once per test
+// binary, not once per test.
+var prepared = runtime.NewPreparedModules()
+
 // waitLimit bounds every wait, so that a bug shows up as a failure rather
 // than a hang. It is never an assertion on speed: a sync that compiles
 // new modules from a cold cache under the race detector, one compilation
@@ -143,6 +148,9 @@ func newEnvIn(t testing.TB, opts runtime.Options, dir string) *env {
 		opts.DataDir = t.TempDir()
 	}
 	opts.CacheDir = cacheDir
+	if opts.Prepared == nil {
+		opts.Prepared = prepared
+	}
 	opts.Logger = slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	opts.Registerer = e.reg
 	opts.Events = e.events.record

@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,7 +11,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"reflect"
 	goruntime "runtime"
 	"slices"
 	"strings"
@@ -20,9 +18,10 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/experimental"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
+	"github.com/empirefederation/neuron/internal/codecache"
+	"github.com/empirefederation/neuron/internal/guest"
+	"github.com/empirefederation/neuron/internal/guestmem"
 	"github.com/empirefederation/neuron/internal/interrupt"
 	"github.com/empirefederation/neuron/sdk/abi"
 )
@@ -51,7 +50,7 @@ type module struct {
 // piece of guest code under startTimeout(name) and until ctx ends (name is
 // the processor's when a sidecar manifest names it, else ""); the caller
 // closes r, which closes the compiled module returned.
-func readModule(ctx context.Context, r wazero.Runtime, bin *binary, startTimeout func(name string) time.Duration) (*module, wazero.CompiledModule, error) {
+func readModule(ctx context.Context, r wazero.Runtime, mem *guestmem.Allocator, bin *binary, startTimeout func(name string) time.Duration) (*module, wazero.CompiledModule, error) {
 	m := &module{Path: bin.path, Digest: bin.digest, Size: bin.size}
 	compiled, err := compileModule(ctx, r, bin.code)
 	if err != nil {
@@ -67,7 +66,7 @@ func readModule(ctx context.Context, r wazero.Runtime, bin *binary, startTimeout
 			return nil, nil, fmt.Errorf("sidecar manifest %s: %w", m.Sidecar, err)
 		}
 	}
-	if err := probe(ctx, r, compiled, m, startTimeout(m.Manifest.Name)); err != nil {
+	if err := probe(ctx, r, mem, compiled, m, startTimeout(m.Manifest.Name)); err != nil {
 		return nil, nil, m.named(err)
 	}
 	if err := validateManifest(&m.Manifest); err != nil {
@@ -93,7 +92,7 @@ func (m *module) named(err error) error {
 // binary is a module file as read, with the code the runtime compiles.
 type binary struct {
 	*pluginFile
-	code []byte // the file prepared to compile: see prepareCode
+	code []byte // the file prepared to compile: see codecache.Prepared
 	// interruptible says code carries the interrupt flag; without it calls
 	// are stopped by wazero's slower context mechanism.
 	interruptible bool
@@ -149,14 +148,14 @@ func sha256Hex(b []byte) string {
 
 // binary prepares the file to compile (checked against the module budget,
 // tables capped, data segments coalesced, instrumented for interruption),
-// or takes the result of preparing the same bytes before from the
-// process's cache (a swap back to a version, a reload, a restart of a
-// runtime in the process). It fails when the neuron refuses to compile the
-// file. The raw bytes are kept unchanged (the archive stores them).
-func (f *pluginFile) binary() (*binary, error) {
+// or takes the result of preparing the same bytes before from cache (a
+// swap back to a version, a reload, a runtime sharing the cache). It fails
+// when the neuron refuses to compile the file. The raw bytes are kept
+// unchanged (the archive stores them).
+func (f *pluginFile) binary(cache *codecache.Prepared) (*binary, error) {
 	b := &binary{pluginFile: f}
 	var err error
-	if b.code, b.interruptible, err = prepared.code(f.digest, f.raw); err != nil {
+	if b.code, b.interruptible, err = cache.Code(f.digest, f.raw); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -164,16 +163,16 @@ func (f *pluginFile) binary() (*binary, error) {
 
 // probe instantiates the module once to check its ABI version and, without
 // a sidecar, read its manifest, each call under timeout.
-func probe(ctx context.Context, r wazero.Runtime, compiled wazero.CompiledModule, m *module, timeout time.Duration) error {
-	mod, cc, stderr, err := instantiate(ctx, r, compiled, moduleConfig(), timeout)
+func probe(ctx context.Context, r wazero.Runtime, mem *guestmem.Allocator, compiled wazero.CompiledModule, m *module, timeout time.Duration) error {
+	mod, cc, stderr, err := guest.Instantiate(ctx, r, mem, compiled, guest.ModuleConfig(), timeout)
 	if err != nil {
 		return err
 	}
 	defer mod.Close(ctx)
-	defer cc.release()
+	defer cc.Release()
 	stack := []uint64{0}
-	if err := cc.callWithin(ctx, mod.ExportedFunction(abi.ExportABIVersion), stack, timeout); err != nil {
-		return fmt.Errorf("%s: %w", abi.ExportABIVersion, withStderr(err, stderr.String()))
+	if err := cc.CallWithin(ctx, mod.ExportedFunction(abi.ExportABIVersion), stack, timeout); err != nil {
+		return fmt.Errorf("%s: %w", abi.ExportABIVersion, guest.WithStderr(err, stderr.String()))
 	}
 	if v := api.DecodeI32(stack[0]); v != abi.Version {
 		return fmt.Errorf("ABI version %d is not supported: this neuron speaks ABI v%d; rebuild the processor with a matching SDK", v, abi.Version)
@@ -185,135 +184,21 @@ func probe(ctx context.Context, r wazero.Runtime, compiled wazero.CompiledModule
 	if fn == nil {
 		return fmt.Errorf("no manifest: export %s or put a sidecar %s next to the module", abi.ExportManifest, sidecarPath(m.Path))
 	}
-	if err := cc.callWithin(ctx, fn, stack, timeout); err != nil {
-		return fmt.Errorf("%s: %w", abi.ExportManifest, withStderr(err, stderr.String()))
+	if err := cc.CallWithin(ctx, fn, stack, timeout); err != nil {
+		return fmt.Errorf("%s: %w", abi.ExportManifest, guest.WithStderr(err, stderr.String()))
 	}
 	ptr, n := abi.Unpack(stack[0])
 	isJSON := func(b []byte) bool { return json.Valid(b) && bytes.HasPrefix(b, []byte("{")) }
 	b, ok := mod.Memory().Read(ptr, n)
 	if !ok {
 		return fmt.Errorf("%s returned %d bytes at %d, outside guest memory of %d bytes%s", abi.ExportManifest, n, ptr,
-			mod.Memory().Size(), swapHint(mod.Memory(), ptr, n, isJSON))
+			mod.Memory().Size(), guest.SwapHint(mod.Memory(), ptr, n, isJSON))
 	}
 	if err := decodeStrict(b, &m.Manifest); err != nil {
 		m.Manifest = abi.Manifest{} // not read: a rejection names no processor
-		return fmt.Errorf("manifest from %s (%d bytes at %d): %w%s", abi.ExportManifest, n, ptr, err, swapHint(mod.Memory(), ptr, n, isJSON))
+		return fmt.Errorf("manifest from %s (%d bytes at %d): %w%s", abi.ExportManifest, n, ptr, err, guest.SwapHint(mod.Memory(), ptr, n, isJSON))
 	}
 	return nil
-}
-
-// swapHint explains a result packed as (ptr, n) that could not be read
-// or decoded, when it looks like the guest swapped pointer and length:
-// read the other way round, the bytes pass ok. It is "" otherwise.
-func swapHint(mem api.Memory, ptr, n uint32, ok func([]byte) bool) string {
-	if b, read := mem.Read(n, ptr); read && ptr > 0 && ok(b) {
-		return fmt.Sprintf("; read the other way round, %d bytes at %d, it is valid: the pointer and length look swapped, "+
-			"pack them as pointer<<32 | length (abi.Pack)", ptr, n)
-	}
-	return ""
-}
-
-// moduleConfig is the configuration of every instance: a reactor (the host
-// calls _initialize itself, under a deadline), with real clocks and
-// randomness, anonymous so that any number of instances coexist, and nothing
-// else unless a permission grants it. See docs/design.md, "What does a guest
-// get?".
-func moduleConfig() wazero.ModuleConfig {
-	return wazero.NewModuleConfig().
-		WithName("").
-		WithStartFunctions().
-		WithSysWalltime().WithSysNanotime().
-		WithRandSource(cryptoRand{})
-}
-
-// instantiate starts an instance of compiled and runs its start function
-// and its _initialize, stopping each after timeout or when ctx ends. The
-// instance's stderr and stdout go to the returned buffer, and it sleeps
-// through a sleep that its deadline cuts short.
-func instantiate(ctx context.Context, r wazero.Runtime, compiled wazero.CompiledModule, cfg wazero.ModuleConfig, timeout time.Duration) (api.Module, *callContext, *tailBuffer, error) {
-	stderr := &tailBuffer{}
-	cc := newCallContext()
-	cfg = cfg.WithStderr(stderr).WithStdout(stderr).WithNanosleep(cc.sleep)
-	// A start function runs inside InstantiateModule. An instrumented
-	// module has none (it is exported as interrupt.StartExport and called
-	// below); for any other, wazero watches the context instantiation is
-	// given: the instance's own, under the deadline, which ends a sleep too.
-	// wazero does not free the memory of an instantiation that fails after
-	// allocating it (a data segment out of bounds): the allocator keeps it
-	// for this call to free (see countedMemory).
-	var mem experimental.LinearMemory
-	ictx := experimental.WithMemoryAllocator(cc, experimental.MemoryAllocatorFunc(func(capBytes, maxBytes uint64) experimental.LinearMemory {
-		mem = linearMemory.Allocate(capBytes, maxBytes)
-		return mem
-	}))
-	var mod api.Module
-	err := cc.within(ctx, timeout, func() (err error) {
-		mod, err = instantiateModule(ictx, r, compiled, cfg)
-		return err
-	})
-	if err != nil {
-		if mod != nil { // instantiated, but past its deadline: spent
-			_ = mod.Close(ctx)
-		} else if mem != nil {
-			err = cmp.Or(memoryFailure(mem), err)
-			mem.Free()
-		}
-		if errors.Is(err, errTimeout) || errors.Is(err, errCanceled) {
-			// Only a start function runs guest code in instantiation.
-			return nil, nil, nil, fmt.Errorf("start function: %w", err)
-		}
-		return nil, nil, nil, fmt.Errorf("instantiate: %w", withStderr(err, stderr.String()))
-	}
-	if !hasMemory(mod) {
-		_ = mod.Close(ctx)
-		return nil, nil, nil, errors.New("the module has no memory: a processor must define one to exchange requests and responses")
-	}
-	if g, ok := mod.ExportedGlobal(interrupt.Global).(api.MutableGlobal); ok {
-		cc.flag = g
-		if start := mod.ExportedFunction(interrupt.StartExport); start != nil {
-			if err := cc.callWithin(ctx, start, nil, timeout); err != nil {
-				cc.release()
-				_ = mod.Close(ctx)
-				return nil, nil, nil, fmt.Errorf("start function: %w", withStderr(err, stderr.String()))
-			}
-		}
-	}
-	if init := mod.ExportedFunction(abi.ExportInitialize); init != nil {
-		if err := cc.callWithin(ctx, init, nil, timeout); err != nil {
-			cc.release()
-			_ = mod.Close(ctx)
-			return nil, nil, nil, fmt.Errorf("initialize: %w", withStderr(err, stderr.String()))
-		}
-	}
-	return mod, cc, stderr, nil
-}
-
-// instantiateModule is r.InstantiateModule, with a panic in wazero turned
-// into an error: wazero indexes the memory the allocator returns without
-// checking it, and panics when mapping it failed (see newLinearMemory).
-// The instance is not registered anywhere yet then, so failing it leaves
-// the runtime sound.
-func instantiateModule(ctx context.Context, r wazero.Runtime, compiled wazero.CompiledModule, cfg wazero.ModuleConfig) (mod api.Module, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			mod, err = nil, fmt.Errorf("wazero failed: %v", v)
-		}
-	}()
-	return r.InstantiateModule(ctx, compiled, cfg)
-}
-
-// newWazeroRuntime returns a runtime for one processor with WASI, the
-// optimizing compiler, the shared compilation cache and a memory limit.
-// An interruptible module is stopped through its interrupt flag; any other
-// needs wazero to watch the call's context, which is much slower.
-func newWazeroRuntime(ctx context.Context, cache wazero.CompilationCache, memoryPages uint32, interruptible bool) wazero.Runtime {
-	cfg := wazero.NewRuntimeConfigCompiler().
-		WithCompilationCache(cache).
-		WithMemoryLimitPages(memoryPages).
-		WithCloseOnContextDone(!interruptible)
-	r := wazero.NewRuntimeWithConfig(ctx, cfg)
-	wasi_snapshot_preview1.MustInstantiate(ctx, r)
-	return r
 }
 
 // sidecarPath is NAME.json next to NAME.wasm.
@@ -407,16 +292,4 @@ func missingExports(have []string, want ...string) []string {
 		}
 	}
 	return missing
-}
-
-// hasMemory reports whether mod has a linear memory. For a module without
-// one, wazero's Memory returns a nil pointer in a non-nil api.Memory, whose
-// methods panic.
-func hasMemory(mod api.Module) bool {
-	mem := mod.Memory()
-	if mem == nil {
-		return false
-	}
-	v := reflect.ValueOf(mem)
-	return v.Kind() != reflect.Pointer || !v.IsNil()
 }

@@ -165,15 +165,15 @@ func badModules() []badModule {
 // instrument, so that the module reaches the host as it is.
 func memorylessModule(simd bool) []byte {
 	i32, i64 := api.ValueTypeI32, api.ValueTypeI64
-	handle := runtime.I64Const(int64(abi.Pack(16, 12)))
+	handle := testutil.I64Const(int64(abi.Pack(16, 12)))
 	if simd {
 		handle = append(append([]byte{0xfd, 0x0c}, make([]byte, 16)...), append([]byte{0x1a}, handle...)...) // v128.const 0; drop
 	}
-	return runtime.AssembleModule(-1,
-		runtime.WasmFunc{Export: abi.ExportABIVersion, Results: []api.ValueType{i32}, Body: runtime.I32Const(abi.Version)},
-		runtime.WasmFunc{Export: abi.ExportAlloc, Params: []api.ValueType{i32}, Results: []api.ValueType{i32}, Body: runtime.I32Const(16)},
-		runtime.WasmFunc{Export: abi.ExportManifest, Results: []api.ValueType{i64}, Body: runtime.I64Const(int64(abi.Pack(16, 2)))},
-		runtime.WasmFunc{Export: abi.DefaultHandlerExport, Params: []api.ValueType{i32, i32}, Results: []api.ValueType{i64}, Body: handle},
+	return testutil.AssembleModule(-1,
+		testutil.WasmFunc{Export: abi.ExportABIVersion, Results: []api.ValueType{i32}, Body: testutil.I32Const(abi.Version)},
+		testutil.WasmFunc{Export: abi.ExportAlloc, Params: []api.ValueType{i32}, Results: []api.ValueType{i32}, Body: testutil.I32Const(16)},
+		testutil.WasmFunc{Export: abi.ExportManifest, Results: []api.ValueType{i64}, Body: testutil.I64Const(int64(abi.Pack(16, 2)))},
+		testutil.WasmFunc{Export: abi.DefaultHandlerExport, Params: []api.ValueType{i32, i32}, Results: []api.ValueType{i64}, Body: handle},
 	)
 }
 

@@ -72,11 +72,11 @@ func newMetrics(reg prometheus.Registerer, rt *Runtime) *metrics {
 	}
 	kept := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "neuron_plugin_codes_kept", Help: "Compiled modules of retired processor versions kept for a later version of the same file.",
-	}, func() float64 { return float64(rt.kept.len()) })
+	}, func() float64 { return float64(rt.kept.Len()) })
 	guestMemory := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "neuron_guest_memory_bytes",
-		Help: "Linear memory of the process's processor instances, in bytes. It lives outside the Go heap, so the go_memstats series do not count it.",
-	}, func() float64 { return float64(liveMemoryBytes.Load()) })
+		Help: "Linear memory of the runtime's processor instances, in bytes. It lives outside the Go heap, so the go_memstats series do not count it.",
+	}, func() float64 { return float64(rt.mem.Bytes()) })
 	bodies := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "neuron_request_body_bytes",
 		Help: "Bytes of request bodies held now, reserved from the request body budget (requestBodyBudget); requests beyond it are refused with 503 body_budget, counted in neuron_request_errors_total.",

@@ -17,6 +17,7 @@ import (
 	"github.com/tetratelabs/wazero"
 
 	"github.com/empirefederation/neuron/host"
+	"github.com/empirefederation/neuron/internal/guest"
 	"github.com/empirefederation/neuron/internal/limits"
 	"github.com/empirefederation/neuron/internal/pool"
 	"github.com/empirefederation/neuron/sdk/abi"
@@ -46,7 +47,8 @@ type processor struct {
 	exports  []string // handler exports, indexed by endpoint.fn
 	// handles are exports then abi.ExportAlloc: the functions every
 	// instance keeps a handle of, whose call stacks it measures;
-	// stackResets counts the handles replaced for their stack (stack.go).
+	// stackResets counts the handles replaced for their stack (see
+	// internal/guest, stack.go).
 	handles     []string
 	stackResets atomic.Uint64
 	headers     []string // canonical request headers forwarded to the guest
@@ -109,7 +111,7 @@ func (rt *Runtime) openProcessor(ctx context.Context, f *pluginFile, fromArchive
 	start := time.Now()
 	p := &processor{rt: rt, log: rt.log.With("file", filepath.Base(f.path)), workers: map[*instance]struct{}{}, file: f, fromArchive: fromArchive}
 	defer func() { p.loadTook = time.Since(start) }()
-	bin, err := f.binary()
+	bin, err := f.binary(rt.prepared)
 	if err == nil {
 		err = p.open(ctx, bin)
 	}
@@ -210,19 +212,13 @@ func coversMemory(compiled wazero.CompiledModule, pages uint32) error {
 // newInstance instantiates the module, running _initialize, and resolves
 // its exports once so that calls do no lookups.
 func (p *processor) newInstance(ctx context.Context) (*instance, error) {
-	mod, cc, stderr, err := instantiate(ctx, p.code.wr, p.code.compiled, p.modCfg, p.startTimeout)
+	mod, cc, stderr, err := guest.Instantiate(ctx, p.code.wr, &p.rt.mem, p.code.compiled, p.modCfg, p.startTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.id(), err)
 	}
-	in := &instance{mod: mod, mem: mod.Memory(), alloc: mod.ExportedFunction(abi.ExportAlloc), stderr: stderr,
-		limit: p.memoryLimit, ctx: cc}
-	for _, name := range p.exports {
-		in.handlers = append(in.handlers, mod.ExportedFunction(name))
-	}
-	in.stacks = newCallStacks(append(in.handlers[:len(in.handlers):len(in.handlers)], in.alloc), p.handles, &p.stackResets)
-	if in.mem == nil {
-		in.close(ctx)
-		return nil, fmt.Errorf("instantiate %s: the module exports no memory", p.id())
+	in := &instance{}
+	if err := in.Start(ctx, mod, cc, stderr, guest.Spec{Name: p.id(), Handles: p.handles, MemoryLimit: p.memoryLimit, StackResets: &p.stackResets}); err != nil {
+		return nil, fmt.Errorf("instantiate %s: %w", p.id(), err)
 	}
 	p.track(in)
 	return in, nil
@@ -234,7 +230,7 @@ func (p *processor) stackBytes() int64 {
 	defer p.workersMu.Unlock()
 	var n int64
 	for in := range p.workers {
-		n += in.stacks.total.Load()
+		n += in.StackBytes()
 	}
 	return n
 }
@@ -243,7 +239,7 @@ func (p *processor) stackBytes() int64 {
 // is closed.
 func (p *processor) destroyInstance(in *instance) {
 	p.untrack(in)
-	in.close(context.Background())
+	in.Close(context.Background())
 }
 
 // close releases the pool, then the code: kept for a later version of the
@@ -256,7 +252,7 @@ func (p *processor) destroyInstance(in *instance) {
 // Calls still running when ctx ends are interrupted (they answer 503
 // unloaded) and waited for, up to closeGrace more: the code must not close
 // under a running guest, whose linear memory closing unmaps (see
-// memory.go). A guest that outlives even that, stuck in a host call,
+// internal/guestmem). A guest that outlives even that, stuck in a host call,
 // leaves the code open, and the error says so.
 func (p *processor) close(ctx context.Context) error {
 	var err error
@@ -286,7 +282,7 @@ func (p *processor) close(ctx context.Context) error {
 // grant returns the instance configuration for a manifest, with the
 // permissions it asks for if the operator allows them.
 func (rt *Runtime) grant(m abi.Manifest) (wazero.ModuleConfig, error) {
-	cfg := moduleConfig()
+	cfg := guest.ModuleConfig()
 	for _, perm := range m.Permissions {
 		if !slices.Contains(rt.opts.AllowPermissions, perm) {
 			return nil, fmt.Errorf("permission %q is not allowed by the operator; allow it with NEURON_ALLOW_PERMISSIONS=%s or remove it from the manifest", perm, perm)

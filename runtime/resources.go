@@ -31,7 +31,7 @@ type Resources struct {
 // other, not atomically: during a swap they may disagree for a moment.
 func (rt *Runtime) Resources() Resources {
 	s := rt.current.Load()
-	r := Resources{WazeroRuntimes: int(rt.wazeroOpen.Load()), KeptRuntimes: rt.kept.len()}
+	r := Resources{WazeroRuntimes: int(rt.wazeroOpen.Load()), KeptRuntimes: rt.kept.Len()}
 	if s != nil {
 		r.Loaded = len(s.procs)
 		for _, p := range s.procs {

@@ -16,6 +16,15 @@
 //	defer rt.Close(ctx)
 //	rt.Sync(ctx) // again whenever the directory changes
 //	http.ListenAndServe(":8080", rt)
+//
+// The parts behind the API live in internal packages that do not import
+// this one: internal/guest (one Wasm instance and its call),
+// internal/guestmem (guest memory and its counts), internal/codecache (the
+// prepared and the kept compiled modules) and internal/pins (the pins and
+// unloads that outlive a restart); docs/design.md, "How is the runtime laid
+// out?", says what each owns. This package's name shadows the standard
+// library's runtime: where both are needed, import that one as
+// goruntime "runtime".
 package runtime
 
 import (
@@ -38,7 +47,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tetratelabs/wazero"
 
+	"github.com/empirefederation/neuron/internal/codecache"
+	"github.com/empirefederation/neuron/internal/guestmem"
 	"github.com/empirefederation/neuron/internal/limits"
+	"github.com/empirefederation/neuron/internal/pins"
 )
 
 // Options configure a Runtime. The zero value of each field has a default.
@@ -96,11 +108,30 @@ type Options struct {
 	// caps every processor's MaxBodyBytes. Default
 	// limits.DefaultRequestBodyBudget, at least limits.MinRequestBodyBudget.
 	RequestBodyBudget int64
+	// Prepared, when not nil, is a cache of prepared modules that this
+	// Runtime shares with the others given the same one. Default: a cache
+	// of the Runtime's own, so that two runtimes of one process neither
+	// see nor evict each other's modules (see PreparedModules).
+	Prepared *PreparedModules
 	// RequestBodyTimeout bounds the reading of a request body, from the
 	// moment its headers were read: a body still incomplete then is
 	// answered 408 "body_timeout" and its connection closed. Default
 	// limits.DefaultRequestBodyTimeout.
 	RequestBodyTimeout time.Duration
+}
+
+// PreparedModules is a cache of modules prepared for compiling (checked
+// against the module budget, tables capped, data segments coalesced,
+// instrumented for interruption), by the sha256 of their file, bounded to
+// 64 MiB. Every Runtime has one; Runtimes of one process that load the
+// same files (tests) may share one through Options.Prepared, so that each
+// module is prepared once (about 0.1 s for a Go processor). Its methods
+// are safe for concurrent use.
+type PreparedModules struct{ c *codecache.Prepared }
+
+// NewPreparedModules returns an empty cache of prepared modules.
+func NewPreparedModules() *PreparedModules {
+	return &PreparedModules{c: codecache.NewPrepared(codecache.PreparedBytes)}
 }
 
 // Event is something that happened to or in a processor, for analytics.
@@ -161,8 +192,8 @@ type Runtime struct {
 	stop context.CancelFunc
 
 	// state is what operators asked for that outlives a restart: pins
-	// (Rollback) and unloads (Unload). See state.go.
-	state *persistedState
+	// (Rollback) and unloads (Unload). See internal/pins.
+	state *pins.State
 	// rejected remembers the files that failed to load, by path, so that a
 	// Sync does not retry and report the same bytes again; Reload retries.
 	rejected map[string]rejectedFile
@@ -195,7 +226,14 @@ type Runtime struct {
 	// replaced; kept holds those of versions that closed cleanly, for a
 	// later version of the same file to take over (see code.go).
 	wazeroOpen atomic.Int64
-	kept       *keptCodes
+	kept       *codecache.Kept[codeKey, *code]
+	// prepared are the modules prepared for compiling: see
+	// Options.Prepared.
+	prepared *codecache.Prepared
+
+	// mem allocates and counts the guest memories of rt's instances, and
+	// only of them: see guestmem.Allocator.
+	mem guestmem.Allocator
 
 	// bodies is the budget of request bodies in flight; see bodyBudget.
 	bodies bodyBudget
@@ -257,13 +295,17 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	if opts.RequestBodyTimeout <= 0 {
 		opts.RequestBodyTimeout = limits.DefaultRequestBodyTimeout
 	}
-	state, err := loadState(opts.DataDir, opts.Logger)
+	state, err := pins.Load(opts.DataDir, opts.Logger)
 	if err != nil {
 		return nil, err
 	}
 	rt := &Runtime{opts: opts, log: opts.Logger, cache: cache, versions: map[string]*versionState{},
 		state: state, rejected: map[string]rejectedFile{}, retired: map[*processor]struct{}{},
-		kept: newKeptCodes(keepCodes, keepCodeBytes)}
+		kept: codecache.NewKept[codeKey, *code](codecache.KeepCodes, codecache.KeepCodeBytes)}
+	if opts.Prepared == nil {
+		opts.Prepared = NewPreparedModules()
+	}
+	rt.prepared = opts.Prepared.c
 	rt.bodies.max = opts.RequestBodyBudget
 	rt.dyn.Store(dyn)
 	rt.metrics = newMetrics(opts.Registerer, rt)
@@ -339,7 +381,7 @@ func (rt *Runtime) Close(ctx context.Context) error {
 		}
 	}
 	rt.drains.Wait() // they end at once: rt.stop ended their context
-	errs = append(errs, rt.kept.close(ctx), rt.cache.Close(context.WithoutCancel(ctx)))
+	errs = append(errs, rt.kept.Close(ctx), rt.cache.Close(context.WithoutCancel(ctx)))
 	return errors.Join(errs...)
 }
 
@@ -354,7 +396,7 @@ func (rt *Runtime) shrinkLoop(ctx context.Context) {
 			for _, p := range rt.current.Load().procs {
 				p.pool.Shrink(idleFor)
 			}
-			rt.kept.expire(ctx, time.Now().Add(-keepCodeIdle))
+			rt.kept.Expire(ctx, time.Now().Add(-codecache.KeepCodeIdle))
 		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/mod/semver"
+
+	"github.com/empirefederation/neuron/internal/pins"
 )
 
 // pinnedOrder places the processors serving a pin from outside the plugins
@@ -29,12 +31,12 @@ func (pl *plan) resolvePins(ctx context.Context) {
 	for _, name := range slices.Sorted(maps.Keys(rt.state.Pins)) {
 		pin := rt.state.Pins[name]
 		if p := pl.newBuild(name, pin); p != nil {
-			rt.state.setPin(name, nil)
+			rt.state.SetPin(name, nil)
 			pl.stateChanged = true
 			p.log.Info("pin released: a new file of the processor arrived", "was_pinned_to", name+"@"+pin.Version)
 			continue
 		}
-		if rt.state.unloaded(name) || pl.has(name, pin.Digest) {
+		if rt.state.IsUnloaded(name) || pl.has(name, pin.Digest) {
 			continue
 		}
 		t := pl.current(name, pin.Digest)
@@ -64,7 +66,7 @@ func (pl *plan) resolvePins(ctx context.Context) {
 		if err != nil {
 			pl.reject(Rejection{File: rt.archivePath(name, pin.Version, pin.Digest), Plugin: name, Version: pin.Version,
 				Digest: pin.Digest, Reason: "pinned version cannot be served, pin dropped: " + err.Error()}, nil)
-			rt.state.setPin(name, nil)
+			rt.state.SetPin(name, nil)
 			pl.stateChanged = true
 			continue
 		}
@@ -77,7 +79,7 @@ func (pl *plan) resolvePins(ctx context.Context) {
 
 // newBuild returns a processor opened by this sync for name with a digest
 // pin does not know, or nil.
-func (pl *plan) newBuild(name string, pin pinRecord) *processor {
+func (pl *plan) newBuild(name string, pin pins.Pin) *processor {
 	for _, p := range pl.opened {
 		if p.name() == name && !slices.Contains(pin.Known, p.mod.Digest) {
 			return p
@@ -109,7 +111,7 @@ func (pl *plan) addPinned(p *processor) {
 }
 
 // openArchived opens the archived file of a pinned version.
-func (rt *Runtime) openArchived(ctx context.Context, name string, pin pinRecord) (*processor, error) {
+func (rt *Runtime) openArchived(ctx context.Context, name string, pin pins.Pin) (*processor, error) {
 	path := rt.archivePath(name, pin.Version, pin.Digest)
 	f, err := readPluginFile(path)
 	if err != nil {
@@ -147,7 +149,7 @@ func (pl *plan) snapshot(ctx context.Context) *snapshot {
 		if err := claim(p); err != nil {
 			pl.reject(Rejection{File: p.file.path, Plugin: p.name(), Version: p.version(), Digest: p.mod.Digest,
 				Reason: "pinned version cannot be served, pin dropped: " + err.Error()}, nil)
-			rt.state.setPin(p.name(), nil)
+			rt.state.SetPin(p.name(), nil)
 			pl.stateChanged = true
 			pl.drop(ctx, p, err.Error())
 		}
@@ -166,7 +168,7 @@ func (pl *plan) snapshot(ctx context.Context) *snapshot {
 		rt.rejected[p.file.path] = rej
 		pl.reject(Rejection{File: p.file.path, Plugin: p.name(), Version: p.version(), Digest: p.mod.Digest, Reason: err.Error()}, cur)
 		_ = p.close(ctx)
-		if cur != nil && !rt.state.unloaded(cur.name()) {
+		if cur != nil && !rt.state.IsUnloaded(cur.name()) {
 			delete(pl.leaving, cur)
 			pl.order[cur] = pl.order[p]
 			if err := claim(cur); err != nil {
@@ -252,7 +254,7 @@ func (rt *Runtime) publish(pl *plan, s *snapshot, took time.Duration) {
 	}
 	rt.archiveLeaving(old, leaving)
 	if pl.stateChanged {
-		if err := rt.state.save(); err != nil {
+		if err := rt.state.Save(); err != nil {
 			rt.log.Error("pins and unloads changed but could not be saved; a restart may not honour them", "err", err)
 		}
 	}

@@ -313,7 +313,7 @@ func (pl *plan) verdict(fs *fileScan) fileVerdict {
 		return verdictKnown
 	case fs.err != nil:
 		return verdictUnreadable
-	case rt.state.unloadedDigest(fs.f.digest) != "":
+	case rt.state.UnloadedDigest(fs.f.digest) != "":
 		return verdictUnloaded
 	}
 	return verdictOpen
@@ -364,7 +364,7 @@ func (pl *plan) settle(ctx context.Context, fs *fileScan) (opened *processor, ke
 		return nil, true
 	case verdictUnloaded:
 		if fs.cur != nil {
-			pl.leaving[fs.cur] = "file " + filepath.Base(fs.path) + " now holds a build of unloaded processor " + rt.state.unloadedDigest(fs.f.digest)
+			pl.leaving[fs.cur] = "file " + filepath.Base(fs.path) + " now holds a build of unloaded processor " + rt.state.UnloadedDigest(fs.f.digest)
 		}
 		return nil, false
 	}
@@ -379,8 +379,8 @@ func (pl *plan) settle(ctx context.Context, fs *fileScan) (opened *processor, ke
 		return nil, true
 	}
 	delete(rt.rejected, fs.path)
-	if rt.state.unloaded(p.name()) { // a new build: the unload is over
-		rt.state.setUnloaded(p.name(), nil)
+	if rt.state.IsUnloaded(p.name()) { // a new build: the unload is over
+		rt.state.SetUnloaded(p.name(), nil)
 		pl.stateChanged = true
 		p.log.Info("unload cleared: a new file of the processor arrived")
 	}
@@ -390,7 +390,7 @@ func (pl *plan) settle(ctx context.Context, fs *fileScan) (opened *processor, ke
 // keep puts a current processor into the next snapshot, unless its
 // processor was unloaded.
 func (pl *plan) keep(p *processor) {
-	if pl.rt.state.unloaded(p.name()) {
+	if pl.rt.state.IsUnloaded(p.name()) {
 		pl.leaving[p] = cmp.Or(pl.o.why[p.name()], "processor unloaded")
 		return
 	}

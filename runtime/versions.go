@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/mod/semver"
+
+	"github.com/empirefederation/neuron/internal/pins"
 )
 
 // Rollback serves the previous version of processor name: the next lower
@@ -45,8 +47,8 @@ func (rt *Runtime) Rollback(ctx context.Context, name string) (from, to Processo
 	if err != nil {
 		return from, to, fmt.Errorf("rollback %s: %w", name, err)
 	}
-	saved := rt.state.clone()
-	rt.state.setPin(name, &pinRecord{Version: target.version, Digest: target.digest, Known: s.dirDigests(name), Since: time.Now().UTC()})
+	saved := rt.state.Clone()
+	rt.state.SetPin(name, &pins.Pin{Version: target.version, Digest: target.digest, Known: s.dirDigests(name), Since: time.Now().UTC()})
 	if _, err := rt.syncLocked(ctx, syncOpts{pinned: opened}); err != nil {
 		rt.state = saved
 		return from, to, fmt.Errorf("rollback %s: %w", name, err)
@@ -57,7 +59,7 @@ func (rt *Runtime) Rollback(ctx context.Context, name string) (from, to Processo
 		_, _ = rt.syncLocked(ctx, syncOpts{}) // the pin did not take: serve as before it
 		return from, to, fmt.Errorf("rollback %s to %s@%s: the version could not take over (see the rejection reported)", name, name, target.version)
 	}
-	if err := rt.state.save(); err != nil {
+	if err := rt.state.Save(); err != nil {
 		rt.log.Error("rollback pin could not be saved; a restart will serve the highest version", "plugin", name, "err", err)
 	}
 	from, to = s.info(cur), now.info(now.serving[name])
@@ -151,14 +153,14 @@ func (rt *Runtime) Unpin(ctx context.Context, name string) error {
 	if rt.closed.Load() {
 		return errClosed
 	}
-	if _, ok := rt.state.pin(name); !ok {
+	if _, ok := rt.state.Pinned(name); !ok {
 		if rt.current.Load().serving[name] == nil {
 			return rt.notServing("unpin", name)
 		}
 		return nil
 	}
-	rt.state.setPin(name, nil)
-	if err := rt.state.save(); err != nil {
+	rt.state.SetPin(name, nil)
+	if err := rt.state.Save(); err != nil {
 		rt.log.Error("unpin could not be saved; a restart would honour the pin again", "plugin", name, "err", err)
 	}
 	rt.log.Info("processor unpinned", "plugin", name)
@@ -181,15 +183,15 @@ func (rt *Runtime) Unload(ctx context.Context, name string) error {
 	if rt.closed.Load() {
 		return errClosed
 	}
-	if rt.state.unloaded(name) {
+	if rt.state.IsUnloaded(name) {
 		return nil
 	}
 	s := rt.current.Load()
 	if s.serving[name] == nil {
 		return rt.notServing("unload", name)
 	}
-	rt.state.setUnloaded(name, s.dirDigests(name))
-	if err := rt.state.save(); err != nil {
+	rt.state.SetUnloaded(name, s.dirDigests(name))
+	if err := rt.state.Save(); err != nil {
 		rt.log.Error("unload could not be saved; a restart would load the processor again", "plugin", name, "err", err)
 	}
 	rt.log.Info("processor unloaded by request", "plugin", name)
@@ -214,14 +216,14 @@ func (rt *Runtime) Reload(ctx context.Context, name string) (Changes, error) {
 	if rt.closed.Load() {
 		return Changes{}, errClosed
 	}
-	known := rt.current.Load().serving[name] != nil || rt.state.unloaded(name) ||
+	known := rt.current.Load().serving[name] != nil || rt.state.IsUnloaded(name) ||
 		slices.ContainsFunc(slices.Collect(maps.Values(rt.rejected)), func(r rejectedFile) bool { return r.plugin == name })
 	if !known {
 		return Changes{}, rt.notServing("reload", name)
 	}
-	if rt.state.unloaded(name) {
-		rt.state.setUnloaded(name, nil)
-		if err := rt.state.save(); err != nil {
+	if rt.state.IsUnloaded(name) {
+		rt.state.SetUnloaded(name, nil)
+		if err := rt.state.Save(); err != nil {
 			rt.log.Error("reload cleared an unload that could not be saved; a restart would unload the processor again", "plugin", name, "err", err)
 		}
 	}
@@ -249,7 +251,7 @@ func (rt *Runtime) notServing(op, name string) error {
 	if len(names) > 0 {
 		list = strings.Join(names, ", ")
 	}
-	if rt.state.unloaded(name) {
+	if rt.state.IsUnloaded(name) {
 		return fmt.Errorf("%s %s: the processor is unloaded; Reload it first", op, name)
 	}
 	return errors.New(op + " " + name + ": no processor of that name is loaded (loaded: " + list + ")")
@@ -287,8 +289,8 @@ func (rt *Runtime) PinVersion(ctx context.Context, name, version string) error {
 	if target == nil {
 		return fmt.Errorf("pin %s@%s: the version is not loaded (loaded: %s)", name, version, strings.Join(loaded, ", "))
 	}
-	saved := rt.state.clone()
-	rt.state.setPin(name, &pinRecord{Version: version, Digest: target.mod.Digest, Known: s.dirDigests(name), Since: time.Now().UTC()})
+	saved := rt.state.Clone()
+	rt.state.SetPin(name, &pins.Pin{Version: version, Digest: target.mod.Digest, Known: s.dirDigests(name), Since: time.Now().UTC()})
 	if _, err := rt.syncLocked(ctx, syncOpts{}); err != nil {
 		rt.state = saved
 		return fmt.Errorf("pin %s@%s: %w", name, version, err)
@@ -298,7 +300,7 @@ func (rt *Runtime) PinVersion(ctx context.Context, name, version string) error {
 		_, _ = rt.syncLocked(ctx, syncOpts{})
 		return fmt.Errorf("pin %s@%s: the version could not take over (see the rejection reported)", name, version)
 	}
-	if err := rt.state.save(); err != nil {
+	if err := rt.state.Save(); err != nil {
 		rt.log.Error("pin could not be saved; a restart will serve the highest version", "plugin", name, "err", err)
 	}
 	rt.log.Info("processor pinned", "plugin", name, "version", version)

@@ -8,7 +8,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"github.com/empirefederation/neuron/internal/guest"
 )
 
 // WorkerInfo describes one pool instance ("worker") of a processor version.
@@ -174,6 +177,26 @@ func (s *snapshot) unknownSelector(sel string) error {
 		sel, SelectAllWorkers, list(slices.Sorted(maps.Keys(names))), list(ids), list(workers))
 }
 
+// instance is an instance of a processor version in its pool: the guest
+// instance, which serves one call at a time, and what the pool and Workers
+// keep of it. The pool hands it to one caller at a time.
+type instance struct {
+	guest.Instance
+
+	// id is NAME@VERSION#N, N counting the instances ever created for the
+	// processor version; seq is N.
+	id      string
+	seq     uint64
+	started time.Time
+	// uses is bumped when a caller checks the instance out and again when
+	// it hands it back: odd while a call holds it, and twice the calls
+	// served when idle. Two uncontended adds per call, no lock.
+	uses atomic.Uint64
+	// retired asks for the instance to be replaced: it is destroyed rather
+	// than reused when its call returns or when it is next checked out.
+	retired atomic.Bool
+}
+
 // track adds a new instance to the processor's workers, numbering it.
 func (p *processor) track(in *instance) {
 	in.seq = p.state.instances.Add(1)
@@ -221,7 +244,7 @@ func (p *processor) retire(in *instance, interrupt bool) {
 	}
 	in.retired.Store(true)
 	if interrupt {
-		in.ctx.interrupt()
+		in.Interrupt()
 	}
 }
 
@@ -248,7 +271,7 @@ func (p *processor) checkin(in *instance, cerr *CallError) {
 	switch {
 	case in.retired.Load():
 		p.pool.Retire(in)
-	case in.reusable(cerr):
+	case in.Reusable(cerr):
 		p.pool.Put(in)
 	default:
 		p.pool.Discard(in)

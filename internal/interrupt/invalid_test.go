@@ -111,7 +111,7 @@ func TestInstrumentOwnNames(t *testing.T) {
 
 // checkKeepsInvalid is the second fuzz property: a module wazero refuses
 // stays refused through what the runtime makes of it before compiling
-// (runtime.prepareCode: wasmdata.Coalesce, then Instrument): neither
+// (codecache.prepareCode: wasmdata.Coalesce, then Instrument): neither
 // coalescing its data nor instrumenting it makes it valid.
 func checkKeepsInvalid(t testing.TB, ctx context.Context, r wazero.Runtime, bin []byte) {
 	t.Helper()

@@ -1,16 +1,17 @@
 //go:build unix
 
-package runtime
+package guest
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tetratelabs/wazero"
-	"golang.org/x/sys/unix"
 
+	"github.com/empirefederation/neuron/internal/guestmem"
 	"github.com/empirefederation/neuron/internal/testutil"
 )
 
@@ -20,30 +21,26 @@ import (
 // indexes the nil it gets), no fallback to the Go heap (where the same
 // shortage is a fatal error of the process), and nothing left counted.
 func TestInstantiate_MappingRefused(t *testing.T) {
-	refuse := func(_ int, _ int64, _ int, _ int, _ int) ([]byte, error) { return nil, unix.ENOMEM }
 	tests := []struct {
-		name  string
-		setup func()
-		want  string
+		name    string
+		reserve bool // refuse the reservation (mmap), else making it accessible (mprotect)
+		want    string
 	}{
-		{"reserve", func() { mmap = refuse }, "reserve 134217728 bytes: mmap: cannot allocate memory"},
-		{"make accessible", func() { mprotect = func([]byte, int) error { return unix.ENOMEM } },
-			"make 65536 bytes accessible: mprotect: cannot allocate memory"},
+		{"reserve", true, "reserve 134217728 bytes: mmap: cannot allocate memory"},
+		{"make accessible", false, "make 65536 bytes accessible: mprotect: cannot allocate memory"},
 	}
 	ctx := context.Background()
-	r := newWazeroRuntime(ctx, wazero.NewCompilationCache(), 2048, false)
+	var mem guestmem.Allocator
+	r := NewRuntime(ctx, wazero.NewCompilationCache(), 2048, false)
 	defer r.Close(ctx)
-	compiled, err := r.CompileModule(ctx, testutil.Wat(t, "testdata/ok.wat"))
+	compiled, err := r.CompileModule(ctx, testutil.Wat(t, filepath.Join(testutil.RepoRoot(t), "runtime/testdata/ok.wat")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			savedMmap, savedMprotect := mmap, mprotect
-			defer func() { mmap, mprotect = savedMmap, savedMprotect }()
-			tc.setup()
-			before, bytesBefore := liveMemories.Load(), liveMemoryBytes.Load()
-			mod, _, _, err := instantiate(ctx, r, compiled, moduleConfig(), time.Second)
+			defer guestmem.RefuseForTest(tc.reserve)()
+			mod, _, _, err := Instantiate(ctx, r, &mem, compiled, ModuleConfig(), time.Second)
 			if err == nil {
 				_ = mod.Close(ctx)
 				t.Fatal("instantiate succeeded with the kernel refusing its memory")
@@ -53,16 +50,16 @@ func TestInstantiate_MappingRefused(t *testing.T) {
 					t.Errorf("error %q lacks %q", err, want)
 				}
 			}
-			if n, b := liveMemories.Load()-before, liveMemoryBytes.Load()-bytesBefore; n != 0 || b != 0 {
+			if n, b := mem.Live(), mem.Bytes(); n != 0 || b != 0 {
 				t.Errorf("%d memories and %d bytes left counted", n, b)
 			}
 		})
 	}
 	// The runtime is sound after the failures: an instance starts.
-	mod, cc, _, err := instantiate(ctx, r, compiled, moduleConfig(), time.Second)
+	mod, cc, _, err := Instantiate(ctx, r, &mem, compiled, ModuleConfig(), time.Second)
 	if err != nil {
 		t.Fatalf("instantiate after the failures: %v", err)
 	}
-	cc.release()
+	cc.Release()
 	_ = mod.Close(ctx)
 }

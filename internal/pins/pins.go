@@ -1,4 +1,11 @@
-package runtime
+// Package pins owns what operators asked of a runtime that must outlive a
+// restart: the processors pinned to a version (Rollback) and those
+// IsUnloaded (Unload), kept in DataDir/runtime/pins.json and written whole,
+// atomically, after each change. It only records and persists; it must
+// not decide what serves: the runtime's swap path (runtime/swap.go,
+// versions.go, sync.go) reads the pins and unloads and acts on them, under
+// the runtime's lock.
+package pins
 
 import (
 	"encoding/json"
@@ -14,50 +21,50 @@ import (
 	"github.com/empirefederation/neuron/internal/atomicfile"
 )
 
-// stateFile is where pins and unloads are kept, under DataDir, so that a
+// File is where pins and unloads are kept, under DataDir, so that a
 // restart serves what the operator last chose.
-const stateFile = "runtime/pins.json"
+const File = "runtime/pins.json"
 
-// persistedState is what operators asked of the runtime that must outlive
-// a restart: which processors are pinned to a version (Rollback) and which
-// are unloaded (Unload). It is changed only under Runtime.mu and written
-// whole, atomically, after each change.
-type persistedState struct {
+// State is what operators asked of the runtime that must outlive a
+// restart: which processors are pinned to a version (Rollback) and which
+// are unloaded (Unload). It is changed only under the runtime's lock
+// (Runtime.mu) and written whole, atomically, after each change (Save).
+type State struct {
 	path string
 	// Pins maps a processor name to the version it serves whatever else
 	// the directory holds.
-	Pins map[string]pinRecord `json:"pins,omitempty"`
+	Pins map[string]Pin `json:"pins,omitempty"`
 	// Unloaded maps a processor name to the files it had when it was
 	// unloaded.
-	Unloaded map[string]unloadRecord `json:"unloaded,omitempty"`
+	Unloaded map[string]Unload `json:"unloaded,omitempty"`
 }
 
-// pinRecord is one pin: the version and module digest that serve, and the
+// Pin is one pin: the version and module digest that serve, and the
 // digests of the processor's files in the directory when it was pinned.
 // A file of the processor with any other digest is new, and releases the
 // pin: an operator who drops a new build wants it served.
-type pinRecord struct {
+type Pin struct {
 	Version string    `json:"version"`
 	Digest  string    `json:"digest"`
 	Known   []string  `json:"known"`
 	Since   time.Time `json:"since"`
 }
 
-// unloadRecord is one unload: the digests of the processor's files when it
+// Unload is one unload: the digests of the processor's files when it
 // was unloaded. Those files are not opened again (not even after a
 // restart) until Reload; a file with another digest clears the unload.
-type unloadRecord struct {
+type Unload struct {
 	Known []string  `json:"known"`
 	Since time.Time `json:"since"`
 }
 
-// loadState reads the state kept under dataDir. A missing file is an empty
+// Load reads the state kept under dataDir. A missing file is an empty
 // state. A file that does not decode is set aside as pins.json.corrupt and
 // the runtime starts without pins or unloads, with an error in the log: a
 // neuron that cannot start serves nobody, while one that serves the
 // highest versions can be rolled back again.
-func loadState(dataDir string, log *slog.Logger) (*persistedState, error) {
-	st := &persistedState{path: filepath.Join(dataDir, stateFile)}
+func Load(dataDir string, log *slog.Logger) (*State, error) {
+	st := &State{path: filepath.Join(dataDir, File)}
 	b, err := os.ReadFile(st.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return st, nil
@@ -69,14 +76,14 @@ func loadState(dataDir string, log *slog.Logger) (*persistedState, error) {
 		log.Error("pins and unloads file is corrupt; starting without pins or unloads", "file", st.path, "err", err,
 			"kept_as", st.path+".corrupt")
 		_ = os.Rename(st.path, st.path+".corrupt")
-		return &persistedState{path: st.path}, nil
+		return &State{path: st.path}, nil
 	}
 	return st, nil
 }
 
-// save writes the state: to a temporary file, synced, then renamed over the
+// Save writes the state: to a temporary file, synced, then renamed over the
 // old one, so that a crash leaves the old or the new state, never a torn one.
-func (st *persistedState) save() error {
+func (st *State) Save() error {
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err
@@ -87,33 +94,33 @@ func (st *persistedState) save() error {
 	return nil
 }
 
-// pin returns the pin of name, if any.
-func (st *persistedState) pin(name string) (pinRecord, bool) {
+// Pinned returns the pin of name, if any.
+func (st *State) Pinned(name string) (Pin, bool) {
 	p, ok := st.Pins[name]
 	return p, ok
 }
 
-// setPin pins name; a nil rec removes the pin.
-func (st *persistedState) setPin(name string, rec *pinRecord) {
+// SetPin pins name; a nil rec removes the pin.
+func (st *State) SetPin(name string, rec *Pin) {
 	if rec == nil {
 		delete(st.Pins, name)
 		return
 	}
 	if st.Pins == nil {
-		st.Pins = map[string]pinRecord{}
+		st.Pins = map[string]Pin{}
 	}
 	st.Pins[name] = *rec
 }
 
-// unloaded reports whether name is unloaded.
-func (st *persistedState) unloaded(name string) bool {
+// IsUnloaded reports whether name is unloaded.
+func (st *State) IsUnloaded(name string) bool {
 	_, ok := st.Unloaded[name]
 	return ok
 }
 
-// unloadedDigest returns the processor whose unload covers a file with
+// UnloadedDigest returns the processor whose unload covers a file with
 // digest, or "".
-func (st *persistedState) unloadedDigest(digest string) string {
+func (st *State) UnloadedDigest(digest string) string {
 	for _, name := range slices.Sorted(maps.Keys(st.Unloaded)) {
 		if slices.Contains(st.Unloaded[name].Known, digest) {
 			return name
@@ -122,30 +129,30 @@ func (st *persistedState) unloadedDigest(digest string) string {
 	return ""
 }
 
-// setUnloaded marks name unloaded with the digests of its files; a nil
+// SetUnloaded marks name unloaded with the digests of its files; a nil
 // known clears the unload.
-func (st *persistedState) setUnloaded(name string, known []string) {
+func (st *State) SetUnloaded(name string, known []string) {
 	if known == nil {
 		delete(st.Unloaded, name)
 		return
 	}
 	if st.Unloaded == nil {
-		st.Unloaded = map[string]unloadRecord{}
+		st.Unloaded = map[string]Unload{}
 	}
-	st.Unloaded[name] = unloadRecord{Known: known, Since: time.Now().UTC()}
+	st.Unloaded[name] = Unload{Known: known, Since: time.Now().UTC()}
 }
 
-// clone returns a deep copy, so that a command can put the state back when
+// Clone returns a deep copy, so that a command can put the state back when
 // it fails.
-func (st *persistedState) clone() *persistedState {
-	c := &persistedState{path: st.path}
+func (st *State) Clone() *State {
+	c := &State{path: st.path}
 	for name, p := range st.Pins {
 		p.Known = slices.Clone(p.Known)
-		c.setPin(name, &p)
+		c.SetPin(name, &p)
 	}
 	for name, u := range st.Unloaded {
-		c.setUnloaded(name, slices.Clone(u.Known))
-		c.Unloaded[name] = unloadRecord{Known: c.Unloaded[name].Known, Since: u.Since}
+		c.SetUnloaded(name, slices.Clone(u.Known))
+		c.Unloaded[name] = Unload{Known: c.Unloaded[name].Known, Since: u.Since}
 	}
 	return c
 }

@@ -1,16 +1,17 @@
-package runtime
+package testutil
 
 import (
 	"bytes"
 
-	"github.com/empirefederation/neuron/internal/leb128"
 	"github.com/tetratelabs/wazero/api"
+
+	"github.com/empirefederation/neuron/internal/leb128"
 )
 
 // WasmFunc is a function of a module assembled by AssembleModule: an
 // export, its signature, and its instructions without locals or the final
-// end. It lives in an internal test file so that the fuzz test and the
-// external tests share it.
+// end. It lives here so that the tests of the runtime and of the packages
+// behind it share it.
 type WasmFunc struct {
 	Export          string
 	Params, Results []api.ValueType
@@ -33,6 +34,9 @@ func I64Const(v int64) []byte { return append([]byte{opI64Const}, leb128.AppendI
 
 // GlobalGet0 is the instruction global.get 0.
 var GlobalGet0 = []byte{opGlobalGet, 0}
+
+// GlobalGet is the instruction global.get i.
+func GlobalGet(i uint32) []byte { return append([]byte{opGlobalGet}, uleb(i)...) }
 
 // AssembleModule returns a Wasm binary defining funcs, a memory of
 // memPages pages exported as "memory" (no memory when memPages is

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package runtime
+package guestmem
 
 import "github.com/tetratelabs/wazero/experimental"
 

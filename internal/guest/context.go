@@ -1,4 +1,4 @@
-package runtime
+package guest
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 )
 
-// callContext is the context of every call into one instance. Its Done
+// Context is the context of every call into one instance. Its Done
 // channel closes when a call runs past its deadline; wazero then stops the
 // guest at its next function entry or loop header and closes the module.
 //
@@ -19,7 +19,7 @@ import (
 // one context and one timer per instance removes the allocations and the
 // timer churn from the request path. See docs/design.md, "How is a call
 // stopped?".
-type callContext struct {
+type Context struct {
 	context.Context // values only; never done by itself
 	done            chan struct{}
 	stopped         atomic.Int32 // why the instance was stopped: stopNone until it is
@@ -33,7 +33,7 @@ type callContext struct {
 }
 
 // CallConfig implements host.CallConfigurer.
-func (c *callContext) CallConfig() []byte { return c.cfg }
+func (c *Context) CallConfig() []byte { return c.cfg }
 
 // Why an instance was stopped. Only the first reason counts: stopping is
 // for good.
@@ -42,24 +42,24 @@ const (
 	stopTimeout        // its call ran past the deadline
 	stopRestart        // an operator restarted it (RestartWorkers, not graceful)
 	stopUnload         // its version left the snapshot and the drain timed out
-	stopCanceled       // the load it started for was canceled (callWithin)
+	stopCanceled       // the load it started for was canceled (CallWithin)
 )
 
-func newCallContext() *callContext {
-	c := &callContext{Context: context.Background(), done: make(chan struct{})}
+func newContext() *Context {
+	c := &Context{Context: context.Background(), done: make(chan struct{})}
 	c.timer = time.AfterFunc(time.Hour, c.expire)
 	c.timer.Stop()
 	return c
 }
 
 // expired reports whether the instance was stopped, for whatever reason.
-func (c *callContext) expired() bool { return c.stopped.Load() != stopNone }
+func (c *Context) expired() bool { return c.stopped.Load() != stopNone }
 
 // Done implements context.Context.
-func (c *callContext) Done() <-chan struct{} { return c.done }
+func (c *Context) Done() <-chan struct{} { return c.done }
 
 // Err implements context.Context.
-func (c *callContext) Err() error {
+func (c *Context) Err() error {
 	switch c.stopped.Load() {
 	case stopTimeout:
 		return context.DeadlineExceeded
@@ -70,21 +70,21 @@ func (c *callContext) Err() error {
 }
 
 // expire stops the running call at its deadline.
-func (c *callContext) expire() { c.stop(stopTimeout) }
+func (c *Context) expire() { c.stop(stopTimeout) }
 
 // interrupt stops the instance for an operator's restart: a call running
 // now ends at once, and any later call as soon as it starts.
-func (c *callContext) interrupt() { c.stop(stopRestart) }
+func (c *Context) interrupt() { c.stop(stopRestart) }
 
 // unload stops the instance because its version was unloaded and the drain
 // timed out.
-func (c *callContext) unload() { c.stop(stopUnload) }
+func (c *Context) unload() { c.stop(stopUnload) }
 
 // stop records why the instance stops, raises the interrupt flag, which the
 // guest checks at every loop head, and closes Done, which wazero watches for
 // modules that could not be instrumented and which ends a sleep. Only the
 // first call does anything.
-func (c *callContext) stop(reason int32) {
+func (c *Context) stop(reason int32) {
 	if c.stopped.CompareAndSwap(stopNone, reason) {
 		if c.flag != nil {
 			c.flag.Set(1)
@@ -94,7 +94,7 @@ func (c *callContext) stop(reason int32) {
 }
 
 // sleep is the guest's nanosleep: a sleep the deadline cuts short.
-func (c *callContext) sleep(ns int64) {
+func (c *Context) sleep(ns int64) {
 	t := time.NewTimer(time.Duration(ns))
 	defer t.Stop()
 	select {
@@ -106,11 +106,11 @@ func (c *callContext) sleep(ns int64) {
 // errTimeout is the cause of a call stopped by its deadline.
 var errTimeout = errors.New("stopped at its time limit")
 
-// callWithin is call, stopped too when ctx ends: for the guest code run
-// to start an instance or check a module (_initialize, the probe, the
-// self-test), which belongs to a load that a shutdown, a signal or the
-// caller cancels. See within.
-func (c *callContext) callWithin(ctx context.Context, fn api.Function, stack []uint64, timeout time.Duration) error {
+// CallWithin calls fn with stack, stopped at timeout and too when ctx
+// ends: for the guest code run to start an instance or check a module
+// (_initialize, the probe, the self-test), which belongs to a load that a
+// shutdown, a signal or the caller cancels. See within.
+func (c *Context) CallWithin(ctx context.Context, fn api.Function, stack []uint64, timeout time.Duration) error {
 	return c.within(ctx, timeout, func() error { return fn.CallWithStack(c, stack) })
 }
 
@@ -119,7 +119,7 @@ func (c *callContext) callWithin(ctx context.Context, fn api.Function, stack []u
 // stopped so, or whose ctx ended as it returned, with errCanceled; either
 // way the instance is stopped for good. The watch costs an allocation:
 // never on the handler path.
-func (c *callContext) within(ctx context.Context, timeout time.Duration, f func() error) error {
+func (c *Context) within(ctx context.Context, timeout time.Duration, f func() error) error {
 	watch := context.AfterFunc(ctx, func() { c.stop(stopCanceled) })
 	c.arm(timeout)
 	err := f()
@@ -139,12 +139,12 @@ func (c *callContext) within(ctx context.Context, timeout time.Duration, f func(
 var errCanceled = fmt.Errorf("stopped: %w (the neuron is shutting down, or the command was interrupted)", context.Canceled)
 
 // arm starts the deadline of a call.
-func (c *callContext) arm(timeout time.Duration) { c.timer.Reset(timeout) }
+func (c *Context) arm(timeout time.Duration) { c.timer.Reset(timeout) }
 
 // disarm ends the deadline of a call. It reports false when the deadline
 // fired, or is firing: the instance must then be discarded even if the call
 // itself succeeded, because its context is spent.
-func (c *callContext) disarm() bool { return c.timer.Stop() && !c.expired() }
+func (c *Context) disarm() bool { return c.timer.Stop() && !c.expired() }
 
-// release stops the timer for good.
-func (c *callContext) release() { c.timer.Stop() }
+// Release stops the timer for good.
+func (c *Context) Release() { c.timer.Stop() }

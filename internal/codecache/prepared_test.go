@@ -1,4 +1,4 @@
-package runtime
+package codecache
 
 import (
 	"bytes"
@@ -48,9 +48,9 @@ func TestPreparedCache(t *testing.T) {
 
 	// global.get 1 in a module of one global: invalid, and valid if
 	// instrumented without looking, where global 1 is the interrupt tick.
-	invalid := AssembleModule(1, WasmFunc{Export: "f", Results: []api.ValueType{api.ValueTypeI32}, Body: []byte{opGlobalGet, 1}})
+	invalid := testutil.AssembleModule(1, testutil.WasmFunc{Export: "f", Results: []api.ValueType{api.ValueTypeI32}, Body: testutil.GlobalGet(1)})
 
-	c := newPreparedCache(len(want) + len(want)/2) // room for one module
+	c := NewPrepared(len(want) + len(want)/2) // room for one module
 	for _, tc := range []struct {
 		name       string
 		digest     string
@@ -71,7 +71,7 @@ func TestPreparedCache(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := c.byKey[tc.digest]
-			code, ok, err := c.code(tc.digest, tc.raw)
+			code, ok, err := c.Code(tc.digest, tc.raw)
 			if tc.wantErr != "" {
 				if err == nil || !strings.HasPrefix(err.Error(), tc.wantErr) || code != nil || c.byKey[tc.digest] != nil {
 					t.Fatalf("code(%s) = %d bytes, %v; want no code, not cached, and an error starting %q", tc.digest, len(code), err, tc.wantErr)

@@ -1,4 +1,13 @@
-package runtime
+// Package codecache owns the in-memory caches of code the runtime makes
+// from module bytes: Prepared, the modules prepared for compiling (checked
+// against the module budget, tables capped, data segments coalesced,
+// instrumented for interruption) by the digest of their file, and Kept,
+// the compiled modules of retired processor versions held for a later
+// version of the same file. Loads and drains use them, never a request.
+// It must not know processors, snapshots or requests: the runtime decides
+// what to keep and when, the caches only bound and evict. The compilation
+// cache on disk is wazero's, not this package's.
+package codecache
 
 import (
 	"container/list"
@@ -11,20 +20,18 @@ import (
 	"github.com/empirefederation/neuron/internal/wasmdata"
 )
 
-// preparedCacheBytes bounds the prepared modules kept in memory: a few
-// versions of several processors (the Go data processor is 4.2 MB).
-const preparedCacheBytes = 64 << 20
+// PreparedBytes bounds the prepared modules a Runtime keeps in memory by
+// default: a few versions of several processors (the Go data processor is
+// 4.2 MB).
+const PreparedBytes = 64 << 20
 
-// prepared is the process's cache of prepared modules, keyed by the
-// sha256 of the original file. Preparing is a pure function of the bytes,
-// so every Runtime of the process shares it. See
-// docs/design.md, "Why cache instrumented modules, and in memory?".
-var prepared = newPreparedCache(preparedCacheBytes)
-
-// preparedCache is a least-recently-used map from a module's digest to
-// the code the runtime compiles for it (see prepareCode), bounded by the
-// bytes it holds.
-type preparedCache struct {
+// Prepared is a least-recently-used map from a module's digest (the
+// sha256 of its file) to the code the runtime compiles for it (see
+// prepareCode), bounded by the bytes it holds. Preparing is a pure
+// function of the bytes; a Runtime has its own unless its options give it
+// one to share. See docs/design.md, "Why cache instrumented modules, and
+// in memory?". Its methods are safe for concurrent use.
+type Prepared struct {
 	mu    sync.Mutex
 	limit int
 	size  int
@@ -38,16 +45,20 @@ type preparedEntry struct {
 	interruptible bool
 }
 
-func newPreparedCache(limit int) *preparedCache {
-	return &preparedCache{limit: limit, order: list.New(), byKey: map[string]*list.Element{}}
+// NewPrepared returns an empty cache that holds at most limit bytes of
+// prepared code.
+func NewPrepared(limit int) *Prepared {
+	return &Prepared{limit: limit, order: list.New(), byKey: map[string]*list.Element{}}
 }
 
-// code returns what prepareCode makes of raw, reusing an earlier result
+// Code returns the code to compile for raw, whose digest is digest, and
+// whether it is instrumented for interruption, or why the neuron refuses
+// to compile it: what prepareCode makes of raw, reusing an earlier result
 // for the same digest. Two calls for the same new digest may both prepare
 // it; the results are identical. A refusal is not kept: it costs one read
 // of the module to find again, and the runtime remembers the files it
 // rejected.
-func (c *preparedCache) code(digest string, raw []byte) ([]byte, bool, error) {
+func (c *Prepared) Code(digest string, raw []byte) ([]byte, bool, error) {
 	if e := c.lookup(digest); e != nil {
 		return e.code, e.interruptible, nil
 	}
@@ -96,7 +107,14 @@ func budgetError(err error) error {
 	return fmt.Errorf("refused before compiling: %w: this bound is the neuron's module budget, the same for every processor (see docs/design.md, \"What can a processor make the host spend?\"); make the processor smaller, or split it", err)
 }
 
-func (c *preparedCache) lookup(digest string) *preparedEntry {
+// Len returns how many modules c holds.
+func (c *Prepared) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.byKey)
+}
+
+func (c *Prepared) lookup(digest string) *preparedEntry {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.byKey[digest]
@@ -109,7 +127,7 @@ func (c *preparedCache) lookup(digest string) *preparedEntry {
 
 // put remembers e, evicting the least recently used entries beyond the
 // limit. Code larger than the whole limit is not kept.
-func (c *preparedCache) put(e *preparedEntry) {
+func (c *Prepared) put(e *preparedEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.byKey[e.digest]; ok || len(e.code) > c.limit {

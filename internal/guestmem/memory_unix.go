@@ -1,6 +1,6 @@
 //go:build unix
 
-package runtime
+package guestmem
 
 import (
 	"fmt"
@@ -14,16 +14,32 @@ import (
 type mappedMemory struct {
 	b    []byte
 	size uint64
-	// err is why the last Reallocate failed, for memoryFailure.
+	// err is why the last Reallocate failed, for Failure.
 	err error
 }
 
 // mmap and mprotect are unix.Mmap and unix.Mprotect; tests replace them
-// to make the kernel refuse.
+// to make the kernel refuse (see RefuseForTest).
 var (
 	mmap     = unix.Mmap
 	mprotect = unix.Mprotect
 )
+
+// RefuseForTest makes the kernel refuse every guest memory of the process
+// from now on, with ENOMEM: at reservation (mmap) when reserve is true,
+// else when a memory is made accessible (mprotect). It returns the
+// function that restores the kernel's calls. It is for tests of the
+// instantiation path, in this package and the runtime's, which must not
+// run in parallel with others while it is in effect.
+func RefuseForTest(reserve bool) (restore func()) {
+	savedMmap, savedMprotect := mmap, mprotect
+	if reserve {
+		mmap = func(int, int64, int, int, int) ([]byte, error) { return nil, unix.ENOMEM }
+	} else {
+		mprotect = func([]byte, int) error { return unix.ENOMEM }
+	}
+	return func() { mmap, mprotect = savedMmap, savedMprotect }
+}
 
 // newLinearMemory reserves maxBytes. When the kernel refuses, the instance
 // fails: a fallback on the Go heap would turn the same shortage into a
@@ -52,7 +68,7 @@ func (m *mappedMemory) Reallocate(size uint64) []byte {
 	return m.b[:size:size]
 }
 
-// failure implements memoryFailure's interface.
+// failure implements Failure's interface.
 func (m *mappedMemory) failure() error { return m.err }
 
 // Free implements experimental.LinearMemory.
