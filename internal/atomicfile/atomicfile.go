@@ -1,7 +1,11 @@
 // Package atomicfile replaces a file's content durably and all at once:
 // a reader, or the next start after a crash, sees the old content or the
 // new, never a mix. The spool, the last good config, the command ledger,
-// the runtime's pins and archive, and load_plugin all write this way.
+// the runtime's pins (internal/pins) and archive, load_plugin and the
+// development federation's admin token all write this way. It knows
+// nothing of what it writes and takes no locks: formats, and keeping two
+// writers of one file apart, stay with its callers, and it must stay a leaf
+// of the standard library so that any package that persists may use it.
 package atomicfile
 
 import (

@@ -3,8 +3,11 @@
 // that breaks its guardrails.
 //
 // It is a pure package: it knows nothing of processors, pools or HTTP
-// serving beyond reading a sticky key from a request. The runtime compiles an
-// experiment once per update and then, per request:
+// serving beyond reading a sticky key from a request. It imports federation
+// only for an experiment's wire types (Variant, Guardrails) and must not
+// import the runtime or wazero: control and the development federation,
+// which must not link wazero, compile experiments with it too. The runtime
+// compiles an experiment once per update and then, per request:
 //
 //	key, ok := split.Key(r, body)
 //	v := split.AssignRandom()

@@ -1,6 +1,8 @@
 // Package leb128 reads and writes the signed LEB128 numbers of the Wasm
 // binary format (the constants of i32.const and i64.const, for one).
-// Unsigned ones are encoding/binary's Uvarint.
+// Unsigned ones are encoding/binary's Uvarint, so this package must not
+// grow a second copy of them. It imports nothing at all, so that the data
+// rewriting (wasmdata) and the tests' module builder (testutil) share it.
 package leb128
 
 // AppendInt appends v in signed LEB128, in the fewest bytes.

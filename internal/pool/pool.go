@@ -1,6 +1,8 @@
 // Package pool keeps a bounded set of reusable instances with a bounded wait
 // queue. It knows nothing of Wasm: the runtime gives it functions that create
-// and destroy an instance.
+// and destroy an instance. It imports only the standard library and must not
+// import wazero or the runtime: when an instance misbehaves, or must go, is
+// the caller's judgement, which it reports through Discard and Retire.
 //
 // A pool never holds more than Max instances and never lets more than Queue
 // callers wait; a caller past that gets ErrQueueFull at once, so a burst of

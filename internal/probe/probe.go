@@ -1,6 +1,10 @@
 // Package probe checks the services a neuron depends on (PostgreSQL, Redis,
 // any TCP or HTTP service) by speaking their protocol, and keeps the latest
 // status of each for the heartbeat's dependencyStatus and GET /health.
+// A probe connects and, where the protocol has one, asks a harmless
+// question (SELECT 1, PING, an HTTP GET): it never writes to a service.
+// It imports nothing of the neuron; the agent hands the statuses to the
+// report and the HTTP server.
 //
 // A [Prober] probes every [Dependency] in the background, each in its own
 // goroutine, so reading the status never blocks:

@@ -1,6 +1,10 @@
 // Package ratelog rate-limits a log/slog handler: a processor that fails,
 // or logs, thousands of times a second writes a few lines a second, and
-// the next line written says how many were suppressed before it.
+// the next line written says how many were suppressed before it. It
+// passes the records it lets through unchanged and decides nothing about
+// levels or destinations, which stay with the handler it wraps; it imports
+// nothing of the neuron (the standard library and golang.org/x/time/rate
+// only), so the runtime can wrap any processor's logger with it.
 //
 //	log := slog.New(ratelog.New(h, rate.Limit(1), 10))
 //	log.Error("call failed") // past the burst: dropped and counted

@@ -1,7 +1,10 @@
 // Package spool is a durable, bounded, ordered on-disk FIFO of opaque
 // records: the analytics reports a neuron could not deliver yet. Everything
 // Append accepted survives kill -9 and power loss, and a torn record is never
-// delivered.
+// delivered. It never looks inside a record nor sends one: what to append,
+// and when a record was delivered and may go, is its caller's (the
+// federation Link, through the agent's queue). It imports only the standard
+// library and internal/atomicfile.
 //
 // # Layout
 //

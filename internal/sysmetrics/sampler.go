@@ -2,7 +2,9 @@
 // memory and disk use of the machine; CPU and resident memory of this
 // process) in the background, so that building a heartbeat reads the last
 // sample and never waits for one. It also describes the host: hostname,
-// outbound IP, container id.
+// outbound IP, container id. It only reads the machine and this process
+// (through gopsutil) and imports nothing of the neuron: the heartbeat's
+// shape is internal/report's, and the agent hands report the samples.
 //
 // The reference client calls psutil.cpu_percent(interval=1), which blocks a
 // second per heartbeat. Here CPU use is the delta of the kernel's CPU time

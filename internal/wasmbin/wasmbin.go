@@ -2,7 +2,10 @@
 // cursor that remembers its first error, so that a reader of a module can
 // read on and check once, and the sections of a module. Both the module
 // budget (wasmbound) and the interrupt instrumentation (interrupt) read
-// modules a processor supplies with it.
+// modules a processor supplies with it. It only reads: rewriting a module
+// is its callers' job and validating one is wazero's, and it must stay a
+// leaf of the standard library, so that what looks at an untrusted module
+// before wazero does needs nothing else.
 package wasmbin
 
 import (

@@ -17,6 +17,11 @@
 // hold at most Budget.TableElements; past it table.grow returns -1, as the
 // Wasm specification allows. See docs/design.md, "What can a processor make
 // the host spend?".
+//
+// It judges shape only and changes nothing but the tables' maximums: it
+// neither compiles nor validates a module (internal/codecache calls Bound
+// first, then wazero validates), and it imports only wasmbin and the
+// standard library, never wazero, whose costs it exists to bound.
 package wasmbound
 
 import (

@@ -9,6 +9,11 @@
 // segments that lie close together into one, filling the gaps with the
 // zeros that were there anyway, so that instantiating copies a few large
 // blocks instead. See docs/design.md, "Why coalesce data segments?".
+//
+// It changes the data section only and leaves alone every layout it
+// cannot merge safely; it neither compiles nor validates (internal/codecache
+// calls Coalesce before compiling, and wazero judges the result), and it
+// imports only leb128 and the standard library.
 package wasmdata
 
 import (

@@ -9,7 +9,8 @@
 // Only *.wasm modules and their NAME.json sidecar manifests count; hidden
 // files, editor and download temporaries, directories and attribute changes
 // are ignored. What the files mean is Sync's business: the watcher neither
-// reads nor validates them.
+// reads nor validates them, and it imports nothing of the neuron, the
+// runtime included (the agent's Sync calls the runtime's).
 //
 //	w, err := watch.Start(ctx, watch.Options{Dir: "plugins", Sync: func(ctx context.Context) error {
 //		_, err := rt.Sync(ctx)
