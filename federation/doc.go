@@ -4,9 +4,10 @@
 // endpoints, and the Link, which keeps a neuron registered, heartbeating,
 // reporting and configured for as long as it runs.
 //
-// The package imports neither wazero nor gorilla/mux: it consumes the small
-// Neuron and Queue interfaces, and internal/agent wires the runtime and the
-// durable spool into them.
+// The package imports neither wazero nor gorilla/mux (internal/modcheck
+// checks it), nor any package of the neuron but the leaf internal/jsonkind:
+// it consumes the small Neuron and Queue interfaces, and internal/agent
+// wires the runtime and the durable spool into them.
 //
 // A typical start, with q an on-disk queue and n the neuron:
 //

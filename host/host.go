@@ -12,6 +12,12 @@
 // Every function treats guest pointers as hostile: a pointer or length
 // outside guest memory makes the function return abi.ErrCodeBadPointer; no
 // host function panics or traps the guest. See docs/abi.md.
+//
+// It owns only the host functions: what a processor's logs, metrics and
+// events become, and its configuration, is the caller's Env. It must not
+// import the runtime (which instantiates it per processor) nor know of
+// pools, routing or versions; of the neuron it imports only sdk/abi, the
+// contract the guest's SDK imports too.
 package host
 
 import (

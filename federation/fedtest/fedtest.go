@@ -8,7 +8,10 @@
 //	fed.FailNext(federation.PathAnalytics, 503, 2)
 //
 // Payloads are decoded strictly (unknown fields are a 400), so a test that
-// passes against it sends exactly the reference guide's fields.
+// passes against it sends exactly the reference guide's fields. It is for
+// tests only and shares no code with the development federation
+// (internal/devfed), which it must not import: it stands for the contract,
+// not for devfed's behaviour.
 package fedtest
 
 import (

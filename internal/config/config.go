@@ -16,7 +16,10 @@
 // contract (sources.go); the YAML file by hand, through a yaml.Node, so
 // that every error names its line. The package reads and checks only: it
 // starts nothing, keeps no state between calls of Load, and never reads the
-// process's environment when its caller passes a lookup.
+// process's environment when its caller passes a lookup. It must not import
+// the runtime or wazero: the limits it checks are internal/limits', so the
+// development federation, which checks runtime settings with
+// RuntimeSetting, links no wazero through it.
 package config
 
 import (

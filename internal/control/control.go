@@ -9,6 +9,12 @@
 // start even if the federation is down) and reported by a config_applied
 // event and by configVersion in the next heartbeat. The same version twice
 // is a no-op. A command runs at most once per id, even across restarts.
+// It changes a running neuron only through the runtime's methods it is
+// given (Target, Plugins) and, for load_plugin, by writing a module into
+// the plugins directory for the runtime to load; its own state lives under
+// DataDir/control. It neither polls the federation nor sends to it: the
+// Link and the HTTP server hand it updates, and its events leave through
+// Options.Events.
 package control
 
 import (

@@ -3,7 +3,12 @@
 // admin API under /api/admin/, liveness from heartbeats, delivery of
 // config, experiments and commands (pushed to each neuron's
 // update-config, and served to its poll), retention, all persisted in
-// SQLite under Options.DataDir. It mounts the dashboard at /.
+// SQLite under Options.DataDir. It mounts the dashboard at /. It shares
+// with the neuron only the wire types (federation), the checks of runtime
+// settings (config.RuntimeSetting) and of experiments (experiment.Compile),
+// so that it refuses what a neuron would; it must not link wazero
+// (internal/modcheck checks it), which keeps `neuron federation serve` a
+// plain server.
 //
 //	s, err := devfed.Open(devfed.Options{DataDir: dir}) // admin token kept in dir/admin.token
 //	...

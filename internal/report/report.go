@@ -2,7 +2,10 @@
 // registration, its heartbeat (status, health score, metrics of the last
 // interval) and its analytics reports, from the runtime's counters, the
 // background system sampler and the dependency probes. Building a report
-// never blocks on sampling or probing: every source is a cheap read.
+// never blocks on sampling or probing: every source is a cheap read. It
+// builds and never sends (the federation Link does), and its sources come
+// as the Runtime interface and functions the agent supplies: it imports
+// neither sysmetrics nor probe, and of the runtime only its readings' types.
 package report
 
 import (

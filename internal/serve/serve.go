@@ -1,6 +1,10 @@
 // Package serve is the neuron's HTTP surface: the processors' endpoints and
 // the neuron's own routes, /health, /ready, /metrics and the federation's
-// POST /api/neuron/update-config.
+// POST /api/neuron/update-config. It routes and reports only: it reads the
+// runtime through the Plugins interface and is handed the update handler
+// (internal/control's) and the dependencies' statuses, so it imports
+// neither control nor probe, and it adds one map lookup, nothing more, to a
+// processor's request.
 package serve
 
 import (

@@ -3,8 +3,8 @@
 // Append accepted survives kill -9 and power loss, and a torn record is never
 // delivered. It never looks inside a record nor sends one: what to append,
 // and when a record was delivered and may go, is its caller's (the
-// federation Link, through the agent's queue). It imports only the standard
-// library and internal/atomicfile.
+// federation Link, to which the agent hands it as its Queue). It imports
+// only the standard library and internal/atomicfile.
 //
 // # Layout
 //

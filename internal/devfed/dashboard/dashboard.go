@@ -2,7 +2,9 @@
 // HTML, one CSS file and vanilla JavaScript modules, embedded in the binary so
 // `neuron federation serve` needs no files on disk and no build step. The page
 // talks only to the admin API of the same origin (internal/devfed); it holds no
-// secrets itself, the admin token comes from the user.
+// secrets itself, the admin token comes from the user. The Go side only serves
+// the embedded files; it imports only the standard library and must not import
+// devfed, whose API is the page's one way in.
 package dashboard
 
 import (

@@ -6,7 +6,10 @@
 //
 // The schema is created and migrated at Open, versioned by the
 // schema_version table. Every change the server makes is one transaction
-// (Store.Update); reads see one snapshot (Store.View).
+// (Store.Update); reads see one snapshot (Store.View). It stores and reads
+// only: HTTP, the wire contract and the checks of what is stored are the
+// server's (internal/devfed), and it imports only the standard library and
+// the SQLite driver.
 package store
 
 import (
