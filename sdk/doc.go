@@ -24,6 +24,10 @@
 // The SDK provides every export of ABI v1 (see package abi and docs/abi.md):
 // the manifest is generated from Register and Handle, and every endpoint is
 // served by the one export neuron_handle, which dispatches on the route.
+// It is its own module and imports only the standard library, sdk/abi and
+// its internal hostcall, never the host (host, runtime, wazero): every
+// processor links it into its module, and what it links every instance
+// carries.
 //
 // # Notes
 //

@@ -1,5 +1,7 @@
 // Command guestspeed times the same Go code natively and compiled to Wasm
-// under neuron, to separate the guest's speed from the host's overhead.
+// under neuron, to separate the guest's speed from the host's overhead. It
+// imports only the SDK and the standard library, so that the code timed is
+// the same on both sides.
 //
 // Natively:
 //

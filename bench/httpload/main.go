@@ -6,7 +6,9 @@
 // Both servers listen on loopback; the load generator keeps a fixed number
 // of keep-alive connections busy for a fixed time against one server, then
 // the other, alternating for several rounds so that drift on the machine
-// affects both alike.
+// affects both alike. It starts neuron as `neuron run` does, through
+// internal/config and internal/agent, and reaches the runtime only through
+// them, so that it measures what a deployment serves; nothing imports it.
 //
 //	go run ./bench/httpload -plugins plugins -conns 32 -duration 5s -rounds 3
 package main

@@ -20,6 +20,10 @@
 //     go run ./bench/swap -plugins plugins
 //
 // Both run in one process: the agent, its watcher, and the load generator.
+// It starts neuron as `neuron run` does, through internal/config and
+// internal/agent, and swaps only by writing into the plugins directory (it
+// reads the runtime only to see which version serves), so that it measures
+// the path a deployment takes; nothing imports it.
 package main
 
 import (

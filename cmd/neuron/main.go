@@ -1,5 +1,13 @@
 // Command neuron serves WebAssembly processors as HTTP endpoints and joins
 // the Empire Federation. Run `neuron help` for the commands.
+//
+// It owns the command line only: the commands (run, plugin inspect,
+// validate and new, federation serve, version), their flags, their output
+// and the project template of plugin new. The work is the packages': `run`
+// is internal/agent over internal/config, `plugin inspect` and `validate`
+// the runtime's, `federation serve` internal/devfed's. Nothing under
+// internal/ may import it (internal/modcheck checks), so what a test or
+// another entry point needs must not live here.
 package main
 
 import (

@@ -1,6 +1,9 @@
 // Package dataprocessorc tests the C data processor: built with clang for
 // wasm32-wasi, served by a real runtime, and compared batch by batch with
 // the Go processor's logic (process.Process, version 1.0.0's options).
+// The processor itself (src/processor.c) includes only the C standard
+// library and follows docs/abi.md alone, never the Go SDK, so that it
+// shows the ABI serves a processor written in another language.
 package dataprocessorc
 
 import (

@@ -1,5 +1,6 @@
 // Command hello is the smallest neuron processor: GET /hello/{name} answers
-// a JSON greeting.
+// a JSON greeting. It imports the SDK and nothing else, as the template
+// every processor starts from.
 //
 // Build it as a WASI reactor from the repository root:
 //

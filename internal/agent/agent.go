@@ -3,11 +3,10 @@
 // started in order and stopped in reverse as one internal/lifecycle Group
 // (Agent.components). It owns the wiring and the small adapters between
 // components (the runtime seen as the federation's Neuron, for one), not
-// their work, which stays in their packages. It is the one
-// place where the components are put together: no package of the neuron
-// imports agent (cmd/neuron and the benchmarks do), so a component never
-// depends on how the others are started, and each can be built and tested
-// alone.
+// their work, which stays in their packages. It is the one place where the
+// components are put together: no package of the neuron imports agent
+// (cmd/neuron and the benchmarks do), so a component never depends on how
+// the others are started, and each can be built and tested alone.
 package agent
 
 import (

@@ -3,7 +3,9 @@
 // routes, forwards only the headers the manifest asks for, encodes the
 // request with package abi and decodes the response. A fake host records
 // what the processor logs, counts and emits, and serves the configuration
-// set with SetConfig.
+// set with SetConfig. It imports nothing of the host (host, runtime,
+// wazero): the fake host is internal/hostcall's, so a processor's tests
+// need neither Wasm nor the neuron.
 //
 // A test of a processor's main package looks like this:
 //

@@ -1,6 +1,8 @@
 // Package process is the logic of the data-processor example, shared by its
 // two versions: validating, deduplicating and counting a batch of customer
-// records. Process is pure; handlers.go connects it to the neuron.
+// records. Process is pure; handlers.go connects it to the neuron. Like any
+// processor it imports only the SDK and the standard library: a guest links
+// nothing of the host.
 package process
 
 import (

@@ -2,6 +2,8 @@
 // Processor as a neuron processor: POST /process validates a batch of
 // customer records and drops records whose id repeats; GET /status reports
 // what this instance has processed. Version 1.1.0 is its A/B counterpart.
+// It holds no logic: package process has it, and this version only
+// chooses its options, so that the two versions cannot drift apart.
 //
 // Build it from the repository root:
 //

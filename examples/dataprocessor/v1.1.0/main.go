@@ -1,6 +1,7 @@
 // Command data-processor 1.1.0 is the A/B counterpart of 1.0.0: it also
 // treats records whose normalised email repeats as duplicates, and lists
-// each invalid and duplicate record in its answer.
+// each invalid and duplicate record in its answer. Like 1.0.0 it only
+// chooses the options of package process, which holds the logic.
 //
 // Build it from the repository root:
 //
