@@ -3,9 +3,11 @@
 // exported as Global) and a check of it at every place where Wasm code can
 // run forever, and moves the start function out of instantiation. It owns
 // that rewrite and the checks that keep the rewrite from making an invalid
-// module valid; it neither compiles nor runs modules (the runtime does, and
-// sets the flag), and it must not change anything else in a module: every
-// other byte is copied as it is, for wazero to validate.
+// module valid; it neither compiles nor runs modules (internal/codecache
+// instruments a module before the runtime compiles it, and internal/guest
+// runs it and sets the flag), and it must not change anything else in a
+// module: every other byte is copied as it is, for wazero to validate. It
+// imports only wasmbin and the standard library, never wazero.
 //
 // # Why
 //

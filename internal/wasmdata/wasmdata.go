@@ -12,8 +12,8 @@
 //
 // It changes the data section only and leaves alone every layout it
 // cannot merge safely; it neither compiles nor validates (internal/codecache
-// calls Coalesce before compiling, and wazero judges the result), and it
-// imports only leb128 and the standard library.
+// calls Coalesce before the runtime compiles, and wazero judges the
+// result), and it imports only leb128 and the standard library.
 package wasmdata
 
 import (
