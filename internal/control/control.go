@@ -12,8 +12,9 @@
 // It changes a running neuron only through the runtime's methods it is
 // given (Target, Plugins) and, for load_plugin, by writing a module into
 // the plugins directory for the runtime to load; its own state lives under
-// DataDir/control. It neither polls the federation nor sends to it: the
-// Link and the HTTP server hand it updates, and its events leave through
+// DataDir/control. It neither polls the federation nor sends to it:
+// updates reach it from the Link, through the agent, and through its
+// Handler, which the HTTP server mounts; its events leave through
 // Options.Events.
 package control
 

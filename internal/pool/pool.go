@@ -2,7 +2,8 @@
 // queue. It knows nothing of Wasm: the runtime gives it functions that create
 // and destroy an instance. It imports only the standard library and must not
 // import wazero or the runtime: when an instance misbehaves, or must go, is
-// the caller's judgement, which it reports through Discard and Retire.
+// the caller's judgement, which the caller hands back through Discard and
+// Retire.
 //
 // A pool never holds more than Max instances and never lets more than Queue
 // callers wait; a caller past that gets ErrQueueFull at once, so a burst of

@@ -4,7 +4,7 @@
 // passes the records it lets through unchanged and decides nothing about
 // levels or destinations, which stay with the handler it wraps; it imports
 // nothing of the neuron (the standard library and golang.org/x/time/rate
-// only), so the runtime can wrap any processor's logger with it.
+// only), so the runtime can wrap each processor's loggers with it.
 //
 //	log := slog.New(ratelog.New(h, rate.Limit(1), 10))
 //	log.Error("call failed") // past the burst: dropped and counted

@@ -3,7 +3,7 @@
 // (BuildWasm), assembling text-format modules (Wat) and small hand-built
 // ones (AssembleModule), golden files, the reference guide's examples,
 // Prometheus samples, waiting for a condition (Eventually) and the Redis
-// and PostgreSQL servers of the probe tests. Only _test.go files may import
+// and PostgreSQL servers that tests probe. Only _test.go files may import
 // it, and it imports no package of the neuron but the leaf internal/leb128,
 // so that the tests of every package can use it without a cycle.
 package testutil
