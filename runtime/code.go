@@ -70,30 +70,30 @@ var _ host.Env = (*hostEnv)(nil)
 // the compilation cache when the bytes were seen before) and probed.
 func (p *processor) loadCode(ctx context.Context, bin *binary) error {
 	key := codeKey{bin.fingerprint(), bin.interruptible}
-	if c, ok := p.rt.kept.Take(key); ok {
+	if c, ok := p.svc.kept.Take(key); ok {
 		c.env.p.Store(p)
 		p.code, p.mod, p.codeKept = c, c.mod.at(bin.path), true
-		p.rt.wazeroOpen.Add(1)
-		p.rt.metrics.opens.WithLabelValues(p.codeSource()).Inc()
+		p.svc.wazeroOpen.Add(1)
+		p.svc.metrics.opens.WithLabelValues(p.codeSource()).Inc()
 		return nil
 	}
-	c, err := p.newCode(ctx, key, p.rt.opts.Limits.MemoryPages)
+	c, err := p.newCode(ctx, key, p.svc.opts.Limits.MemoryPages)
 	if err != nil {
 		return err
 	}
 	p.code = c
-	if c.mod, c.compiled, err = readModule(ctx, c.wr, &p.rt.mem, bin, p.rt.startTimeout); err != nil {
+	if c.mod, c.compiled, err = readModule(ctx, c.wr, &p.svc.mem, bin, p.svc.startTimeout); err != nil {
 		return err
 	}
 	p.mod = c.mod
-	p.rt.metrics.opens.WithLabelValues(p.codeSource()).Inc()
+	p.svc.metrics.opens.WithLabelValues(p.codeSource()).Inc()
 	return nil
 }
 
 // startTimeout is the start timeout of processor name, or, for a module
 // whose name is not known yet (""; its manifest is an export, read by
 // running it), the longest the operator gives any processor.
-func (rt *Runtime) startTimeout(name string) time.Duration {
+func (rt *services) startTimeout(name string) time.Duration {
 	if name != "" {
 		return rt.opts.Limits.Override(rt.opts.PluginLimits[name]).StartTimeout
 	}
@@ -125,11 +125,11 @@ func (p *processor) recompile(ctx context.Context, bin *binary, pages uint32) er
 func (p *processor) newCode(ctx context.Context, key codeKey, pages uint32) (*code, error) {
 	c := &code{key: key, env: &hostEnv{}, pages: pages}
 	c.env.p.Store(p)
-	c.wr = guest.NewRuntime(ctx, p.rt.cache, pages, key.interruptible)
-	p.rt.wazeroOpen.Add(1)
+	c.wr = guest.NewRuntime(ctx, p.svc.cache, pages, key.interruptible)
+	p.svc.wazeroOpen.Add(1)
 	if _, err := host.Instantiate(ctx, c.wr, c.env); err != nil {
 		_ = c.wr.Close(ctx)
-		p.rt.wazeroOpen.Add(-1)
+		p.svc.wazeroOpen.Add(-1)
 		return nil, fmt.Errorf("host module: %w", err)
 	}
 	return c, nil
@@ -141,7 +141,7 @@ func (p *processor) closeCode(ctx context.Context) error {
 	if p.code == nil {
 		return nil
 	}
-	p.rt.wazeroOpen.Add(-1)
+	p.svc.wazeroOpen.Add(-1)
 	return p.code.Close(ctx)
 }
 
@@ -149,12 +149,12 @@ func (p *processor) closeCode(ctx context.Context) error {
 // completely and its every instance is closed, so that no guest runs in
 // it any more; otherwise it closes it.
 func (p *processor) releaseCode(ctx context.Context, poolErr error) error {
-	if p.code == nil || !p.opened || poolErr != nil || len(p.liveInstances()) > 0 || p.rt.bg.Err() != nil {
+	if p.code == nil || !p.opened || poolErr != nil || len(p.liveInstances()) > 0 || p.svc.bg.Err() != nil {
 		return p.closeCode(ctx)
 	}
-	p.rt.wazeroOpen.Add(-1)
+	p.svc.wazeroOpen.Add(-1)
 	p.code.env.p.Store(nil) // no instance can call; do not pin p and its file
-	p.rt.kept.Put(ctx, p.code.key, p.code.mod.Size, p.code)
+	p.svc.kept.Put(ctx, p.code.key, p.code.mod.Size, p.code)
 	return nil
 }
 

@@ -18,7 +18,10 @@ import (
 
 // endpoint serves one declared route of one processor version.
 type endpoint struct {
-	p       *processor
+	p *processor
+	// rt is the runtime whose request state the call reads: draining,
+	// the current snapshot, the body budget, the run-time configuration.
+	rt      *Runtime
 	route   abi.Endpoint
 	vars    []string // path variable names in route order
 	fn      int      // index into instance.handlers
@@ -69,14 +72,14 @@ func (e *endpoint) handle(w http.ResponseWriter, r *http.Request, vars map[strin
 // newer snapshot, which counted it).
 func (e *endpoint) run(w http.ResponseWriter, r *http.Request, vars map[string]string, cfg []byte) int {
 	p := e.p
-	if p.rt.draining.Load() {
+	if e.rt.draining.Load() {
 		serveDraining(w, e.metrics)
 		return 0 // no processor ran: not a call of the variant
 	}
 	p.inflight.Add(1)
 	if p.retiring.Load() {
 		p.inflight.Add(-1)
-		p.rt.current.Load().ServeHTTP(w, r)
+		e.rt.current.Load().ServeHTTP(w, r)
 		return 0
 	}
 	defer p.inflight.Add(-1) // after observe: a drained version's series are deleted at close
@@ -85,7 +88,7 @@ func (e *endpoint) run(w http.ResponseWriter, r *http.Request, vars map[string]s
 	inBuf, outBuf := buffers.Get().(*[]byte), buffers.Get().(*[]byte)
 	defer putBuffer(inBuf)
 	defer putBuffer(outBuf)
-	held := heldBody{budget: &p.rt.bodies}
+	held := heldBody{budget: &e.rt.bodies}
 	defer held.release() // the body is in inBuf until the call ends
 	x, cerr := e.serve(w, r, vars, cfg, inBuf, outBuf, &held, start)
 	if cerr != nil {
@@ -113,7 +116,7 @@ func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, vars map[string
 	if cerr != nil {
 		return x, cerr
 	}
-	timeout := p.rt.dyn.Load().callTimeout(p.limits)
+	timeout := e.rt.dyn.Load().callTimeout(p.limits)
 	in, err := p.checkout(r.Context(), timeout)
 	if err != nil {
 		if p.retiring.Load() && errors.Is(err, pool.ErrClosed) {
@@ -150,7 +153,7 @@ func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, vars map[string
 // Options.RequestBodyTimeout of start.
 func (e *endpoint) encode(w http.ResponseWriter, r *http.Request, vars map[string]string, buf []byte, bodyLen *int,
 	held *heldBody, start time.Time) ([]byte, *CallError) {
-	rt := e.p.rt
+	rt := e.rt
 	limit := min(e.p.limits.MaxBodyBytes, rt.bodies.max)
 	if r.ContentLength > limit {
 		return buf, bodyTooLarge(limit)

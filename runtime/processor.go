@@ -27,7 +27,8 @@ import (
 // (so its memory limit and host bindings are its own, and closing it frees
 // everything), the compiled module and a pool of instances.
 type processor struct {
-	rt     *Runtime
+	// svc are the runtime's services, shared by its every version.
+	svc    *services
 	mod    *module
 	limits Limits
 	log    *slog.Logger
@@ -109,7 +110,7 @@ const digestLabelLen = 12
 // module's self-test. On error everything it made is closed.
 func (rt *Runtime) openProcessor(ctx context.Context, f *pluginFile, fromArchive bool) (*processor, error) {
 	start := time.Now()
-	p := &processor{rt: rt, log: rt.log.With("file", filepath.Base(f.path)), workers: map[*instance]struct{}{}, file: f, fromArchive: fromArchive}
+	p := &processor{svc: &rt.services, log: rt.log.With("file", filepath.Base(f.path)), workers: map[*instance]struct{}{}, file: f, fromArchive: fromArchive}
 	defer func() { p.loadTook = time.Since(start) }()
 	bin, err := f.binary(rt.prepared)
 	if err == nil {
@@ -139,7 +140,7 @@ func (e *openError) Error() string { return e.err.Error() }
 func (e *openError) Unwrap() error { return e.err }
 
 func (p *processor) open(ctx context.Context, bin *binary) error {
-	rt := p.rt
+	rt := p.svc
 	if err := p.loadCode(ctx, bin); err != nil {
 		return err
 	}
@@ -212,7 +213,7 @@ func coversMemory(compiled wazero.CompiledModule, pages uint32) error {
 // newInstance instantiates the module, running _initialize, and resolves
 // its exports once so that calls do no lookups.
 func (p *processor) newInstance(ctx context.Context) (*instance, error) {
-	mod, cc, stderr, err := guest.Instantiate(ctx, p.code.wr, &p.rt.mem, p.code.compiled, p.modCfg, p.startTimeout)
+	mod, cc, stderr, err := guest.Instantiate(ctx, p.code.wr, &p.svc.mem, p.code.compiled, p.modCfg, p.startTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.id(), err)
 	}
@@ -272,8 +273,8 @@ func (p *processor) close(ctx context.Context) error {
 			p.closeErr = p.releaseCode(ctx, err)
 		}
 		if p.mod != nil && p.state != nil {
-			p.rt.metrics.release(p)
-			p.rt.closeVersion(p.state)
+			p.svc.metrics.release(p)
+			p.svc.closeVersion(p.state)
 		}
 	})
 	return errors.Join(err, p.closeErr)
@@ -281,7 +282,7 @@ func (p *processor) close(ctx context.Context) error {
 
 // grant returns the instance configuration for a manifest, with the
 // permissions it asks for if the operator allows them.
-func (rt *Runtime) grant(m abi.Manifest) (wazero.ModuleConfig, error) {
+func (rt *services) grant(m abi.Manifest) (wazero.ModuleConfig, error) {
 	cfg := guest.ModuleConfig()
 	for _, perm := range m.Permissions {
 		if !slices.Contains(rt.opts.AllowPermissions, perm) {
@@ -332,7 +333,7 @@ func (p *processor) Config() []byte {
 	if p.mod == nil {
 		return emptyConfig
 	}
-	d := p.rt.dyn.Load()
+	d := p.svc.dyn.Load()
 	defaults := p.mod.Manifest.Settings
 	if len(defaults) == 0 {
 		return d.config(p.name())

@@ -32,9 +32,9 @@ type snapshot struct {
 }
 
 // emptySnapshot serves nothing: every request gets 404.
-func emptySnapshot(m *metrics) *snapshot {
+func emptySnapshot(rt *Runtime) *snapshot {
 	s := &snapshot{serving: map[string]*processor{}}
-	s.router = s.newRouter(m)
+	s.router = s.newRouter(rt)
 	return s
 }
 
@@ -99,8 +99,10 @@ type routeCollision struct {
 
 func (e *routeCollision) Error() string { return e.msg }
 
-// newRouter builds the router of s and its map of static paths.
-func (s *snapshot) newRouter(m *metrics) *mux.Router {
+// newRouter builds the router of s, serving for rt, and its map of static
+// paths.
+func (s *snapshot) newRouter(rt *Runtime) *mux.Router {
+	m := rt.metrics
 	s.static = map[string]*methods{}
 	s.unclaimed = &m.unclaimed
 	router := mux.NewRouter()
@@ -116,7 +118,7 @@ func (s *snapshot) newRouter(m *metrics) *mux.Router {
 	for _, name := range slices.Sorted(maps.Keys(s.serving)) {
 		p := s.serving[name]
 		for _, e := range p.mod.Manifest.Endpoints {
-			ep := &endpoint{p: p, route: e, vars: routeVars(e.Path), fn: slices.Index(p.exports, e.Export), plugin: []string{p.id()},
+			ep := &endpoint{p: p, rt: rt, route: e, vars: routeVars(e.Path), fn: slices.Index(p.exports, e.Export), plugin: []string{p.id()},
 				metrics: m.endpoint(&p.state.traffic, p.name(), p.version(), p.digest12(), e.Method, e.Path)}
 			if x := s.experiments[name]; x != nil {
 				ep.split = s.splitRoute(x, ep, m)

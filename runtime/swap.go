@@ -188,7 +188,7 @@ func (pl *plan) snapshot(ctx context.Context) *snapshot {
 			s.serving[name], s.pinned[name] = members[i], true
 		}
 	}
-	s.router = s.newRouter(rt.metrics)
+	s.router = s.newRouter(rt)
 	return s
 }
 
