@@ -12,6 +12,7 @@ import (
 
 	"github.com/empirefederation/neuron/host"
 	"github.com/empirefederation/neuron/internal/guest"
+	"github.com/empirefederation/neuron/internal/modfile"
 )
 
 // code is what a processor version runs before any instance exists: its
@@ -27,8 +28,8 @@ type code struct {
 	wr       wazero.Runtime
 	compiled wazero.CompiledModule
 	// mod is the probe's result; its Path and Sidecar are those of the
-	// file that first opened it (see module.at).
-	mod *module
+	// file that first opened it (see modfile.Module.At).
+	mod *modfile.Module
 	// env is the processor the host module serves.
 	env *hostEnv
 	// pages is the runtime's memory limit.
@@ -39,7 +40,7 @@ type code struct {
 // contents, and whether the module was instrumented for interruption
 // (which the runtime's configuration depends on).
 type codeKey struct {
-	fingerprint
+	modfile.Fingerprint
 	interruptible bool
 }
 
@@ -68,11 +69,11 @@ var _ host.Env = (*hostEnv)(nil)
 // loadCode gives p the code of bin: the one kept from a version with the
 // same contents when the runtime has it, else a new one, compiled (from
 // the compilation cache when the bytes were seen before) and probed.
-func (p *processor) loadCode(ctx context.Context, bin *binary) error {
-	key := codeKey{bin.fingerprint(), bin.interruptible}
+func (p *processor) loadCode(ctx context.Context, bin *modfile.Binary) error {
+	key := codeKey{bin.Fingerprint(), bin.Interruptible}
 	if c, ok := p.svc.kept.Take(key); ok {
 		c.env.p.Store(p)
-		p.code, p.mod, p.codeKept = c, c.mod.at(bin.path), true
+		p.code, p.mod, p.codeKept = c, c.mod.At(bin.Path), true
 		p.svc.wazeroOpen.Add(1)
 		p.svc.metrics.opens.WithLabelValues(p.codeSource()).Inc()
 		return nil
@@ -82,7 +83,7 @@ func (p *processor) loadCode(ctx context.Context, bin *binary) error {
 		return err
 	}
 	p.code = c
-	if c.mod, c.compiled, err = readModule(ctx, c.wr, &p.svc.mem, bin, p.svc.startTimeout); err != nil {
+	if c.mod, c.compiled, err = modfile.Read(ctx, c.wr, &p.svc.mem, bin, p.svc.startTimeout); err != nil {
 		return err
 	}
 	p.mod = c.mod
@@ -106,7 +107,7 @@ func (rt *services) startTimeout(name string) time.Duration {
 
 // recompile replaces p's code, which has no instance yet, by one with a
 // memory limit of pages (the cache makes compiling again cheap).
-func (p *processor) recompile(ctx context.Context, bin *binary, pages uint32) error {
+func (p *processor) recompile(ctx context.Context, bin *modfile.Binary, pages uint32) error {
 	c, err := p.newCode(ctx, p.code.key, pages)
 	if err != nil {
 		return err
@@ -114,7 +115,7 @@ func (p *processor) recompile(ctx context.Context, bin *binary, pages uint32) er
 	c.mod = p.code.mod
 	_ = p.closeCode(ctx)
 	p.code = c
-	if c.compiled, err = compileModule(ctx, c.wr, bin.code); err != nil {
+	if c.compiled, err = modfile.Compile(ctx, c.wr, bin.Code); err != nil {
 		return fmt.Errorf("compile: %w", err)
 	}
 	return nil
@@ -162,16 +163,6 @@ func (p *processor) releaseCode(ctx context.Context, poolErr error) error {
 // codecache.Closer.
 func (c *code) Close(ctx context.Context) error {
 	return c.wr.Close(context.WithoutCancel(ctx))
-}
-
-// at returns a copy of m as the file at path holds it.
-func (m *module) at(path string) *module {
-	c := *m
-	c.Path = path
-	if c.Sidecar != "" {
-		c.Sidecar = sidecarPath(path)
-	}
-	return &c
 }
 
 // Label values of neuron_plugin_opens_total, and of the code attribute of

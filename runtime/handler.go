@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/empirefederation/neuron/internal/guest"
+	"github.com/empirefederation/neuron/internal/modfile"
 	"github.com/empirefederation/neuron/internal/pool"
 	"github.com/empirefederation/neuron/sdk/abi"
 )
@@ -204,24 +205,6 @@ func (e *endpoint) fail(w http.ResponseWriter, r *http.Request, cerr *CallError)
 	return writeError(w, cerr.Status, cerr.Code, cerr.Msg)
 }
 
-// tokenChars are the bytes allowed in a header name (RFC 9110, section 5.6.2).
-var tokenChars = func() (t [256]bool) {
-	for _, c := range []byte("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") {
-		t[c] = true
-	}
-	return t
-}()
-
-// isToken reports whether s is a valid header name.
-func isToken(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !tokenChars[s[i]] {
-			return false
-		}
-	}
-	return s != ""
-}
-
 // errorLevel is how loudly a failure is logged: a guest fault is an error,
 // load shedding and departed clients are routine.
 func errorLevel(cerr *CallError) slog.Level {
@@ -258,7 +241,7 @@ func writeError(w http.ResponseWriter, status int, code, msg string) int {
 // framing headers the server sets from the body written, and a value with
 // a control character other than tab (RFC 9110, section 5.5).
 func validHeader(name, value string) bool {
-	if !isToken(name) || strings.EqualFold(name, "Content-Length") || strings.EqualFold(name, "Transfer-Encoding") {
+	if !modfile.IsToken(name) || strings.EqualFold(name, "Content-Length") || strings.EqualFold(name, "Transfer-Encoding") {
 		return false
 	}
 	for i := 0; i < len(value); i++ {

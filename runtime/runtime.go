@@ -18,11 +18,13 @@
 //	http.ListenAndServe(":8080", rt)
 //
 // The parts behind the API live in internal packages that do not import
-// this one: internal/guest (one Wasm instance and its call),
+// this one: internal/modfile (a module file read, compiled, probed and
+// its manifest checked), internal/guest (one Wasm instance and its call),
 // internal/guestmem (guest memory and its counts), internal/codecache (the
 // prepared and the kept compiled modules) and internal/pins (the pins and
-// unloads that outlive a restart); docs/design.md, "How is the runtime laid
-// out?", says what each owns. This package's name shadows the standard
+// unloads that outlive a restart). A processor version reaches its runtime
+// only through the runtime's services (services.go). docs/design.md, "How
+// is the runtime laid out?", says what each owns. This package's name shadows the standard
 // library's runtime: where both are needed, import that one as
 // goruntime "runtime".
 package runtime
@@ -49,6 +51,7 @@ import (
 
 	"github.com/empirefederation/neuron/internal/codecache"
 	"github.com/empirefederation/neuron/internal/limits"
+	"github.com/empirefederation/neuron/internal/modfile"
 	"github.com/empirefederation/neuron/internal/pins"
 )
 
@@ -132,6 +135,14 @@ type PreparedModules struct{ c *codecache.Prepared }
 func NewPreparedModules() *PreparedModules {
 	return &PreparedModules{c: codecache.NewPrepared(codecache.PreparedBytes)}
 }
+
+// MaxModuleBytes is the largest module file the neuron reads.
+const MaxModuleBytes = modfile.MaxBytes
+
+// ValidName reports whether name may name a processor: 1-64 lower-case
+// letters, digits, '.', '_' or '-', starting and ending with a letter or
+// digit. `neuron plugin new` checks a new project's name with it.
+func ValidName(name string) bool { return modfile.ValidName(name) }
 
 // Event is something that happened to or in a processor, for analytics.
 type Event struct {
