@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/empirefederation/neuron/internal/atomicfile"
+	"github.com/empirefederation/neuron/internal/modfile"
 )
 
 // The archive keeps the files of processor versions that were replaced or
@@ -65,20 +66,20 @@ func (rt *Runtime) archiveIfMissing(p *processor) error {
 	return rt.archive(p)
 }
 
-func (rt *Runtime) writeArchived(path string, f *pluginFile) error {
-	if st, err := os.Stat(path); err != nil || st.Size() != int64(len(f.raw)) {
-		if err := atomicfile.Write(path, f.raw); err != nil {
+func (rt *Runtime) writeArchived(path string, f *modfile.File) error {
+	if st, err := os.Stat(path); err != nil || st.Size() != int64(len(f.Raw)) {
+		if err := atomicfile.Write(path, f.Raw); err != nil {
 			return err
 		}
 	}
-	side := sidecarPath(path)
-	if f.sidecar == nil {
+	side := modfile.SidecarPath(path)
+	if f.Sidecar == nil {
 		if err := os.Remove(side); err != nil && !os.IsNotExist(err) {
 			return err
 		}
 		return nil
 	}
-	return atomicfile.Write(side, f.sidecar)
+	return atomicfile.Write(side, f.Sidecar)
 }
 
 // nextArchiveStamp returns now, or just after the previous stamp when the
@@ -141,7 +142,7 @@ func (rt *Runtime) trimArchive(name string) error {
 			kept++
 			continue
 		}
-		for _, path := range []string{a.path, sidecarPath(a.path)} {
+		for _, path := range []string{a.path, modfile.SidecarPath(a.path)} {
 			if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
 				errs = append(errs, err)
 			}

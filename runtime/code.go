@@ -12,6 +12,7 @@ import (
 
 	"github.com/empirefederation/neuron/host"
 	"github.com/empirefederation/neuron/internal/guest"
+	"github.com/empirefederation/neuron/internal/modfile"
 )
 
 // code is what a processor version runs before any instance exists: its
@@ -27,8 +28,8 @@ type code struct {
 	wr       wazero.Runtime
 	compiled wazero.CompiledModule
 	// mod is the probe's result; its Path and Sidecar are those of the
-	// file that first opened it (see module.at).
-	mod *module
+	// file that first opened it (see modfile.Module.At).
+	mod *modfile.Module
 	// env is the processor the host module serves.
 	env *hostEnv
 	// pages is the runtime's memory limit.
@@ -39,7 +40,7 @@ type code struct {
 // contents, and whether the module was instrumented for interruption
 // (which the runtime's configuration depends on).
 type codeKey struct {
-	fingerprint
+	modfile.Fingerprint
 	interruptible bool
 }
 
@@ -68,32 +69,32 @@ var _ host.Env = (*hostEnv)(nil)
 // loadCode gives p the code of bin: the one kept from a version with the
 // same contents when the runtime has it, else a new one, compiled (from
 // the compilation cache when the bytes were seen before) and probed.
-func (p *processor) loadCode(ctx context.Context, bin *binary) error {
-	key := codeKey{bin.fingerprint(), bin.interruptible}
-	if c, ok := p.rt.kept.Take(key); ok {
+func (p *processor) loadCode(ctx context.Context, bin *modfile.Binary) error {
+	key := codeKey{bin.Fingerprint(), bin.Interruptible}
+	if c, ok := p.svc.kept.Take(key); ok {
 		c.env.p.Store(p)
-		p.code, p.mod, p.codeKept = c, c.mod.at(bin.path), true
-		p.rt.wazeroOpen.Add(1)
-		p.rt.metrics.opens.WithLabelValues(p.codeSource()).Inc()
+		p.code, p.mod, p.codeKept = c, c.mod.At(bin.Path), true
+		p.svc.wazeroOpen.Add(1)
+		p.svc.metrics.opens.WithLabelValues(p.codeSource()).Inc()
 		return nil
 	}
-	c, err := p.newCode(ctx, key, p.rt.opts.Limits.MemoryPages)
+	c, err := p.newCode(ctx, key, p.svc.opts.Limits.MemoryPages)
 	if err != nil {
 		return err
 	}
 	p.code = c
-	if c.mod, c.compiled, err = readModule(ctx, c.wr, &p.rt.mem, bin, p.rt.startTimeout); err != nil {
+	if c.mod, c.compiled, err = modfile.Read(ctx, c.wr, &p.svc.mem, bin, p.svc.startTimeout); err != nil {
 		return err
 	}
 	p.mod = c.mod
-	p.rt.metrics.opens.WithLabelValues(p.codeSource()).Inc()
+	p.svc.metrics.opens.WithLabelValues(p.codeSource()).Inc()
 	return nil
 }
 
 // startTimeout is the start timeout of processor name, or, for a module
 // whose name is not known yet (""; its manifest is an export, read by
 // running it), the longest the operator gives any processor.
-func (rt *Runtime) startTimeout(name string) time.Duration {
+func (rt *services) startTimeout(name string) time.Duration {
 	if name != "" {
 		return rt.opts.Limits.Override(rt.opts.PluginLimits[name]).StartTimeout
 	}
@@ -106,7 +107,7 @@ func (rt *Runtime) startTimeout(name string) time.Duration {
 
 // recompile replaces p's code, which has no instance yet, by one with a
 // memory limit of pages (the cache makes compiling again cheap).
-func (p *processor) recompile(ctx context.Context, bin *binary, pages uint32) error {
+func (p *processor) recompile(ctx context.Context, bin *modfile.Binary, pages uint32) error {
 	c, err := p.newCode(ctx, p.code.key, pages)
 	if err != nil {
 		return err
@@ -114,7 +115,7 @@ func (p *processor) recompile(ctx context.Context, bin *binary, pages uint32) er
 	c.mod = p.code.mod
 	_ = p.closeCode(ctx)
 	p.code = c
-	if c.compiled, err = compileModule(ctx, c.wr, bin.code); err != nil {
+	if c.compiled, err = modfile.Compile(ctx, c.wr, bin.Code); err != nil {
 		return fmt.Errorf("compile: %w", err)
 	}
 	return nil
@@ -125,11 +126,11 @@ func (p *processor) recompile(ctx context.Context, bin *binary, pages uint32) er
 func (p *processor) newCode(ctx context.Context, key codeKey, pages uint32) (*code, error) {
 	c := &code{key: key, env: &hostEnv{}, pages: pages}
 	c.env.p.Store(p)
-	c.wr = guest.NewRuntime(ctx, p.rt.cache, pages, key.interruptible)
-	p.rt.wazeroOpen.Add(1)
+	c.wr = guest.NewRuntime(ctx, p.svc.cache, pages, key.interruptible)
+	p.svc.wazeroOpen.Add(1)
 	if _, err := host.Instantiate(ctx, c.wr, c.env); err != nil {
 		_ = c.wr.Close(ctx)
-		p.rt.wazeroOpen.Add(-1)
+		p.svc.wazeroOpen.Add(-1)
 		return nil, fmt.Errorf("host module: %w", err)
 	}
 	return c, nil
@@ -141,7 +142,7 @@ func (p *processor) closeCode(ctx context.Context) error {
 	if p.code == nil {
 		return nil
 	}
-	p.rt.wazeroOpen.Add(-1)
+	p.svc.wazeroOpen.Add(-1)
 	return p.code.Close(ctx)
 }
 
@@ -149,12 +150,12 @@ func (p *processor) closeCode(ctx context.Context) error {
 // completely and its every instance is closed, so that no guest runs in
 // it any more; otherwise it closes it.
 func (p *processor) releaseCode(ctx context.Context, poolErr error) error {
-	if p.code == nil || !p.opened || poolErr != nil || len(p.liveInstances()) > 0 || p.rt.bg.Err() != nil {
+	if p.code == nil || !p.opened || poolErr != nil || len(p.liveInstances()) > 0 || p.svc.bg.Err() != nil {
 		return p.closeCode(ctx)
 	}
-	p.rt.wazeroOpen.Add(-1)
+	p.svc.wazeroOpen.Add(-1)
 	p.code.env.p.Store(nil) // no instance can call; do not pin p and its file
-	p.rt.kept.Put(ctx, p.code.key, p.code.mod.Size, p.code)
+	p.svc.kept.Put(ctx, p.code.key, p.code.mod.Size, p.code)
 	return nil
 }
 
@@ -162,16 +163,6 @@ func (p *processor) releaseCode(ctx context.Context, poolErr error) error {
 // codecache.Closer.
 func (c *code) Close(ctx context.Context) error {
 	return c.wr.Close(context.WithoutCancel(ctx))
-}
-
-// at returns a copy of m as the file at path holds it.
-func (m *module) at(path string) *module {
-	c := *m
-	c.Path = path
-	if c.Sidecar != "" {
-		c.Sidecar = sidecarPath(path)
-	}
-	return &c
 }
 
 // Label values of neuron_plugin_opens_total, and of the code attribute of

@@ -64,12 +64,12 @@ func (p *processor) AddMetric(name string, v float64) bool {
 	}
 	c.customMu.Unlock()
 	if !ok {
-		p.rt.metrics.dropped.WithLabelValues(p.name(), p.version(), p.digest12(), "metric").Inc()
+		p.svc.metrics.dropped.WithLabelValues(p.name(), p.version(), p.digest12(), "metric").Inc()
 		p.metricCapLog.Warn("processor has its most custom metrics: adds to other names are dropped and counted",
 			"cap", MaxCustomMetrics, "name", name, "counted_in", CustomDroppedMetrics)
 		return false
 	}
-	p.rt.metrics.custom.WithLabelValues(p.name(), p.version(), p.digest12(), name).Add(v)
+	p.svc.metrics.custom.WithLabelValues(p.name(), p.version(), p.digest12(), name).Add(v)
 	return true
 }
 
@@ -89,12 +89,12 @@ func (p *processor) Emit(eventType string, data json.RawMessage) bool {
 	}
 	c.customMu.Unlock()
 	if !ok {
-		p.rt.metrics.dropped.WithLabelValues(p.name(), p.version(), p.digest12(), "event").Inc()
+		p.svc.metrics.dropped.WithLabelValues(p.name(), p.version(), p.digest12(), "event").Inc()
 		p.eventCapLog.Warn("processor has emitted its most event types: events of other types are dropped and counted",
 			"cap", MaxEventTypes, "type", eventType, "counted_in", CustomDroppedEvents)
 		return false
 	}
-	p.rt.emit(Event{Type: eventType, Plugin: p.name(), Version: p.version(), Data: data, Guest: true})
+	p.svc.emit(Event{Type: eventType, Plugin: p.name(), Version: p.version(), Data: data, Guest: true})
 	return true
 }
 

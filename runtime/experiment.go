@@ -272,7 +272,7 @@ func (rt *Runtime) installExperiments(xs map[string]*running) {
 	rt.experiments = xs
 	s := rt.current.Load()
 	next := &snapshot{procs: s.procs, serving: s.serving, pinned: s.pinned, experiments: xs}
-	next.router = next.newRouter(rt.metrics)
+	next.router = next.newRouter(rt)
 	rt.current.Store(next)
 }
 
@@ -355,13 +355,13 @@ func (s *snapshot) splitRoute(x *running, e *endpoint, m *metrics) *splitRoute {
 			return nil
 		}
 		r := p.mod.Manifest.Endpoints[i]
-		return &endpoint{p: p, route: r, vars: e.vars, fn: slices.Index(p.exports, r.Export), plugin: []string{p.id()},
+		return &endpoint{p: p, rt: e.rt, route: r, vars: e.vars, fn: slices.Index(p.exports, r.Export), plugin: []string{p.id()},
 			metrics: m.endpoint(&p.state.traffic, p.name(), p.version(), p.digest12(), r.Method, r.Path)}
 	}
 	c := x.split.Control()
 	control := find(x.variants[c].Version)
 	if control == nil {
-		control = &endpoint{p: e.p, route: e.route, vars: e.vars, fn: e.fn, plugin: e.plugin, metrics: e.metrics}
+		control = &endpoint{p: e.p, rt: e.rt, route: e.route, vars: e.vars, fn: e.fn, plugin: e.plugin, metrics: e.metrics}
 	}
 	for i, v := range x.variants {
 		sr.eps[i], sr.served[i] = find(v.Version), i
@@ -401,7 +401,7 @@ func (e *endpoint) handleSplit(w http.ResponseWriter, r *http.Request, vars map[
 	ve, served := sr.eps[v], sr.served[v]
 	w.Header()[HeaderVariant] = sr.x.header[served]
 	start := time.Now()
-	status := ve.run(w, r, vars, sr.x.config(served, ve.p.rt.dyn.Load(), ve.p.name()))
+	status := ve.run(w, r, vars, sr.x.config(served, ve.rt.dyn.Load(), ve.p.name()))
 	if status <= 0 { // rerouted to a newer snapshot, which observed it
 		return
 	}

@@ -12,13 +12,17 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/empirefederation/neuron/internal/guest"
+	"github.com/empirefederation/neuron/internal/modfile"
 	"github.com/empirefederation/neuron/internal/pool"
 	"github.com/empirefederation/neuron/sdk/abi"
 )
 
 // endpoint serves one declared route of one processor version.
 type endpoint struct {
-	p       *processor
+	p *processor
+	// rt is the runtime whose request state the call reads: draining,
+	// the current snapshot, the body budget, the run-time configuration.
+	rt      *Runtime
 	route   abi.Endpoint
 	vars    []string // path variable names in route order
 	fn      int      // index into instance.handlers
@@ -69,14 +73,14 @@ func (e *endpoint) handle(w http.ResponseWriter, r *http.Request, vars map[strin
 // newer snapshot, which counted it).
 func (e *endpoint) run(w http.ResponseWriter, r *http.Request, vars map[string]string, cfg []byte) int {
 	p := e.p
-	if p.rt.draining.Load() {
+	if e.rt.draining.Load() {
 		serveDraining(w, e.metrics)
 		return 0 // no processor ran: not a call of the variant
 	}
 	p.inflight.Add(1)
 	if p.retiring.Load() {
 		p.inflight.Add(-1)
-		p.rt.current.Load().ServeHTTP(w, r)
+		e.rt.current.Load().ServeHTTP(w, r)
 		return 0
 	}
 	defer p.inflight.Add(-1) // after observe: a drained version's series are deleted at close
@@ -85,7 +89,7 @@ func (e *endpoint) run(w http.ResponseWriter, r *http.Request, vars map[string]s
 	inBuf, outBuf := buffers.Get().(*[]byte), buffers.Get().(*[]byte)
 	defer putBuffer(inBuf)
 	defer putBuffer(outBuf)
-	held := heldBody{budget: &p.rt.bodies}
+	held := heldBody{budget: &e.rt.bodies}
 	defer held.release() // the body is in inBuf until the call ends
 	x, cerr := e.serve(w, r, vars, cfg, inBuf, outBuf, &held, start)
 	if cerr != nil {
@@ -113,7 +117,7 @@ func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, vars map[string
 	if cerr != nil {
 		return x, cerr
 	}
-	timeout := p.rt.dyn.Load().callTimeout(p.limits)
+	timeout := e.rt.dyn.Load().callTimeout(p.limits)
 	in, err := p.checkout(r.Context(), timeout)
 	if err != nil {
 		if p.retiring.Load() && errors.Is(err, pool.ErrClosed) {
@@ -150,7 +154,7 @@ func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, vars map[string
 // Options.RequestBodyTimeout of start.
 func (e *endpoint) encode(w http.ResponseWriter, r *http.Request, vars map[string]string, buf []byte, bodyLen *int,
 	held *heldBody, start time.Time) ([]byte, *CallError) {
-	rt := e.p.rt
+	rt := e.rt
 	limit := min(e.p.limits.MaxBodyBytes, rt.bodies.max)
 	if r.ContentLength > limit {
 		return buf, bodyTooLarge(limit)
@@ -201,24 +205,6 @@ func (e *endpoint) fail(w http.ResponseWriter, r *http.Request, cerr *CallError)
 	return writeError(w, cerr.Status, cerr.Code, cerr.Msg)
 }
 
-// tokenChars are the bytes allowed in a header name (RFC 9110, section 5.6.2).
-var tokenChars = func() (t [256]bool) {
-	for _, c := range []byte("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") {
-		t[c] = true
-	}
-	return t
-}()
-
-// isToken reports whether s is a valid header name.
-func isToken(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !tokenChars[s[i]] {
-			return false
-		}
-	}
-	return s != ""
-}
-
 // errorLevel is how loudly a failure is logged: a guest fault is an error,
 // load shedding and departed clients are routine.
 func errorLevel(cerr *CallError) slog.Level {
@@ -255,7 +241,7 @@ func writeError(w http.ResponseWriter, status int, code, msg string) int {
 // framing headers the server sets from the body written, and a value with
 // a control character other than tab (RFC 9110, section 5.5).
 func validHeader(name, value string) bool {
-	if !isToken(name) || strings.EqualFold(name, "Content-Length") || strings.EqualFold(name, "Transfer-Encoding") {
+	if !modfile.IsToken(name) || strings.EqualFold(name, "Content-Length") || strings.EqualFold(name, "Transfer-Encoding") {
 		return false
 	}
 	for i := 0; i < len(value); i++ {

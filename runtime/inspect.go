@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/empirefederation/neuron/internal/modfile"
 	"github.com/empirefederation/neuron/sdk/abi"
 )
 
@@ -40,7 +41,7 @@ type Inspection struct {
 // the same reason. The error is then a *Rejection. Check serves nothing
 // and changes nothing in the runtime.
 func (rt *Runtime) Check(ctx context.Context, path string) (*Inspection, error) {
-	f, err := readPluginFile(path)
+	f, err := modfile.ReadFile(path)
 	if err != nil {
 		return nil, newRejection(path, f, err)
 	}
@@ -87,13 +88,13 @@ func Inspect(ctx context.Context, path string, opts Options) (*Inspection, error
 // newRejection is the rejection of the file at path, read as f (nil when
 // it could not be read), for err: naming the processor when its manifest
 // was read before the failure.
-func newRejection(path string, f *pluginFile, err error) *Rejection {
+func newRejection(path string, f *modfile.File, err error) *Rejection {
 	r := &Rejection{File: path, Reason: err.Error(), err: err}
 	if f != nil {
-		r.Digest = f.digest
+		r.Digest = f.Digest
 	}
-	if oe, ok := errors.AsType[*openError](err); ok {
-		r.Plugin, r.Version = oe.plugin, oe.version
+	if oe, ok := errors.AsType[*modfile.Error](err); ok {
+		r.Plugin, r.Version = oe.Plugin, oe.Version
 	}
 	return r
 }

@@ -12,7 +12,7 @@ import (
 // manifest the longest the operator gives any processor (so that raising
 // one processor's start timeout lets it load at all).
 func TestRuntime_StartTimeout(t *testing.T) {
-	rt := &Runtime{opts: Options{
+	rt := &services{opts: Options{
 		Limits:       limits.Default(),
 		PluginLimits: map[string]Limits{"slow": {StartTimeout: 40 * time.Second}, "other": {PoolMax: 2}},
 	}}

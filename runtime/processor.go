@@ -19,6 +19,7 @@ import (
 	"github.com/empirefederation/neuron/host"
 	"github.com/empirefederation/neuron/internal/guest"
 	"github.com/empirefederation/neuron/internal/limits"
+	"github.com/empirefederation/neuron/internal/modfile"
 	"github.com/empirefederation/neuron/internal/pool"
 	"github.com/empirefederation/neuron/sdk/abi"
 )
@@ -27,8 +28,9 @@ import (
 // (so its memory limit and host bindings are its own, and closing it frees
 // everything), the compiled module and a pool of instances.
 type processor struct {
-	rt     *Runtime
-	mod    *module
+	// svc are the runtime's services, shared by its every version.
+	svc    *services
+	mod    *modfile.Module
 	limits Limits
 	log    *slog.Logger
 	// failLog and guestLog are p.log rate-limited, for the lines a call
@@ -66,7 +68,7 @@ type processor struct {
 
 	// file is the module and sidecar as read, kept so that the version can
 	// be archived when it is replaced or unloaded (see archive.go).
-	file *pluginFile
+	file *modfile.File
 	// fromArchive is true for a version loaded from DataDir/archive to
 	// honour a pin, rather than from the plugins directory.
 	fromArchive bool
@@ -107,39 +109,29 @@ const digestLabelLen = 12
 
 // openProcessor loads the module file f and fills its pool, then runs the
 // module's self-test. On error everything it made is closed.
-func (rt *Runtime) openProcessor(ctx context.Context, f *pluginFile, fromArchive bool) (*processor, error) {
+func (rt *Runtime) openProcessor(ctx context.Context, f *modfile.File, fromArchive bool) (*processor, error) {
 	start := time.Now()
-	p := &processor{rt: rt, log: rt.log.With("file", filepath.Base(f.path)), workers: map[*instance]struct{}{}, file: f, fromArchive: fromArchive}
+	p := &processor{svc: &rt.services, log: rt.log.With("file", filepath.Base(f.Path)), workers: map[*instance]struct{}{}, file: f, fromArchive: fromArchive}
 	defer func() { p.loadTook = time.Since(start) }()
-	bin, err := f.binary(rt.prepared)
+	bin, err := f.Binary(rt.prepared)
 	if err == nil {
 		err = p.open(ctx, bin)
 	}
 	if err != nil {
 		_ = p.close(ctx)
 		if p.mod != nil {
-			return nil, &openError{plugin: p.name(), version: p.version(), err: err}
+			return nil, &modfile.Error{Plugin: p.name(), Version: p.version(), Err: err}
 		}
-		if _, ok := errors.AsType[*openError](err); ok { // named by readModule
+		if _, ok := errors.AsType[*modfile.Error](err); ok { // named by modfile.Read
 			return nil, err
 		}
-		return nil, &openError{err: err}
+		return nil, &modfile.Error{Err: err}
 	}
 	return p, nil
 }
 
-// openError is a module file that failed to open, naming its processor
-// when the manifest was read before the failure.
-type openError struct {
-	plugin, version string
-	err             error
-}
-
-func (e *openError) Error() string { return e.err.Error() }
-func (e *openError) Unwrap() error { return e.err }
-
-func (p *processor) open(ctx context.Context, bin *binary) error {
-	rt := p.rt
+func (p *processor) open(ctx context.Context, bin *modfile.Binary) error {
+	rt := p.svc
 	if err := p.loadCode(ctx, bin); err != nil {
 		return err
 	}
@@ -147,9 +139,9 @@ func (p *processor) open(ctx context.Context, bin *binary) error {
 	// Both released by close.
 	p.state = rt.openVersion(p.name(), p.version())
 	rt.metrics.acquire(p)
-	p.log = rt.log.With("plugin", m.Manifest.Name, "version", m.Manifest.Version, "digest", p.digest12(), "file", filepath.Base(bin.path))
+	p.log = rt.log.With("plugin", m.Manifest.Name, "version", m.Manifest.Version, "digest", p.digest12(), "file", filepath.Base(bin.Path))
 	p.limitLogs()
-	if !bin.interruptible {
+	if !bin.Interruptible {
 		p.log.Warn("module uses instructions the interrupt instrumentation does not know; its calls are stopped by wazero's slower context watch")
 	}
 	p.limits = rt.opts.Limits.Override(limits.FromManifest(m.Manifest.Limits)).Override(rt.opts.PluginLimits[m.Manifest.Name])
@@ -212,7 +204,7 @@ func coversMemory(compiled wazero.CompiledModule, pages uint32) error {
 // newInstance instantiates the module, running _initialize, and resolves
 // its exports once so that calls do no lookups.
 func (p *processor) newInstance(ctx context.Context) (*instance, error) {
-	mod, cc, stderr, err := guest.Instantiate(ctx, p.code.wr, &p.rt.mem, p.code.compiled, p.modCfg, p.startTimeout)
+	mod, cc, stderr, err := guest.Instantiate(ctx, p.code.wr, &p.svc.mem, p.code.compiled, p.modCfg, p.startTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.id(), err)
 	}
@@ -272,8 +264,8 @@ func (p *processor) close(ctx context.Context) error {
 			p.closeErr = p.releaseCode(ctx, err)
 		}
 		if p.mod != nil && p.state != nil {
-			p.rt.metrics.release(p)
-			p.rt.closeVersion(p.state)
+			p.svc.metrics.release(p)
+			p.svc.closeVersion(p.state)
 		}
 	})
 	return errors.Join(err, p.closeErr)
@@ -281,7 +273,7 @@ func (p *processor) close(ctx context.Context) error {
 
 // grant returns the instance configuration for a manifest, with the
 // permissions it asks for if the operator allows them.
-func (rt *Runtime) grant(m abi.Manifest) (wazero.ModuleConfig, error) {
+func (rt *services) grant(m abi.Manifest) (wazero.ModuleConfig, error) {
 	cfg := guest.ModuleConfig()
 	for _, perm := range m.Permissions {
 		if !slices.Contains(rt.opts.AllowPermissions, perm) {
@@ -332,7 +324,7 @@ func (p *processor) Config() []byte {
 	if p.mod == nil {
 		return emptyConfig
 	}
-	d := p.rt.dyn.Load()
+	d := p.svc.dyn.Load()
 	defaults := p.mod.Manifest.Settings
 	if len(defaults) == 0 {
 		return d.config(p.name())

@@ -18,11 +18,13 @@
 //	http.ListenAndServe(":8080", rt)
 //
 // The parts behind the API live in internal packages that do not import
-// this one: internal/guest (one Wasm instance and its call),
+// this one: internal/modfile (a module file read, compiled, probed and
+// its manifest checked), internal/guest (one Wasm instance and its call),
 // internal/guestmem (guest memory and its counts), internal/codecache (the
 // prepared and the kept compiled modules) and internal/pins (the pins and
-// unloads that outlive a restart); docs/design.md, "How is the runtime laid
-// out?", says what each owns. This package's name shadows the standard
+// unloads that outlive a restart). A processor version reaches its runtime
+// only through the runtime's services (services.go). docs/design.md, "How
+// is the runtime laid out?", says what each owns. This package's name shadows the standard
 // library's runtime: where both are needed, import that one as
 // goruntime "runtime".
 package runtime
@@ -48,8 +50,8 @@ import (
 	"github.com/tetratelabs/wazero"
 
 	"github.com/empirefederation/neuron/internal/codecache"
-	"github.com/empirefederation/neuron/internal/guestmem"
 	"github.com/empirefederation/neuron/internal/limits"
+	"github.com/empirefederation/neuron/internal/modfile"
 	"github.com/empirefederation/neuron/internal/pins"
 )
 
@@ -134,6 +136,14 @@ func NewPreparedModules() *PreparedModules {
 	return &PreparedModules{c: codecache.NewPrepared(codecache.PreparedBytes)}
 }
 
+// MaxModuleBytes is the largest module file the neuron reads.
+const MaxModuleBytes = modfile.MaxBytes
+
+// ValidName reports whether name may name a processor: 1-64 lower-case
+// letters, digits, '.', '_' or '-', starting and ending with a letter or
+// digit. `neuron plugin new` checks a new project's name with it.
+func ValidName(name string) bool { return modfile.ValidName(name) }
+
 // Event is something that happened to or in a processor, for analytics.
 type Event struct {
 	Type    string          `json:"type"`
@@ -172,13 +182,10 @@ const (
 // http.Handler for their endpoints. Its methods are safe for concurrent use.
 // Closing it closes every processor and frees their memory.
 type Runtime struct {
-	opts    Options
-	log     *slog.Logger
-	cache   wazero.CompilationCache
-	metrics *metrics
+	// services are what the processor versions need of their runtime;
+	// embedded, so that the runtime reads them as its own fields.
+	services
 	current atomic.Pointer[snapshot]
-	// dyn is the run-time configuration; see SetDynamic.
-	dyn atomic.Pointer[dynamic]
 	// mu serializes every change of the snapshot (Sync and the commands
 	// built on it) and Close; never taken by requests. It guards state,
 	// rejected and archiveStamp.
@@ -187,8 +194,7 @@ type Runtime struct {
 	loaded atomic.Bool
 	// draining makes every processor endpoint answer 503; see Drain.
 	draining atomic.Bool
-	// bg ends at Close; drains run under it.
-	bg   context.Context
+	// stop ends bg (see services) at Close.
 	stop context.CancelFunc
 
 	// state is what operators asked for that outlives a restart: pins
@@ -221,32 +227,8 @@ type Runtime struct {
 	endedMu          sync.Mutex
 	ended            []endedExperiment
 
-	// wazeroOpen counts the wazero runtimes that processors own (loaded
-	// or draining), so that tests can prove a swap closes what it
-	// replaced; kept holds those of versions that closed cleanly, for a
-	// later version of the same file to take over (see code.go).
-	wazeroOpen atomic.Int64
-	kept       *codecache.Kept[codeKey, *code]
-	// prepared are the modules prepared for compiling: see
-	// Options.Prepared.
-	prepared *codecache.Prepared
-
-	// mem allocates and counts the guest memories of rt's instances, and
-	// only of them: see guestmem.Allocator.
-	mem guestmem.Allocator
-
 	// bodies is the budget of request bodies in flight; see bodyBudget.
 	bodies bodyBudget
-
-	// versions keeps each NAME@VERSION's traffic and custom counters and
-	// instance numbering across loads, for the versions open and those
-	// retired in retiredVersions (oldest first, at most
-	// MaxRetiredVersions); epochs numbers the states created. Taken at
-	// load, close and by Traffic, never per request.
-	versionsMu      sync.Mutex
-	versions        map[string]*versionState
-	retiredVersions []*versionState
-	epochs          uint64
 }
 
 // shrinkEvery and idleFor govern how a pool grown by a spike shrinks back.
@@ -299,9 +281,9 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt := &Runtime{opts: opts, log: opts.Logger, cache: cache, versions: map[string]*versionState{},
-		state: state, rejected: map[string]rejectedFile{}, retired: map[*processor]struct{}{},
-		kept: codecache.NewKept[codeKey, *code](codecache.KeepCodes, codecache.KeepCodeBytes)}
+	rt := &Runtime{services: services{opts: opts, log: opts.Logger, cache: cache, versions: map[string]*versionState{},
+		kept: codecache.NewKept[codeKey, *code](codecache.KeepCodes, codecache.KeepCodeBytes)},
+		state: state, rejected: map[string]rejectedFile{}, retired: map[*processor]struct{}{}}
 	if opts.Prepared == nil {
 		opts.Prepared = NewPreparedModules()
 	}
@@ -309,7 +291,7 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	rt.bodies.max = opts.RequestBodyBudget
 	rt.dyn.Store(dyn)
 	rt.metrics = newMetrics(opts.Registerer, rt)
-	rt.current.Store(emptySnapshot(rt.metrics))
+	rt.current.Store(emptySnapshot(rt))
 	rt.bg, rt.stop = context.WithCancel(context.WithoutCancel(ctx))
 	go rt.shrinkLoop(rt.bg)
 	return rt, nil
@@ -363,7 +345,7 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	rt.stop()
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	s := rt.current.Swap(emptySnapshot(rt.metrics))
+	s := rt.current.Swap(emptySnapshot(rt))
 	rt.endExperiments(nil) // a last report still counts their calls
 	rt.experiments = nil
 	var errs []error
@@ -401,7 +383,7 @@ func (rt *Runtime) shrinkLoop(ctx context.Context) {
 	}
 }
 
-func (rt *Runtime) emit(e Event) {
+func (rt *services) emit(e Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/gorilla/mux"
+
+	"github.com/empirefederation/neuron/internal/modfile"
 )
 
 // snapshot is the immutable set of processors serving at one moment and the
@@ -32,20 +34,20 @@ type snapshot struct {
 }
 
 // emptySnapshot serves nothing: every request gets 404.
-func emptySnapshot(m *metrics) *snapshot {
+func emptySnapshot(rt *Runtime) *snapshot {
 	s := &snapshot{serving: map[string]*processor{}}
-	s.router = s.newRouter(m)
+	s.router = s.newRouter(rt)
 	return s
 }
 
 // methods are the endpoints of one static path.
-type methods [len(allowedMethods)]*endpoint
+type methods [len(modfile.Methods)]*endpoint
 
 func (m *methods) get(method string) *endpoint {
 	if method == http.MethodHead {
 		method = http.MethodGet // see newRouter
 	}
-	for i, name := range allowedMethods {
+	for i, name := range modfile.Methods {
 		if name == method {
 			return m[i]
 		}
@@ -78,7 +80,7 @@ func (s *snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // *routeCollision when a different processor owns one of them already.
 func claimRoutes(owners map[string]*processor, p *processor) error {
 	for _, e := range p.mod.Manifest.Endpoints {
-		key := routeKey(e.Method, e.Path)
+		key := modfile.RouteKey(e.Method, e.Path)
 		if o := owners[key]; o != nil && o.name() != p.name() {
 			return &routeCollision{owner: o, msg: fmt.Sprintf(
 				"%s %s is already served by %s (%s); processor %s (%s) is rejected: change one of the paths or remove one file",
@@ -86,7 +88,7 @@ func claimRoutes(owners map[string]*processor, p *processor) error {
 		}
 	}
 	for _, e := range p.mod.Manifest.Endpoints {
-		owners[routeKey(e.Method, e.Path)] = p
+		owners[modfile.RouteKey(e.Method, e.Path)] = p
 	}
 	return nil
 }
@@ -99,8 +101,10 @@ type routeCollision struct {
 
 func (e *routeCollision) Error() string { return e.msg }
 
-// newRouter builds the router of s and its map of static paths.
-func (s *snapshot) newRouter(m *metrics) *mux.Router {
+// newRouter builds the router of s, serving for rt, and its map of static
+// paths.
+func (s *snapshot) newRouter(rt *Runtime) *mux.Router {
+	m := rt.metrics
 	s.static = map[string]*methods{}
 	s.unclaimed = &m.unclaimed
 	router := mux.NewRouter()
@@ -116,7 +120,7 @@ func (s *snapshot) newRouter(m *metrics) *mux.Router {
 	for _, name := range slices.Sorted(maps.Keys(s.serving)) {
 		p := s.serving[name]
 		for _, e := range p.mod.Manifest.Endpoints {
-			ep := &endpoint{p: p, route: e, vars: routeVars(e.Path), fn: slices.Index(p.exports, e.Export), plugin: []string{p.id()},
+			ep := &endpoint{p: p, rt: rt, route: e, vars: modfile.RouteVars(e.Path), fn: slices.Index(p.exports, e.Export), plugin: []string{p.id()},
 				metrics: m.endpoint(&p.state.traffic, p.name(), p.version(), p.digest12(), e.Method, e.Path)}
 			if x := s.experiments[name]; x != nil {
 				ep.split = s.splitRoute(x, ep, m)
@@ -137,7 +141,7 @@ func (s *snapshot) newRouter(m *metrics) *mux.Router {
 					ms = &methods{}
 					s.static[e.Path] = ms
 				}
-				ms[slices.Index(allowedMethods[:], e.Method)] = ep
+				ms[slices.Index(modfile.Methods[:], e.Method)] = ep
 			}
 		}
 	}
@@ -146,10 +150,10 @@ func (s *snapshot) newRouter(m *metrics) *mux.Router {
 
 // allowed lists the methods router serves r's path with, for the Allow
 // header of a 405 (RFC 9110, 15.5.6): HEAD after GET, then the others in
-// the order of allowedMethods. It runs on the 405 path only.
+// the order of modfile.Methods. It runs on the 405 path only.
 func allowed(router *mux.Router, r *http.Request) []string {
 	var allow []string
-	for _, method := range allowedMethods {
+	for _, method := range modfile.Methods {
 		probe := *r
 		probe.Method = method
 		var m mux.RouteMatch

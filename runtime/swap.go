@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/mod/semver"
 
+	"github.com/empirefederation/neuron/internal/modfile"
 	"github.com/empirefederation/neuron/internal/pins"
 )
 
@@ -113,12 +114,12 @@ func (pl *plan) addPinned(p *processor) {
 // openArchived opens the archived file of a pinned version.
 func (rt *Runtime) openArchived(ctx context.Context, name string, pin pins.Pin) (*processor, error) {
 	path := rt.archivePath(name, pin.Version, pin.Digest)
-	f, err := readPluginFile(path)
+	f, err := modfile.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("archived file: %w", err)
 	}
-	if f.digest != pin.Digest {
-		return nil, fmt.Errorf("archived file %s has sha256 %s, not the pinned %s", path, f.digest, pin.Digest)
+	if f.Digest != pin.Digest {
+		return nil, fmt.Errorf("archived file %s has sha256 %s, not the pinned %s", path, f.Digest, pin.Digest)
 	}
 	return rt.openProcessor(ctx, f, true)
 }
@@ -147,7 +148,7 @@ func (pl *plan) snapshot(ctx context.Context) *snapshot {
 	}
 	for _, p := range pl.pinned {
 		if err := claim(p); err != nil {
-			pl.reject(Rejection{File: p.file.path, Plugin: p.name(), Version: p.version(), Digest: p.mod.Digest,
+			pl.reject(Rejection{File: p.file.Path, Plugin: p.name(), Version: p.version(), Digest: p.mod.Digest,
 				Reason: "pinned version cannot be served, pin dropped: " + err.Error()}, nil)
 			rt.state.SetPin(p.name(), nil)
 			pl.stateChanged = true
@@ -161,12 +162,12 @@ func (pl *plan) snapshot(ctx context.Context) *snapshot {
 			continue
 		}
 		cur := pl.replaces[p]
-		rej := rejectedFile{fp: p.file.fingerprint(), plugin: p.name()}
+		rej := rejectedFile{fp: p.file.Fingerprint(), plugin: p.name()}
 		if rc, ok := err.(*routeCollision); ok && cur == nil {
 			rej.blocker = blockerKey(rc.owner)
 		}
-		rt.rejected[p.file.path] = rej
-		pl.reject(Rejection{File: p.file.path, Plugin: p.name(), Version: p.version(), Digest: p.mod.Digest, Reason: err.Error()}, cur)
+		rt.rejected[p.file.Path] = rej
+		pl.reject(Rejection{File: p.file.Path, Plugin: p.name(), Version: p.version(), Digest: p.mod.Digest, Reason: err.Error()}, cur)
 		_ = p.close(ctx)
 		if cur != nil && !rt.state.IsUnloaded(cur.name()) {
 			delete(pl.leaving, cur)
@@ -188,7 +189,7 @@ func (pl *plan) snapshot(ctx context.Context) *snapshot {
 			s.serving[name], s.pinned[name] = members[i], true
 		}
 	}
-	s.router = s.newRouter(rt.metrics)
+	s.router = s.newRouter(rt)
 	return s
 }
 
@@ -226,7 +227,7 @@ func (rt *Runtime) publish(pl *plan, s *snapshot, took time.Duration) {
 		p.log.Info("processor loaded", "endpoints", len(p.mod.Manifest.Endpoints), "pool_min", p.limits.PoolMin,
 			"serving", s.serving[p.name()] == p, "code", p.codeSource(), "took", p.loadTook.Round(time.Millisecond))
 		rt.emit(Event{Type: EventPluginLoaded, Plugin: p.name(), Version: p.version(), Data: mustJSON(map[string]any{
-			"digest": p.mod.Digest, "file": filepath.Base(p.file.path), "serving": s.serving[p.name()] == p})})
+			"digest": p.mod.Digest, "file": filepath.Base(p.file.Path), "serving": s.serving[p.name()] == p})})
 	}
 	for _, name := range slices.Sorted(maps.Keys(s.serving)) {
 		from, to := old.serving[name], s.serving[name]

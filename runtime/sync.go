@@ -10,6 +10,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/empirefederation/neuron/internal/modfile"
 )
 
 // Changes is what one Sync, Reload, Rollback, Unpin or Unload changed.
@@ -111,7 +113,7 @@ type syncOpts struct {
 // rejectedFile is a file that failed to load, remembered so that it is not
 // tried again while its content stays the same.
 type rejectedFile struct {
-	fp     fingerprint
+	fp     modfile.Fingerprint
 	plugin string // the processor's name, when its manifest was read
 	// blocker identifies the processor whose routes the file collided
 	// with (its path and digest), "" for other failures: the file is tried
@@ -120,7 +122,7 @@ type rejectedFile struct {
 }
 
 // blockerKey identifies a processor for rejectedFile.blocker.
-func blockerKey(p *processor) string { return p.file.path + "\x00" + p.mod.Digest }
+func blockerKey(p *processor) string { return p.file.Path + "\x00" + p.mod.Digest }
 
 // syncLocked is Sync under rt.mu.
 func (rt *Runtime) syncLocked(ctx context.Context, o syncOpts) (Changes, error) {
@@ -199,7 +201,7 @@ func (pl *plan) scan(ctx context.Context, files []string) {
 	byPath := map[string]*processor{}
 	for _, p := range pl.old.procs {
 		if !p.fromArchive {
-			byPath[p.file.path] = p
+			byPath[p.file.Path] = p
 		}
 	}
 	var blocked []int // files rejected for a collision: tried once the scan knows who stays
@@ -224,7 +226,7 @@ func (pl *plan) scan(ctx context.Context, files []string) {
 			if cur != nil {
 				pl.replaces[p] = cur
 				pl.leaving[cur] = fmt.Sprintf("replaced by %s (%s) from %s", p.id(), p.digest12(), filepath.Base(fs.path))
-				if cur.file.fingerprint() == p.file.fingerprint() {
+				if cur.file.Fingerprint() == p.file.Fingerprint() {
 					pl.leaving[cur] = "reloaded"
 				}
 			}
@@ -267,8 +269,8 @@ type fileScan struct {
 	i    int // position in file order
 	path string
 	cur  *processor // the current processor of the file, if any
-	f    *pluginFile
-	fp   fingerprint
+	f    *modfile.File
+	fp   modfile.Fingerprint
 	err  error // reading the file failed
 	// opened and openErr are openAll's result; tried says it opened the
 	// file, and settle takes the result (or closes what it no longer
@@ -282,11 +284,11 @@ type fileScan struct {
 // cur.
 func (pl *plan) read(i int, path string, cur *processor) *fileScan {
 	fs := &fileScan{i: i, path: path, cur: cur}
-	fs.f, fs.err = readPluginFile(path)
+	fs.f, fs.err = modfile.ReadFile(path)
 	if fs.f != nil {
-		fs.fp = fs.f.fingerprint()
+		fs.fp = fs.f.Fingerprint()
 	} else {
-		fs.fp = fingerprint{digest: "unreadable: " + fs.err.Error()}
+		fs.fp = modfile.Fingerprint{Digest: "unreadable: " + fs.err.Error()}
 	}
 	return fs
 }
@@ -307,13 +309,13 @@ const (
 func (pl *plan) verdict(fs *fileScan) fileVerdict {
 	rt := pl.rt
 	switch rej, ok := rt.rejected[fs.path]; {
-	case fs.err == nil && fs.cur != nil && fs.cur.file.fingerprint() == fs.fp && pl.o.reload != fs.cur.name():
+	case fs.err == nil && fs.cur != nil && fs.cur.file.Fingerprint() == fs.fp && pl.o.reload != fs.cur.name():
 		return verdictUnchanged
 	case ok && rej.fp == fs.fp && (pl.o.reload == "" || rej.plugin != pl.o.reload):
 		return verdictKnown
 	case fs.err != nil:
 		return verdictUnreadable
-	case rt.state.UnloadedDigest(fs.f.digest) != "":
+	case rt.state.UnloadedDigest(fs.f.Digest) != "":
 		return verdictUnloaded
 	}
 	return verdictOpen
@@ -364,7 +366,7 @@ func (pl *plan) settle(ctx context.Context, fs *fileScan) (opened *processor, ke
 		return nil, true
 	case verdictUnloaded:
 		if fs.cur != nil {
-			pl.leaving[fs.cur] = "file " + filepath.Base(fs.path) + " now holds a build of unloaded processor " + rt.state.UnloadedDigest(fs.f.digest)
+			pl.leaving[fs.cur] = "file " + filepath.Base(fs.path) + " now holds a build of unloaded processor " + rt.state.UnloadedDigest(fs.f.Digest)
 		}
 		return nil, false
 	}
@@ -399,7 +401,7 @@ func (pl *plan) keep(p *processor) {
 
 // rejectFile reports a file that failed and remembers it; cur, if any, is
 // the version that keeps serving in its place.
-func (pl *plan) rejectFile(path string, f *pluginFile, fp fingerprint, err error, cur *processor) {
+func (pl *plan) rejectFile(path string, f *modfile.File, fp modfile.Fingerprint, err error, cur *processor) {
 	r := newRejection(path, f, err)
 	pl.rt.rejected[path] = rejectedFile{fp: fp, plugin: r.Plugin}
 	pl.reject(*r, cur)

@@ -124,7 +124,7 @@ type versionState struct {
 // creating it on first use or after the runtime forgot it, and counts one
 // more processor of it open until closeVersion. It runs at load, never
 // per request.
-func (rt *Runtime) openVersion(plugin, version string) *versionState {
+func (rt *services) openVersion(plugin, version string) *versionState {
 	id := plugin + "@" + version
 	rt.versionsMu.Lock()
 	defer rt.versionsMu.Unlock()
@@ -145,7 +145,7 @@ func (rt *Runtime) openVersion(plugin, version string) *versionState {
 // retires: its row stays in Traffic, and the row retired longest ago past
 // MaxRetiredVersions is forgotten. A row that counted nothing is
 // forgotten at once: no reader can miss anything of it.
-func (rt *Runtime) closeVersion(v *versionState) {
+func (rt *services) closeVersion(v *versionState) {
 	rt.versionsMu.Lock()
 	defer rt.versionsMu.Unlock()
 	if v.open--; v.open > 0 {

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/mod/semver"
 
+	"github.com/empirefederation/neuron/internal/modfile"
 	"github.com/empirefederation/neuron/internal/pins"
 )
 
@@ -112,13 +113,13 @@ func (rt *Runtime) rollbackTarget(ctx context.Context, s *snapshot, cur *process
 		if !older || loaded(a) { // a version loaded now is no earlier one
 			continue
 		}
-		f, err := readPluginFile(a.path)
+		f, err := modfile.ReadFile(a.path)
 		if err != nil {
 			return rollbackTo{}, nil, fmt.Errorf("archived %s: %w", a.path, err)
 		}
 		p, err := rt.openProcessor(ctx, f, true)
 		if err != nil {
-			r := Rejection{File: a.path, Plugin: cur.name(), Version: a.version, Digest: f.digest, Reason: err.Error()}
+			r := Rejection{File: a.path, Plugin: cur.name(), Version: a.version, Digest: f.Digest, Reason: err.Error()}
 			rt.reportRejected(r, cur)
 			return rollbackTo{}, nil, fmt.Errorf("archived version %s@%s does not load: %w", cur.name(), a.version, err)
 		}

@@ -1,4 +1,13 @@
-package runtime
+// Package modfile reads a processor's module file and checks it before
+// anything of it serves: the file and its sidecar manifest as read from
+// disk (File, what a sync compares), the file prepared to compile
+// (Binary), and the module compiled, probed for its ABI version and
+// manifest, and validated (Read, Module); also the one gate on
+// compilation of the process (Compile) and the manifest's rules (the
+// names, routes and headers a processor may declare). It holds no state
+// of a runtime: it must not touch processors, instances that serve,
+// snapshots or swaps, which the runtime builds on what it returns.
+package modfile
 
 import (
 	"bytes"
@@ -11,7 +20,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -26,15 +35,15 @@ import (
 	"github.com/empirefederation/neuron/sdk/abi"
 )
 
-// MaxModuleBytes is the largest module file the neuron reads.
-const MaxModuleBytes = 256 << 20
+// MaxBytes is the largest module file the neuron reads.
+const MaxBytes = 256 << 20
 
 // wasmMagic starts every Wasm binary.
 var wasmMagic = []byte{0x00, 'a', 's', 'm'}
 
-// module is a module file read and checked against the ABI, before any
+// Module is a module file read and checked against the ABI, before any
 // instance of it serves traffic.
-type module struct {
+type Module struct {
 	Path     string
 	Digest   string // hex sha256 of the file
 	Size     int
@@ -44,15 +53,15 @@ type module struct {
 	Imports  []string
 }
 
-// readModule reads path and its optional sidecar manifest, checks the file
+// Read reads path and its optional sidecar manifest, checks the file
 // is a Wasm binary, compiles it, checks its exports and ABI version, and
 // reads and validates its manifest. r compiles and runs the probe, each
 // piece of guest code under startTimeout(name) and until ctx ends (name is
 // the processor's when a sidecar manifest names it, else ""); the caller
 // closes r, which closes the compiled module returned.
-func readModule(ctx context.Context, r wazero.Runtime, mem *guestmem.Allocator, bin *binary, startTimeout func(name string) time.Duration) (*module, wazero.CompiledModule, error) {
-	m := &module{Path: bin.path, Digest: bin.digest, Size: bin.size}
-	compiled, err := compileModule(ctx, r, bin.code)
+func Read(ctx context.Context, r wazero.Runtime, mem *guestmem.Allocator, bin *Binary, startTimeout func(name string) time.Duration) (*Module, wazero.CompiledModule, error) {
+	m := &Module{Path: bin.Path, Digest: bin.Digest, Size: bin.Size}
+	compiled, err := Compile(ctx, r, bin.Code)
 	if err != nil {
 		return nil, nil, fmt.Errorf("compile: %w (is the file complete?)", err)
 	}
@@ -60,9 +69,9 @@ func readModule(ctx context.Context, r wazero.Runtime, mem *guestmem.Allocator, 
 	if missing := missingExports(m.Exports, abi.ExportABIVersion, abi.ExportAlloc); len(missing) > 0 {
 		return nil, nil, fmt.Errorf("missing required exports %s: is this a neuron processor built against ABI v%d?", strings.Join(missing, ", "), abi.Version)
 	}
-	if bin.sidecar != nil {
-		m.Sidecar = sidecarPath(bin.path)
-		if err := decodeStrict(bin.sidecar, &m.Manifest); err != nil {
+	if bin.Sidecar != nil {
+		m.Sidecar = SidecarPath(bin.Path)
+		if err := decodeStrict(bin.Sidecar, &m.Manifest); err != nil {
 			return nil, nil, fmt.Errorf("sidecar manifest %s: %w", m.Sidecar, err)
 		}
 	}
@@ -82,59 +91,60 @@ func readModule(ctx context.Context, r wazero.Runtime, mem *guestmem.Allocator, 
 
 // named wraps err, a failure of m, so that its rejection names the
 // processor and version when the manifest was read before it failed.
-func (m *module) named(err error) error {
+func (m *Module) named(err error) error {
 	if m.Manifest.Name == "" && m.Manifest.Version == "" {
 		return err
 	}
-	return &openError{plugin: m.Manifest.Name, version: m.Manifest.Version, err: err}
+	return &Error{Plugin: m.Manifest.Name, Version: m.Manifest.Version, Err: err}
 }
 
-// binary is a module file as read, with the code the runtime compiles.
-type binary struct {
-	*pluginFile
-	code []byte // the file prepared to compile: see codecache.Prepared
-	// interruptible says code carries the interrupt flag; without it calls
+// Binary is a module file as read, with the code the runtime compiles.
+type Binary struct {
+	*File
+	Code []byte // the file prepared to compile: see codecache.Prepared
+	// Interruptible says Code carries the interrupt flag; without it calls
 	// are stopped by wazero's slower context mechanism.
-	interruptible bool
+	Interruptible bool
 }
 
-// pluginFile is a module file and its optional sidecar manifest as read
+// File is a module file and its optional sidecar manifest as read
 // from disk, before anything is compiled: what Sync compares to decide
 // whether a file changed.
-type pluginFile struct {
-	path   string
-	raw    []byte // the file as it is on disk
-	digest string // hex sha256 of raw
-	size   int
-	// sidecar is the sidecar manifest NAME.json as read, nil when there is
-	// none; sidecarSum is its hex sha256, "" when there is none.
-	sidecar    []byte
-	sidecarSum string
+type File struct {
+	Path   string
+	Raw    []byte // the file as it is on disk
+	Digest string // hex sha256 of Raw
+	Size   int
+	// Sidecar is the sidecar manifest NAME.json as read, nil when there is
+	// none; SidecarSum is its hex sha256, "" when there is none.
+	Sidecar    []byte
+	SidecarSum string
 }
 
-// fingerprint identifies a file's content: a processor is reused only
+// Fingerprint identifies a file's content: a processor is reused only
 // while both the module and its sidecar are unchanged.
-type fingerprint struct{ digest, sidecar string }
+type Fingerprint struct{ Digest, Sidecar string }
 
-func (f *pluginFile) fingerprint() fingerprint { return fingerprint{f.digest, f.sidecarSum} }
+// Fingerprint returns what identifies f's content.
+func (f *File) Fingerprint() Fingerprint { return Fingerprint{f.Digest, f.SidecarSum} }
 
-// readPluginFile reads a module file and its sidecar manifest, and checks
+// ReadFile reads a module file and its sidecar manifest, and checks
 // the file starts like a Wasm binary. When the file was read but is not a
-// module, it returns the file with the error, so that the caller knows
+// Module, it returns the file with the error, so that the caller knows
 // which bytes it refused.
-func readPluginFile(path string) (*pluginFile, error) {
-	raw, digest, err := readFileLimit(path, MaxModuleBytes)
+func ReadFile(path string) (*File, error) {
+	raw, digest, err := readFileLimit(path, MaxBytes)
 	if err != nil {
 		return nil, err
 	}
-	f := &pluginFile{path: path, raw: raw, digest: digest, size: len(raw)}
+	f := &File{Path: path, Raw: raw, Digest: digest, Size: len(raw)}
 	if !bytes.HasPrefix(raw, wasmMagic) {
 		return f, errors.New("not a WebAssembly module (no \\0asm header); build processors with GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared")
 	}
-	side, err := os.ReadFile(sidecarPath(path))
+	side, err := os.ReadFile(SidecarPath(path))
 	switch {
 	case err == nil:
-		f.sidecar, f.sidecarSum = side, sha256Hex(side)
+		f.Sidecar, f.SidecarSum = side, sha256Hex(side)
 	case !errors.Is(err, os.ErrNotExist):
 		return f, fmt.Errorf("read sidecar manifest: %w", err)
 	}
@@ -146,16 +156,16 @@ func sha256Hex(b []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// binary prepares the file to compile (checked against the module budget,
+// Binary prepares the file to compile (checked against the module budget,
 // tables capped, data segments coalesced, instrumented for interruption),
 // or takes the result of preparing the same bytes before from cache (a
 // swap back to a version, a reload, a runtime sharing the cache). It fails
 // when the neuron refuses to compile the file. The raw bytes are kept
 // unchanged (the archive stores them).
-func (f *pluginFile) binary(cache *codecache.Prepared) (*binary, error) {
-	b := &binary{pluginFile: f}
+func (f *File) Binary(cache *codecache.Prepared) (*Binary, error) {
+	b := &Binary{File: f}
 	var err error
-	if b.code, b.interruptible, err = cache.Code(f.digest, f.raw); err != nil {
+	if b.Code, b.Interruptible, err = cache.Code(f.Digest, f.Raw); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -163,7 +173,7 @@ func (f *pluginFile) binary(cache *codecache.Prepared) (*binary, error) {
 
 // probe instantiates the module once to check its ABI version and, without
 // a sidecar, read its manifest, each call under timeout.
-func probe(ctx context.Context, r wazero.Runtime, mem *guestmem.Allocator, compiled wazero.CompiledModule, m *module, timeout time.Duration) error {
+func probe(ctx context.Context, r wazero.Runtime, mem *guestmem.Allocator, compiled wazero.CompiledModule, m *Module, timeout time.Duration) error {
 	mod, cc, stderr, err := guest.Instantiate(ctx, r, mem, compiled, guest.ModuleConfig(), timeout)
 	if err != nil {
 		return err
@@ -182,7 +192,7 @@ func probe(ctx context.Context, r wazero.Runtime, mem *guestmem.Allocator, compi
 	}
 	fn := mod.ExportedFunction(abi.ExportManifest)
 	if fn == nil {
-		return fmt.Errorf("no manifest: export %s or put a sidecar %s next to the module", abi.ExportManifest, sidecarPath(m.Path))
+		return fmt.Errorf("no manifest: export %s or put a sidecar %s next to the module", abi.ExportManifest, SidecarPath(m.Path))
 	}
 	if err := cc.CallWithin(ctx, fn, stack, timeout); err != nil {
 		return fmt.Errorf("%s: %w", abi.ExportManifest, guest.WithStderr(err, stderr.String()))
@@ -201,8 +211,8 @@ func probe(ctx context.Context, r wazero.Runtime, mem *guestmem.Allocator, compi
 	return nil
 }
 
-// sidecarPath is NAME.json next to NAME.wasm.
-func sidecarPath(path string) string {
+// SidecarPath is NAME.json next to NAME.wasm.
+func SidecarPath(path string) string {
 	return strings.TrimSuffix(path, filepath.Ext(path)) + ".json"
 }
 
@@ -225,7 +235,7 @@ const readChunk = 64 << 10
 
 // readFileLimit reads at most limit bytes of path and returns them with
 // their hex sha256. It reads and hashes in chunks and yields its thread to
-// other goroutines between them (goruntime.Gosched): hashing a 3.7 MB
+// other goroutines between them (runtime.Gosched): hashing a 3.7 MB
 // module in one go is 2 ms of assembly that Go's scheduler cannot preempt,
 // and a swap doing so held one of the cores its calls needed. See
 // docs/design.md, "Why does a swap yield?".
@@ -257,7 +267,7 @@ func readFileLimit(path string, limit int64) ([]byte, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
-		goruntime.Gosched()
+		runtime.Gosched()
 	}
 }
 
@@ -293,3 +303,27 @@ func missingExports(have []string, want ...string) []string {
 	}
 	return missing
 }
+
+// At returns a copy of m as the file at path holds it: a kept code's
+// module, for a later version of the same contents.
+func (m *Module) At(path string) *Module {
+	c := *m
+	c.Path = path
+	if c.Sidecar != "" {
+		c.Sidecar = SidecarPath(path)
+	}
+	return &c
+}
+
+// Error is a module file that failed to open, naming its processor
+// when the manifest was read before the failure.
+type Error struct {
+	Plugin, Version string
+	Err             error
+}
+
+// Error returns the failure's message, without the names.
+func (e *Error) Error() string { return e.Err.Error() }
+
+// Unwrap returns the failure.
+func (e *Error) Unwrap() error { return e.Err }

@@ -1,4 +1,4 @@
-package runtime
+package modfile
 
 import (
 	"errors"
@@ -25,7 +25,9 @@ var (
 	varPattern     = regexp.MustCompile(`\{[^{}]*\}`)
 )
 
-var allowedMethods = [...]string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+// Methods are the HTTP methods an endpoint may declare, in the order
+// the request path indexes its endpoints by.
+var Methods = [...]string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
 
 // reservedPaths belong to the neuron itself; no processor may serve them.
 var reservedPaths = []string{"/health", "/ready", "/metrics"}
@@ -64,7 +66,7 @@ func validateManifest(m *abi.Manifest) error {
 			bad("%s: %w", at, err)
 			continue
 		}
-		key := routeKey(e.Method, e.Path)
+		key := RouteKey(e.Method, e.Path)
 		if seen[key] {
 			bad("%s: %s %s is declared twice", at, e.Method, e.Path)
 		}
@@ -76,7 +78,7 @@ func validateManifest(m *abi.Manifest) error {
 		}
 	}
 	for _, h := range m.Headers {
-		if !isToken(h) {
+		if !IsToken(h) {
 			bad("headers: %q is not a valid header name", h)
 		}
 	}
@@ -114,8 +116,8 @@ func validateSettings(settings map[string]any) []error {
 }
 
 func validateEndpoint(e *abi.Endpoint) error {
-	if !slices.Contains(allowedMethods[:], e.Method) {
-		return fmt.Errorf("method %q: use one of %s", e.Method, strings.Join(allowedMethods[:], ", "))
+	if !slices.Contains(Methods[:], e.Method) {
+		return fmt.Errorf("method %q: use one of %s", e.Method, strings.Join(Methods[:], ", "))
 	}
 	if !strings.HasPrefix(e.Path, "/") {
 		return fmt.Errorf("path %q: must start with '/'", e.Path)
@@ -132,18 +134,36 @@ func validateEndpoint(e *abi.Endpoint) error {
 	return nil
 }
 
-// routeKey identifies a method and path regardless of variable names, so
+// RouteKey identifies a method and path regardless of variable names, so
 // that /users/{id} and /users/{name} are seen as the same route.
-func routeKey(method, path string) string {
+func RouteKey(method, path string) string {
 	return method + " " + varPattern.ReplaceAllString(path, "{}")
 }
 
-// routeVars returns the variable names of a route in the order they appear.
-func routeVars(path string) []string {
+// RouteVars returns the variable names of a route in the order they appear.
+func RouteVars(path string) []string {
 	var names []string
 	for _, v := range varPattern.FindAllString(path, -1) {
 		name, _, _ := strings.Cut(v[1:len(v)-1], ":")
 		names = append(names, name)
 	}
 	return names
+}
+
+// tokenChars are the bytes allowed in a header name (RFC 9110, section 5.6.2).
+var tokenChars = func() (t [256]bool) {
+	for _, c := range []byte("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") {
+		t[c] = true
+	}
+	return t
+}()
+
+// IsToken reports whether s is a valid header name.
+func IsToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !tokenChars[s[i]] {
+			return false
+		}
+	}
+	return s != ""
 }

@@ -1,4 +1,4 @@
-package runtime
+package modfile
 
 import (
 	"context"
@@ -15,9 +15,9 @@ import (
 // compilation cache holds takes milliseconds.
 var compileSlots = make(chan struct{}, 1)
 
-// compileModule compiles code in r once no other compilation of the
+// Compile compiles code in r once no other compilation of the
 // process runs, or fails when ctx is done first.
-func compileModule(ctx context.Context, r wazero.Runtime, code []byte) (wazero.CompiledModule, error) {
+func Compile(ctx context.Context, r wazero.Runtime, code []byte) (wazero.CompiledModule, error) {
 	select {
 	case compileSlots <- struct{}{}:
 	case <-ctx.Done():
