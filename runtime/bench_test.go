@@ -9,12 +9,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/gorilla/mux"
 
 	"github.com/empirefederation/neuron/examples/dataprocessor/process"
+	"github.com/empirefederation/neuron/internal/modfile"
+	"github.com/empirefederation/neuron/internal/processor"
 	"github.com/empirefederation/neuron/internal/testutil"
 	"github.com/empirefederation/neuron/sdk/abi"
 )
@@ -63,7 +66,7 @@ func BenchmarkCall(b *testing.B) {
 			}
 			serve := measure(b, run(rt))
 			nat := measure(b, run(native))
-			guest := measure(b, guestCall(b, rt, c.method, c.path, c.body))
+			guest := measure(b, guestCall(b, rt, c.method, c.path, c.route, c.body))
 			b.ReportMetric(float64(serve.Nanoseconds()), "serve-ns/call")
 			b.ReportMetric(float64(guest.Nanoseconds()), "guest-ns/call")
 			b.ReportMetric(float64(nat.Nanoseconds()), "native-ns/call")
@@ -85,30 +88,36 @@ func measure(b *testing.B, f func()) time.Duration {
 }
 
 // guestCall returns a function that hands one encoded request to the
-// handler export of an instance of the processor serving path.
-func guestCall(b *testing.B, rt *Runtime, method, path string, body []byte) func() {
-	s := rt.current.Load()
-	var route *http.Request
-	route, _ = http.NewRequest(method, path, nil)
+// handler export of an instance of the processor serving method and
+// pattern, for path.
+func guestCall(b *testing.B, rt *Runtime, method, path, pattern string, body []byte) func() {
+	var p *processor.Version
+	var ep abi.Endpoint
+	for _, q := range rt.srv.Current.Load().Procs {
+		if i := slices.IndexFunc(q.Mod.Manifest.Endpoints, func(e abi.Endpoint) bool { return e.Method == method && e.Path == pattern }); i >= 0 {
+			p, ep = q, q.Mod.Manifest.Endpoints[i]
+		}
+	}
+	r, _ := http.NewRequest(method, path, nil)
 	var m mux.RouteMatch
-	if !s.router.Match(route, &m) {
+	if p == nil || !mux.NewRouter().Path(pattern).Match(r, &m) {
 		b.Fatalf("no route for %s %s", method, path)
 	}
-	ep := m.Handler.(*endpoint)
-	req := abi.Request{Method: method, Path: path, Route: ep.route.Path, Body: body,
+	req := abi.Request{Method: method, Path: path, Route: pattern, Body: body,
 		Header: []abi.Pair{{Name: "Content-Type", Value: "application/json"}}}
-	for i, name := range ep.vars {
-		req.Vars = append(req.Vars, abi.Pair{Name: name, Value: m.Vars[ep.vars[i]]})
+	for _, name := range modfile.RouteVars(pattern) {
+		req.Vars = append(req.Vars, abi.Pair{Name: name, Value: m.Vars[name]})
 	}
 	msg := abi.AppendRequest(nil, &req)
-	in, err := ep.p.pool.Get(context.Background())
+	in, err := p.Pool.Get(context.Background())
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { ep.p.pool.Put(in) })
+	b.Cleanup(func() { p.Pool.Put(in) })
+	fn := slices.Index(p.Exports, ep.Export)
 	var out []byte
 	return func() {
-		resp, cerr := in.Call(ep.fn, msg, time.Minute, 1<<20, out[:0])
+		resp, cerr := in.Call(fn, msg, time.Minute, 1<<20, out[:0])
 		if cerr != nil || resp.Status != http.StatusOK {
 			b.Fatalf("guest call: %v (status %d)", cerr, resp.Status)
 		}

@@ -2,28 +2,22 @@ package runtime
 
 import (
 	"context"
-	"net/http"
 	"time"
+
+	"github.com/empirefederation/neuron/internal/processor"
 )
 
 // drainPoll is how often a drain looks at the calls its version still
 // runs. Drains run in the background, so this costs no request anything.
 const drainPoll = 5 * time.Millisecond
 
-// closeGrace bounds how long a drain waits, after interrupting the calls
-// that outlived DrainTimeout, for them to answer before it closes the
-// version's wazero runtime under them. An interrupted guest stops at its
-// next loop head or host call, so this is only reached by a guest stuck in
-// the host.
-const closeGrace = 10 * time.Second
-
 // retire takes p, already out of the published snapshot, out of service:
 // calls that reach it from now on go to the current snapshot (see
 // endpoint.handle), and a background drain closes it once its calls in
 // flight are answered. Sync does not wait for the drain: a swap must not
 // take as long as the longest call of the version it replaces.
-func (rt *Runtime) retire(p *processor) {
-	p.retiring.Store(true)
+func (rt *Runtime) retire(p *processor.Version) {
+	p.Retiring.Store(true)
 	rt.retiredMu.Lock()
 	rt.retired[p] = struct{}{}
 	rt.retiredMu.Unlock()
@@ -34,7 +28,7 @@ func (rt *Runtime) retire(p *processor) {
 // drain waits until p runs no call, or Options.DrainTimeout passes and its
 // calls are interrupted (they answer 503 unloaded), then closes p. When
 // the runtime closes first, it leaves p to Close.
-func (rt *Runtime) drain(p *processor) {
+func (rt *Runtime) drain(p *processor.Version) {
 	defer rt.drains.Done()
 	start := time.Now()
 	deadline := time.NewTimer(rt.opts.DrainTimeout)
@@ -43,22 +37,22 @@ func (rt *Runtime) drain(p *processor) {
 	defer tick.Stop()
 	interrupted := 0
 wait:
-	for p.inflight.Load() > 0 {
+	for p.Inflight.Load() > 0 {
 		select {
 		case <-rt.bg.Done():
 			return
 		case <-deadline.C:
-			interrupted = p.unloadInstances()
+			interrupted = p.UnloadInstances()
 			break wait
 		case <-tick.C:
 		}
 	}
-	ctx, cancel := context.WithTimeout(rt.bg, closeGrace)
+	ctx, cancel := context.WithTimeout(rt.bg, processor.CloseGrace)
 	defer cancel()
 	// Closing the pool first turns away the calls still waiting for an
 	// instance (503 unloaded); then the calls answer and leave.
-	err := p.pool.Close(ctx)
-	for p.inflight.Load() > 0 && ctx.Err() == nil {
+	err := p.Pool.Close(ctx)
+	for p.Inflight.Load() > 0 && ctx.Err() == nil {
 		select {
 		case <-ctx.Done():
 		case <-tick.C:
@@ -67,35 +61,18 @@ wait:
 	if rt.bg.Err() != nil {
 		return // Close closes p
 	}
-	if cerr := p.close(ctx); err == nil {
+	if cerr := p.Close(ctx); err == nil {
 		err = cerr
 	}
 	rt.retiredMu.Lock()
 	delete(rt.retired, p)
 	rt.retiredMu.Unlock()
-	log := p.log.Info
+	log := p.Log.Info
 	if interrupted > 0 || err != nil {
-		log = p.log.Warn
+		log = p.Log.Warn
 	}
 	log("processor closed after its drain", "took", time.Since(start).Round(time.Millisecond),
 		"interrupted_calls", interrupted, "drain_timeout", rt.opts.DrainTimeout, "err", err)
-}
-
-// unloadInstances stops every live instance of p, whose drain timed out,
-// for good: a call running now ends with 503 unloaded, and the instance is
-// destroyed when it comes back. It returns how many were busy.
-func (p *processor) unloadInstances() int {
-	p.workersMu.Lock()
-	defer p.workersMu.Unlock()
-	busy := 0
-	for in := range p.workers {
-		if in.uses.Load()%2 == 1 {
-			busy++
-		}
-		in.retired.Store(true)
-		in.Unload()
-	}
-	return busy
 }
 
 // Drain makes every processor endpoint answer 503 with code "draining" and
@@ -106,27 +83,17 @@ func (p *processor) unloadInstances() int {
 // the caller's business, through Draining. The check costs a request one
 // atomic load.
 func (rt *Runtime) Drain() {
-	if rt.draining.CompareAndSwap(false, true) {
+	if rt.srv.Draining.CompareAndSwap(false, true) {
 		rt.log.Info("draining: processor endpoints answer 503 draining until resumed")
 	}
 }
 
 // Resume makes the processor endpoints serve again after Drain.
 func (rt *Runtime) Resume() {
-	if rt.draining.CompareAndSwap(true, false) {
+	if rt.srv.Draining.CompareAndSwap(true, false) {
 		rt.log.Info("resumed: processor endpoints serve again")
 	}
 }
 
 // Draining reports whether Drain is in force.
-func (rt *Runtime) Draining() bool { return rt.draining.Load() }
-
-// serveDraining answers a processor call while the neuron drains. It is
-// counted in neuron_request_errors_total with code draining, and not in
-// Traffic: no processor ran.
-func serveDraining(w http.ResponseWriter, m *endpointMetrics) {
-	m.errors.WithLabelValues(CodeDraining).Inc()
-	w.Header().Set("Retry-After", drainRetryAfter)
-	writeError(w, http.StatusServiceUnavailable, CodeDraining,
-		"this neuron is draining and takes no processor calls; retry later or on another neuron")
-}
+func (rt *Runtime) Draining() bool { return rt.srv.Draining.Load() }

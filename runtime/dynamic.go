@@ -1,126 +1,18 @@
 package runtime
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"maps"
-	"time"
+
+	"github.com/empirefederation/neuron/internal/processor"
 )
 
 // Dynamic is the part of the configuration that changes at run time: what
-// processors read through the config host function, and the call timeout.
-// Options.Settings and Options.Plugins are the first Dynamic; SetDynamic
-// replaces it whole. A processor reads the settings its manifest declares
-// (abi.Manifest.Settings) with Settings, then its Plugins entry, laid over
-// them.
-type Dynamic struct {
-	// Settings is the flat map every processor sees.
-	Settings map[string]any
-	// Plugins holds per-processor settings, by processor name, laid over
-	// Settings in what that processor sees.
-	Plugins map[string]map[string]any
-	// CallTimeout, when > 0, replaces every processor's call timeout
-	// (Limits.CallTimeout, however it was set): the federation's
-	// timeoutSeconds is the latest configuration layer. Zero keeps each
-	// processor's own.
-	CallTimeout time.Duration
-}
-
-// maxCallTimeout is the longest call timeout accepted, as for Limits.
-const maxCallTimeout = time.Hour
-
-// dynamic is a Dynamic validated and prepared for the request path: every
-// processor's configuration already encoded, so that the config host
-// function and a call's timeout cost one atomic pointer load and no
-// encoding. It is never modified once published. See docs/design.md, "How
-// does configuration change at run time?".
-type dynamic struct {
-	spec    Dynamic           // a deep copy of what was set, for Runtime.Dynamic
-	base    []byte            // Settings as JSON: what a processor without settings of its own sees
-	configs map[string][]byte // Settings with Plugins[name] laid over, as JSON, by processor name
-}
-
-// emptyConfig is the configuration of a processor before it is known which
-// one it is (while its module is probed at load).
-var emptyConfig = []byte("{}")
-
-// newDynamic validates d and prepares it. Every processor's configuration
-// must encode as JSON (no channels, functions, NaN or infinite numbers),
-// and the call timeout must lie in [0, 1h].
-func newDynamic(d Dynamic) (*dynamic, error) {
-	var errs []error
-	if d.CallTimeout < 0 || d.CallTimeout > maxCallTimeout {
-		errs = append(errs, fmt.Errorf("callTimeout %s: must be 0 (keep each processor's own) or positive and at most %s", d.CallTimeout, maxCallTimeout))
-	}
-	dyn := &dynamic{configs: make(map[string][]byte, len(d.Plugins))}
-	var err error
-	if dyn.base, err = encodeConfig(d.Settings, nil); err != nil {
-		errs = append(errs, fmt.Errorf("settings: %w", err))
-	}
-	for name, own := range d.Plugins {
-		if name == "" {
-			errs = append(errs, errors.New("plugins: a processor name is empty"))
-			continue
-		}
-		if dyn.configs[name], err = encodeConfig(d.Settings, own); err != nil {
-			errs = append(errs, fmt.Errorf("plugins.%s: %w", name, err))
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	dyn.spec = cloneDynamic(d) // after encoding, which refuses cyclic maps
-	return dyn, nil
-}
-
-// encodeConfig encodes layers, each laid over the ones before it, as a
-// JSON object.
-func encodeConfig(layers ...map[string]any) ([]byte, error) {
-	merged := map[string]any{}
-	for _, l := range layers {
-		maps.Copy(merged, l)
-	}
-	b, err := json.Marshal(merged)
-	if err != nil {
-		return nil, fmt.Errorf("not encodable as JSON: %w", err)
-	}
-	return b, nil
-}
-
-// config returns the configuration processor name sees, as JSON.
-func (d *dynamic) config(name string) []byte {
-	if b, ok := d.configs[name]; ok {
-		return b
-	}
-	return d.base
-}
-
-// declaredConfig is a processor version's configuration with the defaults
-// its manifest declares laid under, encoded for the Dynamic dyn.
-type declaredConfig struct {
-	dyn  *dynamic
-	json []byte
-}
-
-// withDefaults returns the configuration of processor name with defaults
-// (its manifest's settings) under it: defaults < Settings <
-// Plugins[name]. See docs/design.md, "Who sets a processor's settings?".
-func (d *dynamic) withDefaults(name string, defaults map[string]any) *declaredConfig {
-	b, err := encodeConfig(defaults, d.spec.Settings, d.spec.Plugins[name])
-	if err != nil { // newDynamic encoded the same maps, and defaults are JSON scalars
-		b = d.config(name)
-	}
-	return &declaredConfig{dyn: d, json: b}
-}
-
-// callTimeout returns the timeout of a call to a processor with limits l.
-func (d *dynamic) callTimeout(l Limits) time.Duration {
-	if d.spec.CallTimeout > 0 {
-		return d.spec.CallTimeout
-	}
-	return l.CallTimeout
-}
+// processors read through the config host function (Settings, then their
+// Plugins entry laid over it, over the defaults their manifest declares),
+// and the call timeout. Options.Settings and Options.Plugins are the first
+// Dynamic; SetDynamic replaces it whole. See docs/design.md, "How does
+// configuration change at run time?".
+type Dynamic = processor.Dynamic
 
 // SetDynamic validates d and applies it with one atomic store: a call
 // either sees all of the previous Dynamic or all of d, its timeout and
@@ -134,53 +26,13 @@ func (d *dynamic) callTimeout(l Limits) time.Duration {
 // settings that do not encode as JSON, an empty processor name, a negative
 // call timeout or one above an hour. The error names every offending key.
 func (rt *Runtime) SetDynamic(d Dynamic) error {
-	dyn, err := newDynamic(d)
+	dyn, err := processor.NewConfig(d)
 	if err != nil {
 		return fmt.Errorf("dynamic configuration refused: %w", err)
 	}
-	rt.dyn.Store(dyn)
+	rt.svc.Dyn.Store(dyn)
 	return nil
 }
 
 // Dynamic returns a copy of the Dynamic in force.
-func (rt *Runtime) Dynamic() Dynamic { return cloneDynamic(rt.dyn.Load().spec) }
-
-// cloneDynamic copies d's maps, and the maps and slices nested in them, so
-// that neither the caller nor the runtime sees the other's changes.
-func cloneDynamic(d Dynamic) Dynamic {
-	c := Dynamic{Settings: cloneMap(d.Settings), CallTimeout: d.CallTimeout}
-	if d.Plugins != nil {
-		c.Plugins = make(map[string]map[string]any, len(d.Plugins))
-		for name, own := range d.Plugins {
-			c.Plugins[name] = cloneMap(own)
-		}
-	}
-	return c
-}
-
-func cloneMap(m map[string]any) map[string]any {
-	if m == nil {
-		return nil
-	}
-	c := make(map[string]any, len(m))
-	for k, v := range m {
-		c[k] = cloneValue(v)
-	}
-	return c
-}
-
-// cloneValue copies the JSON-like containers (map[string]any, []any) in v;
-// other values are immutable or the caller's to leave alone.
-func cloneValue(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		return cloneMap(v)
-	case []any:
-		c := make([]any, len(v))
-		for i, x := range v {
-			c[i] = cloneValue(x)
-		}
-		return c
-	}
-	return v
-}
+func (rt *Runtime) Dynamic() Dynamic { return rt.svc.Dyn.Load().Spec() }

@@ -1,28 +1,25 @@
 package runtime
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
-	"net/http"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/empirefederation/neuron/internal/experiment"
-	"github.com/empirefederation/neuron/sdk/abi"
+	"github.com/empirefederation/neuron/internal/processor"
+	"github.com/empirefederation/neuron/internal/route"
 )
 
 // HeaderVariant names the experiment variant that served a response, when
 // an experiment chose it. HeaderPlugin still names the processor version.
-const HeaderVariant = "X-Neuron-Variant"
+const HeaderVariant = route.HeaderVariant
 
 // Event types of experiments; see docs/federation.md, "Experiments".
 const (
@@ -78,58 +75,6 @@ type ExperimentVariantInfo struct {
 	Unavailable bool `json:"unavailable,omitempty"`
 }
 
-// running is an experiment installed by SetExperiment. It is shared by
-// every snapshot built while it runs; what a snapshot resolves from it
-// (which processor serves each variant) is in its endpoints' splitRoutes.
-type running struct {
-	epoch        uint64 // numbered by SetExperiment
-	split        *experiment.Split
-	variants     []ExperimentVariant // Version resolved: never ""
-	header       [][]string          // X-Neuron-Variant value of each variant, shared
-	clientErrors []atomic.Uint64
-	configs      []atomic.Pointer[variantConfig]
-	missing      []atomic.Bool // the variant's version was found missing (the loop's view)
-}
-
-// variantConfig is a variant's configuration as JSON, encoded for one
-// dynamic configuration: a new Dynamic re-encodes it on the next call.
-type variantConfig struct {
-	dyn *dynamic
-	b   []byte
-}
-
-// config returns the configuration variant v's calls to processor name
-// see, or nil when the variant has no config of its own.
-func (x *running) config(v int, dyn *dynamic, name string) []byte {
-	over := x.variants[v].Config
-	if len(over) == 0 {
-		return nil
-	}
-	if c := x.configs[v].Load(); c != nil && c.dyn == dyn {
-		return c.b
-	}
-	merged := make(map[string]any, len(dyn.spec.Settings)+len(over))
-	maps.Copy(merged, dyn.spec.Settings)
-	maps.Copy(merged, dyn.spec.Plugins[name])
-	maps.Copy(merged, over)
-	b, err := json.Marshal(merged)
-	if err != nil { // checked by SetExperiment; a Dynamic cannot break it either
-		return nil
-	}
-	x.configs[v].Store(&variantConfig{dyn: dyn, b: b})
-	return b
-}
-
-// splitRoute is how one endpoint of an experiment's processor splits its
-// calls in one snapshot: the endpoint serving each variant, and which
-// variant's statistics the call counts in (the control's when the
-// variant's version is missing or lacks the route).
-type splitRoute struct {
-	x      *running
-	eps    []*endpoint
-	served []int
-}
-
 // SetExperiment starts experiment split on processor split.Plugin(),
 // replacing any experiment running on it: from the returned moment on,
 // each call of the processor's endpoints is assigned a variant (by the
@@ -159,21 +104,21 @@ func (rt *Runtime) SetExperiment(_ context.Context, split *experiment.Split, var
 	if rt.closed.Load() {
 		return errClosed
 	}
-	s := rt.current.Load()
+	s := rt.srv.Current.Load()
 	name := split.Plugin()
-	cur := s.serving[name]
+	cur := s.Serving[name]
 	if cur == nil {
 		return fmt.Errorf("experiment %s: %w", split.ID(), rt.notServing("split", name))
 	}
-	x, err := newRunning(split, variants, s, cur)
+	vs, err := resolveVariants(split, variants, s, cur)
 	if err != nil {
 		return fmt.Errorf("experiment %s: %w", split.ID(), err)
 	}
 	rt.experimentEpochs++
-	x.epoch = rt.experimentEpochs
+	x := route.NewExperiment(rt.experimentEpochs, split, vs)
 	next := maps.Clone(rt.experiments)
 	if next == nil {
-		next = map[string]*running{}
+		next = map[string]*route.Experiment{}
 	}
 	next[name] = x
 	rt.installExperiments(next)
@@ -185,20 +130,19 @@ func (rt *Runtime) SetExperiment(_ context.Context, split *experiment.Split, var
 	return nil
 }
 
-// newRunning checks variants against split and the snapshot s, resolving
-// the empty version to cur's.
-func newRunning(split *experiment.Split, variants []ExperimentVariant, s *snapshot, cur *processor) (*running, error) {
+// resolveVariants checks variants against split and the snapshot s,
+// resolving the empty version to cur's, and returns them in the split's
+// order.
+func resolveVariants(split *experiment.Split, variants []ExperimentVariant, s *route.Snapshot, cur *processor.Version) ([]route.Variant, error) {
 	sv := split.Variants()
-	x := &running{split: split, variants: make([]ExperimentVariant, len(sv)), header: make([][]string, len(sv)),
-		clientErrors: make([]atomic.Uint64, len(sv)), configs: make([]atomic.Pointer[variantConfig], len(sv)),
-		missing: make([]atomic.Bool, len(sv))}
+	out := make([]route.Variant, len(sv))
 	if len(variants) != len(sv) {
 		return nil, fmt.Errorf("%d variants given for %d in the split", len(variants), len(sv))
 	}
 	var loaded []string
-	for _, p := range s.procs {
-		if p.name() == cur.name() {
-			loaded = append(loaded, p.version())
+	for _, p := range s.Procs {
+		if p.Name() == cur.Name() {
+			loaded = append(loaded, p.Version())
 		}
 	}
 	for i, v := range sv {
@@ -207,25 +151,24 @@ func newRunning(split *experiment.Split, variants []ExperimentVariant, s *snapsh
 			return nil, fmt.Errorf("variant %q of the split has no version and config given", v.Name)
 		}
 		ev := variants[j]
-		ev.Version = cmp.Or(ev.Version, cur.version())
+		ev.Version = cmp.Or(ev.Version, cur.Version())
 		if !slices.Contains(loaded, ev.Version) {
 			return nil, fmt.Errorf("variant %q: %s@%s is not loaded (loaded: %s); drop its file into the plugins directory first",
-				v.Name, cur.name(), ev.Version, strings.Join(loaded, ", "))
+				v.Name, cur.Name(), ev.Version, strings.Join(loaded, ", "))
 		}
 		if _, err := json.Marshal(ev.Config); err != nil {
 			return nil, fmt.Errorf("variant %q: config is not encodable as JSON: %w", v.Name, err)
 		}
-		ev.Config = cloneMap(ev.Config)
-		x.variants[i] = ev
-		x.header[i] = []string{v.Name}
+		ev.Config = processor.CloneMap(ev.Config)
+		out[i] = route.Variant(ev)
 	}
-	return x, nil
+	return out, nil
 }
 
-func describeVariants(x *running) string {
+func describeVariants(x *route.Experiment) string {
 	var parts []string
-	for i, v := range x.variants {
-		parts = append(parts, fmt.Sprintf("%s=%s@%d%%", v.Name, v.Version, x.split.Variants()[i].Weight))
+	for i, v := range x.Variants {
+		parts = append(parts, fmt.Sprintf("%s=%s@%d%%", v.Name, v.Version, x.Split.Variants()[i].Weight))
 	}
 	return strings.Join(parts, " ")
 }
@@ -245,8 +188,8 @@ func (rt *Runtime) StopExperiment(id string) error {
 	}
 	var ids []string
 	for name, x := range rt.experiments {
-		if x.split.ID() != id {
-			ids = append(ids, x.split.ID())
+		if x.Split.ID() != id {
+			ids = append(ids, x.Split.ID())
 			continue
 		}
 		next := maps.Clone(rt.experiments)
@@ -267,24 +210,22 @@ const MaxEndedExperiments = 20
 
 // installExperiments publishes a snapshot like the current one with
 // experiments xs, keeping those that end in rt.ended. Called under rt.mu.
-func (rt *Runtime) installExperiments(xs map[string]*running) {
+func (rt *Runtime) installExperiments(xs map[string]*route.Experiment) {
 	rt.endExperiments(xs)
 	rt.experiments = xs
-	s := rt.current.Load()
-	next := &snapshot{procs: s.procs, serving: s.serving, pinned: s.pinned, experiments: xs}
-	next.router = next.newRouter(rt)
-	rt.current.Store(next)
+	s := rt.srv.Current.Load()
+	rt.srv.Current.Store(rt.srv.Snapshot(&route.Snapshot{Procs: s.Procs, Serving: s.Serving, Pinned: s.Pinned, Experiments: xs}))
 }
 
 // endedExperiment is an experiment that ended, with its processor's name.
 type endedExperiment struct {
 	plugin string
-	x      *running
+	x      *route.Experiment
 }
 
 // endExperiments records the experiments running that xs, the next set,
 // does not hold as ended. Called under rt.mu.
-func (rt *Runtime) endExperiments(xs map[string]*running) {
+func (rt *Runtime) endExperiments(xs map[string]*route.Experiment) {
 	rt.endedMu.Lock()
 	defer rt.endedMu.Unlock()
 	for _, name := range slices.Sorted(maps.Keys(rt.experiments)) {
@@ -300,10 +241,10 @@ func (rt *Runtime) endExperiments(xs map[string]*running) {
 // Experiments returns the experiments running now, by plugin name order,
 // with each variant's statistics since its experiment started.
 func (rt *Runtime) Experiments() []ExperimentInfo {
-	s := rt.current.Load()
+	s := rt.srv.Current.Load()
 	var out []ExperimentInfo
-	for _, name := range slices.Sorted(maps.Keys(s.experiments)) {
-		out = append(out, s.experiments[name].info(name))
+	for _, name := range slices.Sorted(maps.Keys(s.Experiments)) {
+		out = append(out, experimentInfo(s.Experiments[name], name))
 	}
 	return out
 }
@@ -319,96 +260,19 @@ func (rt *Runtime) EndedExperiments() []ExperimentInfo {
 	rt.endedMu.Unlock()
 	out := make([]ExperimentInfo, 0, len(ended))
 	for _, e := range ended {
-		out = append(out, e.x.info(e.plugin))
+		out = append(out, experimentInfo(e.x, e.plugin))
 	}
 	return out
 }
 
-// info describes x, an experiment on processor name.
-func (x *running) info(name string) ExperimentInfo {
-	info := ExperimentInfo{ID: x.split.ID(), Plugin: name, Epoch: x.epoch}
-	for i, st := range x.split.Stats() {
-		info.Variants = append(info.Variants, ExperimentVariantInfo{VariantStats: st, Version: x.variants[i].Version,
-			ClientErrors: x.clientErrors[i].Load(), Unavailable: x.missing[i].Load()})
+// experimentInfo describes x, an experiment on processor name.
+func experimentInfo(x *route.Experiment, name string) ExperimentInfo {
+	info := ExperimentInfo{ID: x.Split.ID(), Plugin: name, Epoch: x.Epoch}
+	for i, st := range x.Split.Stats() {
+		info.Variants = append(info.Variants, ExperimentVariantInfo{VariantStats: st, Version: x.Variants[i].Version,
+			ClientErrors: x.ClientErrors[i].Load(), Unavailable: x.Missing[i].Load()})
 	}
 	return info
-}
-
-// splitRoute resolves, for endpoint e of the processor serving in s, the
-// endpoint of each variant of x. A variant whose version is not in s, or
-// whose version does not declare e's route, is served by the control's
-// endpoint, and failing that by e's own processor.
-func (s *snapshot) splitRoute(x *running, e *endpoint, m *metrics) *splitRoute {
-	sr := &splitRoute{x: x, eps: make([]*endpoint, len(x.variants)), served: make([]int, len(x.variants))}
-	find := func(version string) *endpoint {
-		var p *processor
-		if cur := s.serving[e.p.name()]; cur.version() == version {
-			p = cur
-		} else if i := slices.IndexFunc(s.procs, func(q *processor) bool { return q.name() == e.p.name() && q.version() == version }); i >= 0 {
-			p = s.procs[i]
-		}
-		if p == nil {
-			return nil
-		}
-		i := slices.IndexFunc(p.mod.Manifest.Endpoints, func(r abi.Endpoint) bool { return r.Method == e.route.Method && r.Path == e.route.Path })
-		if i < 0 {
-			return nil
-		}
-		r := p.mod.Manifest.Endpoints[i]
-		return &endpoint{p: p, rt: e.rt, route: r, vars: e.vars, fn: slices.Index(p.exports, r.Export), plugin: []string{p.id()},
-			metrics: m.endpoint(&p.state.traffic, p.name(), p.version(), p.digest12(), r.Method, r.Path)}
-	}
-	c := x.split.Control()
-	control := find(x.variants[c].Version)
-	if control == nil {
-		control = &endpoint{p: e.p, rt: e.rt, route: e.route, vars: e.vars, fn: e.fn, plugin: e.plugin, metrics: e.metrics}
-	}
-	for i, v := range x.variants {
-		sr.eps[i], sr.served[i] = find(v.Version), i
-		if sr.eps[i] == nil {
-			sr.eps[i], sr.served[i] = control, c
-		}
-	}
-	return sr
-}
-
-// handleSplit serves a call of an endpoint under experiment: it picks the
-// variant, serves the call with the variant's endpoint and config, and
-// observes it. A "json:" sticky key needs the body first: it is read here
-// (within the body limit) and handed on as the request's body.
-func (e *endpoint) handleSplit(w http.ResponseWriter, r *http.Request, vars map[string]string) {
-	sr := e.split
-	split := sr.x.split
-	var body []byte
-	if split.KeyNeedsBody() && r.Body != nil && r.Body != http.NoBody {
-		limit := e.p.limits.MaxBodyBytes
-		b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-		if err != nil || int64(len(b)) > limit {
-			cerr := bodyTooLarge(limit)
-			if err != nil {
-				cerr = &CallError{Status: http.StatusBadRequest, Code: CodeBadRequest, Msg: "could not read the request body", Err: err}
-			}
-			e.metrics.observe(exchange{status: cerr.Status, in: len(b), out: e.fail(w, r, cerr)}, 0)
-			return
-		}
-		body = b
-		r.Body = io.NopCloser(bytes.NewReader(b))
-	}
-	v := split.AssignRandom()
-	if key, ok := split.Key(r, body); ok {
-		v = split.Assign(key)
-	}
-	ve, served := sr.eps[v], sr.served[v]
-	w.Header()[HeaderVariant] = sr.x.header[served]
-	start := time.Now()
-	status := ve.run(w, r, vars, sr.x.config(served, ve.rt.dyn.Load(), ve.p.name()))
-	if status <= 0 { // rerouted to a newer snapshot, which observed it
-		return
-	}
-	split.Observe(served, status, time.Since(start))
-	if status >= 400 && status < 500 {
-		sr.x.clientErrors[served].Add(1)
-	}
 }
 
 // checkExperiments checks the guardrails of the running experiments every
@@ -429,20 +293,20 @@ func (rt *Runtime) checkExperiments(ctx context.Context) {
 
 // checkOnce runs one round of checkExperiments.
 func (rt *Runtime) checkOnce(now time.Time) {
-	s := rt.current.Load()
-	for _, name := range slices.Sorted(maps.Keys(s.experiments)) {
-		x := s.experiments[name]
-		id := x.split.ID()
-		for _, st := range x.split.Check(now) {
+	s := rt.srv.Current.Load()
+	for _, name := range slices.Sorted(maps.Keys(s.Experiments)) {
+		x := s.Experiments[name]
+		id := x.Split.ID()
+		for _, st := range x.Split.Check(now) {
 			rt.log.Warn("experiment variant stopped by a guardrail; its traffic goes to the control",
 				"experiment", id, "variant", st.Name, "reason", st.String())
-			rt.emit(Event{Type: EventExperimentVariantStopped, Plugin: name, Version: x.variants[st.Variant].Version, Data: mustJSON(map[string]any{
+			rt.emit(Event{Type: EventExperimentVariantStopped, Plugin: name, Version: x.Variants[st.Variant].Version, Data: mustJSON(map[string]any{
 				"experiment": id, "variant": st.Name, "metric": st.Metric, "value": st.Value, "threshold": st.Threshold,
 				"windowSeconds": st.Window.Seconds(), "samples": st.Samples})})
 		}
-		for i, v := range x.variants {
-			gone := !slices.ContainsFunc(s.procs, func(p *processor) bool { return p.name() == name && p.version() == v.Version })
-			if x.missing[i].Swap(gone) == gone || !gone {
+		for i, v := range x.Variants {
+			gone := !slices.ContainsFunc(s.Procs, func(p *processor.Version) bool { return p.Name() == name && p.Version() == v.Version })
+			if x.Missing[i].Swap(gone) == gone || !gone {
 				continue
 			}
 			rt.log.Warn("experiment variant's version is not loaded; its traffic goes to the control",
@@ -477,14 +341,14 @@ func (c experimentCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c experimentCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.rt.current.Load()
+	s := c.rt.srv.Current.Load()
 	if s == nil {
 		return
 	}
-	for _, x := range s.experiments {
-		id := x.split.ID()
-		for i, st := range x.split.Stats() {
-			client := min(x.clientErrors[i].Load(), st.Requests-st.Errors)
+	for _, x := range s.Experiments {
+		id := x.Split.ID()
+		for i, st := range x.Split.Stats() {
+			client := min(x.ClientErrors[i].Load(), st.Requests-st.Errors)
 			ok := st.Requests - st.Errors - client
 			ch <- prometheus.MustNewConstMetric(experimentRequestsDesc, prometheus.CounterValue, float64(ok), id, st.Name, "success")
 			ch <- prometheus.MustNewConstMetric(experimentRequestsDesc, prometheus.CounterValue, float64(client), id, st.Name, "client_error")

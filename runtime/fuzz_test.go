@@ -15,6 +15,7 @@ import (
 
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/empirefederation/neuron/internal/processor"
 	"github.com/empirefederation/neuron/internal/testutil"
 	"github.com/empirefederation/neuron/sdk/abi"
 )
@@ -33,7 +34,7 @@ var fuzzRequest = abi.Request{Method: "GET", Path: "/fuzz", Route: "/fuzz"}
 // whatever packed pointer and length the test puts in its exported "result"
 // global, with one instance at most, so that the test sets up the very
 // instance the next request gets.
-func fuzzProcessor(tb testing.TB) (*Runtime, *processor) {
+func fuzzProcessor(tb testing.TB) (*Runtime, *processor.Version) {
 	tb.Helper()
 	i32, i64 := api.ValueTypeI32, api.ValueTypeI64
 	bin := testutil.AssembleModule(2,
@@ -63,7 +64,7 @@ func fuzzProcessor(tb testing.TB) (*Runtime, *processor) {
 	if err := rt.LoadDir(ctx); err != nil {
 		tb.Fatal(err)
 	}
-	p := rt.current.Load().serving["fuzz"]
+	p := rt.srv.Current.Load().Serving["fuzz"]
 	if p == nil {
 		tb.Fatal("the fuzz processor was refused")
 	}
@@ -74,13 +75,13 @@ func fuzzProcessor(tb testing.TB) (*Runtime, *processor) {
 // (cut to fit), the request the host will write in the second page, and
 // the handler's result. It returns a copy of the memory as the handler
 // will leave it.
-func prepare(tb testing.TB, p *processor, data []byte, at uint16, result uint64) []byte {
+func prepare(tb testing.TB, p *processor.Version, data []byte, at uint16, result uint64) []byte {
 	tb.Helper()
-	in, err := p.pool.Get(context.Background())
+	in, err := p.Pool.Get(context.Background())
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer p.pool.Put(in)
+	defer p.Pool.Put(in)
 	data = data[:min(len(data), fuzzPage-int(at))]
 	if !in.Module().Memory().Write(uint32(at), data) || !in.Module().Memory().Write(fuzzBuffer, abi.AppendRequest(nil, &fuzzRequest)) {
 		tb.Fatal("write outside memory")
@@ -169,7 +170,7 @@ func FuzzResponse(f *testing.F) {
 		if maxResponse <= 0 {
 			maxResponse = -maxResponse + 1
 		}
-		p.limits.MaxResponseBytes = maxResponse // serial: no call is running
+		p.Limits.MaxResponseBytes = maxResponse // serial: no call is running
 		mem := prepare(t, p, data, at, abi.Pack(ptr, size))
 		want, wantCode := expect(mem, ptr, size, maxResponse)
 
@@ -220,16 +221,16 @@ func TestFuzzProcessorWritesTheExpectedRequest(t *testing.T) {
 	want := abi.AppendRequest(nil, &fuzzRequest)
 	ok := abi.AppendResponse(nil, &abi.Response{Status: 200})
 	prepare(t, p, ok, 0, abi.Pack(0, uint32(len(ok)))) // a valid answer keeps the instance
-	in, _ := p.pool.Get(context.Background())
+	in, _ := p.Pool.Get(context.Background())
 	in.Module().Memory().Write(fuzzBuffer, make([]byte, len(want))) // forget prepare's copy
-	p.pool.Put(in)
+	p.Pool.Put(in)
 	rec := httptest.NewRecorder()
 	rt.ServeHTTP(rec, httptest.NewRequest("GET", "/fuzz", nil))
 	if rec.Code != http.StatusOK {
 		t.Fatalf("status %d %s", rec.Code, rec.Body)
 	}
-	in, _ = p.pool.Get(context.Background())
-	defer p.pool.Put(in)
+	in, _ = p.Pool.Get(context.Background())
+	defer p.Pool.Put(in)
 	got, _ := in.Module().Memory().Read(fuzzBuffer, uint32(len(want)))
 	if !bytes.Equal(got, want) {
 		t.Fatalf("the host wrote %q, want %q", got, want)

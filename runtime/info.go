@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"github.com/empirefederation/neuron/internal/pool"
+	"github.com/empirefederation/neuron/internal/processor"
+	"github.com/empirefederation/neuron/internal/route"
 	"github.com/empirefederation/neuron/sdk/abi"
 )
 
@@ -29,30 +31,30 @@ type ProcessorInfo struct {
 // Processors lists the processor versions loaded now, in file order, then
 // the versions served from the archive for a pin.
 func (rt *Runtime) Processors() []ProcessorInfo {
-	s := rt.current.Load()
-	infos := make([]ProcessorInfo, 0, len(s.procs))
-	for _, p := range s.procs {
-		infos = append(infos, s.info(p))
+	s := rt.srv.Current.Load()
+	infos := make([]ProcessorInfo, 0, len(s.Procs))
+	for _, p := range s.Procs {
+		infos = append(infos, processorInfo(s, p))
 	}
 	return infos
 }
 
 // info describes p as s serves it.
-func (s *snapshot) info(p *processor) ProcessorInfo {
-	serving := s.serving[p.name()] == p
+func processorInfo(s *route.Snapshot, p *processor.Version) ProcessorInfo {
+	serving := s.Serving[p.Name()] == p
 	return ProcessorInfo{
-		Name: p.name(), Version: p.version(), Digest: p.mod.Digest, File: p.mod.Path,
-		Serving: serving, Pinned: serving && s.pinned[p.name()], Manifest: p.mod.Manifest, Limits: p.limits,
-		Pool: p.pool.Stats(), Custom: p.state.customMetrics(),
+		Name: p.Name(), Version: p.Version(), Digest: p.Mod.Digest, File: p.Mod.Path,
+		Serving: serving, Pinned: serving && s.Pinned[p.Name()], Manifest: p.Mod.Manifest, Limits: p.Limits,
+		Pool: p.Pool.Stats(), Custom: p.Record.CustomMetrics(),
 	}
 }
 
 // Endpoints lists the endpoints served now, sorted by path then method.
 func (rt *Runtime) Endpoints() []abi.Endpoint {
-	s := rt.current.Load()
+	s := rt.srv.Current.Load()
 	var eps []abi.Endpoint
-	for _, name := range slices.Sorted(maps.Keys(s.serving)) {
-		eps = append(eps, s.serving[name].mod.Manifest.Endpoints...)
+	for _, name := range slices.Sorted(maps.Keys(s.Serving)) {
+		eps = append(eps, s.Serving[name].Mod.Manifest.Endpoints...)
 	}
 	slices.SortFunc(eps, func(a, b abi.Endpoint) int {
 		return cmp.Or(cmp.Compare(a.Path, b.Path), cmp.Compare(a.Method, b.Method))
@@ -63,3 +65,13 @@ func (rt *Runtime) Endpoints() []abi.Endpoint {
 // Ready reports whether the plugins directory has been loaded and the
 // runtime is not closed.
 func (rt *Runtime) Ready() bool { return rt.loaded.Load() && !rt.closed.Load() }
+
+// Caps on what one processor version's custom counters and events can
+// make the host keep (see processor.MaxCustomMetrics), and the keys of
+// ProcessorInfo.Custom that count what they dropped.
+const (
+	MaxCustomMetrics     = processor.MaxCustomMetrics
+	MaxEventTypes        = processor.MaxEventTypes
+	CustomDroppedMetrics = processor.CustomDroppedMetrics
+	CustomDroppedEvents  = processor.CustomDroppedEvents
+)

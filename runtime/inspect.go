@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/empirefederation/neuron/internal/modfile"
+	"github.com/empirefederation/neuron/internal/processor"
 	"github.com/empirefederation/neuron/sdk/abi"
 )
 
@@ -45,18 +46,18 @@ func (rt *Runtime) Check(ctx context.Context, path string) (*Inspection, error) 
 	if err != nil {
 		return nil, newRejection(path, f, err)
 	}
-	p, err := rt.openProcessor(ctx, f, false)
+	p, err := processor.Open(ctx, rt.svc, f, false)
 	if err != nil {
 		return nil, newRejection(path, f, err)
 	}
-	defer p.close(context.WithoutCancel(ctx))
+	defer p.Close(context.WithoutCancel(ctx))
 	src := "export " + abi.ExportManifest
-	if p.mod.Sidecar != "" {
-		src = p.mod.Sidecar
+	if p.Mod.Sidecar != "" {
+		src = p.Mod.Sidecar
 	}
-	return &Inspection{Path: path, Size: p.mod.Size, Digest: p.mod.Digest, ABI: abi.Version, Manifest: p.mod.Manifest,
-		ManifestSource: src, Interruptible: p.code.key.interruptible, Limits: p.limits, Exports: p.mod.Exports,
-		Imports: p.mod.Imports}, nil
+	return &Inspection{Path: path, Size: p.Mod.Size, Digest: p.Mod.Digest, ABI: abi.Version, Manifest: p.Mod.Manifest,
+		ManifestSource: src, Interruptible: p.Interruptible(), Limits: p.Limits, Exports: p.Mod.Exports,
+		Imports: p.Mod.Imports}, nil
 }
 
 // Inspect is Check in a runtime of its own made with opts, closed before

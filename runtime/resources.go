@@ -30,12 +30,12 @@ type Resources struct {
 // checks (tests, benchmarks, debugging). The counts are read one after the
 // other, not atomically: during a swap they may disagree for a moment.
 func (rt *Runtime) Resources() Resources {
-	s := rt.current.Load()
-	r := Resources{WazeroRuntimes: int(rt.wazeroOpen.Load()), KeptRuntimes: rt.kept.Len()}
+	s := rt.srv.Current.Load()
+	r := Resources{WazeroRuntimes: int(rt.svc.WazeroOpen.Load()), KeptRuntimes: rt.svc.Kept.Len()}
 	if s != nil {
-		r.Loaded = len(s.procs)
-		for _, p := range s.procs {
-			r.Instances += len(p.liveInstances())
+		r.Loaded = len(s.Procs)
+		for _, p := range s.Procs {
+			r.Instances += len(p.LiveInstances())
 		}
 	}
 	rt.retiredMu.Lock()

@@ -17,16 +17,21 @@
 //	rt.Sync(ctx) // again whenever the directory changes
 //	http.ListenAndServe(":8080", rt)
 //
-// The parts behind the API live in internal packages that do not import
-// this one: internal/modfile (a module file read, compiled, probed and
-// its manifest checked), internal/guest (one Wasm instance and its call),
-// internal/guestmem (guest memory and its counts), internal/codecache (the
-// prepared and the kept compiled modules) and internal/pins (the pins and
-// unloads that outlive a restart). A processor version reaches its runtime
-// only through the runtime's services (services.go). docs/design.md, "How
-// is the runtime laid out?", says what each owns. This package's name shadows the standard
-// library's runtime: where both are needed, import that one as
-// goruntime "runtime".
+// This package is the public API and the swap path: Sync and the
+// commands built on it (sync.go, swap.go, versions.go), the drain of a
+// version that left (drain.go) and experiments (experiment.go). The parts
+// behind it live in internal packages that do not import this one:
+// internal/route (the routing snapshot and the request path),
+// internal/processor (one loaded version: its code, its pool of
+// instances, its counters), internal/modfile (a module file read,
+// compiled, probed and its manifest checked), internal/guest (one Wasm
+// instance and its call), internal/guestmem (guest memory and its counts),
+// internal/codecache (the prepared and the kept compiled modules),
+// internal/archive (the files of retired versions) and internal/pins (the
+// pins and unloads that outlive a restart). docs/design.md, "How is the
+// runtime laid out?", says what each owns. This package's name shadows
+// the standard library's runtime: where both are needed, import that one
+// as goruntime "runtime".
 package runtime
 
 import (
@@ -49,10 +54,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tetratelabs/wazero"
 
+	"github.com/empirefederation/neuron/internal/archive"
 	"github.com/empirefederation/neuron/internal/codecache"
 	"github.com/empirefederation/neuron/internal/limits"
 	"github.com/empirefederation/neuron/internal/modfile"
 	"github.com/empirefederation/neuron/internal/pins"
+	"github.com/empirefederation/neuron/internal/processor"
+	"github.com/empirefederation/neuron/internal/route"
 )
 
 // Options configure a Runtime. The zero value of each field has a default.
@@ -182,19 +190,25 @@ const (
 // http.Handler for their endpoints. Its methods are safe for concurrent use.
 // Closing it closes every processor and frees their memory.
 type Runtime struct {
-	// services are what the processor versions need of their runtime;
-	// embedded, so that the runtime reads them as its own fields.
-	services
-	current atomic.Pointer[snapshot]
+	opts    Options
+	log     *slog.Logger
+	metrics *metrics
+	// svc are what the processor versions need of their runtime: the
+	// caches, the guest memory, the run-time configuration, the records
+	// of every NAME@VERSION.
+	svc *processor.Services
+	// srv is the request path: the snapshot serving now, draining, the
+	// body budget.
+	srv *route.Server
+	// bg ends at Close (stop); drains run under it.
+	bg context.Context
 	// mu serializes every change of the snapshot (Sync and the commands
-	// built on it) and Close; never taken by requests. It guards state,
-	// rejected and archiveStamp.
+	// built on it) and Close; never taken by requests. It guards state
+	// and rejected.
 	mu     sync.Mutex
 	closed atomic.Bool
 	loaded atomic.Bool
-	// draining makes every processor endpoint answer 503; see Drain.
-	draining atomic.Bool
-	// stop ends bg (see services) at Close.
+	// stop ends bg at Close.
 	stop context.CancelFunc
 
 	// state is what operators asked for that outlives a restart: pins
@@ -203,21 +217,19 @@ type Runtime struct {
 	// rejected remembers the files that failed to load, by path, so that a
 	// Sync does not retry and report the same bytes again; Reload retries.
 	rejected map[string]rejectedFile
-	// archiveStamp is the modification time given to the last archived
-	// file; each new one gets a later one, so that the archive's order is
-	// the order versions were retired in.
-	archiveStamp time.Time
+	// archive keeps the files of retired versions for Rollback.
+	archive *archive.Archive
 
 	// retired are the processors out of the snapshot and still draining;
 	// drains counts their goroutines, which Close waits for.
 	retiredMu sync.Mutex
-	retired   map[*processor]struct{}
+	retired   map[*processor.Version]struct{}
 	drains    sync.WaitGroup
 
 	// experiments are the experiments running, by processor name; the
 	// map is replaced, never modified, as snapshots share it. checking is
 	// set once the guardrail loop runs. Both guarded by mu.
-	experiments map[string]*running
+	experiments map[string]*route.Experiment
 	checking    bool
 	// experimentEpochs numbers the experiments started; guarded by mu.
 	// ended are the experiments that ended, oldest first (at most
@@ -226,9 +238,6 @@ type Runtime struct {
 	experimentEpochs uint64
 	endedMu          sync.Mutex
 	ended            []endedExperiment
-
-	// bodies is the budget of request bodies in flight; see bodyBudget.
-	bodies bodyBudget
 }
 
 // shrinkEvery and idleFor govern how a pool grown by a spike shrinks back.
@@ -242,7 +251,7 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	if err := opts.checkLimits(); err != nil {
 		return nil, err
 	}
-	dyn, err := newDynamic(Dynamic{Settings: opts.Settings, Plugins: opts.Plugins})
+	dyn, err := processor.NewConfig(Dynamic{Settings: opts.Settings, Plugins: opts.Plugins})
 	if err != nil {
 		return nil, fmt.Errorf("settings: %w", err)
 	}
@@ -281,18 +290,24 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt := &Runtime{services: services{opts: opts, log: opts.Logger, cache: cache, versions: map[string]*versionState{},
-		kept: codecache.NewKept[codeKey, *code](codecache.KeepCodes, codecache.KeepCodeBytes)},
-		state: state, rejected: map[string]rejectedFile{}, retired: map[*processor]struct{}{}}
 	if opts.Prepared == nil {
 		opts.Prepared = NewPreparedModules()
 	}
-	rt.prepared = opts.Prepared.c
-	rt.bodies.max = opts.RequestBodyBudget
-	rt.dyn.Store(dyn)
-	rt.metrics = newMetrics(opts.Registerer, rt)
-	rt.current.Store(emptySnapshot(rt))
+	rt := &Runtime{opts: opts, log: opts.Logger, svc: processor.NewServices(),
+		archive: archive.New(opts.DataDir, opts.KeepVersions, opts.Logger),
+		state:   state, rejected: map[string]rejectedFile{}, retired: map[*processor.Version]struct{}{}}
 	rt.bg, rt.stop = context.WithCancel(context.WithoutCancel(ctx))
+	svc := rt.svc
+	svc.Limits, svc.PluginLimits, svc.MaxLimits = opts.Limits, opts.PluginLimits, opts.MaxLimits
+	svc.AllowPermissions, svc.DataDir = opts.AllowPermissions, opts.DataDir
+	svc.Log, svc.Cache, svc.Prepared, svc.Bg = opts.Logger, cache, opts.Prepared.c, rt.bg
+	svc.Emit = func(eventType, plugin, version string, data json.RawMessage) {
+		rt.emit(Event{Type: eventType, Plugin: plugin, Version: version, Data: data, Guest: true})
+	}
+	svc.Dyn.Store(dyn)
+	req := route.NewMetrics()
+	rt.srv = route.NewServer(&svc.Dyn, req, opts.RequestBodyBudget, opts.RequestBodyTimeout)
+	rt.metrics = newMetrics(opts.Registerer, rt, req)
 	go rt.shrinkLoop(rt.bg)
 	return rt, nil
 }
@@ -330,7 +345,7 @@ func (rt *Runtime) LoadDir(ctx context.Context) error {
 // ServeHTTP serves the endpoint of the processor that claims the request's
 // method and path, or a JSON 404 or 405.
 func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rt.current.Load().ServeHTTP(w, r)
+	rt.srv.ServeHTTP(w, r)
 }
 
 // Close closes every processor, those still draining after a swap
@@ -345,25 +360,25 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	rt.stop()
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	s := rt.current.Swap(emptySnapshot(rt))
+	s := rt.srv.Current.Swap(rt.srv.Empty())
 	rt.endExperiments(nil) // a last report still counts their calls
 	rt.experiments = nil
 	var errs []error
-	for _, p := range s.procs {
-		if err := p.close(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("close %s: %w", p.id(), err))
+	for _, p := range s.Procs {
+		if err := p.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("close %s: %w", p.ID(), err))
 		}
 	}
 	rt.retiredMu.Lock()
 	retired := slices.Collect(maps.Keys(rt.retired))
 	rt.retiredMu.Unlock()
 	for _, p := range retired {
-		if err := p.close(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("close %s (draining): %w", p.id(), err))
+		if err := p.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("close %s (draining): %w", p.ID(), err))
 		}
 	}
 	rt.drains.Wait() // they end at once: rt.stop ended their context
-	errs = append(errs, rt.kept.Close(ctx), rt.cache.Close(context.WithoutCancel(ctx)))
+	errs = append(errs, rt.svc.Kept.Close(ctx), rt.svc.Cache.Close(context.WithoutCancel(ctx)))
 	return errors.Join(errs...)
 }
 
@@ -375,15 +390,15 @@ func (rt *Runtime) shrinkLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			for _, p := range rt.current.Load().procs {
-				p.pool.Shrink(idleFor)
+			for _, p := range rt.srv.Current.Load().Procs {
+				p.Pool.Shrink(idleFor)
 			}
-			rt.kept.Expire(ctx, time.Now().Add(-codecache.KeepCodeIdle))
+			rt.svc.Kept.Expire(ctx, time.Now().Add(-codecache.KeepCodeIdle))
 		}
 	}
 }
 
-func (rt *services) emit(e Event) {
+func (rt *Runtime) emit(e Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
 	}
@@ -418,4 +433,12 @@ func mustJSON(v any) json.RawMessage {
 		panic(err)
 	}
 	return b
+}
+
+// HeaderPlugin names the processor version that served a response.
+const HeaderPlugin = route.HeaderPlugin
+
+// WriteError writes the neuron's JSON error body: {"error": msg, "code": code}.
+func WriteError(w http.ResponseWriter, status int, code, msg string) {
+	route.WriteError(w, status, code, msg)
 }

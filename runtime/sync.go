@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/empirefederation/neuron/internal/modfile"
+	"github.com/empirefederation/neuron/internal/processor"
+	"github.com/empirefederation/neuron/internal/route"
 )
 
 // Changes is what one Sync, Reload, Rollback, Unpin or Unload changed.
@@ -105,7 +107,7 @@ type syncOpts struct {
 	reload string
 	// pinned is a processor the caller opened from the archive to honour a
 	// new pin (Rollback); the sync uses it or closes it.
-	pinned *processor
+	pinned *processor.Version
 	// why says, by processor name, why its versions leave (Unload).
 	why map[string]string
 }
@@ -122,7 +124,7 @@ type rejectedFile struct {
 }
 
 // blockerKey identifies a processor for rejectedFile.blocker.
-func blockerKey(p *processor) string { return p.file.Path + "\x00" + p.mod.Digest }
+func blockerKey(p *processor.Version) string { return p.File.Path + "\x00" + p.Mod.Digest }
 
 // syncLocked is Sync under rt.mu.
 func (rt *Runtime) syncLocked(ctx context.Context, o syncOpts) (Changes, error) {
@@ -130,7 +132,7 @@ func (rt *Runtime) syncLocked(ctx context.Context, o syncOpts) (Changes, error) 
 	files, err := wasmFiles(rt.opts.PluginsDir)
 	if err != nil {
 		if o.pinned != nil {
-			_ = o.pinned.close(ctx)
+			_ = o.pinned.Close(ctx)
 		}
 		return Changes{}, fmt.Errorf("plugins directory: %w", err)
 	}
@@ -139,8 +141,8 @@ func (rt *Runtime) syncLocked(ctx context.Context, o syncOpts) (Changes, error) 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(rt.bg, cancel)()
-	pl := &plan{rt: rt, o: o, old: rt.current.Load(), leaving: map[*processor]string{},
-		replaces: map[*processor]*processor{}, order: map[*processor]int{}}
+	pl := &plan{rt: rt, o: o, old: rt.srv.Current.Load(), leaving: map[*processor.Version]string{},
+		replaces: map[*processor.Version]*processor.Version{}, order: map[*processor.Version]int{}}
 	pl.scan(ctx, files)
 	if ctx.Err() == nil {
 		pl.resolvePins(ctx)
@@ -160,9 +162,9 @@ func (rt *Runtime) syncLocked(ctx context.Context, o syncOpts) (Changes, error) 
 // abandon closes what a sync interrupted before its snapshot opened: the
 // current snapshot keeps serving, unchanged.
 func (pl *plan) abandon(ctx context.Context) {
-	for _, p := range slices.Concat(pl.opened, pl.pinned, []*processor{pl.o.pinned}) {
-		if p != nil && !slices.Contains(pl.old.procs, p) {
-			_ = p.close(ctx)
+	for _, p := range slices.Concat(pl.opened, pl.pinned, []*processor.Version{pl.o.pinned}) {
+		if p != nil && !slices.Contains(pl.old.Procs, p) {
+			_ = p.Close(ctx)
 		}
 	}
 }
@@ -172,19 +174,19 @@ func (pl *plan) abandon(ctx context.Context) {
 type plan struct {
 	rt  *Runtime
 	o   syncOpts
-	old *snapshot
+	old *route.Snapshot
 	// kept are current processors that stay (unchanged files, or files
 	// whose replacement failed), in file order; opened are new ones, in
 	// file order; pinned are processors that serve a pin from outside the
 	// directory (opened from the archive, or kept after their file left).
-	kept, opened, pinned []*processor
+	kept, opened, pinned []*processor.Version
 	// replaces maps an opened processor to the current one at its path.
-	replaces map[*processor]*processor
+	replaces map[*processor.Version]*processor.Version
 	// leaving maps the current processors that leave to why.
-	leaving map[*processor]string
+	leaving map[*processor.Version]string
 	// order is each processor's position for Processors: file order, then
 	// processors from outside the directory.
-	order        map[*processor]int
+	order        map[*processor.Version]int
 	changes      Changes
 	stateChanged bool
 }
@@ -198,10 +200,10 @@ type plan struct {
 // does a sync open its files concurrently?".
 func (pl *plan) scan(ctx context.Context, files []string) {
 	rt := pl.rt
-	byPath := map[string]*processor{}
-	for _, p := range pl.old.procs {
-		if !p.fromArchive {
-			byPath[p.file.Path] = p
+	byPath := map[string]*processor.Version{}
+	for _, p := range pl.old.Procs {
+		if !p.FromArchive {
+			byPath[p.File.Path] = p
 		}
 	}
 	var blocked []int // files rejected for a collision: tried once the scan knows who stays
@@ -225,8 +227,8 @@ func (pl *plan) scan(ctx context.Context, files []string) {
 			pl.opened = append(pl.opened, p)
 			if cur != nil {
 				pl.replaces[p] = cur
-				pl.leaving[cur] = fmt.Sprintf("replaced by %s (%s) from %s", p.id(), p.digest12(), filepath.Base(fs.path))
-				if cur.file.Fingerprint() == p.file.Fingerprint() {
+				pl.leaving[cur] = fmt.Sprintf("replaced by %s (%s) from %s", p.ID(), p.Digest12(), filepath.Base(fs.path))
+				if cur.File.Fingerprint() == p.File.Fingerprint() {
 					pl.leaving[cur] = "reloaded"
 				}
 			}
@@ -242,8 +244,10 @@ func (pl *plan) scan(ctx context.Context, files []string) {
 	scans = scans[:0]
 	for _, i := range blocked {
 		path := files[i]
-		staying := func(p *processor) bool { return blockerKey(p) == rt.rejected[path].blocker && pl.leaving[p] == "" }
-		if slices.ContainsFunc(pl.old.procs, staying) {
+		staying := func(p *processor.Version) bool {
+			return blockerKey(p) == rt.rejected[path].blocker && pl.leaving[p] == ""
+		}
+		if slices.ContainsFunc(pl.old.Procs, staying) {
 			continue // still blocked, and reported when it was first
 		}
 		delete(rt.rejected, path)
@@ -268,21 +272,21 @@ func (pl *plan) scan(ctx context.Context, files []string) {
 type fileScan struct {
 	i    int // position in file order
 	path string
-	cur  *processor // the current processor of the file, if any
+	cur  *processor.Version // the current processor of the file, if any
 	f    *modfile.File
 	fp   modfile.Fingerprint
 	err  error // reading the file failed
 	// opened and openErr are openAll's result; tried says it opened the
 	// file, and settle takes the result (or closes what it no longer
 	// needs).
-	opened  *processor
+	opened  *processor.Version
 	openErr error
 	tried   bool
 }
 
 // read reads the file at position i and path, whose current processor is
 // cur.
-func (pl *plan) read(i int, path string, cur *processor) *fileScan {
+func (pl *plan) read(i int, path string, cur *processor.Version) *fileScan {
 	fs := &fileScan{i: i, path: path, cur: cur}
 	fs.f, fs.err = modfile.ReadFile(path)
 	if fs.f != nil {
@@ -309,7 +313,7 @@ const (
 func (pl *plan) verdict(fs *fileScan) fileVerdict {
 	rt := pl.rt
 	switch rej, ok := rt.rejected[fs.path]; {
-	case fs.err == nil && fs.cur != nil && fs.cur.file.Fingerprint() == fs.fp && pl.o.reload != fs.cur.name():
+	case fs.err == nil && fs.cur != nil && fs.cur.File.Fingerprint() == fs.fp && pl.o.reload != fs.cur.Name():
 		return verdictUnchanged
 	case ok && rej.fp == fs.fp && (pl.o.reload == "" || rej.plugin != pl.o.reload):
 		return verdictKnown
@@ -337,7 +341,7 @@ func (pl *plan) openAll(ctx context.Context, scans []*fileScan) {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			fs.opened, fs.openErr = pl.rt.openProcessor(ctx, fs.f, false)
+			fs.opened, fs.openErr = processor.Open(ctx, pl.rt.svc, fs.f, false)
 		}()
 	}
 	wg.Wait()
@@ -349,11 +353,11 @@ func (pl *plan) openAll(ctx context.Context, scans []*fileScan) {
 // it, except when ctx ended: then the sync is abandoned (see syncLocked).
 // A file whose verdict changed since openAll (an earlier file cleared an
 // unload) is opened now, or its processor closed.
-func (pl *plan) settle(ctx context.Context, fs *fileScan) (opened *processor, keepCur bool) {
+func (pl *plan) settle(ctx context.Context, fs *fileScan) (opened *processor.Version, keepCur bool) {
 	rt := pl.rt
 	v := pl.verdict(fs)
 	if v != verdictOpen && fs.opened != nil {
-		_ = fs.opened.close(ctx)
+		_ = fs.opened.Close(ctx)
 	}
 	switch v {
 	case verdictUnchanged:
@@ -372,7 +376,7 @@ func (pl *plan) settle(ctx context.Context, fs *fileScan) (opened *processor, ke
 	}
 	p, err := fs.opened, fs.openErr
 	if !fs.tried {
-		p, err = rt.openProcessor(ctx, fs.f, false)
+		p, err = processor.Open(ctx, rt.svc, fs.f, false)
 	}
 	if err != nil {
 		if ctx.Err() == nil {
@@ -381,19 +385,19 @@ func (pl *plan) settle(ctx context.Context, fs *fileScan) (opened *processor, ke
 		return nil, true
 	}
 	delete(rt.rejected, fs.path)
-	if rt.state.IsUnloaded(p.name()) { // a new build: the unload is over
-		rt.state.SetUnloaded(p.name(), nil)
+	if rt.state.IsUnloaded(p.Name()) { // a new build: the unload is over
+		rt.state.SetUnloaded(p.Name(), nil)
 		pl.stateChanged = true
-		p.log.Info("unload cleared: a new file of the processor arrived")
+		p.Log.Info("unload cleared: a new file of the processor arrived")
 	}
 	return p, false
 }
 
 // keep puts a current processor into the next snapshot, unless its
 // processor was unloaded.
-func (pl *plan) keep(p *processor) {
-	if pl.rt.state.IsUnloaded(p.name()) {
-		pl.leaving[p] = cmp.Or(pl.o.why[p.name()], "processor unloaded")
+func (pl *plan) keep(p *processor.Version) {
+	if pl.rt.state.IsUnloaded(p.Name()) {
+		pl.leaving[p] = cmp.Or(pl.o.why[p.Name()], "processor unloaded")
 		return
 	}
 	pl.kept = append(pl.kept, p)
@@ -401,7 +405,7 @@ func (pl *plan) keep(p *processor) {
 
 // rejectFile reports a file that failed and remembers it; cur, if any, is
 // the version that keeps serving in its place.
-func (pl *plan) rejectFile(path string, f *modfile.File, fp modfile.Fingerprint, err error, cur *processor) {
+func (pl *plan) rejectFile(path string, f *modfile.File, fp modfile.Fingerprint, err error, cur *processor.Version) {
 	r := newRejection(path, f, err)
 	pl.rt.rejected[path] = rejectedFile{fp: fp, plugin: r.Plugin}
 	pl.reject(*r, cur)
@@ -409,23 +413,23 @@ func (pl *plan) rejectFile(path string, f *modfile.File, fp modfile.Fingerprint,
 
 // reject reports a rejection in Changes, the log, an event and a metric.
 // kept is the version that keeps serving in its place, if any.
-func (pl *plan) reject(r Rejection, kept *processor) {
+func (pl *plan) reject(r Rejection, kept *processor.Version) {
 	pl.changes.Rejected = append(pl.changes.Rejected, r)
 	pl.rt.reportRejected(r, kept)
 }
 
 // reportRejected reports a rejection in the log, an event and a metric.
-func (rt *Runtime) reportRejected(r Rejection, kept *processor) {
+func (rt *Runtime) reportRejected(r Rejection, kept *processor.Version) {
 	rt.metrics.rejected.Inc()
 	data := map[string]string{"file": filepath.Base(r.File), "reason": r.Reason}
 	attrs := []any{"file", filepath.Base(r.File), "plugin", r.Plugin, "version", r.Version, "reason", r.Reason}
 	if r.Digest != "" {
 		data["digest"] = r.Digest
-		attrs = append(attrs, "digest", r.Digest[:digestLabelLen])
+		attrs = append(attrs, "digest", r.Digest[:modfile.DigestLabelLen])
 	}
 	if kept != nil {
-		data["kept"] = kept.id()
-		attrs = append(attrs, "kept", kept.id()+" ("+kept.digest12()+")")
+		data["kept"] = kept.ID()
+		attrs = append(attrs, "kept", kept.ID()+" ("+kept.Digest12()+")")
 	}
 	rt.log.Warn("processor rejected", attrs...)
 	rt.emit(Event{Type: EventPluginRejected, Plugin: r.Plugin, Version: r.Version, Data: mustJSON(data)})

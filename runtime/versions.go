@@ -11,8 +11,11 @@ import (
 
 	"golang.org/x/mod/semver"
 
+	"github.com/empirefederation/neuron/internal/archive"
 	"github.com/empirefederation/neuron/internal/modfile"
 	"github.com/empirefederation/neuron/internal/pins"
+	"github.com/empirefederation/neuron/internal/processor"
+	"github.com/empirefederation/neuron/internal/route"
 )
 
 // Rollback serves the previous version of processor name: the next lower
@@ -39,8 +42,8 @@ func (rt *Runtime) Rollback(ctx context.Context, name string) (from, to Processo
 	if rt.closed.Load() {
 		return from, to, errClosed
 	}
-	s := rt.current.Load()
-	cur := s.serving[name]
+	s := rt.srv.Current.Load()
+	cur := s.Serving[name]
 	if cur == nil {
 		return from, to, rt.notServing("rollback", name)
 	}
@@ -49,13 +52,13 @@ func (rt *Runtime) Rollback(ctx context.Context, name string) (from, to Processo
 		return from, to, fmt.Errorf("rollback %s: %w", name, err)
 	}
 	saved := rt.state.Clone()
-	rt.state.SetPin(name, &pins.Pin{Version: target.version, Digest: target.digest, Known: s.dirDigests(name), Since: time.Now().UTC()})
+	rt.state.SetPin(name, &pins.Pin{Version: target.version, Digest: target.digest, Known: dirDigests(s, name), Since: time.Now().UTC()})
 	if _, err := rt.syncLocked(ctx, syncOpts{pinned: opened}); err != nil {
 		rt.state = saved
 		return from, to, fmt.Errorf("rollback %s: %w", name, err)
 	}
-	now := rt.current.Load()
-	if p := now.serving[name]; p == nil || p.mod.Digest != target.digest {
+	now := rt.srv.Current.Load()
+	if p := now.Serving[name]; p == nil || p.Mod.Digest != target.digest {
 		rt.state = saved
 		_, _ = rt.syncLocked(ctx, syncOpts{}) // the pin did not take: serve as before it
 		return from, to, fmt.Errorf("rollback %s to %s@%s: the version could not take over (see the rejection reported)", name, name, target.version)
@@ -63,11 +66,11 @@ func (rt *Runtime) Rollback(ctx context.Context, name string) (from, to Processo
 	if err := rt.state.Save(); err != nil {
 		rt.log.Error("rollback pin could not be saved; a restart will serve the highest version", "plugin", name, "err", err)
 	}
-	from, to = s.info(cur), now.info(now.serving[name])
-	rt.log.Info("processor rolled back", "plugin", name, "from", cur.id(), "from_digest", cur.digest12(),
-		"to", to.Name+"@"+to.Version, "to_digest", to.Digest[:digestLabelLen], "source", target.source)
+	from, to = processorInfo(s, cur), processorInfo(now, now.Serving[name])
+	rt.log.Info("processor rolled back", "plugin", name, "from", cur.ID(), "from_digest", cur.Digest12(),
+		"to", to.Name+"@"+to.Version, "to_digest", to.Digest[:modfile.DigestLabelLen], "source", target.source)
 	rt.emit(Event{Type: EventPluginRolledBack, Plugin: name, Version: to.Version, Data: mustJSON(map[string]string{
-		"from": cur.id(), "to": to.Name + "@" + to.Version, "fromDigest": cur.mod.Digest, "toDigest": to.Digest})})
+		"from": cur.ID(), "to": to.Name + "@" + to.Version, "fromDigest": cur.Mod.Digest, "toDigest": to.Digest})})
 	return from, to, nil
 }
 
@@ -82,60 +85,60 @@ type rollbackTo struct {
 // before cur's (any archived version but cur's when cur is not from the
 // archive), skipping versions loaded now. An archived version is opened here, so that a broken one fails
 // the rollback before anything changes; the caller passes it to the sync.
-func (rt *Runtime) rollbackTarget(ctx context.Context, s *snapshot, cur *processor) (rollbackTo, *processor, error) {
-	var best *processor
-	for _, p := range s.procs {
-		if p.name() != cur.name() || p.fromArchive || p == cur || semver.Compare("v"+p.version(), "v"+cur.version()) >= 0 {
+func (rt *Runtime) rollbackTarget(ctx context.Context, s *route.Snapshot, cur *processor.Version) (rollbackTo, *processor.Version, error) {
+	var best *processor.Version
+	for _, p := range s.Procs {
+		if p.Name() != cur.Name() || p.FromArchive || p == cur || semver.Compare("v"+p.Version(), "v"+cur.Version()) >= 0 {
 			continue
 		}
-		if best == nil || semver.Compare("v"+p.version(), "v"+best.version()) > 0 {
+		if best == nil || semver.Compare("v"+p.Version(), "v"+best.Version()) > 0 {
 			best = p
 		}
 	}
 	if best != nil {
-		return rollbackTo{best.version(), best.mod.Digest, "directory"}, nil, nil
+		return rollbackTo{best.Version(), best.Mod.Digest, "directory"}, nil, nil
 	}
-	list, err := rt.archived(cur.name())
+	list, err := rt.archive.List(cur.Name())
 	if err != nil {
 		return rollbackTo{}, nil, fmt.Errorf("read the archive: %w", err)
 	}
-	older := !cur.fromArchive
-	loaded := func(a archivedVersion) bool {
-		return slices.ContainsFunc(s.procs, func(p *processor) bool {
-			return p.name() == cur.name() && p.version() == a.version && strings.HasPrefix(p.mod.Digest, a.digest12)
+	older := !cur.FromArchive
+	loaded := func(a archive.Entry) bool {
+		return slices.ContainsFunc(s.Procs, func(p *processor.Version) bool {
+			return p.Name() == cur.Name() && p.Version() == a.Version && strings.HasPrefix(p.Mod.Digest, a.Digest12)
 		})
 	}
 	for _, a := range list {
-		if a.version == cur.version() && strings.HasPrefix(cur.mod.Digest, a.digest12) {
+		if a.Version == cur.Version() && strings.HasPrefix(cur.Mod.Digest, a.Digest12) {
 			older = true // from here on, archived before cur
 			continue
 		}
 		if !older || loaded(a) { // a version loaded now is no earlier one
 			continue
 		}
-		f, err := modfile.ReadFile(a.path)
+		f, err := modfile.ReadFile(a.Path)
 		if err != nil {
-			return rollbackTo{}, nil, fmt.Errorf("archived %s: %w", a.path, err)
+			return rollbackTo{}, nil, fmt.Errorf("archived %s: %w", a.Path, err)
 		}
-		p, err := rt.openProcessor(ctx, f, true)
+		p, err := processor.Open(ctx, rt.svc, f, true)
 		if err != nil {
-			r := Rejection{File: a.path, Plugin: cur.name(), Version: a.version, Digest: f.Digest, Reason: err.Error()}
+			r := Rejection{File: a.Path, Plugin: cur.Name(), Version: a.Version, Digest: f.Digest, Reason: err.Error()}
 			rt.reportRejected(r, cur)
-			return rollbackTo{}, nil, fmt.Errorf("archived version %s@%s does not load: %w", cur.name(), a.version, err)
+			return rollbackTo{}, nil, fmt.Errorf("archived version %s@%s does not load: %w", cur.Name(), a.Version, err)
 		}
-		return rollbackTo{p.version(), p.mod.Digest, "archive"}, p, nil
+		return rollbackTo{p.Version(), p.Mod.Digest, "archive"}, p, nil
 	}
 	return rollbackTo{}, nil, fmt.Errorf("no earlier version: the directory has none below %s and the archive (%s) none retired before it",
-		cur.version(), rt.archiveDir(cur.name()))
+		cur.Version(), rt.archive.Dir(cur.Name()))
 }
 
 // dirDigests returns the digests of the directory's files of processor
 // name in s: the builds a pin of name knows.
-func (s *snapshot) dirDigests(name string) []string {
+func dirDigests(s *route.Snapshot, name string) []string {
 	var ds []string
-	for _, p := range s.procs {
-		if p.name() == name && !p.fromArchive {
-			ds = append(ds, p.mod.Digest)
+	for _, p := range s.Procs {
+		if p.Name() == name && !p.FromArchive {
+			ds = append(ds, p.Mod.Digest)
 		}
 	}
 	return ds
@@ -155,7 +158,7 @@ func (rt *Runtime) Unpin(ctx context.Context, name string) error {
 		return errClosed
 	}
 	if _, ok := rt.state.Pinned(name); !ok {
-		if rt.current.Load().serving[name] == nil {
+		if rt.srv.Current.Load().Serving[name] == nil {
 			return rt.notServing("unpin", name)
 		}
 		return nil
@@ -187,11 +190,11 @@ func (rt *Runtime) Unload(ctx context.Context, name string) error {
 	if rt.state.IsUnloaded(name) {
 		return nil
 	}
-	s := rt.current.Load()
-	if s.serving[name] == nil {
+	s := rt.srv.Current.Load()
+	if s.Serving[name] == nil {
 		return rt.notServing("unload", name)
 	}
-	rt.state.SetUnloaded(name, s.dirDigests(name))
+	rt.state.SetUnloaded(name, dirDigests(s, name))
 	if err := rt.state.Save(); err != nil {
 		rt.log.Error("unload could not be saved; a restart would load the processor again", "plugin", name, "err", err)
 	}
@@ -217,7 +220,7 @@ func (rt *Runtime) Reload(ctx context.Context, name string) (Changes, error) {
 	if rt.closed.Load() {
 		return Changes{}, errClosed
 	}
-	known := rt.current.Load().serving[name] != nil || rt.state.IsUnloaded(name) ||
+	known := rt.srv.Current.Load().Serving[name] != nil || rt.state.IsUnloaded(name) ||
 		slices.ContainsFunc(slices.Collect(maps.Values(rt.rejected)), func(r rejectedFile) bool { return r.plugin == name })
 	if !known {
 		return Changes{}, rt.notServing("reload", name)
@@ -247,7 +250,7 @@ func (rt *Runtime) Reload(ctx context.Context, name string) (Changes, error) {
 // notServing is the error of a command naming a processor that does not
 // serve, listing those that do.
 func (rt *Runtime) notServing(op, name string) error {
-	names := slices.Sorted(maps.Keys(rt.current.Load().serving))
+	names := slices.Sorted(maps.Keys(rt.srv.Current.Load().Serving))
 	list := "none"
 	if len(names) > 0 {
 		list = strings.Join(names, ", ")
@@ -273,16 +276,16 @@ func (rt *Runtime) PinVersion(ctx context.Context, name, version string) error {
 	if rt.closed.Load() {
 		return errClosed
 	}
-	s := rt.current.Load()
-	if s.serving[name] == nil {
+	s := rt.srv.Current.Load()
+	if s.Serving[name] == nil {
 		return rt.notServing("pin", name)
 	}
-	var target *processor
+	var target *processor.Version
 	var loaded []string
-	for _, p := range s.procs {
-		if p.name() == name {
-			loaded = append(loaded, p.version())
-			if p.version() == version && (target == nil || s.serving[name] == p) {
+	for _, p := range s.Procs {
+		if p.Name() == name {
+			loaded = append(loaded, p.Version())
+			if p.Version() == version && (target == nil || s.Serving[name] == p) {
 				target = p
 			}
 		}
@@ -291,12 +294,12 @@ func (rt *Runtime) PinVersion(ctx context.Context, name, version string) error {
 		return fmt.Errorf("pin %s@%s: the version is not loaded (loaded: %s)", name, version, strings.Join(loaded, ", "))
 	}
 	saved := rt.state.Clone()
-	rt.state.SetPin(name, &pins.Pin{Version: version, Digest: target.mod.Digest, Known: s.dirDigests(name), Since: time.Now().UTC()})
+	rt.state.SetPin(name, &pins.Pin{Version: version, Digest: target.Mod.Digest, Known: dirDigests(s, name), Since: time.Now().UTC()})
 	if _, err := rt.syncLocked(ctx, syncOpts{}); err != nil {
 		rt.state = saved
 		return fmt.Errorf("pin %s@%s: %w", name, version, err)
 	}
-	if p := rt.current.Load().serving[name]; p == nil || p.mod.Digest != target.mod.Digest {
+	if p := rt.srv.Current.Load().Serving[name]; p == nil || p.Mod.Digest != target.Mod.Digest {
 		rt.state = saved
 		_, _ = rt.syncLocked(ctx, syncOpts{})
 		return fmt.Errorf("pin %s@%s: the version could not take over (see the rejection reported)", name, version)

@@ -38,6 +38,10 @@ import (
 // MaxBytes is the largest module file the neuron reads.
 const MaxBytes = 256 << 20
 
+// DigestLabelLen is how many hex digits of a module's sha256 label its
+// metrics and name its archived file: enough to tell builds apart.
+const DigestLabelLen = 12
+
 // wasmMagic starts every Wasm binary.
 var wasmMagic = []byte{0x00, 'a', 's', 'm'}
 

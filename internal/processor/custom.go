@@ -1,4 +1,4 @@
-package runtime
+package processor
 
 import (
 	"encoding/json"
@@ -37,7 +37,7 @@ const (
 
 // customState is what a processor version's custom counters and events
 // left: the counters, the event types seen, and what the caps refused.
-// Guarded by versionState.customMu.
+// Guarded by Record.customMu.
 type customState struct {
 	counters                   map[string]float64
 	types                      map[string]struct{}
@@ -49,11 +49,11 @@ func newCustomState() customState {
 }
 
 // AddMetric implements host.Env, within MaxCustomMetrics.
-func (p *processor) AddMetric(name string, v float64) bool {
-	if p.mod == nil || p.state == nil { // the module is being probed: it is nobody yet
+func (p *Version) AddMetric(name string, v float64) bool {
+	if p.Mod == nil || p.Record == nil { // the module is being probed: it is nobody yet
 		return true
 	}
-	c := p.state
+	c := p.Record
 	c.customMu.Lock()
 	_, known := c.custom.counters[name]
 	ok := known || len(c.custom.counters) < MaxCustomMetrics && name != CustomDroppedMetrics && name != CustomDroppedEvents
@@ -64,21 +64,21 @@ func (p *processor) AddMetric(name string, v float64) bool {
 	}
 	c.customMu.Unlock()
 	if !ok {
-		p.svc.metrics.dropped.WithLabelValues(p.name(), p.version(), p.digest12(), "metric").Inc()
+		p.svc.Metrics.Dropped.WithLabelValues(p.Name(), p.Version(), p.Digest12(), "metric").Inc()
 		p.metricCapLog.Warn("processor has its most custom metrics: adds to other names are dropped and counted",
 			"cap", MaxCustomMetrics, "name", name, "counted_in", CustomDroppedMetrics)
 		return false
 	}
-	p.svc.metrics.custom.WithLabelValues(p.name(), p.version(), p.digest12(), name).Add(v)
+	p.svc.Metrics.Custom.WithLabelValues(p.Name(), p.Version(), p.Digest12(), name).Add(v)
 	return true
 }
 
 // Emit implements host.Env, within MaxEventTypes.
-func (p *processor) Emit(eventType string, data json.RawMessage) bool {
-	if p.mod == nil || p.state == nil { // the module is being probed: it is nobody yet
+func (p *Version) Emit(eventType string, data json.RawMessage) bool {
+	if p.Mod == nil || p.Record == nil { // the module is being probed: it is nobody yet
 		return true
 	}
-	c := p.state
+	c := p.Record
 	c.customMu.Lock()
 	_, known := c.custom.types[eventType]
 	ok := known || len(c.custom.types) < MaxEventTypes
@@ -89,18 +89,18 @@ func (p *processor) Emit(eventType string, data json.RawMessage) bool {
 	}
 	c.customMu.Unlock()
 	if !ok {
-		p.svc.metrics.dropped.WithLabelValues(p.name(), p.version(), p.digest12(), "event").Inc()
+		p.svc.Metrics.Dropped.WithLabelValues(p.Name(), p.Version(), p.Digest12(), "event").Inc()
 		p.eventCapLog.Warn("processor has emitted its most event types: events of other types are dropped and counted",
 			"cap", MaxEventTypes, "type", eventType, "counted_in", CustomDroppedEvents)
 		return false
 	}
-	p.svc.emit(Event{Type: eventType, Plugin: p.name(), Version: p.version(), Data: data, Guest: true})
+	p.svc.Emit(eventType, p.Name(), p.Version(), data)
 	return true
 }
 
-// customMetrics returns a copy of the version's custom counters, with
+// CustomMetrics returns a copy of the version's custom counters, with
 // what its caps dropped.
-func (v *versionState) customMetrics() map[string]float64 {
+func (v *Record) CustomMetrics() map[string]float64 {
 	v.customMu.Lock()
 	defer v.customMu.Unlock()
 	m := maps.Clone(v.custom.counters)

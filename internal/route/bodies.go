@@ -1,4 +1,4 @@
-package runtime
+package route
 
 import (
 	"errors"
@@ -9,6 +9,8 @@ import (
 	"slices"
 	"sync/atomic"
 	"time"
+
+	"github.com/empirefederation/neuron/internal/guest"
 )
 
 // bodyStep is how much of the budget a body of unknown length (chunked)
@@ -144,24 +146,24 @@ func (h *heldBody) readChunked(body io.Reader, buf []byte, limit int64) ([]byte,
 }
 
 // bodyError maps a failure to read a request body.
-func bodyError(err error, limit, budget int64, timeout time.Duration) *CallError {
+func bodyError(err error, limit, budget int64, timeout time.Duration) *guest.CallError {
 	switch {
 	case errors.Is(err, errBodyTooLarge):
 		return bodyTooLarge(limit)
 	case errors.Is(err, errBodyBudget):
-		return &CallError{Status: http.StatusServiceUnavailable, Code: CodeBodyBudget,
+		return &guest.CallError{Status: http.StatusServiceUnavailable, Code: CodeBodyBudget,
 			Msg: fmt.Sprintf("the neuron holds its budget of %d bytes of request bodies in flight (requestBodyBudget); retry shortly", budget), Err: err}
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return &CallError{Status: http.StatusRequestTimeout, Code: CodeBodyTimeout,
+		return &guest.CallError{Status: http.StatusRequestTimeout, Code: CodeBodyTimeout,
 			Msg: fmt.Sprintf("the request body was not received within %v (requestBodyTimeout)", timeout), Err: err}
 	}
-	return &CallError{Status: http.StatusBadRequest, Code: CodeBadRequest, Msg: "could not read the request body", Err: err}
+	return &guest.CallError{Status: http.StatusBadRequest, Code: CodeBadRequest, Msg: "could not read the request body", Err: err}
 }
 
 // bodyTooLarge is the answer to a body over limit, the processor's
 // maxBodyBytes capped by the neuron's requestBodyBudget.
-func bodyTooLarge(limit int64) *CallError {
-	return &CallError{Status: http.StatusRequestEntityTooLarge, Code: CodeBodyTooLarge,
+func bodyTooLarge(limit int64) *guest.CallError {
+	return &guest.CallError{Status: http.StatusRequestEntityTooLarge, Code: CodeBodyTooLarge,
 		Msg: fmt.Sprintf("request body exceeds the limit of %d bytes (limits.maxBodyBytes, at most requestBodyBudget)", limit)}
 }
 
@@ -172,6 +174,6 @@ func bodyTooLarge(limit int64) *CallError {
 // stopReading left the connection a read deadline in the past, which
 // would cancel every later request on it as it arrives (a server without
 // ReadHeaderTimeout never resets it).
-func closesConnection(cerr *CallError) bool {
+func closesConnection(cerr *guest.CallError) bool {
 	return cerr.Code == CodeBodyBudget || cerr.Code == CodeBodyTimeout || cerr.Code == CodeBodyTooLarge
 }

@@ -1,4 +1,4 @@
-package runtime
+package processor
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
-	"time"
 
 	"github.com/tetratelabs/wazero"
 
@@ -48,7 +47,7 @@ type codeKey struct {
 // owns the code now, nil while the code is kept. A code changes owner only
 // while it has no instance, so no host call sees the change halfway, nor
 // a nil; the request path pays one atomic load per host call.
-type hostEnv struct{ p atomic.Pointer[processor] }
+type hostEnv struct{ p atomic.Pointer[Version] }
 
 // Logger implements host.Env.
 func (e *hostEnv) Logger() *slog.Logger { return e.p.Load().Logger() }
@@ -69,45 +68,31 @@ var _ host.Env = (*hostEnv)(nil)
 // loadCode gives p the code of bin: the one kept from a version with the
 // same contents when the runtime has it, else a new one, compiled (from
 // the compilation cache when the bytes were seen before) and probed.
-func (p *processor) loadCode(ctx context.Context, bin *modfile.Binary) error {
+func (p *Version) loadCode(ctx context.Context, bin *modfile.Binary) error {
 	key := codeKey{bin.Fingerprint(), bin.Interruptible}
-	if c, ok := p.svc.kept.Take(key); ok {
+	if c, ok := p.svc.Kept.Take(key); ok {
 		c.env.p.Store(p)
-		p.code, p.mod, p.codeKept = c, c.mod.At(bin.Path), true
-		p.svc.wazeroOpen.Add(1)
-		p.svc.metrics.opens.WithLabelValues(p.codeSource()).Inc()
+		p.code, p.Mod, p.codeKept = c, c.mod.At(bin.Path), true
+		p.svc.WazeroOpen.Add(1)
+		p.svc.Metrics.Opens.WithLabelValues(p.CodeSource()).Inc()
 		return nil
 	}
-	c, err := p.newCode(ctx, key, p.svc.opts.Limits.MemoryPages)
+	c, err := p.newCode(ctx, key, p.svc.Limits.MemoryPages)
 	if err != nil {
 		return err
 	}
 	p.code = c
-	if c.mod, c.compiled, err = modfile.Read(ctx, c.wr, &p.svc.mem, bin, p.svc.startTimeout); err != nil {
+	if c.mod, c.compiled, err = modfile.Read(ctx, c.wr, &p.svc.Mem, bin, p.svc.StartTimeout); err != nil {
 		return err
 	}
-	p.mod = c.mod
-	p.svc.metrics.opens.WithLabelValues(p.codeSource()).Inc()
+	p.Mod = c.mod
+	p.svc.Metrics.Opens.WithLabelValues(p.CodeSource()).Inc()
 	return nil
-}
-
-// startTimeout is the start timeout of processor name, or, for a module
-// whose name is not known yet (""; its manifest is an export, read by
-// running it), the longest the operator gives any processor.
-func (rt *services) startTimeout(name string) time.Duration {
-	if name != "" {
-		return rt.opts.Limits.Override(rt.opts.PluginLimits[name]).StartTimeout
-	}
-	longest := rt.opts.Limits.StartTimeout
-	for _, l := range rt.opts.PluginLimits {
-		longest = max(longest, l.StartTimeout)
-	}
-	return longest
 }
 
 // recompile replaces p's code, which has no instance yet, by one with a
 // memory limit of pages (the cache makes compiling again cheap).
-func (p *processor) recompile(ctx context.Context, bin *modfile.Binary, pages uint32) error {
+func (p *Version) recompile(ctx context.Context, bin *modfile.Binary, pages uint32) error {
 	c, err := p.newCode(ctx, p.code.key, pages)
 	if err != nil {
 		return err
@@ -123,14 +108,14 @@ func (p *processor) recompile(ctx context.Context, bin *modfile.Binary, pages ui
 
 // newCode returns a new wazero runtime for p, with WASI and the host
 // module bound to p, and nothing compiled yet.
-func (p *processor) newCode(ctx context.Context, key codeKey, pages uint32) (*code, error) {
+func (p *Version) newCode(ctx context.Context, key codeKey, pages uint32) (*code, error) {
 	c := &code{key: key, env: &hostEnv{}, pages: pages}
 	c.env.p.Store(p)
-	c.wr = guest.NewRuntime(ctx, p.svc.cache, pages, key.interruptible)
-	p.svc.wazeroOpen.Add(1)
+	c.wr = guest.NewRuntime(ctx, p.svc.Cache, pages, key.interruptible)
+	p.svc.WazeroOpen.Add(1)
 	if _, err := host.Instantiate(ctx, c.wr, c.env); err != nil {
 		_ = c.wr.Close(ctx)
-		p.svc.wazeroOpen.Add(-1)
+		p.svc.WazeroOpen.Add(-1)
 		return nil, fmt.Errorf("host module: %w", err)
 	}
 	return c, nil
@@ -138,24 +123,24 @@ func (p *processor) newCode(ctx context.Context, key codeKey, pages uint32) (*co
 
 // closeCode closes p's code, its wazero runtime and with it every module
 // compiled or instantiated there.
-func (p *processor) closeCode(ctx context.Context) error {
+func (p *Version) closeCode(ctx context.Context) error {
 	if p.code == nil {
 		return nil
 	}
-	p.svc.wazeroOpen.Add(-1)
+	p.svc.WazeroOpen.Add(-1)
 	return p.code.Close(ctx)
 }
 
 // releaseCode hands p's code to the runtime's kept codes when p opened
 // completely and its every instance is closed, so that no guest runs in
 // it any more; otherwise it closes it.
-func (p *processor) releaseCode(ctx context.Context, poolErr error) error {
-	if p.code == nil || !p.opened || poolErr != nil || len(p.liveInstances()) > 0 || p.svc.bg.Err() != nil {
+func (p *Version) releaseCode(ctx context.Context, poolErr error) error {
+	if p.code == nil || !p.opened || poolErr != nil || len(p.LiveInstances()) > 0 || p.svc.Bg.Err() != nil {
 		return p.closeCode(ctx)
 	}
-	p.svc.wazeroOpen.Add(-1)
+	p.svc.WazeroOpen.Add(-1)
 	p.code.env.p.Store(nil) // no instance can call; do not pin p and its file
-	p.svc.kept.Put(ctx, p.code.key, p.code.mod.Size, p.code)
+	p.svc.Kept.Put(ctx, p.code.key, p.code.mod.Size, p.code)
 	return nil
 }
 
@@ -169,14 +154,19 @@ func (c *code) Close(ctx context.Context) error {
 // the "processor loaded" log line: where an opened version's compiled
 // module came from.
 const (
-	codeCompiled = "compiled"
-	codeKept     = "kept"
+	CodeCompiled = "compiled"
+	CodeKept     = "kept"
 )
 
-// codeSource says where p's code came from: codeKept or codeCompiled.
-func (p *processor) codeSource() string {
+// CodeSource says where p's code came from: CodeKept or CodeCompiled.
+func (p *Version) CodeSource() string {
 	if p.codeKept {
-		return codeKept
+		return CodeKept
 	}
-	return codeCompiled
+	return CodeCompiled
 }
+
+// Interruptible reports whether p's code was instrumented for
+// interruption (see internal/interrupt), rather than stopped by wazero's
+// slower context watch.
+func (p *Version) Interruptible() bool { return p.code.key.interruptible }

@@ -1,4 +1,4 @@
-package runtime
+package processor
 
 import (
 	"log/slog"
@@ -33,10 +33,10 @@ const (
 	capLogEvery = time.Minute
 )
 
-// limitLogs gives p its rate-limited loggers, once p.log names it.
-func (p *processor) limitLogs() {
-	p.failLog = slog.New(ratelog.New(p.log.Handler(), failLogRate, failLogBurst))
-	p.guestLog = slog.New(ratelog.New(p.log.Handler(), guestLogRate, guestLogBurst))
-	p.metricCapLog = slog.New(ratelog.New(p.log.Handler(), rate.Every(capLogEvery), 1))
-	p.eventCapLog = slog.New(ratelog.New(p.log.Handler(), rate.Every(capLogEvery), 1))
+// limitLogs gives p its rate-limited loggers, once p.Log names it.
+func (p *Version) limitLogs() {
+	p.FailLog = slog.New(ratelog.New(p.Log.Handler(), failLogRate, failLogBurst))
+	p.guestLog = slog.New(ratelog.New(p.Log.Handler(), guestLogRate, guestLogBurst))
+	p.metricCapLog = slog.New(ratelog.New(p.Log.Handler(), rate.Every(capLogEvery), 1))
+	p.eventCapLog = slog.New(ratelog.New(p.Log.Handler(), rate.Every(capLogEvery), 1))
 }

@@ -1,4 +1,4 @@
-package runtime
+package route
 
 import (
 	"encoding/json"
@@ -14,15 +14,16 @@ import (
 	"github.com/empirefederation/neuron/internal/guest"
 	"github.com/empirefederation/neuron/internal/modfile"
 	"github.com/empirefederation/neuron/internal/pool"
+	"github.com/empirefederation/neuron/internal/processor"
 	"github.com/empirefederation/neuron/sdk/abi"
 )
 
 // endpoint serves one declared route of one processor version.
 type endpoint struct {
-	p *processor
-	// rt is the runtime whose request state the call reads: draining,
+	p *processor.Version
+	// srv is the server whose request state the call reads: draining,
 	// the current snapshot, the body budget, the run-time configuration.
-	rt      *Runtime
+	srv     *Server
 	route   abi.Endpoint
 	vars    []string // path variable names in route order
 	fn      int      // index into instance.handlers
@@ -73,23 +74,23 @@ func (e *endpoint) handle(w http.ResponseWriter, r *http.Request, vars map[strin
 // newer snapshot, which counted it).
 func (e *endpoint) run(w http.ResponseWriter, r *http.Request, vars map[string]string, cfg []byte) int {
 	p := e.p
-	if e.rt.draining.Load() {
+	if e.srv.Draining.Load() {
 		serveDraining(w, e.metrics)
 		return 0 // no processor ran: not a call of the variant
 	}
-	p.inflight.Add(1)
-	if p.retiring.Load() {
-		p.inflight.Add(-1)
-		e.rt.current.Load().ServeHTTP(w, r)
+	p.Inflight.Add(1)
+	if p.Retiring.Load() {
+		p.Inflight.Add(-1)
+		e.srv.Current.Load().ServeHTTP(w, r)
 		return 0
 	}
-	defer p.inflight.Add(-1) // after observe: a drained version's series are deleted at close
+	defer p.Inflight.Add(-1) // after observe: a drained version's series are deleted at close
 	start := time.Now()
 	w.Header()[HeaderPlugin] = e.plugin // shared, never modified
 	inBuf, outBuf := buffers.Get().(*[]byte), buffers.Get().(*[]byte)
 	defer putBuffer(inBuf)
 	defer putBuffer(outBuf)
-	held := heldBody{budget: &e.rt.bodies}
+	held := heldBody{budget: &e.srv.bodies}
 	defer held.release() // the body is in inBuf until the call ends
 	x, cerr := e.serve(w, r, vars, cfg, inBuf, outBuf, &held, start)
 	if cerr != nil {
@@ -109,7 +110,7 @@ func putBuffer(b *[]byte) {
 // serve runs one call and writes its response. It returns what it wrote,
 // or the error to answer with and the body bytes it read.
 func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, vars map[string]string, cfg []byte, inBuf, outBuf *[]byte,
-	held *heldBody, start time.Time) (exchange, *CallError) {
+	held *heldBody, start time.Time) (exchange, *guest.CallError) {
 	p := e.p
 	var x exchange
 	msg, cerr := e.encode(w, r, vars, *inBuf, &x.in, held, start)
@@ -117,18 +118,18 @@ func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, vars map[string
 	if cerr != nil {
 		return x, cerr
 	}
-	timeout := e.rt.dyn.Load().callTimeout(p.limits)
-	in, err := p.checkout(r.Context(), timeout)
+	timeout := e.srv.Dyn.Load().CallTimeout(p.Limits)
+	in, err := p.Checkout(r.Context(), timeout)
 	if err != nil {
-		if p.retiring.Load() && errors.Is(err, pool.ErrClosed) {
-			return x, guest.UnloadedError(p.id())
+		if p.Retiring.Load() && errors.Is(err, pool.ErrClosed) {
+			return x, guest.UnloadedError(p.ID())
 		}
-		return x, poolError(err, p.id())
+		return x, poolError(err, p.ID())
 	}
 	in.SetCallConfig(cfg)
-	resp, cerr := in.Call(e.fn, msg, timeout, p.limits.MaxResponseBytes, *outBuf)
+	resp, cerr := in.Call(e.fn, msg, timeout, p.Limits.MaxResponseBytes, *outBuf)
 	in.SetCallConfig(nil)
-	p.checkin(in, cerr)
+	p.Checkin(in, cerr)
 	if cerr != nil {
 		return x, cerr
 	}
@@ -151,11 +152,11 @@ func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, vars map[string
 // binary encoding, not JSON?". It sets *bodyLen to the body's length once
 // the whole body is read. The body is
 // reserved from the runtime's budget into held, and must arrive within
-// Options.RequestBodyTimeout of start.
+// the server's body timeout of start.
 func (e *endpoint) encode(w http.ResponseWriter, r *http.Request, vars map[string]string, buf []byte, bodyLen *int,
-	held *heldBody, start time.Time) ([]byte, *CallError) {
-	rt := e.rt
-	limit := min(e.p.limits.MaxBodyBytes, rt.bodies.max)
+	held *heldBody, start time.Time) ([]byte, *guest.CallError) {
+	srv := e.srv
+	limit := min(e.p.Limits.MaxBodyBytes, srv.bodies.max)
 	if r.ContentLength > limit {
 		return buf, bodyTooLarge(limit)
 	}
@@ -167,7 +168,7 @@ func (e *endpoint) encode(w http.ResponseWriter, r *http.Request, vars map[strin
 			req.Vars[i] = abi.Pair{Name: name, Value: vars[name]}
 		}
 	}
-	for _, name := range e.p.headers {
+	for _, name := range e.p.Headers {
 		for _, v := range r.Header[name] {
 			req.Header = append(req.Header, abi.Pair{Name: name, Value: v})
 		}
@@ -176,25 +177,25 @@ func (e *endpoint) encode(w http.ResponseWriter, r *http.Request, vars map[strin
 	buf = append(buf[:0], make([]byte, head)...)
 	body, err := buf, error(nil)
 	if r.Body != nil && r.Body != http.NoBody {
-		body, err = held.readBody(w, r, buf, limit, start.Add(rt.opts.RequestBodyTimeout))
+		body, err = held.readBody(w, r, buf, limit, start.Add(srv.bodyTimeout))
 	}
 	if err != nil {
-		return buf, bodyError(err, limit, rt.bodies.max, rt.opts.RequestBodyTimeout)
+		return buf, bodyError(err, limit, srv.bodies.max, srv.bodyTimeout)
 	}
 	*bodyLen = len(body) - head
 	req.EncodeHead(body, *bodyLen)
 	return body, nil
 }
 
-// fail logs a failed call once, within its processor's rate (see
-// logs.go), and answers it. It returns the bytes of the
+// fail logs a failed call once, within its processor's rate
+// (processor.Version.FailLog), and answers it. It returns the bytes of the
 // error body written.
-func (e *endpoint) fail(w http.ResponseWriter, r *http.Request, cerr *CallError) int {
+func (e *endpoint) fail(w http.ResponseWriter, r *http.Request, cerr *guest.CallError) int {
 	if cerr.Code != CodeClientClosed {
 		e.metrics.errors.WithLabelValues(cerr.Code).Inc()
 	}
 	level := errorLevel(cerr)
-	e.p.failLog.Log(r.Context(), level, "processor call failed", "method", r.Method, "path", r.URL.Path,
+	e.p.FailLog.Log(r.Context(), level, "processor call failed", "method", r.Method, "path", r.URL.Path,
 		"code", cerr.Code, "status", cerr.Status, "err", cerr.Error())
 	if cerr.Status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", retryAfter)
@@ -207,11 +208,11 @@ func (e *endpoint) fail(w http.ResponseWriter, r *http.Request, cerr *CallError)
 
 // errorLevel is how loudly a failure is logged: a guest fault is an error,
 // load shedding and departed clients are routine.
-func errorLevel(cerr *CallError) slog.Level {
+func errorLevel(cerr *guest.CallError) slog.Level {
 	switch cerr.Code {
 	case CodeClientClosed, CodeBodyTooLarge, CodeBadRequest, CodeBodyTimeout:
 		return slog.LevelDebug
-	case CodeOverloaded, CodeBodyBudget, CodeUnavailable, CodeWorkerRestarted, CodeUnloaded, CodeDraining:
+	case CodeOverloaded, CodeBodyBudget, CodeUnavailable, guest.CodeWorkerRestarted, guest.CodeUnloaded, CodeDraining:
 		return slog.LevelWarn
 	}
 	return slog.LevelError
@@ -250,4 +251,14 @@ func validHeader(name, value string) bool {
 		}
 	}
 	return true
+}
+
+// serveDraining answers a processor call while the neuron drains. It is
+// counted in neuron_request_errors_total with code draining, and not in
+// Traffic: no processor ran.
+func serveDraining(w http.ResponseWriter, m *endpointMetrics) {
+	m.errors.WithLabelValues(CodeDraining).Inc()
+	w.Header().Set("Retry-After", drainRetryAfter)
+	writeError(w, http.StatusServiceUnavailable, CodeDraining,
+		"this neuron is draining and takes no processor calls; retry later or on another neuron")
 }

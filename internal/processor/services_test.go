@@ -1,4 +1,4 @@
-package runtime
+package processor
 
 import (
 	"testing"
@@ -11,14 +11,14 @@ import (
 // a sidecar's name gives it that processor's start timeout, an export
 // manifest the longest the operator gives any processor (so that raising
 // one processor's start timeout lets it load at all).
-func TestRuntime_StartTimeout(t *testing.T) {
-	rt := &services{opts: Options{
+func TestServices_StartTimeout(t *testing.T) {
+	svc := &Services{
 		Limits:       limits.Default(),
-		PluginLimits: map[string]Limits{"slow": {StartTimeout: 40 * time.Second}, "other": {PoolMax: 2}},
-	}}
+		PluginLimits: map[string]limits.Limits{"slow": {StartTimeout: 40 * time.Second}, "other": {PoolMax: 2}},
+	}
 	for name, want := range map[string]time.Duration{"slow": 40 * time.Second, "other": 5 * time.Second, "unknown": 5 * time.Second, "": 40 * time.Second} {
-		if got := rt.startTimeout(name); got != want {
-			t.Errorf("startTimeout(%q) = %v, want %v", name, got, want)
+		if got := svc.StartTimeout(name); got != want {
+			t.Errorf("StartTimeout(%q) = %v, want %v", name, got, want)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package runtime
+package route
 
 import (
 	"fmt"
@@ -10,33 +10,39 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/empirefederation/neuron/internal/modfile"
+	"github.com/empirefederation/neuron/internal/processor"
 )
 
-// snapshot is the immutable set of processors serving at one moment and the
+// Snapshot is the immutable set of processors serving at one moment and the
 // router built for them. A new set means a new snapshot, published with an
-// atomic store; a request uses the snapshot it loaded from start to end.
-// See docs/design.md, "Why an atomic snapshot?".
-type snapshot struct {
-	procs   []*processor          // every loaded version, in file order
-	serving map[string]*processor // name → the version that takes traffic
-	pinned  map[string]bool       // names whose serving version is pinned (Rollback)
-	// experiments split the calls of processors by name (SetExperiment);
-	// shared between snapshots, never modified.
-	experiments map[string]*running
+// atomic store (Server.Current); a request uses the snapshot it loaded
+// from start to end. See docs/design.md, "Why an atomic snapshot?".
+type Snapshot struct {
+	Procs   []*processor.Version          // every loaded version, in file order
+	Serving map[string]*processor.Version // name → the version that takes traffic
+	Pinned  map[string]bool               // names whose serving version is pinned (Rollback)
+	// Experiments split the calls of processors by name (the runtime's
+	// SetExperiment); shared between snapshots, never modified.
+	Experiments map[string]*Experiment
 	router      *mux.Router
 	// static maps the paths without variables straight to their endpoints,
 	// by method, so the common case skips mux's regular expressions. See
 	// docs/design.md, "Why a map, not a second router, in front of the processors?".
 	static map[string]*methods
 	// unclaimed counts the requests no endpoint matched; it is the
-	// runtime's, shared by every snapshot.
-	unclaimed *trafficCounters
+	// server's, shared by every snapshot.
+	unclaimed *processor.Counters
 }
 
-// emptySnapshot serves nothing: every request gets 404.
-func emptySnapshot(rt *Runtime) *snapshot {
-	s := &snapshot{serving: map[string]*processor{}}
-	s.router = s.newRouter(rt)
+// Empty returns a snapshot that serves nothing: every request gets 404.
+func (srv *Server) Empty() *Snapshot {
+	return srv.Snapshot(&Snapshot{Serving: map[string]*processor.Version{}})
+}
+
+// Snapshot completes s, whose Procs, Serving, Pinned and Experiments are
+// set, with its router, serving for srv, and returns it, ready to publish.
+func (srv *Server) Snapshot(s *Snapshot) *Snapshot {
+	s.router = s.newRouter(srv)
 	return s
 }
 
@@ -59,7 +65,7 @@ func (m *methods) get(method string) *endpoint {
 // A match calls the endpoint with mux's variables directly, sparing the two
 // request copies mux makes to put them in the context; a miss goes through
 // the router, which answers 404 or 405, counted in the unclaimed traffic.
-func (s *snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ms := s.static[r.URL.Path]; ms != nil {
 		if ep := ms.get(r.Method); ep != nil {
 			ep.handle(w, r, nil)
@@ -76,35 +82,35 @@ func (s *snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.serveUnclaimed(w, r)
 }
 
-// claimRoutes records p as the owner of its routes in owners, or returns a
-// *routeCollision when a different processor owns one of them already.
-func claimRoutes(owners map[string]*processor, p *processor) error {
-	for _, e := range p.mod.Manifest.Endpoints {
+// ClaimRoutes records p as the owner of its routes in owners, or returns a
+// *Collision when a different processor owns one of them already.
+func ClaimRoutes(owners map[string]*processor.Version, p *processor.Version) error {
+	for _, e := range p.Mod.Manifest.Endpoints {
 		key := modfile.RouteKey(e.Method, e.Path)
-		if o := owners[key]; o != nil && o.name() != p.name() {
-			return &routeCollision{owner: o, msg: fmt.Sprintf(
+		if o := owners[key]; o != nil && o.Name() != p.Name() {
+			return &Collision{Owner: o, msg: fmt.Sprintf(
 				"%s %s is already served by %s (%s); processor %s (%s) is rejected: change one of the paths or remove one file",
-				e.Method, e.Path, o.id(), o.mod.Path, p.id(), p.mod.Path)}
+				e.Method, e.Path, o.ID(), o.Mod.Path, p.ID(), p.Mod.Path)}
 		}
 	}
-	for _, e := range p.mod.Manifest.Endpoints {
+	for _, e := range p.Mod.Manifest.Endpoints {
 		owners[modfile.RouteKey(e.Method, e.Path)] = p
 	}
 	return nil
 }
 
-// routeCollision is a processor refused because another owns its routes.
-type routeCollision struct {
-	owner *processor
+// Collision is a processor refused because Owner serves one of its routes.
+type Collision struct {
+	Owner *processor.Version
 	msg   string
 }
 
-func (e *routeCollision) Error() string { return e.msg }
+func (e *Collision) Error() string { return e.msg }
 
-// newRouter builds the router of s, serving for rt, and its map of static
-// paths.
-func (s *snapshot) newRouter(rt *Runtime) *mux.Router {
-	m := rt.metrics
+// newRouter builds the router of s, serving for srv, and its map of
+// static paths.
+func (s *Snapshot) newRouter(srv *Server) *mux.Router {
+	m := srv.Metrics
 	s.static = map[string]*methods{}
 	s.unclaimed = &m.unclaimed
 	router := mux.NewRouter()
@@ -117,12 +123,12 @@ func (s *snapshot) newRouter(rt *Runtime) *mux.Router {
 		WriteError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed,
 			r.Method+" is not served for "+r.URL.Path+"; it serves "+strings.Join(allow, ", "))
 	})
-	for _, name := range slices.Sorted(maps.Keys(s.serving)) {
-		p := s.serving[name]
-		for _, e := range p.mod.Manifest.Endpoints {
-			ep := &endpoint{p: p, rt: rt, route: e, vars: modfile.RouteVars(e.Path), fn: slices.Index(p.exports, e.Export), plugin: []string{p.id()},
-				metrics: m.endpoint(&p.state.traffic, p.name(), p.version(), p.digest12(), e.Method, e.Path)}
-			if x := s.experiments[name]; x != nil {
+	for _, name := range slices.Sorted(maps.Keys(s.Serving)) {
+		p := s.Serving[name]
+		for _, e := range p.Mod.Manifest.Endpoints {
+			ep := &endpoint{p: p, srv: srv, route: e, vars: modfile.RouteVars(e.Path), fn: slices.Index(p.Exports, e.Export), plugin: []string{p.ID()},
+				metrics: m.endpoint(&p.Record.Traffic, p.Name(), p.Version(), p.Digest12(), e.Method, e.Path)}
+			if x := s.Experiments[name]; x != nil {
 				ep.split = s.splitRoute(x, ep, m)
 			}
 			// Path before method: gorilla/mux 1.8.1 forgets an earlier route's
@@ -170,11 +176,11 @@ func allowed(router *mux.Router, r *http.Request) []string {
 	return allow
 }
 
-// describe is a one-line summary of what the snapshot serves, for the log.
-func (s *snapshot) describe() string {
+// Describe is a one-line summary of what the snapshot serves, for the log.
+func (s *Snapshot) Describe() string {
 	var parts []string
-	for _, name := range slices.Sorted(maps.Keys(s.serving)) {
-		parts = append(parts, s.serving[name].id())
+	for _, name := range slices.Sorted(maps.Keys(s.Serving)) {
+		parts = append(parts, s.Serving[name].ID())
 	}
 	return strings.Join(parts, ", ")
 }

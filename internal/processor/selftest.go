@@ -1,4 +1,4 @@
-package runtime
+package processor
 
 import (
 	"context"
@@ -13,18 +13,18 @@ import (
 // the version may serve. The instance goes back to the pool when the test
 // passes and is discarded otherwise. A module without the export passes.
 // See docs/abi.md, "Exports".
-func (p *processor) selfTest(ctx context.Context) error {
-	if _, ok := slices.BinarySearch(p.mod.Exports, abi.ExportSelfTest); !ok {
+func (p *Version) selfTest(ctx context.Context) error {
+	if _, ok := slices.BinarySearch(p.Mod.Exports, abi.ExportSelfTest); !ok {
 		return nil
 	}
-	in, err := p.pool.Get(ctx)
+	in, err := p.Pool.Get(ctx)
 	if err != nil {
 		return fmt.Errorf("self-test: start an instance: %w", err)
 	}
 	if err := in.SelfTest(ctx, p.startTimeout); err != nil {
-		p.pool.Discard(in)
+		p.Pool.Discard(in)
 		return err
 	}
-	p.pool.Put(in)
+	p.Pool.Put(in)
 	return nil
 }

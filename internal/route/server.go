@@ -1,0 +1,46 @@
+package route
+
+import (
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/empirefederation/neuron/internal/processor"
+)
+
+// Server is the request path's state that outlives its snapshots: the
+// snapshot serving now, whether the neuron drains, the budget of request
+// bodies, the run-time configuration calls read and the request metrics.
+// A runtime has one; it publishes a new Snapshot with Current.Store.
+type Server struct {
+	// Current is the snapshot serving now; never nil after NewServer.
+	Current atomic.Pointer[Snapshot]
+	// Draining makes every processor endpoint answer 503 draining; see
+	// the runtime's Drain.
+	Draining atomic.Bool
+	// Dyn is the run-time configuration: the runtime's processor.Services'.
+	Dyn *atomic.Pointer[processor.Config]
+	// Metrics are the request path's series and the unclaimed traffic.
+	Metrics *Metrics
+
+	bodies      bodyBudget
+	bodyTimeout time.Duration
+}
+
+// NewServer returns a Server serving nothing (every request gets 404),
+// whose request bodies hold at most bodyBudget bytes at once and must
+// arrive within bodyTimeout of their headers.
+func NewServer(dyn *atomic.Pointer[processor.Config], m *Metrics, bodyBudget int64, bodyTimeout time.Duration) *Server {
+	srv := &Server{Dyn: dyn, Metrics: m, bodyTimeout: bodyTimeout}
+	srv.bodies.max = bodyBudget
+	srv.Current.Store(srv.Empty())
+	return srv
+}
+
+// ServeHTTP serves r with the current snapshot.
+func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	srv.Current.Load().ServeHTTP(w, r)
+}
+
+// BodyBytes is the request body bytes held now, reserved from the budget.
+func (srv *Server) BodyBytes() int64 { return srv.bodies.used.Load() }
