@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	"github.com/empirefederation/neuron/internal/jsonkind"
 )
@@ -74,6 +75,11 @@ type Command struct {
 	ID   string          `json:"id,omitempty"`
 	Type string          `json:"type"`
 	Data json.RawMessage `json:"data,omitempty"`
+	// IssuedAt, when the federation sets it, is when it issued the
+	// command, by its own clock. A neuron refuses a command issued no
+	// later than the newest one its ledger has forgotten: such a command
+	// may have run already, and its id no longer proves otherwise.
+	IssuedAt time.Time `json:"issuedAt,omitzero"`
 }
 
 // updateKeys are the keys that make an object an Update rather than a bare

@@ -223,6 +223,7 @@ func (a *Agent) runtimeEvent(e runtime.Event) {
 // commands, which go through the runtime's swap path.
 func commands(a *Agent) map[string]control.Command {
 	cmds := control.Builtins(a.rt, a.flush)
-	maps.Copy(cmds, control.PluginCommands(a.rt, a.cfg.PluginsDir, &http.Client{Timeout: downloadTimeout}))
+	maps.Copy(cmds, control.PluginCommands(a.rt, a.cfg.PluginsDir,
+		&control.Downloads{Timeout: downloadTimeout, Hosts: a.cfg.PluginHosts, Log: a.log}))
 	return cmds
 }

@@ -108,6 +108,10 @@ type Config struct {
 	// AllowPermissions lists the permissions processors may be granted:
 	// PermissionFilesystem, PermissionEnvironment.
 	AllowPermissions []string `koanf:"allowPermissions"`
+	// PluginHosts, when not empty, are the only hosts ("host" or
+	// "host:port") load_plugin may download a module from, redirects
+	// included; empty allows any (see control.Downloads).
+	PluginHosts []string `koanf:"pluginHosts"`
 	// Dependencies are the services the neuron probes in the background
 	// (NEURON_DEPENDENCIES); their health goes into heartbeats and their
 	// names into the registration. Names are unique, and Load fills the

@@ -62,6 +62,7 @@ func TestLoad_Precedence(t *testing.T) {
 		{"poolQueue", "NEURON_POOL_QUEUE", "", func(c *Config) any { return fmt.Sprint(c.Limits.PoolQueue) }, "256", "31", "0", ""},
 		{"startTimeout", "NEURON_START_TIMEOUT", "", func(c *Config) any { return c.Limits.StartTimeout.String() }, "5s", "4s", "6s", ""},
 		{"allowPermissions", "NEURON_ALLOW_PERMISSIONS", "", func(c *Config) any { return strings.Join(c.AllowPermissions, ",") }, "", "filesystem,environment", "environment", ""},
+		{"pluginHosts", "NEURON_PLUGIN_HOSTS", "", func(c *Config) any { return strings.Join(c.PluginHosts, ",") }, "", "plugins.example.com,10.0.0.5:8443", "cdn.example.org", ""},
 		{"federation.type", "NEURON_TYPE", "", func(c *Config) any { return c.Federation.Type }, "wasm-neuron", "file-type", "env-type", ""},
 		{"federation.capabilities", "NEURON_CAPABILITIES", "", func(c *Config) any { return strings.Join(c.Federation.Capabilities, ",") }, "", "data_processing,batch.ops-2", "ml,gpu", ""},
 		// The env value sets every key the file sets: mappings merge key by key (see TestLoad_MetadataMerges).
@@ -268,7 +269,7 @@ func TestLoad_Errors(t *testing.T) {
 			"NEURON_MEMORY_LIMIT_PAGES": "65537", "NEURON_ALLOW_PERMISSIONS": "filesystem,root",
 			"NEURON_MAX_BODY_BYTES": "4MiB", "NEURON_BASE_URL": "localhost:8080",
 			"NEURON_PLUGINS_WATCH": "sometimes", "NEURON_PLUGINS_WATCH_QUIET": "0s",
-			"FEDERATION_LISTEN": "5000",
+			"FEDERATION_LISTEN": "5000", "NEURON_PLUGIN_HOSTS": "plugins.example.com,https://cdn.example.org/x",
 		}, wantErrs: []string{
 			`config: pluginsWatch in env NEURON_PLUGINS_WATCH: must be true or false, got "sometimes"`,
 			`config: pluginsWatchQuiet in env NEURON_PLUGINS_WATCH_QUIET: must be positive`,
@@ -281,6 +282,7 @@ func TestLoad_Errors(t *testing.T) {
 			`config: limits.poolMin in env NEURON_POOL_MIN: must not be negative`,
 			`config: limits.memoryPages in env NEURON_MEMORY_LIMIT_PAGES: must be at most 65536`,
 			`config: allowPermissions in env NEURON_ALLOW_PERMISSIONS: unknown permission "root"`,
+			`config: pluginHosts in env NEURON_PLUGIN_HOSTS: host "https://cdn.example.org/x": want a host name or IP address, optionally with :port (no scheme or path)`,
 			`config: limits.maxBodyBytes in env NEURON_MAX_BODY_BYTES: must be a whole number, got "4MiB"`,
 			`config: baseUrl in env NEURON_BASE_URL: invalid url "localhost:8080"`,
 		}},

@@ -102,6 +102,7 @@ var schema = &node{fields: map[string]*node{
 	"settings":         {free: true, check: checkSettings},
 	"pinnedSettings":   {leaf: list(checkPinned)},
 	"allowPermissions": {leaf: list(checkPermission)},
+	"pluginHosts":      {leaf: list(checkHost)},
 	"dependencies":     dependenciesSchema,
 }}
 

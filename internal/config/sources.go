@@ -82,6 +82,7 @@ var envVars = []binding{
 	{"NEURON_POOL_QUEUE", "limits.poolQueue", "default callers that may wait for an instance"},
 	{"NEURON_START_TIMEOUT", "limits.startTimeout", "bound on starting an instance (_initialize, probe, self-test) (default " + limits.Default().StartTimeout.String() + ")"},
 	{"NEURON_ALLOW_PERMISSIONS", "allowPermissions", "comma-separated: filesystem, environment"},
+	{"NEURON_PLUGIN_HOSTS", "pluginHosts", "comma-separated hosts (host or host:port) load_plugin may download from; empty: any"},
 }
 
 // flags maps each flag of `neuron run` to its key.

@@ -329,6 +329,27 @@ func checkPermission(s string) (string, error) {
 	return "", fmt.Errorf("unknown permission %q, want %q or %q", s, PermissionFilesystem, PermissionEnvironment)
 }
 
+// checkHost accepts a host name or IP, with an optional port: an entry
+// of pluginHosts.
+func checkHost(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", nil
+	}
+	bad := fmt.Errorf("host %q: want a host name or IP address, optionally with :port (no scheme or path)", s)
+	host, port := s, ""
+	if h, p, err := net.SplitHostPort(s); err == nil {
+		host, port = h, p
+	}
+	if host == "" || strings.ContainsAny(s, "/@?# ") || strings.Contains(host, ":") && net.ParseIP(host) == nil {
+		return "", bad
+	}
+	if n, err := strconv.Atoi(port); port != "" && (err != nil || n < 1 || n > 65535) {
+		return "", fmt.Errorf("host %q: the port must be 1 to 65535", s)
+	}
+	return strings.ToLower(s), nil
+}
+
 // checkName accepts a name of letters, digits, '-', '_' and '.', at most
 // 128 characters: ids, registration types, dependency names.
 func checkName(what string) func(string) (string, error) {

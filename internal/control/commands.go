@@ -36,6 +36,9 @@ type Outcome struct {
 	Result   any       `json:"result,omitempty"`
 	Started  time.Time `json:"started"`
 	Duration float64   `json:"durationMs"`
+	// IssuedAt is the command's, when the federation set it: what the
+	// ledger's window is measured in once the outcome is forgotten.
+	IssuedAt time.Time `json:"issuedAt,omitzero"`
 	// Repeated is true when the id had run before: the earlier outcome is
 	// returned and nothing runs again.
 	Repeated bool `json:"repeated,omitempty"`

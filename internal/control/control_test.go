@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -465,5 +467,71 @@ func TestRefusalRememberedAcrossRestart(t *testing.T) {
 	}
 	if got := again.types(); len(got) != 1 || got[0] != EventConfigRejected {
 		t.Errorf("events %v, want one config_rejected for the new revision", got)
+	}
+}
+
+// A command id the ledger forgot cannot run again: a command issued no
+// later than the newest one forgotten is refused, across a restart too,
+// while newer ones and those without an issue time run. The ledger of
+// the first form (the commands alone) is still read.
+func TestLedgerWindow(t *testing.T) {
+	dir := t.TempDir()
+	e := newEnv(t, dir)
+	e.c.ledger.max = 3
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 4, 6, 0, 0, 0, time.UTC)
+	flush := func(e env, id string, issued time.Time) *Outcome {
+		t.Helper()
+		at := ""
+		if !issued.IsZero() {
+			at = fmt.Sprintf(`, "issuedAt": %q`, issued.Format(time.RFC3339Nano))
+		}
+		res, err := e.c.Apply(ctx, update(t, fmt.Sprintf(`{"command": {"id": %q, "type": "flush_analytics"%s}}`, id, at)), "push")
+		if err != nil || res.Command == nil {
+			t.Fatalf("%s: %+v %v", id, res, err)
+		}
+		return res.Command
+	}
+	for i, id := range []string{"a", "b", "c", "d"} { // "d" pushes "a" out
+		if o := flush(e, id, t0.Add(time.Duration(i+1)*time.Second)); !o.OK {
+			t.Fatalf("%s: %+v", id, o)
+		}
+	}
+	ran := len(*e.ran)
+	for _, tc := range []struct {
+		name, id string
+		issued   time.Time
+	}{
+		{"the forgotten id again", "a", t0.Add(time.Second)},
+		{"a new id issued before the horizon", "z", t0.Add(500 * time.Millisecond)},
+	} {
+		if o := flush(e, tc.id, tc.issued); o.OK || o.Repeated || !strings.Contains(o.Error, "not run: issued at") {
+			t.Errorf("%s: %+v, want refused as older than the window", tc.name, o)
+		}
+	}
+	if len(*e.ran) != ran {
+		t.Fatalf("refused commands ran: %v", (*e.ran)[ran:])
+	}
+	if o := flush(e, "e", t0.Add(5*time.Second)); !o.OK {
+		t.Errorf("a newer command: %+v", o)
+	}
+	if o := flush(e, "f", time.Time{}); !o.OK {
+		t.Errorf("a command without issuedAt: %+v", o)
+	}
+
+	again := newEnv(t, dir) // the horizon is on disk
+	if o := flush(again, "a", t0.Add(time.Second)); o.OK || !strings.Contains(o.Error, "not run") {
+		t.Errorf("after a restart: %+v, want refused", o)
+	}
+
+	old := t.TempDir() // a ledger of the first form
+	if err := os.MkdirAll(filepath.Join(old, "control"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(old, "control", "commands.json"), []byte(`{"x": {"id": "x", "type": "flush_analytics", "ok": true, "started": "2026-12-01T00:00:00Z", "durationMs": 1}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if o := flush(newEnv(t, old), "x", time.Time{}); !o.Repeated {
+		t.Errorf("a command of the first-form ledger ran again: %+v", o)
 	}
 }

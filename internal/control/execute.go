@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/empirefederation/neuron/federation"
@@ -50,9 +51,16 @@ func (c *Controller) start(cmd *federation.Command, known Command) *execution {
 		c.log.Info("command already ran; not running it again", "id", cmd.ID, "type", cmd.Type, "ok", o.OK)
 		return finished(o)
 	}
-	o := Outcome{ID: cmd.ID, Type: cmd.Type, Started: time.Now().UTC(), Error: "interrupted: the neuron stopped while it ran"}
+	o := Outcome{ID: cmd.ID, Type: cmd.Type, Started: time.Now().UTC(), IssuedAt: cmd.IssuedAt, Error: "interrupted: the neuron stopped while it ran"}
 	if c.runCtx.Err() != nil {
 		o.Error = "not run: the neuron is stopping"
+		return finished(o)
+	}
+	if horizon, stale := c.ledger.stale(cmd.IssuedAt); stale {
+		o.Error = fmt.Sprintf("not run: issued at %s, no later than commands this neuron no longer remembers (its ledger keeps the last %d, back to %s): it may have run already; send it again with a new id to run it",
+			cmd.IssuedAt.Format(time.RFC3339Nano), maxLedger, horizon.Format(time.RFC3339Nano))
+		c.log.Warn("command refused: older than the command ledger's window", "id", cmd.ID, "type", cmd.Type, "issued_at", cmd.IssuedAt, "horizon", horizon)
+		c.emit(EventCommandExecuted, o)
 		return finished(o)
 	}
 	// Recorded before it runs: a crash mid-command must not run it twice.

@@ -8,8 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"path"
@@ -47,7 +45,7 @@ type Plugins interface {
 //
 // Every one goes through the runtime's swap path: a module that fails leaves
 // what serves untouched, and the command reports why.
-func PluginCommands(p Plugins, dir string, client *http.Client) map[string]Command {
+func PluginCommands(p Plugins, dir string, downloads *Downloads) map[string]Command {
 	named := func(run func(ctx context.Context, name string) (any, error)) Command {
 		return Command{
 			Check: func(data json.RawMessage) error { _, err := pluginArg(data); return err },
@@ -63,7 +61,7 @@ func PluginCommands(p Plugins, dir string, client *http.Client) map[string]Comma
 			Run:   func(context.Context, json.RawMessage) (any, error) { run(); return nil, nil },
 		}
 	}
-	l := loader{dir: dir, client: client, plugins: p}
+	l := loader{dir: dir, downloads: downloads, plugins: p}
 	return map[string]Command{
 		"reload_plugin": named(func(ctx context.Context, name string) (any, error) {
 			ch, err := p.Reload(ctx, name)
@@ -128,9 +126,9 @@ func rejected(ch runtime.Changes) error {
 
 // loader carries out load_plugin.
 type loader struct {
-	dir     string
-	client  *http.Client
-	plugins Plugins
+	dir       string
+	downloads *Downloads
+	plugins   Plugins
 }
 
 type loadArgs struct {
@@ -203,14 +201,13 @@ func (l loader) load(ctx context.Context, a loadArgs) (any, error) {
 	var (
 		bin  []byte
 		name string
+		u    *url.URL
 		err  error
 	)
 	if a.URL != "" {
-		bin, err = l.download(ctx, a.URL)
-		name = path.Base(a.URL)
-		if u, perr := url.Parse(a.URL); perr == nil {
-			name = path.Base(u.Path)
-		}
+		u, _ = url.Parse(a.URL) // checked by args
+		bin, err = l.downloads.fetch(ctx, u)
+		name = path.Base(u.Path)
 	} else {
 		var full string
 		if full, err = l.inside(a.Path); err == nil {
@@ -222,7 +219,12 @@ func (l loader) load(ctx context.Context, a loadArgs) (any, error) {
 		return nil, err
 	}
 	sum := sha256.Sum256(bin)
-	if got := hex.EncodeToString(sum[:]); a.SHA256 != "" && got != a.SHA256 {
+	switch got := hex.EncodeToString(sum[:]); {
+	case a.SHA256 == "" || got == a.SHA256:
+	case u != nil: // what the far side sent is not told: see Downloads
+		l.downloads.Log.Warn("load_plugin download has another digest", "url", u.Redacted(), "sha256", got, "want", a.SHA256)
+		return nil, fmt.Errorf("sha256 mismatch: the module downloaded is not the one data.sha256 names (the neuron's log has its digest); nothing was loaded")
+	default:
 		return nil, fmt.Errorf("sha256 mismatch: the module's is %s, the command says %s; nothing was loaded", got, a.SHA256)
 	}
 	if err := l.place(name, bin); err != nil {
@@ -230,30 +232,6 @@ func (l loader) load(ctx context.Context, a loadArgs) (any, error) {
 	}
 	ch, err := l.plugins.Sync(ctx)
 	return changes(ch), errors.Join(err, rejected(ch))
-}
-
-// download fetches a module, at most MaxModuleBytes.
-func (l loader) download(ctx context.Context, u string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := l.client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("download %s: %w", u, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("download %s: %s", u, resp.Status)
-	}
-	bin, err := io.ReadAll(io.LimitReader(resp.Body, MaxModuleBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("download %s: %w", u, err)
-	}
-	if len(bin) > MaxModuleBytes {
-		return nil, fmt.Errorf("download %s: larger than %d bytes", u, MaxModuleBytes)
-	}
-	return bin, nil
 }
 
 // place writes bin as dir/name unless that file already holds it,
