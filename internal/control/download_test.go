@@ -73,8 +73,13 @@ func (n noSwap) Sync(context.Context) (runtime.Changes, error) {
 	n.t.Error("load_plugin swapped a module it should have refused")
 	return runtime.Changes{}, nil
 }
-func (n noSwap) Reload(context.Context, string) (runtime.Changes, error) { return n.Sync(context.Background()) }
-func (n noSwap) Unload(context.Context, string) error                    { _, err := n.Sync(context.Background()); return err }
+func (n noSwap) Reload(context.Context, string) (runtime.Changes, error) {
+	return n.Sync(context.Background())
+}
+func (n noSwap) Unload(context.Context, string) error {
+	_, err := n.Sync(context.Background())
+	return err
+}
 func (n noSwap) Rollback(context.Context, string) (runtime.ProcessorInfo, runtime.ProcessorInfo, error) {
 	_, err := n.Sync(context.Background())
 	return runtime.ProcessorInfo{}, runtime.ProcessorInfo{}, err
