@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -20,10 +21,26 @@ const (
 	SettingTimeoutSeconds = "timeoutSeconds"
 	// SettingEnableDebugMode sets the log level to debug when true.
 	SettingEnableDebugMode = "enableDebugMode"
+	// SettingRateLimit is the requests per second one caller may make
+	// across the processor endpoints, from 0 (unlimited) to 1e6; it
+	// overrides the rateLimit key.
+	SettingRateLimit = "rateLimit"
+	// SettingRateBurst is how many requests one caller may make at once,
+	// a whole number from 0 (one second's worth) to 1e6; it overrides
+	// the rateBurst key.
+	SettingRateBurst = "rateBurst"
+	// SettingRateLimitsPrefix, followed by a processor's name, is the
+	// requests per second that processor takes across callers, from 0
+	// (unlimited) to 1e6; it overrides rateLimits.NAME.
+	SettingRateLimitsPrefix = "rateLimits."
 )
 
 // maxTimeoutSeconds bounds timeoutSeconds: an hour.
 const maxTimeoutSeconds = 3600
+
+// maxRate bounds the rate limits, as ratelimit.MaxRate (which config does
+// not import, to stay free of the request path).
+const maxRate = 1e6
 
 // RuntimeSetting validates one of the runtime's own settings keys. ok is
 // false for a key the runtime does not own. The returned value is
@@ -61,12 +78,46 @@ func RuntimeSetting(key string, v any) (norm any, ok bool, err error) {
 			return nil, true, fmt.Errorf("%w (seconds)", err)
 		}
 		return f, true, nil
+	case SettingRateLimit:
+		f, err := realNumber(v)
+		if err == nil {
+			err = inRange(f, 0, maxRate, true)
+		}
+		if err != nil {
+			return nil, true, fmt.Errorf("%w (requests per second; 0 is unlimited)", err)
+		}
+		return f, true, nil
+	case SettingRateBurst:
+		n, err := wholeNumber(v)
+		if err == nil && (n < 0 || n > maxRate) {
+			err = fmt.Errorf("must be from 0 (one second's worth of rateLimit) to %d, got %d", int64(maxRate), n)
+		}
+		if err != nil {
+			return nil, true, err
+		}
+		return n, true, nil
 	case SettingEnableDebugMode:
 		b, isBool := v.(bool)
 		if !isBool {
 			return nil, true, fmt.Errorf("must be true or false, not %s", typeName(v))
 		}
 		return b, true, nil
+	}
+	if key == "rateLimits" {
+		return nil, true, errors.New("set one processor's rate as rateLimits.NAME, a number of requests per second")
+	}
+	if name, ok := strings.CutPrefix(key, SettingRateLimitsPrefix); ok {
+		f, err := realNumber(v)
+		if err == nil {
+			err = inRange(f, 0, maxRate, true)
+		}
+		if err == nil && name == "" {
+			err = errors.New("name a processor: rateLimits.NAME")
+		}
+		if err != nil {
+			return nil, true, fmt.Errorf("%w (requests per second the processor takes from all callers; 0 is unlimited)", err)
+		}
+		return f, true, nil
 	}
 	return v, false, nil
 }
