@@ -70,23 +70,11 @@ func RuntimeSetting(key string, v any) (norm any, ok bool, err error) {
 		}
 		return n, true, nil
 	case SettingTimeoutSeconds:
-		f, err := realNumber(v)
-		if err == nil {
-			err = inRange(f, 0, maxTimeoutSeconds, false)
-		}
-		if err != nil {
-			return nil, true, fmt.Errorf("%w (seconds)", err)
-		}
-		return f, true, nil
+		f, err := numberIn(v, 0, maxTimeoutSeconds, false, "seconds")
+		return f, true, err
 	case SettingRateLimit:
-		f, err := realNumber(v)
-		if err == nil {
-			err = inRange(f, 0, maxRate, true)
-		}
-		if err != nil {
-			return nil, true, fmt.Errorf("%w (requests per second; 0 is unlimited)", err)
-		}
-		return f, true, nil
+		f, err := numberIn(v, 0, maxRate, true, "requests per second; 0 is unlimited")
+		return f, true, err
 	case SettingRateBurst:
 		n, err := wholeNumber(v)
 		if err == nil && (n < 0 || n > maxRate) {
@@ -107,19 +95,26 @@ func RuntimeSetting(key string, v any) (norm any, ok bool, err error) {
 		return nil, true, errors.New("set one processor's rate as rateLimits.NAME, a number of requests per second")
 	}
 	if name, ok := strings.CutPrefix(key, SettingRateLimitsPrefix); ok {
-		f, err := realNumber(v)
-		if err == nil {
-			err = inRange(f, 0, maxRate, true)
+		if name == "" {
+			return nil, true, errors.New("name a processor: rateLimits.NAME")
 		}
-		if err == nil && name == "" {
-			err = errors.New("name a processor: rateLimits.NAME")
-		}
-		if err != nil {
-			return nil, true, fmt.Errorf("%w (requests per second the processor takes from all callers; 0 is unlimited)", err)
-		}
-		return f, true, nil
+		f, err := numberIn(v, 0, maxRate, true, "requests per second the processor takes from all callers; 0 is unlimited")
+		return f, true, err
 	}
 	return v, false, nil
+}
+
+// numberIn returns v as a number in (lo, hi], or [lo, hi] when
+// loIncluded, or an error ending with unit in parentheses.
+func numberIn(v any, lo, hi float64, loIncluded bool, unit string) (any, error) {
+	f, err := realNumber(v)
+	if err == nil {
+		err = inRange(f, lo, hi, loIncluded)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w (%s)", err, unit)
+	}
+	return f, nil
 }
 
 // checkSettings checks the runtime's own keys in the settings map and
