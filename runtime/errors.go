@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"github.com/empirefederation/neuron/internal/guest"
+	"github.com/empirefederation/neuron/internal/ratelimit"
 	"github.com/empirefederation/neuron/internal/route"
 )
 
@@ -26,7 +27,12 @@ const (
 	CodeNotFound         = route.CodeNotFound         // 404: no endpoint has this path
 	CodeMethodNotAllowed = route.CodeMethodNotAllowed // 405: the path exists for other methods
 	CodeBadRequest       = route.CodeBadRequest       // 400: the request could not be read
+	CodeRateLimited      = route.CodeRateLimited      // 429: the caller's or the processor's rate limit (Options.RateLimits) refused the call
 )
+
+// RateLimits are the rate limits of the processor endpoints (Options,
+// Dynamic): requests per second per caller and per processor.
+type RateLimits = ratelimit.Limits
 
 // CallError is a failed processor call: the HTTP status and code the
 // caller sees, a message for them, and the underlying cause for the log.

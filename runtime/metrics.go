@@ -41,7 +41,7 @@ func newMetrics(reg prometheus.Registerer, rt *Runtime, req *route.Metrics) *met
 	// its last processor closes (see processor.Metrics).
 	rt.svc.Metrics = processor.NewMetrics(req.Requests.MetricVec, req.Errors.MetricVec, req.Latency.MetricVec)
 	reg.MustRegister(append(rt.svc.Metrics.Collectors(),
-		req.Requests, req.Errors, req.Latency, m.events, m.rejected, kept, guestMemory, bodies, poolCollector{rt}, experimentCollector{rt})...)
+		req.Requests, req.Errors, req.Latency, req.Limited, m.events, m.rejected, kept, guestMemory, bodies, poolCollector{rt}, experimentCollector{rt})...)
 	return m
 }
 

@@ -92,6 +92,11 @@ type Options struct {
 	// over Settings into the configuration the processor reads. Settings and
 	// Plugins are the runtime's first Dynamic.
 	Plugins map[string]map[string]any
+	// RateLimits are the processor endpoints' rate limits, per caller
+	// (the client address) and per processor, until SetDynamic replaces
+	// them; over one, a call is answered 429 "rate_limited" with
+	// Retry-After before its body is read. Default: none.
+	RateLimits RateLimits
 	// AllowPermissions lists the permissions processors may be granted.
 	AllowPermissions []string
 	// Logger receives the runtime's and the processors' logs. Default slog.Default().
@@ -251,7 +256,7 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	if err := opts.checkLimits(); err != nil {
 		return nil, err
 	}
-	dyn, err := processor.NewConfig(Dynamic{Settings: opts.Settings, Plugins: opts.Plugins})
+	dyn, err := processor.NewConfig(Dynamic{Settings: opts.Settings, Plugins: opts.Plugins, RateLimits: opts.RateLimits})
 	if err != nil {
 		return nil, fmt.Errorf("settings: %w", err)
 	}
@@ -307,6 +312,7 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	svc.Dyn.Store(dyn)
 	req := route.NewMetrics()
 	rt.srv = route.NewServer(&svc.Dyn, req, opts.RequestBodyBudget, opts.RequestBodyTimeout)
+	rt.srv.Rate.Set(opts.RateLimits)
 	rt.metrics = newMetrics(opts.Registerer, rt, req)
 	go rt.shrinkLoop(rt.bg)
 	return rt, nil

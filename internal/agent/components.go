@@ -80,7 +80,7 @@ func (a *Agent) startControl(ctx context.Context) error {
 	var err error
 	a.control, err = control.New(ctx, control.Options{
 		DataDir: cfg.DataDir, Settings: cfg.Settings, Plugins: cfg.Plugins, Pinned: cfg.PinnedSettings, CallTimeout: cfg.Limits.CallTimeout,
-		Runtime: a.rt, Level: a.level, BaseLevel: parseLevel(cfg.LogLevel),
+		RateLimits: RateLimits(cfg), Runtime: a.rt, Level: a.level, BaseLevel: parseLevel(cfg.LogLevel),
 		Commands: commands(a), Events: a.events.Record, Logger: a.log,
 		Guardrails: federation.Guardrails{ErrorRate: cfg.Federation.AlertThresholds.ErrorRate, ResponseTime: cfg.Federation.AlertThresholds.ResponseTime},
 	})

@@ -17,5 +17,12 @@ func RuntimeOptions(cfg *config.Config) runtime.Options {
 		Settings: cfg.Settings, Plugins: cfg.Plugins, AllowPermissions: cfg.AllowPermissions,
 		DrainTimeout: cfg.DrainTimeout, KeepVersions: cfg.KeepVersions,
 		RequestBodyBudget: cfg.RequestBodyBudget, RequestBodyTimeout: cfg.RequestBodyTimeout,
+		RateLimits: RateLimits(cfg),
 	}
+}
+
+// RateLimits are the rate limits cfg configures (rateLimit, rateBurst,
+// rateLimits), before the settings keys of the same names lay over them.
+func RateLimits(cfg *config.Config) runtime.RateLimits {
+	return runtime.RateLimits{Caller: cfg.RateLimit, CallerBurst: cfg.RateBurst, Plugins: cfg.RateLimits}
 }

@@ -76,6 +76,17 @@ type Config struct {
 	// RequestBodyTimeout bounds the reading of one request body
 	// (NEURON_REQUEST_BODY_TIMEOUT); see runtime.Options.RequestBodyTimeout.
 	RequestBodyTimeout time.Duration `koanf:"requestBodyTimeout"`
+	// RateLimit is the requests per second one caller (client address)
+	// may make across the processor endpoints (NEURON_RATE_LIMIT); 0, the
+	// default, is unlimited. RateBurst is how many at once
+	// (NEURON_RATE_BURST); 0 is one second's worth. RateLimits are the
+	// requests per second each processor, by name, takes across callers.
+	// The settings keys of the same names (rateLimit, rateBurst,
+	// rateLimits.NAME) override them at run time. See
+	// runtime.Options.RateLimits.
+	RateLimit  float64            `koanf:"rateLimit"`
+	RateBurst  int                `koanf:"rateBurst"`
+	RateLimits map[string]float64 `koanf:"rateLimits"`
 	// DataDir holds durable state: analytics spool, compilation cache,
 	// last good config.
 	DataDir string `koanf:"dataDir"`

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -43,6 +44,8 @@ func TestLoad_Precedence(t *testing.T) {
 		{"keepVersions", "NEURON_KEEP_VERSIONS", "", func(c *Config) any { return fmt.Sprint(c.KeepVersions) }, "3", "5", "7", ""},
 		{"requestBodyBudget", "NEURON_REQUEST_BODY_BUDGET", "", func(c *Config) any { return fmt.Sprint(c.RequestBodyBudget) }, "268435456", "2097152", "1048576", ""},
 		{"requestBodyTimeout", "NEURON_REQUEST_BODY_TIMEOUT", "", func(c *Config) any { return c.RequestBodyTimeout.String() }, "30s", "45s", "5s", ""},
+		{"rateLimit", "NEURON_RATE_LIMIT", "", func(c *Config) any { return fmt.Sprint(c.RateLimit) }, "0", "50", "20.5", ""},
+		{"rateBurst", "NEURON_RATE_BURST", "", func(c *Config) any { return fmt.Sprint(c.RateBurst) }, "0", "100", "40", ""},
 		{"spoolMaxReports", "NEURON_SPOOL_MAX_REPORTS", "", func(c *Config) any { return fmt.Sprint(c.Federation.SpoolMaxReports) }, "10000", "500", "20", ""},
 		{"dataDir", "NEURON_DATA_DIR", "data-dir", func(c *Config) any { return c.DataDir }, "./.neuron", "/file/data", "/env/data", "/flag/data"},
 		{"logLevel", "LOG_LEVEL", "log-level", func(c *Config) any { return c.LogLevel }, "info", "warn", "error", "debug"},
@@ -106,6 +109,9 @@ func TestLoad_File(t *testing.T) {
 	}
 	if cfg.File != "testdata/full.yaml" {
 		t.Errorf("File = %q", cfg.File)
+	}
+	if want := map[string]float64{"data-processor": 5, "hello": 0.5}; !maps.Equal(cfg.RateLimits, want) {
+		t.Errorf("RateLimits = %v, want %v", cfg.RateLimits, want)
 	}
 	wantPL := map[string]limits.Limits{
 		"data-processor":     {PoolMax: 3, CallTimeout: 500 * time.Millisecond},

@@ -330,6 +330,17 @@ func TestRuntimeSetting(t *testing.T) {
 		{"enableDebugMode", false, false, true, ""},
 		{"enableDebugMode", "true", nil, true, "must be true or false, not a string"},
 		{"enableDebugMode", json.Number("1"), nil, true, "must be true or false, not a number"},
+		{"rateLimit", 0, 0.0, true, ""},
+		{"rateLimit", json.Number("20.5"), 20.5, true, ""},
+		{"rateLimit", -1, nil, true, "must be from 0 to 1e+06, got -1 (requests per second; 0 is unlimited)"},
+		{"rateLimit", "20", nil, true, "must be a number, not a string"},
+		{"rateBurst", json.Number("40"), int64(40), true, ""},
+		{"rateBurst", 2e6, nil, true, "must be from 0 (one second's worth of rateLimit) to 1000000, got 2000000"},
+		{"rateBurst", 1.5, nil, true, "must be a whole number, got 1.5"},
+		{"rateLimits.hello", json.Number("0.5"), 0.5, true, ""},
+		{"rateLimits.hello", -2, nil, true, "must be from 0 to 1e+06, got -2 (requests per second the processor takes from all callers; 0 is unlimited)"},
+		{"rateLimits.", 5, nil, true, "name a processor: rateLimits.NAME"},
+		{"rateLimits", map[string]any{"hello": 5}, nil, true, "set one processor's rate as rateLimits.NAME"},
 		{"customKey", "anything", "anything", false, ""},
 		{"BatchSize", 0, 0, false, ""}, // keys are case-sensitive
 	}

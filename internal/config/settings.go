@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -20,10 +21,26 @@ const (
 	SettingTimeoutSeconds = "timeoutSeconds"
 	// SettingEnableDebugMode sets the log level to debug when true.
 	SettingEnableDebugMode = "enableDebugMode"
+	// SettingRateLimit is the requests per second one caller may make
+	// across the processor endpoints, from 0 (unlimited) to 1e6; it
+	// overrides the rateLimit key.
+	SettingRateLimit = "rateLimit"
+	// SettingRateBurst is how many requests one caller may make at once,
+	// a whole number from 0 (one second's worth) to 1e6; it overrides
+	// the rateBurst key.
+	SettingRateBurst = "rateBurst"
+	// SettingRateLimitsPrefix, followed by a processor's name, is the
+	// requests per second that processor takes across callers, from 0
+	// (unlimited) to 1e6; it overrides rateLimits.NAME.
+	SettingRateLimitsPrefix = "rateLimits."
 )
 
 // maxTimeoutSeconds bounds timeoutSeconds: an hour.
 const maxTimeoutSeconds = 3600
+
+// maxRate bounds the rate limits, as ratelimit.MaxRate (which config does
+// not import, to stay free of the request path).
+const maxRate = 1e6
 
 // RuntimeSetting validates one of the runtime's own settings keys. ok is
 // false for a key the runtime does not own. The returned value is
@@ -53,14 +70,20 @@ func RuntimeSetting(key string, v any) (norm any, ok bool, err error) {
 		}
 		return n, true, nil
 	case SettingTimeoutSeconds:
-		f, err := realNumber(v)
-		if err == nil {
-			err = inRange(f, 0, maxTimeoutSeconds, false)
+		f, err := numberIn(v, 0, maxTimeoutSeconds, false, "seconds")
+		return f, true, err
+	case SettingRateLimit:
+		f, err := numberIn(v, 0, maxRate, true, "requests per second; 0 is unlimited")
+		return f, true, err
+	case SettingRateBurst:
+		n, err := wholeNumber(v)
+		if err == nil && (n < 0 || n > maxRate) {
+			err = fmt.Errorf("must be from 0 (one second's worth of rateLimit) to %d, got %d", int64(maxRate), n)
 		}
 		if err != nil {
-			return nil, true, fmt.Errorf("%w (seconds)", err)
+			return nil, true, err
 		}
-		return f, true, nil
+		return n, true, nil
 	case SettingEnableDebugMode:
 		b, isBool := v.(bool)
 		if !isBool {
@@ -68,7 +91,30 @@ func RuntimeSetting(key string, v any) (norm any, ok bool, err error) {
 		}
 		return b, true, nil
 	}
+	if key == "rateLimits" {
+		return nil, true, errors.New("set one processor's rate as rateLimits.NAME, a number of requests per second")
+	}
+	if name, ok := strings.CutPrefix(key, SettingRateLimitsPrefix); ok {
+		if name == "" {
+			return nil, true, errors.New("name a processor: rateLimits.NAME")
+		}
+		f, err := numberIn(v, 0, maxRate, true, "requests per second the processor takes from all callers; 0 is unlimited")
+		return f, true, err
+	}
 	return v, false, nil
+}
+
+// numberIn returns v as a number in (lo, hi], or [lo, hi] when
+// loIncluded, or an error ending with unit in parentheses.
+func numberIn(v any, lo, hi float64, loIncluded bool, unit string) (any, error) {
+	f, err := realNumber(v)
+	if err == nil {
+		err = inRange(f, lo, hi, loIncluded)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w (%s)", err, unit)
+	}
+	return f, nil
 }
 
 // checkSettings checks the runtime's own keys in the settings map and

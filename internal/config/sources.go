@@ -58,6 +58,8 @@ var envVars = []binding{
 	{"NEURON_KEEP_VERSIONS", "keepVersions", "replaced versions of each processor kept for rollback (default 3)"},
 	{"NEURON_REQUEST_BODY_BUDGET", "requestBodyBudget", "bytes of request bodies held at once across all endpoints; more get 503 (default 256 MiB, at least 1 MiB)"},
 	{"NEURON_REQUEST_BODY_TIMEOUT", "requestBodyTimeout", "bound on receiving one request body; slower get 408 (default 30s)"},
+	{"NEURON_RATE_LIMIT", "rateLimit", "requests per second one client may make to processor endpoints; more get 429 (default 0: unlimited)"},
+	{"NEURON_RATE_BURST", "rateBurst", "requests one client may make at once (default 0: one second's worth of NEURON_RATE_LIMIT)"},
 	{"NEURON_DATA_DIR", "dataDir", "durable state directory (default " + defaultDataDir + ")"},
 	{"LOG_LEVEL", "logLevel", "debug, info, warn or error (default " + defaultLogLevel + ")"},
 	{"NEURON_SHUTDOWN_TIMEOUT", "shutdownTimeout", "bound on finishing in-flight calls at shutdown (default 15s)"},

@@ -69,6 +69,10 @@ type Options struct {
 	// CallTimeout is the configured call timeout, used when no update sets
 	// timeoutSeconds. Zero leaves each processor's own.
 	CallTimeout time.Duration
+	// RateLimits are the configured rate limits (rateLimit, rateBurst,
+	// rateLimits.NAME), each replaced by the settings key of the same
+	// name when one is set.
+	RateLimits runtime.RateLimits
 	// Runtime receives every applied config and experiment.
 	Runtime Target
 	// Guardrails are the default guardrails of a traffic-splitting
@@ -377,6 +381,7 @@ func (c *Controller) install(s *State) error {
 	if t, ok := settings["timeoutSeconds"]; ok {
 		d.CallTimeout = time.Duration(toFloat(t) * float64(time.Second))
 	}
+	d.RateLimits = rateLimits(c.opts.RateLimits, settings)
 	if err := c.opts.Runtime.SetDynamic(d); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}

@@ -51,8 +51,7 @@ func FuzzApply(f *testing.F) {
 		}
 		for _, d := range e.target.applied {
 			for key, v := range d.Settings {
-				if _, known := map[string]bool{"batchSize": true, "maxRetries": true, "timeoutSeconds": true,
-					"enableDebugMode": true, "region": true}[key]; !known {
+				if _, runtimeKey, _ := config.RuntimeSetting(key, nil); !runtimeKey && key != "region" {
 					t.Fatalf("applied unknown key %q = %v", key, v)
 				}
 			}

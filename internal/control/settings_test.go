@@ -108,7 +108,7 @@ func TestApply_DeclaredSettings_Errors(t *testing.T) {
 		{"pinned settings key", `{"config": {"timeoutSeconds": 20}}`,
 			`config.timeoutSeconds: pinned by the operator (pinnedSettings: timeoutSeconds in the neuron's config file)`},
 		{"a processor's key as a flat key", `{"config": {"greeting": "Hi"}}`,
-			`config.greeting: unknown key; the neuron accepts its runtime keys (batchSize, maxRetries, timeoutSeconds, enableDebugMode) and keys declared under settings or plugins.NAME in its config file: declare it there to let the federation set it; a processor's own setting is set as plugins.NAME.greeting (declared by hello)`},
+			`config.greeting: unknown key; the neuron accepts its runtime keys (batchSize, maxRetries, timeoutSeconds, enableDebugMode, rateLimit, rateBurst, rateLimits.NAME) and keys declared under settings or plugins.NAME in its config file: declare it there to let the federation set it; a processor's own setting is set as plugins.NAME.greeting (declared by hello)`},
 		{"an experiment variant", `{"experiment": {"id": "x", "plugin": "hello", "variants": [{"name": "a", "weight": 50}, {"name": "b", "weight": 50, "config": {"colour": "red"}}]}}`,
 			`experiment.variants[1].config.plugins.hello.colour: hello declares no setting "colour"`},
 		{"an experiment's config", `{"experiment": {"id": "x", "variant": "v", "config": {"plugins.hello.greeting": true}}}`,

@@ -116,7 +116,7 @@ func (v validator) setting(key string, val any) (any, error) {
 	if base, ok := v.settings[key]; ok {
 		return typed(val, base, "its declared value")
 	}
-	err := "unknown key; the neuron accepts its runtime keys (batchSize, maxRetries, timeoutSeconds, enableDebugMode) and keys declared under settings or plugins.NAME in its config file: declare it there to let the federation set it"
+	err := "unknown key; the neuron accepts its runtime keys (batchSize, maxRetries, timeoutSeconds, enableDebugMode, rateLimit, rateBurst, rateLimits.NAME) and keys declared under settings or plugins.NAME in its config file: declare it there to let the federation set it"
 	if names := v.loaded.declaring(key); len(names) > 0 {
 		err += fmt.Sprintf("; a processor's own setting is set as plugins.NAME.%s (declared by %s)", key, strings.Join(names, ", "))
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/empirefederation/neuron/internal/limits"
+	"github.com/empirefederation/neuron/internal/ratelimit"
 )
 
 // Dynamic is the part of the configuration that changes at run time: what
@@ -27,6 +28,9 @@ type Dynamic struct {
 	// timeoutSeconds is the latest configuration layer. Zero keeps each
 	// processor's own.
 	CallTimeout time.Duration
+	// RateLimits are the processor endpoints' rate limits: the request
+	// path applies them (internal/route), processors never see them.
+	RateLimits ratelimit.Limits
 }
 
 // maxCallTimeout is the longest call timeout accepted, as for Limits.
@@ -49,12 +53,16 @@ var emptyConfig = []byte("{}")
 
 // NewConfig validates d and prepares it. Every processor's configuration
 // must encode as JSON (no channels, functions, NaN or infinite numbers),
-// and the call timeout must lie in [0, 1h]. The error names every
+// the call timeout must lie in [0, 1h] and the rate limits pass their
+// ratelimit.Limits.Check. The error names every
 // offending key.
 func NewConfig(d Dynamic) (*Config, error) {
 	var errs []error
 	if d.CallTimeout < 0 || d.CallTimeout > maxCallTimeout {
 		errs = append(errs, fmt.Errorf("callTimeout %s: must be 0 (keep each processor's own) or positive and at most %s", d.CallTimeout, maxCallTimeout))
+	}
+	if err := d.RateLimits.Check(); err != nil {
+		errs = append(errs, err)
 	}
 	dyn := &Config{configs: make(map[string][]byte, len(d.Plugins))}
 	var err error
@@ -138,7 +146,8 @@ func (c *Config) Spec() Dynamic { return cloneDynamic(c.spec) }
 // cloneDynamic copies d's maps, and the maps and slices nested in them, so
 // that neither the caller nor the runtime sees the other's changes.
 func cloneDynamic(d Dynamic) Dynamic {
-	c := Dynamic{Settings: CloneMap(d.Settings), CallTimeout: d.CallTimeout}
+	c := Dynamic{Settings: CloneMap(d.Settings), CallTimeout: d.CallTimeout, RateLimits: d.RateLimits}
+	c.RateLimits.Plugins = maps.Clone(d.RateLimits.Plugins)
 	if d.Plugins != nil {
 		c.Plugins = make(map[string]map[string]any, len(d.Plugins))
 		for name, own := range d.Plugins {

@@ -60,7 +60,13 @@ type exchange struct{ status, in, out int }
 // sees retiring and goes to the snapshot that replaced its processor's. No
 // call is dropped and no lock is taken. See docs/design.md, "How does a
 // swap drain the old version?".
+//
+// A rate limit is checked first, before the body is read or a variant
+// chosen: a refused call costs no more than its answer.
 func (e *endpoint) handle(w http.ResponseWriter, r *http.Request, vars map[string]string) {
+	if e.limited(w, r) {
+		return
+	}
 	if e.split != nil {
 		e.handleSplit(w, r, vars)
 		return

@@ -18,6 +18,9 @@ type Metrics struct {
 	Requests *prometheus.CounterVec
 	Errors   *prometheus.CounterVec
 	Latency  *prometheus.HistogramVec
+	// Limited counts the requests a rate limit refused (429), by
+	// processor and by the bucket that refused them (ratelimit.Scope).
+	Limited *prometheus.CounterVec
 	// unclaimed is the traffic no processor claimed (404, 405).
 	unclaimed processor.Counters
 }
@@ -40,6 +43,10 @@ func NewMetrics() *Metrics {
 			Name: "neuron_request_duration_seconds", Help: "Time from receiving a request to writing its response.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, endpointLabels),
+		Limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "neuron_rate_limited_total",
+			Help: "Processor calls refused 429 rate_limited, by processor and by the limit that refused them: scope caller (rateLimit, per client) or plugin (rateLimits.NAME, across clients).",
+		}, []string{"plugin", "scope"}),
 	}
 }
 
@@ -53,7 +60,8 @@ type endpointMetrics struct {
 	requests *prometheus.CounterVec // curried down to the status label
 	errors   *prometheus.CounterVec // curried down to the code label
 	latency  prometheus.Observer
-	byStatus sync.Map // int → prometheus.Counter
+	limited  *prometheus.CounterVec // curried down to the scope label
+	byStatus sync.Map               // int → prometheus.Counter
 	traffic  *processor.Counters
 }
 
@@ -68,6 +76,7 @@ func (m *Metrics) endpoint(t *processor.Counters, labels ...string) *endpointMet
 		requests: m.Requests.MustCurryWith(l),
 		errors:   m.Errors.MustCurryWith(l),
 		latency:  m.Latency.With(l),
+		limited:  m.Limited.MustCurryWith(prometheus.Labels{"plugin": labels[0]}),
 		traffic:  t,
 	}
 }

@@ -6,7 +6,14 @@ import (
 	"time"
 
 	"github.com/empirefederation/neuron/internal/processor"
+	"github.com/empirefederation/neuron/internal/ratelimit"
 )
+
+// MaxCallers is how many callers' rate limit buckets a Server keeps at
+// most (about 200 bytes each, 13 MiB in all): past it, a new caller
+// replaces one that has refilled or was used least recently (see
+// internal/ratelimit).
+const MaxCallers = 65536
 
 // Server is the request path's state that outlives its snapshots: the
 // snapshot serving now, whether the neuron drains, the budget of request
@@ -22,6 +29,9 @@ type Server struct {
 	Dyn *atomic.Pointer[processor.Config]
 	// Metrics are the request path's series and the unclaimed traffic.
 	Metrics *Metrics
+	// Rate holds the rate limits' buckets; a processor call takes a
+	// token from it before anything else (see endpoint.limited).
+	Rate *ratelimit.Limiter
 
 	bodies      bodyBudget
 	bodyTimeout time.Duration
@@ -29,9 +39,10 @@ type Server struct {
 
 // NewServer returns a Server serving nothing (every request gets 404),
 // whose request bodies hold at most bodyBudget bytes at once and must
-// arrive within bodyTimeout of their headers.
+// arrive within bodyTimeout of their headers, limiting no rate until
+// Rate.Set.
 func NewServer(dyn *atomic.Pointer[processor.Config], m *Metrics, bodyBudget int64, bodyTimeout time.Duration) *Server {
-	srv := &Server{Dyn: dyn, Metrics: m, bodyTimeout: bodyTimeout}
+	srv := &Server{Dyn: dyn, Metrics: m, bodyTimeout: bodyTimeout, Rate: ratelimit.New(MaxCallers)}
 	srv.bodies.max = bodyBudget
 	srv.Current.Store(srv.Empty())
 	return srv
