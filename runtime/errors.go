@@ -26,6 +26,8 @@ const (
 	CodeNotFound         = route.CodeNotFound         // 404: no endpoint has this path
 	CodeMethodNotAllowed = route.CodeMethodNotAllowed // 405: the path exists for other methods
 	CodeBadRequest       = route.CodeBadRequest       // 400: the request could not be read
+	CodeUnauthorized     = route.CodeUnauthorized     // 401: no bearer token, or one refused (Options.Callers)
+	CodeForbidden        = route.CodeForbidden        // 403: the token lacks the endpoint's scopes
 )
 
 // CallError is a failed processor call: the HTTP status and code the

@@ -23,11 +23,15 @@ type endpoint struct {
 	p *processor.Version
 	// srv is the server whose request state the call reads: draining,
 	// the current snapshot, the body budget, the run-time configuration.
-	srv     *Server
-	route   abi.Endpoint
-	vars    []string // path variable names in route order
-	fn      int      // index into instance.handlers
-	plugin  []string // X-Neuron-Plugin value: NAME@VERSION
+	srv    *Server
+	route  abi.Endpoint
+	vars   []string // path variable names in route order
+	fn     int      // index into instance.handlers
+	plugin []string // X-Neuron-Plugin value: NAME@VERSION
+	// headers are the request headers forwarded to the guest: its
+	// version's, without Authorization when the server verifies tokens
+	// (a processor sees who calls, never the token).
+	headers []string
 	metrics *endpointMetrics
 	// split, when not nil, is the experiment splitting this endpoint's
 	// calls between variants; see handleSplit.
@@ -61,6 +65,9 @@ type exchange struct{ status, in, out int }
 // call is dropped and no lock is taken. See docs/design.md, "How does a
 // swap drain the old version?".
 func (e *endpoint) handle(w http.ResponseWriter, r *http.Request, vars map[string]string) {
+	if !e.admit(w, r) {
+		return
+	}
 	if e.split != nil {
 		e.handleSplit(w, r, vars)
 		return
@@ -168,7 +175,7 @@ func (e *endpoint) encode(w http.ResponseWriter, r *http.Request, vars map[strin
 			req.Vars[i] = abi.Pair{Name: name, Value: vars[name]}
 		}
 	}
-	for _, name := range e.p.Headers {
+	for _, name := range e.headers {
 		for _, v := range r.Header[name] {
 			req.Header = append(req.Header, abi.Pair{Name: name, Value: v})
 		}

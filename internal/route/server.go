@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/empirefederation/neuron/internal/auth"
 	"github.com/empirefederation/neuron/internal/processor"
 )
 
@@ -22,6 +23,9 @@ type Server struct {
 	Dyn *atomic.Pointer[processor.Config]
 	// Metrics are the request path's series and the unclaimed traffic.
 	Metrics *Metrics
+	// Callers, when not nil, verifies the callers of every endpoint that
+	// is not public (see endpoint.admit); nil takes calls from anyone.
+	Callers *auth.Verifier
 
 	bodies      bodyBudget
 	bodyTimeout time.Duration
@@ -29,9 +33,10 @@ type Server struct {
 
 // NewServer returns a Server serving nothing (every request gets 404),
 // whose request bodies hold at most bodyBudget bytes at once and must
-// arrive within bodyTimeout of their headers.
-func NewServer(dyn *atomic.Pointer[processor.Config], m *Metrics, bodyBudget int64, bodyTimeout time.Duration) *Server {
-	srv := &Server{Dyn: dyn, Metrics: m, bodyTimeout: bodyTimeout}
+// arrive within bodyTimeout of their headers, and whose callers callers
+// verifies (nil: anyone may call).
+func NewServer(dyn *atomic.Pointer[processor.Config], m *Metrics, bodyBudget int64, bodyTimeout time.Duration, callers *auth.Verifier) *Server {
+	srv := &Server{Dyn: dyn, Metrics: m, bodyTimeout: bodyTimeout, Callers: callers}
 	srv.bodies.max = bodyBudget
 	srv.Current.Store(srv.Empty())
 	return srv
