@@ -36,7 +36,7 @@ func (e *endpoint) admit(w http.ResponseWriter, r *http.Request) bool {
 			challenge += `, error="invalid_token", error_description="` + quoteSafe(err.Error()) + `"`
 		}
 		w.Header().Set("WWW-Authenticate", challenge)
-		cerr = &guest.CallError{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Msg: err.Error() + "; send Authorization: Bearer TOKEN", Err: err}
+		cerr = &guest.CallError{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Msg: err.Error() + "; send Authorization: Bearer TOKEN"}
 	case !c.HasScopes(e.route.Scopes):
 		scope := strings.Join(e.route.Scopes, " ")
 		w.Header().Set("WWW-Authenticate", `Bearer realm="`+realm+`", error="insufficient_scope", scope="`+quoteSafe(scope)+`"`)

@@ -217,7 +217,7 @@ func (e *endpoint) fail(w http.ResponseWriter, r *http.Request, cerr *guest.Call
 // load shedding and departed clients are routine.
 func errorLevel(cerr *guest.CallError) slog.Level {
 	switch cerr.Code {
-	case CodeClientClosed, CodeBodyTooLarge, CodeBadRequest, CodeBodyTimeout:
+	case CodeClientClosed, CodeBodyTooLarge, CodeBadRequest, CodeBodyTimeout, CodeUnauthorized, CodeForbidden:
 		return slog.LevelDebug
 	case CodeOverloaded, CodeBodyBudget, CodeUnavailable, guest.CodeWorkerRestarted, guest.CodeUnloaded, CodeDraining:
 		return slog.LevelWarn
