@@ -127,3 +127,40 @@ func TestCallers(t *testing.T) {
 		})
 	}
 }
+
+// A processor reads who calls through the caller host function
+// (sdk.Request.Caller): the token's subject and scopes once verified,
+// no one on a public endpoint called without a token. Its manifest's
+// scopes (sdk.HandleRoute) are enforced before it runs.
+func TestCallers_GuestSeesTheCaller(t *testing.T) {
+	v, err := auth.New(context.Background(), auth.Config{Issuer: "https://issuer.test", Audience: "neuron", Secret: callerSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := startEnv(t, runtime.Options{Callers: v}, guests(t, "whoami"))
+	type who struct {
+		Verified bool
+		Subject  string
+		Scopes   []string
+	}
+	ask := func(path string, header ...string) (int, who) {
+		r := e.get(path, header...)
+		var w who
+		if r.status == http.StatusOK {
+			if err := json.Unmarshal(r.body, &w); err != nil {
+				t.Fatalf("%s: %v", r.body, err)
+			}
+		}
+		return r.status, w
+	}
+	if status, w := ask("/t/whoami", "Authorization", "Bearer "+token(t, "client-7", "read write", nil)); status != 200 ||
+		!w.Verified || w.Subject != "client-7" || strings.Join(w.Scopes, " ") != "read write" {
+		t.Errorf("with a token: %d %+v", status, w)
+	}
+	if status, _ := ask("/t/whoami", "Authorization", "Bearer "+token(t, "client-7", "write", nil)); status != http.StatusForbidden {
+		t.Errorf("without the scope read: %d, want 403", status)
+	}
+	if status, w := ask("/t/whoami/public"); status != 200 || w.Verified || w.Subject != "" {
+		t.Errorf("public, no token: %d %+v", status, w)
+	}
+}

@@ -1,9 +1,11 @@
 package route
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 
+	"github.com/empirefederation/neuron/internal/auth"
 	"github.com/empirefederation/neuron/internal/guest"
 )
 
@@ -19,13 +21,14 @@ const realm = "neuron"
 // admit decides whether r may call e, when the server authenticates its
 // callers (Server.Callers): a public endpoint takes calls without a
 // token, any other needs a token the verifier accepts that grants the
-// endpoint's scopes. A refused call is answered here (401 or 403, with
-// WWW-Authenticate as RFC 6750 says) before its body is read or a guest
-// runs, and counted like any failed call.
-func (e *endpoint) admit(w http.ResponseWriter, r *http.Request) bool {
+// endpoint's scopes. It returns the verified caller as the guest reads it
+// (abi.FuncCaller's JSON; nil for none). A refused call is answered here
+// (401 or 403, with WWW-Authenticate as RFC 6750 says) before its body is
+// read or a guest runs, and counted like any failed call.
+func (e *endpoint) admit(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	v := e.srv.Callers
 	if v == nil || e.route.Public && r.Header.Get("Authorization") == "" {
-		return true
+		return nil, true
 	}
 	c, err := v.FromRequest(r)
 	var cerr *guest.CallError
@@ -43,10 +46,23 @@ func (e *endpoint) admit(w http.ResponseWriter, r *http.Request) bool {
 		cerr = &guest.CallError{Status: http.StatusForbidden, Code: CodeForbidden,
 			Msg: "the token does not grant the scopes this endpoint requires: " + scope}
 	default:
-		return true
+		return callerJSON(c), true
 	}
 	e.metrics.observe(exchange{status: cerr.Status, out: e.fail(w, r, cerr)}, 0)
-	return false
+	return nil, false
+}
+
+// callerJSON is c as abi.FuncCaller gives it to the guest.
+func callerJSON(c auth.Caller) []byte {
+	scopes := c.Scopes
+	if scopes == nil {
+		scopes = []string{}
+	}
+	b, _ := json.Marshal(struct {
+		Subject string   `json:"subject"`
+		Scopes  []string `json:"scopes"`
+	}{c.Subject, scopes}) // strings only: cannot fail
+	return b
 }
 
 // quoteSafe keeps s inside a quoted-string of a header: no quotes,

@@ -132,7 +132,7 @@ func (s *Snapshot) splitRoute(x *Experiment, e *endpoint) *splitRoute {
 // variant, serves the call with the variant's endpoint and config, and
 // observes it. A "json:" sticky key needs the body first: it is read here
 // (within the body limit) and handed on as the request's body.
-func (e *endpoint) handleSplit(w http.ResponseWriter, r *http.Request, vars map[string]string) {
+func (e *endpoint) handleSplit(w http.ResponseWriter, r *http.Request, vars map[string]string, caller []byte) {
 	sr := e.split
 	split := sr.x.Split
 	var body []byte
@@ -157,7 +157,7 @@ func (e *endpoint) handleSplit(w http.ResponseWriter, r *http.Request, vars map[
 	ve, served := sr.eps[v], sr.served[v]
 	w.Header()[HeaderVariant] = sr.x.header[served]
 	start := time.Now()
-	status := ve.run(w, r, vars, sr.x.config(served, ve.srv.Dyn.Load(), ve.p.Name()))
+	status := ve.run(w, r, vars, sr.x.config(served, ve.srv.Dyn.Load(), ve.p.Name()), caller)
 	if status <= 0 { // rerouted to a newer snapshot, which observed it
 		return
 	}

@@ -65,21 +65,23 @@ type exchange struct{ status, in, out int }
 // call is dropped and no lock is taken. See docs/design.md, "How does a
 // swap drain the old version?".
 func (e *endpoint) handle(w http.ResponseWriter, r *http.Request, vars map[string]string) {
-	if !e.admit(w, r) {
+	caller, ok := e.admit(w, r)
+	if !ok {
 		return
 	}
 	if e.split != nil {
-		e.handleSplit(w, r, vars)
+		e.handleSplit(w, r, vars, caller)
 		return
 	}
-	e.run(w, r, vars, nil)
+	e.run(w, r, vars, nil, caller)
 }
 
 // run serves r with the path variables vars, the call seeing configuration
-// cfg (nil for its processor's own). It returns the status answered, or 0
+// cfg (nil for its processor's own) and caller (JSON, nil for none: see
+// admit). It returns the status answered, or 0
 // when no processor of this snapshot ran it (draining, or it went to a
 // newer snapshot, which counted it).
-func (e *endpoint) run(w http.ResponseWriter, r *http.Request, vars map[string]string, cfg []byte) int {
+func (e *endpoint) run(w http.ResponseWriter, r *http.Request, vars map[string]string, cfg, caller []byte) int {
 	p := e.p
 	if e.srv.Draining.Load() {
 		serveDraining(w, e.metrics)
@@ -99,7 +101,7 @@ func (e *endpoint) run(w http.ResponseWriter, r *http.Request, vars map[string]s
 	defer putBuffer(outBuf)
 	held := heldBody{budget: &e.srv.bodies}
 	defer held.release() // the body is in inBuf until the call ends
-	x, cerr := e.serve(w, r, vars, cfg, inBuf, outBuf, &held, start)
+	x, cerr := e.serve(w, r, vars, cfg, caller, inBuf, outBuf, &held, start)
 	if cerr != nil {
 		x.status, x.out = cerr.Status, e.fail(w, r, cerr)
 	}
@@ -116,7 +118,7 @@ func putBuffer(b *[]byte) {
 
 // serve runs one call and writes its response. It returns what it wrote,
 // or the error to answer with and the body bytes it read.
-func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, vars map[string]string, cfg []byte, inBuf, outBuf *[]byte,
+func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, vars map[string]string, cfg, caller []byte, inBuf, outBuf *[]byte,
 	held *heldBody, start time.Time) (exchange, *guest.CallError) {
 	p := e.p
 	var x exchange
@@ -134,8 +136,10 @@ func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, vars map[string
 		return x, poolError(err, p.ID())
 	}
 	in.SetCallConfig(cfg)
+	in.SetCallCaller(caller)
 	resp, cerr := in.Call(e.fn, msg, timeout, p.Limits.MaxResponseBytes, *outBuf)
 	in.SetCallConfig(nil)
+	in.SetCallCaller(nil)
 	p.Checkin(in, cerr)
 	if cerr != nil {
 		return x, cerr
