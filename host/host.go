@@ -77,6 +77,7 @@ func NewBuilder(r wazero.Runtime, env Env) wazero.HostModuleBuilder {
 	export(b, abi.FuncConfig, configFunc(env), []api.ValueType{i32, i32}, []api.ValueType{i32})
 	export(b, abi.FuncMetricAdd, metricAddFunc(env), []api.ValueType{i32, i32, f64}, []api.ValueType{i32})
 	export(b, abi.FuncEventEmit, eventEmitFunc(env), []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32})
+	export(b, abi.FuncCaller, callerFunc(), []api.ValueType{i32, i32}, []api.ValueType{i32})
 	return b
 }
 

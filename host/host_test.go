@@ -229,6 +229,7 @@ func TestInstantiate(t *testing.T) {
 		abi.FuncConfig:    {{i32, i32}, {i32}},
 		abi.FuncMetricAdd: {{i32, i32, f64}, {i32}},
 		abi.FuncEventEmit: {{i32, i32, i32, i32}, {i32}},
+		abi.FuncCaller:    {{i32, i32}, {i32}},
 	}
 	if len(defs) != len(want) {
 		t.Errorf("%s exports %d functions, want %d", abi.ImportModule, len(defs), len(want))

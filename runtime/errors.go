@@ -28,6 +28,8 @@ const (
 	CodeMethodNotAllowed = route.CodeMethodNotAllowed // 405: the path exists for other methods
 	CodeBadRequest       = route.CodeBadRequest       // 400: the request could not be read
 	CodeRateLimited      = route.CodeRateLimited      // 429: the caller's or the processor's rate limit (Options.RateLimits) refused the call
+	CodeUnauthorized     = route.CodeUnauthorized     // 401: no bearer token, or one refused (Options.Callers)
+	CodeForbidden        = route.CodeForbidden        // 403: the token lacks the endpoint's scopes
 )
 
 // RateLimits are the rate limits of the processor endpoints (Options,

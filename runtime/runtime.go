@@ -55,6 +55,7 @@ import (
 	"github.com/tetratelabs/wazero"
 
 	"github.com/empirefederation/neuron/internal/archive"
+	"github.com/empirefederation/neuron/internal/auth"
 	"github.com/empirefederation/neuron/internal/codecache"
 	"github.com/empirefederation/neuron/internal/limits"
 	"github.com/empirefederation/neuron/internal/modfile"
@@ -133,6 +134,12 @@ type Options struct {
 	// answered 408 "body_timeout" and its connection closed. Default
 	// limits.DefaultRequestBodyTimeout.
 	RequestBodyTimeout time.Duration
+	// Callers, when not nil, verifies the bearer token of every call of
+	// an endpoint its manifest does not mark public: a call without a
+	// token, or with one refused, is answered 401, one whose token lacks
+	// the endpoint's scopes 403, before its body is read or a guest runs.
+	// Nil takes calls from anyone.
+	Callers *auth.Verifier
 }
 
 // PreparedModules is a cache of modules prepared for compiling (checked
@@ -311,7 +318,7 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	}
 	svc.Dyn.Store(dyn)
 	req := route.NewMetrics()
-	rt.srv = route.NewServer(&svc.Dyn, req, opts.RequestBodyBudget, opts.RequestBodyTimeout)
+	rt.srv = route.NewServer(&svc.Dyn, req, opts.RequestBodyBudget, opts.RequestBodyTimeout, opts.Callers)
 	rt.srv.Rate.Set(opts.RateLimits)
 	rt.metrics = newMetrics(opts.Registerer, rt, req)
 	go rt.shrinkLoop(rt.bg)

@@ -19,6 +19,15 @@ func init() {
 	sdk.Handle("POST /sum", "Adds numbers", sum)
 	sdk.Handle("GET /greeting", "Greets with the configured word", greeting)
 	sdk.Handle("POST /orders", "Takes an order", order)
+	sdk.HandleRoute("GET /me", sdk.Route{Description: "Says who calls", Scopes: []string{"profile"}}, me)
+}
+
+func me(r *sdk.Request) sdk.Response {
+	c, ok := r.Caller()
+	if !ok {
+		return sdk.Error(401, "no verified caller")
+	}
+	return sdk.JSON(200, map[string]any{"subject": c.Subject, "canWrite": c.HasScope("orders:write")})
 }
 
 func hello(r *sdk.Request) sdk.Response {
@@ -179,4 +188,16 @@ func ExampleSelfTest() {
 	defer sdk.SelfTest(nil)
 	fmt.Println(sdktest.SelfTest())
 	// Output: <nil>
+}
+
+// An endpoint may require scopes of its caller's token (HandleRoute; the
+// neuron refuses a call without them before the handler runs), and the
+// handler reads who calls. sdktest.SetCaller plays the neuron's verified
+// caller.
+func ExampleRequest_Caller() {
+	sdktest.SetCaller("billing", "profile", "orders:write")
+	defer sdktest.SetCaller("")
+	r := sdktest.Call("GET", "/me", "")
+	fmt.Println(r.Status, string(r.Body))
+	// Output: 200 {"canWrite":true,"subject":"billing"}
 }

@@ -33,8 +33,20 @@ type Info struct {
 type HandlerFunc func(*Request) Response
 
 type route struct {
-	method, path, description string
-	h                         HandlerFunc
+	method, path string
+	Route
+	h HandlerFunc
+}
+
+// Route is what HandleRoute declares of an endpoint beyond its pattern.
+type Route struct {
+	Description string
+	// Public endpoints take calls without a token when the neuron
+	// authenticates its callers.
+	Public bool
+	// Scopes are what a caller's token must grant, every one, when the
+	// neuron authenticates its callers (see Request.Caller).
+	Scopes []string
 }
 
 // registry is what Register, Handle and SelfTest declare. The package has one
@@ -69,7 +81,14 @@ func Register(info Info) { reg.register(info) }
 //
 // Handle panics on a malformed pattern, a nil handler or a pattern declared
 // twice.
-func Handle(pattern, description string, h HandlerFunc) { reg.handle(pattern, description, h) }
+func Handle(pattern, description string, h HandlerFunc) {
+	reg.handle(pattern, Route{Description: description}, h)
+}
+
+// HandleRoute is Handle with the endpoint's access: public, or the scopes
+// a caller needs. The neuron refuses a call without them before the
+// processor runs; Request.Caller says who called.
+func HandleRoute(pattern string, r Route, h HandlerFunc) { reg.handle(pattern, r, h) }
 
 // SelfTest sets a check the host runs on a new instance before the processor
 // takes traffic, such as processing a known input. A non-nil error keeps this
@@ -90,7 +109,7 @@ func (g *registry) register(info Info) {
 	g.info, g.set, g.manifest = info, true, nil
 }
 
-func (g *registry) handle(pattern, description string, h HandlerFunc) {
+func (g *registry) handle(pattern string, r Route, h HandlerFunc) {
 	method, path, ok := strings.Cut(pattern, " ")
 	switch {
 	case !ok || !isMethod(method) || !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \t"):
@@ -100,7 +119,7 @@ func (g *registry) handle(pattern, description string, h HandlerFunc) {
 	case g.lookup(method, path) != nil:
 		panic("sdk: Handle: " + pattern + " declared twice")
 	}
-	g.routes = append(g.routes, route{method: method, path: path, description: description, h: h})
+	g.routes = append(g.routes, route{method: method, path: path, Route: r, h: h})
 	g.manifest = nil
 }
 
@@ -142,7 +161,8 @@ func (g *registry) manifestJSON() []byte {
 		Endpoints:    make([]abi.Endpoint, len(g.routes)),
 	}
 	for i, r := range g.routes {
-		m.Endpoints[i] = abi.Endpoint{Method: r.method, Path: r.path, Export: abi.DefaultHandlerExport, Description: r.description}
+		m.Endpoints[i] = abi.Endpoint{Method: r.method, Path: r.path, Export: abi.DefaultHandlerExport, Description: r.Description,
+			Public: r.Public, Scopes: r.Scopes}
 	}
 	b, err := json.Marshal(m)
 	if err != nil { // Limits cannot fail, and register checked Settings

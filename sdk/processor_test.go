@@ -15,8 +15,8 @@ func TestRegistry_Manifest(t *testing.T) {
 	var g registry
 	g.register(Info{Name: "p", Version: "1.2.3", Description: "d", Capabilities: []string{"c"},
 		Headers: []string{"X-Key"}, Limits: abi.Limits{PoolMax: 2}, Settings: map[string]any{"greeting": "hi", "max": 3, "on": true}})
-	g.handle("GET /a/{id}", "get a", ok)
-	g.handle("POST /a", "", ok)
+	g.handle("GET /a/{id}", Route{Description: "get a"}, ok)
+	g.handle("POST /a", Route{Description: ""}, ok)
 	var m abi.Manifest
 	if err := json.Unmarshal(g.manifestJSON(), &m); err != nil {
 		t.Fatal(err)
@@ -31,7 +31,7 @@ func TestRegistry_Manifest(t *testing.T) {
 	if string(got) != string(wantJSON) {
 		t.Errorf("manifest\n got %s\nwant %s", got, wantJSON)
 	}
-	g.handle("GET /b", "", ok) // a change invalidates the cached encoding
+	g.handle("GET /b", Route{Description: ""}, ok) // a change invalidates the cached encoding
 	if !strings.Contains(string(g.manifestJSON()), `"/b"`) {
 		t.Errorf("manifest not updated: %s", g.manifestJSON())
 	}
@@ -52,14 +52,14 @@ func TestRegistry_Errors(t *testing.T) {
 		{"settings not JSON", func(g *registry) {
 			g.register(Info{Name: "a", Version: "1", Settings: map[string]any{"ratio": math.NaN()}})
 		}, "Settings must encode as JSON"},
-		{"no method", func(g *registry) { g.handle("/a", "", ok) }, `is not "METHOD /path"`},
-		{"lower-case method", func(g *registry) { g.handle("get /a", "", ok) }, `is not "METHOD /path"`},
-		{"relative path", func(g *registry) { g.handle("GET a", "", ok) }, `is not "METHOD /path"`},
-		{"two spaces", func(g *registry) { g.handle("GET  /a", "", ok) }, `is not "METHOD /path"`},
-		{"nil handler", func(g *registry) { g.handle("GET /a", "", nil) }, "nil handler"},
+		{"no method", func(g *registry) { g.handle("/a", Route{Description: ""}, ok) }, `is not "METHOD /path"`},
+		{"lower-case method", func(g *registry) { g.handle("get /a", Route{Description: ""}, ok) }, `is not "METHOD /path"`},
+		{"relative path", func(g *registry) { g.handle("GET a", Route{Description: ""}, ok) }, `is not "METHOD /path"`},
+		{"two spaces", func(g *registry) { g.handle("GET  /a", Route{Description: ""}, ok) }, `is not "METHOD /path"`},
+		{"nil handler", func(g *registry) { g.handle("GET /a", Route{Description: ""}, nil) }, "nil handler"},
 		{"duplicate", func(g *registry) {
-			g.handle("GET /a", "", ok)
-			g.handle("GET /a", "", ok)
+			g.handle("GET /a", Route{Description: ""}, ok)
+			g.handle("GET /a", Route{Description: ""}, ok)
 		}, "declared twice"},
 	}
 	for _, tc := range tests {
@@ -78,11 +78,11 @@ func TestRegistry_Errors(t *testing.T) {
 func TestRegistry_Serve(t *testing.T) {
 	var g registry
 	g.register(Info{Name: "p", Version: "1"})
-	g.handle("GET /items/{id}", "", func(r *Request) Response {
+	g.handle("GET /items/{id}", Route{Description: ""}, func(r *Request) Response {
 		return Text(201, r.Method+" "+r.Path+" "+r.Route+" "+r.Var("id")+" "+r.Query("q")+" "+
 			r.Header("content-type")+" "+string(r.Body))
 	})
-	g.handle("POST /items/{id}", "", func(*Request) Response { return Response{} })
+	g.handle("POST /items/{id}", Route{Description: ""}, func(*Request) Response { return Response{} })
 	tests := []struct {
 		name       string
 		req        []byte
@@ -173,7 +173,7 @@ func TestAlloc(t *testing.T) {
 func BenchmarkServe(b *testing.B) {
 	var g registry
 	g.register(Info{Name: "p", Version: "1"})
-	g.handle("GET /hello/{name}", "", func(r *Request) Response {
+	g.handle("GET /hello/{name}", Route{Description: ""}, func(r *Request) Response {
 		return Text(200, r.Var("name"))
 	})
 	msg := enc(abi.Request{Method: "GET", Path: "/hello/ada", Route: "/hello/{name}",

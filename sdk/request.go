@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/empirefederation/neuron/sdk/abi"
+	"github.com/empirefederation/neuron/sdk/internal/hostcall"
 )
 
 // Request is an HTTP request as the host passes it to a handler.
@@ -103,3 +104,46 @@ type bodyError struct{ err error }
 
 func (e *bodyError) Error() string { return "request body: " + e.err.Error() }
 func (e *bodyError) Unwrap() error { return e.err }
+
+// Caller is who calls, as the neuron verified the caller's bearer token:
+// the token's subject and the scopes it grants. The token itself never
+// reaches a processor.
+type Caller struct {
+	Subject string   `json:"subject"`
+	Scopes  []string `json:"scopes"`
+}
+
+// HasScope reports whether the caller was granted scope.
+func (c Caller) HasScope(scope string) bool {
+	for _, s := range c.Scopes {
+		if s == scope {
+			return true
+		}
+	}
+	return false
+}
+
+// Caller returns who makes this request, and false when the neuron
+// verified no one: it does not authenticate callers (auth.mode none), or
+// the endpoint is public and no token came. Endpoints that are not public
+// are only called with a verified caller when the neuron authenticates.
+func (r *Request) Caller() (Caller, bool) {
+	var buf [256]byte
+	b := buf[:0]
+	for range 3 {
+		n := hostcall.Caller(b[:cap(b)])
+		switch {
+		case n < 0:
+			return Caller{}, false
+		case int(n) > cap(b):
+			b = make([]byte, 0, n)
+			continue
+		}
+		var c Caller
+		if json.Unmarshal(b[:n], &c) != nil || c.Subject == "" {
+			return Caller{}, false
+		}
+		return c, true
+	}
+	return Caller{}, false
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/empirefederation/neuron/federation"
+	"github.com/empirefederation/neuron/internal/auth"
 	"github.com/empirefederation/neuron/internal/config"
 	"github.com/empirefederation/neuron/internal/control"
 	"github.com/empirefederation/neuron/internal/devfed"
@@ -54,6 +55,7 @@ type Agent struct {
 	started  time.Time
 	life     lifecycle.Group
 	rt       *runtime.Runtime
+	tokens   *auth.Issuer // the token endpoint: nil without auth.clients
 	server   *http.Server
 	listener net.Listener
 	conns    atomic.Int64

@@ -26,6 +26,10 @@ func (a *Agent) startRuntime(ctx context.Context) error {
 	opts := RuntimeOptions(a.cfg)
 	opts.Logger, opts.Registerer, opts.Events = a.log, a.reg, a.runtimeEvent
 	var err error
+	// The JWKS is fetched until the agent stops, not until Start returns.
+	if opts.Callers, a.tokens, err = callers(context.WithoutCancel(ctx), a.cfg); err != nil {
+		return err
+	}
 	a.rt, err = runtime.New(ctx, opts)
 	return err
 }
@@ -101,11 +105,16 @@ func (a *Agent) serve(context.Context) error {
 		Runtime: a.rt, System: a.system, Dependencies: a.dependencies,
 		Connections: func() int { return int(a.conns.Load()) }, ConfigVersion: a.control.Version, Events: a.events, Draining: a.rt.Draining,
 	})
+	var tokens http.Handler // a nil *auth.Issuer must stay a nil Handler
+	if a.tokens != nil {
+		tokens = a.tokens
+	}
 	a.server = &http.Server{
 		Handler: serve.Handler(a.rt, a.reg, serve.Options{
 			Started: a.started, Dependencies: a.health,
 			Draining: func() bool { return a.reporter.Phase() != "" || a.rt.Draining() },
 			Update:   a.control.Handler(a.token),
+			Token:    tokens,
 		}),
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,

@@ -176,7 +176,7 @@ func registration(cfg *config.Config, addr net.Addr, host sysmetrics.HostInfo) f
 	return federation.Registration{
 		NeuronID: cfg.ID, Name: cfg.Name, Type: f.Type, Language: "wasm", Version: cfg.BuildVersion,
 		BaseURL: baseURL, HealthcheckEndpoint: "/health",
-		Authentication:       federation.Authentication{Type: "none"}, // processor endpoints take no caller credentials yet (docs/security.md)
+		Authentication:       authentication(cfg),
 		Capabilities:         f.Capabilities,
 		Dependencies:         deps,
 		ResourceRequirements: res,

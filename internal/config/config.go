@@ -129,6 +129,8 @@ type Config struct {
 	// defaults and checks each with package probe's own checks, so the
 	// list goes to probe.Start as it is.
 	Dependencies []probe.Dependency `koanf:"dependencies"`
+	// Auth is how callers of processor endpoints authenticate.
+	Auth Auth `koanf:"auth"`
 	// File is the YAML file that was read, or "" when there was none.
 	File string `koanf:"-"`
 	// BuildVersion is the neuron binary's version, reported in

@@ -107,6 +107,7 @@ var schema = &node{fields: map[string]*node{
 	"allowPermissions": {leaf: list(checkPermission)},
 	"pluginHosts":      {leaf: list(checkHost)},
 	"dependencies":     dependenciesSchema,
+	"auth":             authSchema,
 }}
 
 // layer is one source of configuration, before checking: a nested map and

@@ -84,6 +84,12 @@ var envVars = []binding{
 	{"NEURON_POOL_QUEUE", "limits.poolQueue", "default callers that may wait for an instance"},
 	{"NEURON_START_TIMEOUT", "limits.startTimeout", "bound on starting an instance (_initialize, probe, self-test) (default " + limits.Default().StartTimeout.String() + ")"},
 	{"NEURON_ALLOW_PERMISSIONS", "allowPermissions", "comma-separated: filesystem, environment"},
+	{"NEURON_AUTH_MODE", "auth.mode", "callers of processor endpoints: none (default) or jwt"},
+	{"NEURON_AUTH_ISSUER", "auth.issuer", "the iss callers' tokens must carry (default: the base URL)"},
+	{"NEURON_AUTH_AUDIENCE", "auth.audience", "the aud callers' tokens must carry (default: the neuron id)"},
+	{"NEURON_AUTH_SECRET_FILE", "auth.secretFile", "file of the HS256 shared secret (32 bytes or more)"},
+	{"NEURON_AUTH_PUBLIC_KEYS", "auth.publicKeys", "comma-separated PEM files of the issuer's public keys (RS256, ES256, EdDSA)"},
+	{"NEURON_AUTH_JWKS_URL", "auth.jwksUrl", "URL of the issuer's JWK Set"},
 	{"NEURON_PLUGIN_HOSTS", "pluginHosts", "comma-separated hosts (host or host:port) load_plugin may download from; empty: any"},
 }
 
@@ -132,6 +138,7 @@ func defaultsLayer() layer {
 			},
 			"limits":    limits.Default().Map(),
 			"maxLimits": limits.DefaultMax().Map(),
+			"auth":      map[string]any{"mode": AuthNone, "leeway": defaultAuthLeeway, "tokenTTL": defaultAuthTokenTTL},
 		},
 		where: func(string) string { return "defaults" },
 	}

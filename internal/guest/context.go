@@ -30,10 +30,16 @@ type Context struct {
 	// experiment variant's. Set before the call and cleared after it by
 	// the one caller holding the instance.
 	cfg []byte
+	// caller, when not nil, is who calls, as JSON, for the caller host
+	// function; set and cleared like cfg.
+	caller []byte
 }
 
 // CallConfig implements host.CallConfigurer.
 func (c *Context) CallConfig() []byte { return c.cfg }
+
+// CallCaller implements host.CallerIdentifier.
+func (c *Context) CallCaller() []byte { return c.caller }
 
 // Why an instance was stopped. Only the first reason counts: stopping is
 // for good.

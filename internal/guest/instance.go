@@ -212,6 +212,11 @@ func (in *Instance) Close(ctx context.Context) {
 // instance sets it, around its call.
 func (in *Instance) SetCallConfig(cfg []byte) { in.ctx.cfg = cfg }
 
+// SetCallCaller makes caller (JSON, see abi.FuncCaller) who the next
+// calls see through the caller host function, until it is set back to
+// nil. Only the caller holding the instance sets it, around its call.
+func (in *Instance) SetCallCaller(caller []byte) { in.ctx.caller = caller }
+
 // Interrupt stops the instance for an operator's restart: a call running
 // now ends at once (503 worker_restarted), and any later call as soon as
 // it starts.

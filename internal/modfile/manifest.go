@@ -30,7 +30,7 @@ var (
 var Methods = [...]string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
 
 // reservedPaths belong to the neuron itself; no processor may serve them.
-var reservedPaths = []string{"/health", "/ready", "/metrics"}
+var reservedPaths = []string{"/health", "/ready", "/metrics", "/auth/token"}
 
 // reservedPrefix is the neuron's own API.
 const reservedPrefix = "/api/neuron/"
@@ -130,6 +130,23 @@ func validateEndpoint(e *abi.Endpoint) error {
 	}
 	if !exportPattern.MatchString(e.Export) {
 		return fmt.Errorf("export %q: not a valid export name", e.Export)
+	}
+	return validateScopes(e)
+}
+
+// validateScopes checks an endpoint's scopes: a public endpoint requires
+// none, and each is a scope token (RFC 6749, section 3.3) of sane length.
+func validateScopes(e *abi.Endpoint) error {
+	switch {
+	case e.Public && len(e.Scopes) > 0:
+		return errors.New("public with scopes: a public endpoint takes calls without a token, so it cannot require scopes; drop one of them")
+	case len(e.Scopes) > abi.MaxScopes:
+		return fmt.Errorf("scopes: %d, at most %d", len(e.Scopes), abi.MaxScopes)
+	}
+	for _, s := range e.Scopes {
+		if len(s) == 0 || len(s) > 64 || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == '"' || r == '\\' || r > '~' }) {
+			return fmt.Errorf("scope %q: use 1-64 printable ASCII characters without spaces, quotes or backslashes", s)
+		}
 	}
 	return nil
 }

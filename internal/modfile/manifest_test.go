@@ -121,3 +121,35 @@ func FuzzValidateManifest(f *testing.F) {
 		}
 	})
 }
+
+// An endpoint may be public or require scopes, not both; its scopes are
+// tokens of sane length; the token endpoint's path is the neuron's.
+func TestValidateManifest_Access(t *testing.T) {
+	many := make([]string, abi.MaxScopes+1)
+	for i := range many {
+		many[i] = fmt.Sprintf(`"s%d"`, i)
+	}
+	tests := []struct {
+		name, endpoint, want string // want "" for valid
+	}{
+		{"public", `{"method":"GET","path":"/p","public":true}`, ""},
+		{"scopes", `{"method":"GET","path":"/p","scopes":["orders:read","admin"]}`, ""},
+		{"public with scopes", `{"method":"GET","path":"/p","public":true,"scopes":["a"]}`, "public with scopes"},
+		{"a scope with a space", `{"method":"GET","path":"/p","scopes":["read write"]}`, `scope "read write"`},
+		{"an empty scope", `{"method":"GET","path":"/p","scopes":[""]}`, `scope ""`},
+		{"too many scopes", `{"method":"GET","path":"/p","scopes":[` + strings.Join(many, ",") + `]}`, "at most 16"},
+		{"the token endpoint", `{"method":"POST","path":"/auth/token"}`, "reserved for the neuron itself"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var m abi.Manifest
+			if err := decodeStrict([]byte(`{"name":"p","version":"1.0.0","endpoints":[`+tc.endpoint+`]}`), &m); err != nil {
+				t.Fatal(err)
+			}
+			err := validateManifest(&m)
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("validateManifest: %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -96,7 +96,7 @@ type splitRoute struct {
 // endpoint of each variant of x. A variant whose version is not in s, or
 // whose version does not declare e's route, is served by the control's
 // endpoint, and failing that by e's own processor.
-func (s *Snapshot) splitRoute(x *Experiment, e *endpoint, m *Metrics) *splitRoute {
+func (s *Snapshot) splitRoute(x *Experiment, e *endpoint) *splitRoute {
 	sr := &splitRoute{x: x, eps: make([]*endpoint, len(x.Variants)), served: make([]int, len(x.Variants))}
 	find := func(version string) *endpoint {
 		var p *processor.Version
@@ -112,14 +112,12 @@ func (s *Snapshot) splitRoute(x *Experiment, e *endpoint, m *Metrics) *splitRout
 		if i < 0 {
 			return nil
 		}
-		r := p.Mod.Manifest.Endpoints[i]
-		return &endpoint{p: p, srv: e.srv, route: r, vars: e.vars, fn: slices.Index(p.Exports, r.Export), plugin: []string{p.ID()},
-			metrics: m.endpoint(&p.Record.Traffic, p.Name(), p.Version(), p.Digest12(), r.Method, r.Path)}
+		return e.srv.newEndpoint(p, p.Mod.Manifest.Endpoints[i])
 	}
 	c := x.Split.Control()
 	control := find(x.Variants[c].Version)
 	if control == nil {
-		control = &endpoint{p: e.p, srv: e.srv, route: e.route, vars: e.vars, fn: e.fn, plugin: e.plugin, metrics: e.metrics}
+		control = &endpoint{p: e.p, srv: e.srv, route: e.route, vars: e.vars, fn: e.fn, plugin: e.plugin, headers: e.headers, metrics: e.metrics}
 	}
 	for i, v := range x.Variants {
 		sr.eps[i], sr.served[i] = find(v.Version), i
@@ -134,7 +132,7 @@ func (s *Snapshot) splitRoute(x *Experiment, e *endpoint, m *Metrics) *splitRout
 // variant, serves the call with the variant's endpoint and config, and
 // observes it. A "json:" sticky key needs the body first: it is read here
 // (within the body limit) and handed on as the request's body.
-func (e *endpoint) handleSplit(w http.ResponseWriter, r *http.Request, vars map[string]string) {
+func (e *endpoint) handleSplit(w http.ResponseWriter, r *http.Request, vars map[string]string, caller []byte) {
 	sr := e.split
 	split := sr.x.Split
 	var body []byte
@@ -159,7 +157,7 @@ func (e *endpoint) handleSplit(w http.ResponseWriter, r *http.Request, vars map[
 	ve, served := sr.eps[v], sr.served[v]
 	w.Header()[HeaderVariant] = sr.x.header[served]
 	start := time.Now()
-	status := ve.run(w, r, vars, sr.x.config(served, ve.srv.Dyn.Load(), ve.p.Name()))
+	status := ve.run(w, r, vars, sr.x.config(served, ve.srv.Dyn.Load(), ve.p.Name()), caller)
 	if status <= 0 { // rerouted to a newer snapshot, which observed it
 		return
 	}

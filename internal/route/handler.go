@@ -23,11 +23,15 @@ type endpoint struct {
 	p *processor.Version
 	// srv is the server whose request state the call reads: draining,
 	// the current snapshot, the body budget, the run-time configuration.
-	srv     *Server
-	route   abi.Endpoint
-	vars    []string // path variable names in route order
-	fn      int      // index into instance.handlers
-	plugin  []string // X-Neuron-Plugin value: NAME@VERSION
+	srv    *Server
+	route  abi.Endpoint
+	vars   []string // path variable names in route order
+	fn     int      // index into instance.handlers
+	plugin []string // X-Neuron-Plugin value: NAME@VERSION
+	// headers are the request headers forwarded to the guest: its
+	// version's, without Authorization when the server verifies tokens
+	// (a processor sees who calls, never the token).
+	headers []string
 	metrics *endpointMetrics
 	// split, when not nil, is the experiment splitting this endpoint's
 	// calls between variants; see handleSplit.
@@ -61,24 +65,30 @@ type exchange struct{ status, in, out int }
 // call is dropped and no lock is taken. See docs/design.md, "How does a
 // swap drain the old version?".
 //
-// A rate limit is checked first, before the body is read or a variant
+// The caller is admitted first (see admit), then its rate limit checked,
+// by who it is (see CallerKey), before the body is read or a variant
 // chosen: a refused call costs no more than its answer.
 func (e *endpoint) handle(w http.ResponseWriter, r *http.Request, vars map[string]string) {
-	if e.limited(w, r) {
+	who, ok := e.admit(w, r)
+	if !ok {
+		return
+	}
+	if e.limited(w, r, who.subject) {
 		return
 	}
 	if e.split != nil {
-		e.handleSplit(w, r, vars)
+		e.handleSplit(w, r, vars, who.json)
 		return
 	}
-	e.run(w, r, vars, nil)
+	e.run(w, r, vars, nil, who.json)
 }
 
 // run serves r with the path variables vars, the call seeing configuration
-// cfg (nil for its processor's own). It returns the status answered, or 0
+// cfg (nil for its processor's own) and caller (JSON, nil for none: see
+// admit). It returns the status answered, or 0
 // when no processor of this snapshot ran it (draining, or it went to a
 // newer snapshot, which counted it).
-func (e *endpoint) run(w http.ResponseWriter, r *http.Request, vars map[string]string, cfg []byte) int {
+func (e *endpoint) run(w http.ResponseWriter, r *http.Request, vars map[string]string, cfg, caller []byte) int {
 	p := e.p
 	if e.srv.Draining.Load() {
 		serveDraining(w, e.metrics)
@@ -98,7 +108,7 @@ func (e *endpoint) run(w http.ResponseWriter, r *http.Request, vars map[string]s
 	defer putBuffer(outBuf)
 	held := heldBody{budget: &e.srv.bodies}
 	defer held.release() // the body is in inBuf until the call ends
-	x, cerr := e.serve(w, r, vars, cfg, inBuf, outBuf, &held, start)
+	x, cerr := e.serve(w, r, vars, cfg, caller, inBuf, outBuf, &held, start)
 	if cerr != nil {
 		x.status, x.out = cerr.Status, e.fail(w, r, cerr)
 	}
@@ -115,7 +125,7 @@ func putBuffer(b *[]byte) {
 
 // serve runs one call and writes its response. It returns what it wrote,
 // or the error to answer with and the body bytes it read.
-func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, vars map[string]string, cfg []byte, inBuf, outBuf *[]byte,
+func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, vars map[string]string, cfg, caller []byte, inBuf, outBuf *[]byte,
 	held *heldBody, start time.Time) (exchange, *guest.CallError) {
 	p := e.p
 	var x exchange
@@ -133,8 +143,10 @@ func (e *endpoint) serve(w http.ResponseWriter, r *http.Request, vars map[string
 		return x, poolError(err, p.ID())
 	}
 	in.SetCallConfig(cfg)
+	in.SetCallCaller(caller)
 	resp, cerr := in.Call(e.fn, msg, timeout, p.Limits.MaxResponseBytes, *outBuf)
 	in.SetCallConfig(nil)
+	in.SetCallCaller(nil)
 	p.Checkin(in, cerr)
 	if cerr != nil {
 		return x, cerr
@@ -174,7 +186,7 @@ func (e *endpoint) encode(w http.ResponseWriter, r *http.Request, vars map[strin
 			req.Vars[i] = abi.Pair{Name: name, Value: vars[name]}
 		}
 	}
-	for _, name := range e.p.Headers {
+	for _, name := range e.headers {
 		for _, v := range r.Header[name] {
 			req.Header = append(req.Header, abi.Pair{Name: name, Value: v})
 		}
@@ -216,7 +228,7 @@ func (e *endpoint) fail(w http.ResponseWriter, r *http.Request, cerr *guest.Call
 // load shedding and departed clients are routine.
 func errorLevel(cerr *guest.CallError) slog.Level {
 	switch cerr.Code {
-	case CodeClientClosed, CodeBodyTooLarge, CodeBadRequest, CodeBodyTimeout:
+	case CodeClientClosed, CodeBodyTooLarge, CodeBadRequest, CodeBodyTimeout, CodeUnauthorized, CodeForbidden:
 		return slog.LevelDebug
 	case CodeOverloaded, CodeBodyBudget, CodeUnavailable, guest.CodeWorkerRestarted, guest.CodeUnloaded, CodeDraining:
 		return slog.LevelWarn

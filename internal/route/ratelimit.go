@@ -15,12 +15,16 @@ import (
 // request before its body was read.
 const CodeRateLimited = "rate_limited"
 
-// Caller is who makes request r, the key of its caller's rate limit: the
-// client address (the host of r.RemoteAddr, without the port), never a
-// header a client could set (X-Forwarded-For). When caller authentication
-// verifies a token, its subject goes here instead; this is the one place
-// that decides. It does not allocate: the host is a slice of RemoteAddr.
-func Caller(r *http.Request) string {
+// CallerKey is who makes request r, the key of its caller's rate limit:
+// the subject of its verified token ("sub " and the subject, which no
+// address can be), else the client address (the host of r.RemoteAddr,
+// without the port), never a header a client could set
+// (X-Forwarded-For). This is the one place that decides. Without a
+// subject it does not allocate: the host is a slice of RemoteAddr.
+func CallerKey(r *http.Request, subject string) string {
+	if subject != "" {
+		return "sub " + subject
+	}
 	host := r.RemoteAddr
 	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.HasSuffix(host, "]") {
 		host = host[:i]
@@ -29,10 +33,11 @@ func Caller(r *http.Request) string {
 }
 
 // limited answers r 429 when a rate limit refuses it, and reports whether
-// it did. It costs one atomic load while no limit is set.
-func (e *endpoint) limited(w http.ResponseWriter, r *http.Request) bool {
+// it did; subject is its verified caller's, "" for none. It costs one
+// atomic load while no limit is set.
+func (e *endpoint) limited(w http.ResponseWriter, r *http.Request, subject string) bool {
 	now := time.Now()
-	refusal, ok := e.srv.Rate.Allow(Caller(r), e.p.Name(), now)
+	refusal, ok := e.srv.Rate.Allow(CallerKey(r, subject), e.p.Name(), now)
 	if ok {
 		return false
 	}

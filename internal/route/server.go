@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/empirefederation/neuron/internal/auth"
 	"github.com/empirefederation/neuron/internal/processor"
 	"github.com/empirefederation/neuron/internal/ratelimit"
 )
@@ -32,6 +33,9 @@ type Server struct {
 	// Rate holds the rate limits' buckets; a processor call takes a
 	// token from it before anything else (see endpoint.limited).
 	Rate *ratelimit.Limiter
+	// Callers, when not nil, verifies the callers of every endpoint that
+	// is not public (see endpoint.admit); nil takes calls from anyone.
+	Callers *auth.Verifier
 
 	bodies      bodyBudget
 	bodyTimeout time.Duration
@@ -39,10 +43,10 @@ type Server struct {
 
 // NewServer returns a Server serving nothing (every request gets 404),
 // whose request bodies hold at most bodyBudget bytes at once and must
-// arrive within bodyTimeout of their headers, limiting no rate until
-// Rate.Set.
-func NewServer(dyn *atomic.Pointer[processor.Config], m *Metrics, bodyBudget int64, bodyTimeout time.Duration) *Server {
-	srv := &Server{Dyn: dyn, Metrics: m, bodyTimeout: bodyTimeout, Rate: ratelimit.New(MaxCallers)}
+// arrive within bodyTimeout of their headers, whose callers callers
+// verifies (nil: anyone may call), limiting no rate until Rate.Set.
+func NewServer(dyn *atomic.Pointer[processor.Config], m *Metrics, bodyBudget int64, bodyTimeout time.Duration, callers *auth.Verifier) *Server {
+	srv := &Server{Dyn: dyn, Metrics: m, bodyTimeout: bodyTimeout, Rate: ratelimit.New(MaxCallers), Callers: callers}
 	srv.bodies.max = bodyBudget
 	srv.Current.Store(srv.Empty())
 	return srv

@@ -11,6 +11,7 @@ import (
 
 	"github.com/empirefederation/neuron/internal/modfile"
 	"github.com/empirefederation/neuron/internal/processor"
+	"github.com/empirefederation/neuron/sdk/abi"
 )
 
 // Snapshot is the immutable set of processors serving at one moment and the
@@ -126,10 +127,9 @@ func (s *Snapshot) newRouter(srv *Server) *mux.Router {
 	for _, name := range slices.Sorted(maps.Keys(s.Serving)) {
 		p := s.Serving[name]
 		for _, e := range p.Mod.Manifest.Endpoints {
-			ep := &endpoint{p: p, srv: srv, route: e, vars: modfile.RouteVars(e.Path), fn: slices.Index(p.Exports, e.Export), plugin: []string{p.ID()},
-				metrics: m.endpoint(&p.Record.Traffic, p.Name(), p.Version(), p.Digest12(), e.Method, e.Path)}
+			ep := srv.newEndpoint(p, e)
 			if x := s.Experiments[name]; x != nil {
-				ep.split = s.splitRoute(x, ep, m)
+				ep.split = s.splitRoute(x, ep)
 			}
 			// Path before method: gorilla/mux 1.8.1 forgets an earlier route's
 			// method mismatch when a later route's method matcher succeeds,
@@ -152,6 +152,18 @@ func (s *Snapshot) newRouter(srv *Server) *mux.Router {
 		}
 	}
 	return router
+}
+
+// newEndpoint is the endpoint of route r of version p, serving for srv:
+// its series resolved, and the headers it forwards.
+func (srv *Server) newEndpoint(p *processor.Version, r abi.Endpoint) *endpoint {
+	ep := &endpoint{p: p, srv: srv, route: r, vars: modfile.RouteVars(r.Path), fn: slices.Index(p.Exports, r.Export),
+		plugin: []string{p.ID()}, headers: p.Headers,
+		metrics: srv.Metrics.endpoint(&p.Record.Traffic, p.Name(), p.Version(), p.Digest12(), r.Method, r.Path)}
+	if srv.Callers != nil {
+		ep.headers = slices.DeleteFunc(slices.Clone(p.Headers), func(h string) bool { return h == "Authorization" })
+	}
+	return ep
 }
 
 // allowed lists the methods router serves r's path with, for the Allow

@@ -39,7 +39,12 @@ type Options struct {
 	Draining func() bool
 	// Update serves POST UpdatePath. Nil: the route is the processors'.
 	Update http.Handler
+	// Token, when not nil, serves TokenPath: the neuron's token endpoint.
+	Token http.Handler
 }
+
+// TokenPath is where the neuron issues tokens to its callers' clients.
+const TokenPath = "/auth/token"
 
 // Handler returns the neuron's handler: its own routes, and everything else
 // to the processors, whose router answers 404 and 405. gatherer serves
@@ -64,6 +69,10 @@ func Handler(p Plugins, gatherer prometheus.Gatherer, opts Options) http.Handler
 		}
 		if opts.Update != nil && r.URL.Path == UpdatePath {
 			opts.Update.ServeHTTP(w, r)
+			return
+		}
+		if opts.Token != nil && r.URL.Path == TokenPath {
+			opts.Token.ServeHTTP(w, r)
 			return
 		}
 		p.ServeHTTP(w, r)

@@ -67,6 +67,13 @@ const (
 	// FuncEventEmit is `(type_ptr i32, type_len i32, data_ptr i32, data_len i32) -> i32`:
 	// emit an analytics event of the given type with a JSON object as data.
 	FuncEventEmit = "event_emit"
+	// FuncCaller is `(ptr i32, cap i32) -> i32`, as FuncConfig: copy who
+	// calls, as the neuron verified it, as a JSON object
+	// {"subject": "...", "scopes": [...]} into [ptr, ptr+cap) and return
+	// its full length; {} when the call carries no verified caller (the
+	// neuron does not authenticate callers, or the endpoint is public and
+	// no token came). The token itself never reaches the guest.
+	FuncCaller = "caller"
 )
 
 // Log levels accepted by FuncLog. They match log/slog's levels.

@@ -47,7 +47,18 @@ type Endpoint struct {
 	Path        string `json:"path"`             // such as /users/{id}; gorilla/mux syntax
 	Export      string `json:"export,omitempty"` // handler export; DefaultHandlerExport when empty
 	Description string `json:"description,omitempty"`
+	// Public endpoints take calls without a token when the neuron
+	// authenticates its callers (a health probe of the processor, a
+	// public catalogue); a token that is sent is still verified.
+	Public bool `json:"public,omitempty"`
+	// Scopes are what a caller's token must grant, every one, to call
+	// the endpoint when the neuron authenticates its callers: at most
+	// MaxScopes, each 1-64 printable characters without spaces.
+	Scopes []string `json:"scopes,omitempty"`
 }
+
+// MaxScopes bounds the scopes one endpoint requires.
+const MaxScopes = 16
 
 // Permissions a manifest can ask for.
 const (

@@ -88,6 +88,21 @@ func Reset() {
 // a configuration it cannot decode.
 func SetConfig(json string) { hostcall.SetConfig(withDefaults([]byte(json))) }
 
+// SetCaller makes the next calls come from subject with scopes, as the
+// neuron gives a verified caller (Request.Caller); "" for none, the
+// default and what Reset restores.
+func SetCaller(subject string, scopes ...string) {
+	if subject == "" {
+		hostcall.SetCaller([]byte("{}"))
+		return
+	}
+	if scopes == nil {
+		scopes = []string{}
+	}
+	b, _ := json.Marshal(map[string]any{"subject": subject, "scopes": scopes}) // strings: cannot fail
+	hostcall.SetCaller(b)
+}
+
 // withDefaults returns the JSON object b laid over the declared settings'
 // defaults, or b itself when there are none or b is not an object.
 func withDefaults(b []byte) []byte {

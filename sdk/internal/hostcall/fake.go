@@ -45,19 +45,20 @@ type EventRecord struct {
 type fakeHost struct {
 	mu      sync.Mutex
 	config  []byte
+	caller  []byte // {} for none
 	logs    []LogLine
 	metrics map[string]float64
 	events  []EventRecord
 	onLog   func(LogLine)
 }
 
-var fake = fakeHost{config: []byte("{}")}
+var fake = fakeHost{config: []byte("{}"), caller: []byte("{}")}
 
 // Reset forgets what was recorded and sets the config to {}.
 func Reset() {
 	fake.mu.Lock()
 	defer fake.mu.Unlock()
-	fake.config = []byte("{}")
+	fake.config, fake.caller = []byte("{}"), []byte("{}")
 	fake.logs, fake.metrics, fake.events = nil, nil, nil
 }
 
@@ -113,6 +114,25 @@ func (f *fakeHost) log(level int32, msg []byte) {
 	if onLog != nil {
 		onLog(line)
 	}
+}
+
+// SetCaller sets who the next calls come from, as the host's caller
+// function gives it (JSON; {} for none).
+func SetCaller(b []byte) {
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	fake.caller = bytes.Clone(b)
+}
+
+// readCaller copies the caller into buf[:cap(buf)] when it fits and
+// returns its length.
+func (f *fakeHost) readCaller(buf []byte) int32 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.caller) <= cap(buf) {
+		copy(buf[:cap(buf)], f.caller)
+	}
+	return int32(len(f.caller))
 }
 
 // readConfig copies the config into buf[:cap(buf)] when it fits and returns its

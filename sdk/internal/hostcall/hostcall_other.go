@@ -16,3 +16,6 @@ func MetricAdd(name string, v float64) int32 { return fake.metricAdd(name, v) }
 
 // EventEmit records an event.
 func EventEmit(typ string, data []byte) int32 { return fake.eventEmit(typ, data) }
+
+// Caller copies the fake host's caller of the current call.
+func Caller(buf []byte) int32 { return fake.readCaller(buf) }

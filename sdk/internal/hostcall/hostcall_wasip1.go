@@ -16,6 +16,9 @@ func hostConfig(ptr unsafe.Pointer, capacity uint32) int32
 //go:wasmimport neuron:host/v1 metric_add
 func hostMetricAdd(namePtr unsafe.Pointer, nameLen uint32, value float64) int32
 
+//go:wasmimport neuron:host/v1 caller
+func hostCaller(ptr unsafe.Pointer, capacity uint32) int32
+
 //go:wasmimport neuron:host/v1 event_emit
 func hostEventEmit(typePtr unsafe.Pointer, typeLen uint32, dataPtr unsafe.Pointer, dataLen uint32) int32
 
@@ -27,6 +30,12 @@ func Log(level int32, msg []byte) {
 // Config calls the host's config function with buf[:cap(buf)].
 func Config(buf []byte) int32 {
 	return hostConfig(unsafe.Pointer(unsafe.SliceData(buf)), uint32(cap(buf)))
+}
+
+// Caller calls the host's caller function with buf[:cap(buf)]. A
+// processor that never asks who calls does not import it.
+func Caller(buf []byte) int32 {
+	return hostCaller(unsafe.Pointer(unsafe.SliceData(buf)), uint32(cap(buf)))
 }
 
 // MetricAdd calls the host's metric_add function.
