@@ -3,6 +3,7 @@ package federation
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,6 +50,18 @@ func NewClient(baseURL string, hc *http.Client, ua string) *Client {
 		hc = &http.Client{Timeout: DefaultTimeout}
 	}
 	return &Client{base: strings.TrimRight(baseURL, "/"), hc: hc, ua: ua}
+}
+
+// NewHTTPClient returns an http.Client for NewClient whose calls are
+// bounded by timeout and whose TLS connections use conf: the roots that
+// verify the federation's certificate and the client certificate the
+// neuron presents (nil: the system's roots, no client certificate). Its
+// transport is http.DefaultTransport's settings (proxy from the
+// environment, HTTP/2, idle connections) with conf.
+func NewHTTPClient(timeout time.Duration, conf *tls.Config) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = conf
+	return &http.Client{Timeout: timeout, Transport: tr}
 }
 
 // BaseURL returns the federation's base URL, without a trailing slash.

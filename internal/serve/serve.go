@@ -4,7 +4,9 @@
 // runtime through the Plugins interface and is handed the update handler
 // (internal/control's) and the dependencies' statuses, so it imports
 // neither control nor probe, and it adds one map lookup, nothing more, to a
-// processor's request.
+// processor's request. With client CAs configured, it refuses the update
+// route to a client without a verified TLS certificate; the TLS itself
+// (certificates, their reload) is internal/tlsconf's.
 package serve
 
 import (
@@ -39,7 +41,16 @@ type Options struct {
 	Draining func() bool
 	// Update serves POST UpdatePath. Nil: the route is the processors'.
 	Update http.Handler
+	// UpdateClientCert makes UpdatePath refuse, 403
+	// CodeClientCertRequired, a request that did not come over TLS with
+	// a client certificate the server verified (tls.clientCA), before
+	// Update sees it. The other routes take any client.
+	UpdateClientCert bool
 }
+
+// CodeClientCertRequired is the error code of an update refused for want
+// of a verified client certificate.
+const CodeClientCertRequired = "client_certificate_required"
 
 // Handler returns the neuron's handler: its own routes, and everything else
 // to the processors, whose router answers 404 and 405. gatherer serves
@@ -52,6 +63,10 @@ func Handler(p Plugins, gatherer prometheus.Gatherer, opts Options) http.Handler
 	if opts.Draining == nil {
 		opts.Draining = func() bool { return false }
 	}
+	update := opts.Update
+	if update != nil && opts.UpdateClientCert {
+		update = clientCertRequired(update)
+	}
 	get := map[string]http.Handler{
 		"/health":  health(p, opts),
 		"/ready":   ready(p, opts.Draining),
@@ -62,11 +77,27 @@ func Handler(p Plugins, gatherer prometheus.Gatherer, opts Options) http.Handler
 			h.ServeHTTP(w, r)
 			return
 		}
-		if opts.Update != nil && r.URL.Path == UpdatePath {
-			opts.Update.ServeHTTP(w, r)
+		if update != nil && r.URL.Path == UpdatePath {
+			update.ServeHTTP(w, r)
 			return
 		}
 		p.ServeHTTP(w, r)
+	})
+}
+
+// clientCertRequired passes to next only requests whose TLS connection
+// carries a client certificate verified against the server's client CAs.
+// The server asks for one without requiring it (VerifyClientCertIfGiven),
+// so a certificate given but not verified fails the handshake, and a
+// request here without VerifiedChains gave none.
+func clientCertRequired(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
+			runtime.WriteError(w, http.StatusForbidden, CodeClientCertRequired,
+				"this route requires a TLS client certificate signed by a CA of the neuron's tls.clientCA (NEURON_TLS_CLIENT_CA); connect with one")
+			return
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 
