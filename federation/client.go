@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,11 +58,26 @@ func NewClient(baseURL string, hc *http.Client, ua string) *Client {
 // verify the federation's certificate and the client certificate the
 // neuron presents (nil: the system's roots, no client certificate). Its
 // transport is http.DefaultTransport's settings (proxy from the
-// environment, HTTP/2, idle connections) with conf.
+// environment, HTTP/2, idle connections) with conf. A federation
+// certificate of a CA the neuron does not trust fails with the setting
+// that fixes it.
 func NewHTTPClient(timeout time.Duration, conf *tls.Config) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = conf
-	return &http.Client{Timeout: timeout, Transport: tr}
+	return &http.Client{Timeout: timeout, Transport: hintTransport{tr}}
+}
+
+// hintTransport adds to a certificate verification failure what to do
+// about it; the error, wrapped, stays what the transport returned.
+type hintTransport struct{ *http.Transport }
+
+// RoundTrip implements http.RoundTripper.
+func (t hintTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.Transport.RoundTrip(r)
+	if _, unknown := errors.AsType[x509.UnknownAuthorityError](err); unknown {
+		err = fmt.Errorf("%w (the federation's certificate is signed by a CA this neuron does not trust: set FEDERATION_CA (federation.ca) to a PEM bundle holding that CA)", err)
+	}
+	return resp, err
 }
 
 // BaseURL returns the federation's base URL, without a trailing slash.
