@@ -1,13 +1,20 @@
 package agent_test
 
 import (
+	"context"
 	"crypto/tls"
+	"io"
+	"log/slog"
 	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/empirefederation/neuron/internal/agent"
+	"github.com/empirefederation/neuron/internal/config"
+	"github.com/empirefederation/neuron/internal/devfed"
 	"github.com/empirefederation/neuron/internal/serve"
 	"github.com/empirefederation/neuron/internal/testutil"
 )
@@ -92,5 +99,45 @@ func TestAgent_TLS(t *testing.T) {
 	testutil.Eventually(t, waitLimit, "the renewed certificate served", func() bool { return servedSerial().Cmp(renewed.Serial) == 0 })
 	if !strings.Contains(n.log.String(), "TLS certificate reloaded") {
 		t.Errorf("no reload in the log:\n%s", n.log)
+	}
+}
+
+// A neuron given FEDERATION_CA joins a development federation served over
+// HTTPS with a certificate of that CA; a CA file that holds no
+// certificate stops the start, naming the setting.
+func TestAgent_FederationTLS(t *testing.T) {
+	ca := testutil.NewCA(t, "federation CA")
+	token := devfed.GenerateToken()
+	s, err := devfed.Open(devfed.Options{DataDir: t.TempDir(), AdminToken: token, HeartbeatInterval: devLiveness,
+		Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(s.Handler())
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.Server(time.Time{}).Pair}}
+	srv.StartTLS()
+	t.Cleanup(func() { // after the neuron's stop, registered later
+		srv.Close()
+		if err := s.Close(); err != nil {
+			t.Errorf("devfed Close: %v", err)
+		}
+	})
+	vars := map[string]string{"FEDERATION_URL": srv.URL, "FEDERATION_CA": ca.File, "NEURON_HEARTBEAT_INTERVAL": devHeartbeat.String()}
+	lookup := func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+	startEnv(t, lookup, "--id", "tls-neuron", "--listen", "127.0.0.1:0", "--plugins-dir", t.TempDir(), "--data-dir", dataDir(t))
+	api := adminAPI{base: srv.URL, token: token, client: &http.Client{Timeout: waitLimit,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}}}
+	testutil.Eventually(t, waitLimit, "the neuron registered over HTTPS", func() bool { return api.statuses(t)["tls-neuron"] != "" })
+
+	vars["FEDERATION_CA"] = writeFile(t, "empty.pem", "no certificate here\n")
+	cfg, err := config.Load([]string{"--listen", "127.0.0.1:0", "--plugins-dir", t.TempDir(), "--data-dir", dataDir(t)}, lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, err := agent.Start(context.Background(), cfg, io.Discard); err == nil {
+		_ = a.Stop()
+		t.Error("agent.Start with a CA file without a certificate succeeded")
+	} else if !strings.Contains(err.Error(), "federation.ca") || !strings.Contains(err.Error(), "holds no PEM certificate") {
+		t.Errorf("agent.Start: %v; want federation.ca named", err)
 	}
 }
