@@ -60,11 +60,25 @@ func NewClient(baseURL string, hc *http.Client, ua string) *Client {
 // transport is http.DefaultTransport's settings (proxy from the
 // environment, HTTP/2, idle connections) with conf. A federation
 // certificate of a CA the neuron does not trust fails with the setting
-// that fixes it.
+// that fixes it. A redirect from https to plain http is refused: it would
+// send the bearer token in clear (Go's client keeps Authorization on a
+// redirect to the same host, whatever the scheme).
 func NewHTTPClient(timeout time.Duration, conf *tls.Config) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = conf
-	return &http.Client{Timeout: timeout, Transport: hintTransport{tr}}
+	return &http.Client{Timeout: timeout, Transport: hintTransport{tr}, CheckRedirect: noDowngrade}
+}
+
+// noDowngrade is http.Client.CheckRedirect: the default rules (at most 10
+// redirects), and never from https to http.
+func noDowngrade(req *http.Request, via []*http.Request) error {
+	if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
+		return fmt.Errorf("refused a redirect from https to %s: the token would cross the network in clear; point FEDERATION_URL at where the federation serves", req.URL.Redacted())
+	}
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	return nil
 }
 
 // hintTransport adds to a certificate verification failure what to do

@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -91,5 +93,28 @@ func TestClient_TLSClientCertificate(t *testing.T) {
 	without := federation.NewClient(url, federation.NewHTTPClient(federation.DefaultTimeout, tlsconf.Client(ca.Pool(), nil)), "neuron-test")
 	if _, err := without.Register(ctx, testRegistration()); err == nil || !strings.Contains(err.Error(), "certificate required") {
 		t.Errorf("Register without a client certificate: %v; want the federation's refusal", err)
+	}
+}
+
+// A federation over https that redirects to plain http does not get the
+// token sent in clear: the client refuses the redirect, and says why.
+func TestClient_TLSRefusesDowngrade(t *testing.T) {
+	ca := testutil.NewCA(t, "federation CA")
+	var clear atomic.Int32
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { clear.Add(1) }))
+	t.Cleanup(plain.Close)
+	redirect := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, plain.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	redirect.TLS = &tls.Config{Certificates: []tls.Certificate{ca.Server(time.Time{}).Pair}}
+	redirect.StartTLS()
+	t.Cleanup(redirect.Close)
+	c := federation.NewClient(redirect.URL, federation.NewHTTPClient(federation.DefaultTimeout, tlsconf.Client(ca.Pool(), nil)), "neuron-test")
+	err := c.SendStatus(context.Background(), "secret-token", federation.Status{Status: federation.StatusActive})
+	if err == nil || !strings.Contains(err.Error(), "refused a redirect from https to "+plain.URL) {
+		t.Errorf("SendStatus through a downgrading redirect: %v; want the redirect refused", err)
+	}
+	if n := clear.Load(); n != 0 {
+		t.Errorf("the plain http server received %d requests, want none", n)
 	}
 }
