@@ -30,8 +30,8 @@ const CheckEvery = time.Second
 // (GetClientCertificate). On a handshake at least CheckEvery after the
 // last look, it re-reads the files; when their content changed it loads
 // the new pair, and when the new pair is bad (unreadable, not matching,
-// expired) it keeps the last good one and logs an error once per bad
-// content. It is safe for concurrent use.
+// expired) it keeps the last good one and logs the error once (again
+// only when the error changes). It is safe for concurrent use.
 type Pair struct {
 	what, certFile, keyFile string
 	log                     *slog.Logger
@@ -44,8 +44,9 @@ type Pair struct {
 }
 
 // LoadPair reads the pair from certFile and keyFile and fails, naming what
-// (the settings, e.g. "tls.cert and tls.key"), when it is not a valid pair
-// valid now. log receives reloads and refused changes.
+// (the settings, e.g. "tls.cert and tls.key"), when the files do not hold
+// a matching certificate and key, or the certificate is not valid now.
+// log receives reloads and refused changes.
 func LoadPair(what, certFile, keyFile string, log *slog.Logger) (*Pair, error) {
 	p := &Pair{what: what, certFile: certFile, keyFile: keyFile, log: log, next: time.Now().Add(CheckEvery)}
 	certPEM, keyPEM, err := p.read()
