@@ -3,6 +3,8 @@ package federation
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,6 +51,47 @@ func NewClient(baseURL string, hc *http.Client, ua string) *Client {
 		hc = &http.Client{Timeout: DefaultTimeout}
 	}
 	return &Client{base: strings.TrimRight(baseURL, "/"), hc: hc, ua: ua}
+}
+
+// NewHTTPClient returns an http.Client for NewClient whose calls are
+// bounded by timeout and whose TLS connections use conf: the roots that
+// verify the federation's certificate and the client certificate the
+// neuron presents (nil: the system's roots, no client certificate). Its
+// transport is http.DefaultTransport's settings (proxy from the
+// environment, HTTP/2, idle connections) with conf. A federation
+// certificate of a CA the neuron does not trust fails with the setting
+// that fixes it. A redirect from https to plain http is refused: it would
+// send the bearer token in clear (Go's client keeps Authorization on a
+// redirect to the same host, whatever the scheme).
+func NewHTTPClient(timeout time.Duration, conf *tls.Config) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = conf
+	return &http.Client{Timeout: timeout, Transport: hintTransport{tr}, CheckRedirect: noDowngrade}
+}
+
+// noDowngrade is http.Client.CheckRedirect: the default rules (at most 10
+// redirects), and never from https to http.
+func noDowngrade(req *http.Request, via []*http.Request) error {
+	if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
+		return fmt.Errorf("refused a redirect from https to %s: the token would cross the network in clear; point FEDERATION_URL at where the federation serves", req.URL.Redacted())
+	}
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	return nil
+}
+
+// hintTransport adds to a certificate verification failure what to do
+// about it; the error, wrapped, stays what the transport returned.
+type hintTransport struct{ *http.Transport }
+
+// RoundTrip implements http.RoundTripper.
+func (t hintTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.Transport.RoundTrip(r)
+	if _, unknown := errors.AsType[x509.UnknownAuthorityError](err); unknown {
+		err = fmt.Errorf("%w (the federation's certificate is signed by a CA this neuron does not trust: set FEDERATION_CA (federation.ca) to a PEM bundle holding that CA)", err)
+	}
+	return resp, err
 }
 
 // BaseURL returns the federation's base URL, without a trailing slash.

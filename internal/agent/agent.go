@@ -11,6 +11,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -60,6 +61,9 @@ type Agent struct {
 	listener net.Listener
 	conns    atomic.Int64
 
+	serverTLS     *tls.Config // nil: serve plain HTTP
+	federationTLS *tls.Config // nil: the federation URL is not https
+
 	events   *report.Events
 	reporter *report.Reporter
 	control  *control.Controller
@@ -73,8 +77,9 @@ type Agent struct {
 
 // components are the agent's parts in the order they start; Stop, and a
 // Start that fails, stops the started ones in reverse. A new part is one
-// line here, and where it goes says when it stops. Read from the bottom
-// up, the list is the shutdown that issue 12 settled:
+// line here, and where it goes says when it stops. The TLS files are read
+// first, so that a bad one stops the start before anything listens. Read
+// from the bottom up, the list is the shutdown that issue 12 settled:
 //
 //   - the plugins watcher stops first: no swap while shutting down (it
 //     ends and waits for a sync in progress);
@@ -105,6 +110,7 @@ type Agent struct {
 // parts from one list?".
 func (a *Agent) components() []lifecycle.Named {
 	return []lifecycle.Named{
+		lifecycle.Of("tls files", a.loadTLS, nil),
 		lifecycle.Of("embedded federation", a.startEmbedded, a.stopEmbedded),
 		lifecycle.Of("analytics spool", a.openSpool, a.closeSpool),
 		lifecycle.Of("runtime", a.startRuntime, a.closeRuntime),

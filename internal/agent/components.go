@@ -115,18 +115,28 @@ func (a *Agent) serve(context.Context) error {
 			Draining: func() bool { return a.reporter.Phase() != "" || a.rt.Draining() },
 			Update:   a.control.Handler(a.token),
 			Token:    tokens,
+			// With client CAs, the update route needs a verified client
+			// certificate besides the bearer.
+			UpdateClientCert: a.cfg.TLS.ClientCA != "",
 		}),
+		TLSConfig:         a.serverTLS,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 		ConnState:         a.connState,
 	}
 	go func() {
-		if err := a.server.Serve(a.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if a.serverTLS != nil {
+			err = a.server.ServeTLS(a.listener, "", "") // the certificate is TLSConfig's
+		} else {
+			err = a.server.Serve(a.listener)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.log.Error("http server stopped", "err", err)
 		}
 	}()
-	a.log.Info("neuron listening", "addr", a.listener.Addr().String(), "id", cfg.ID, "plugins_dir", cfg.PluginsDir,
+	a.log.Info("neuron listening", "addr", a.listener.Addr().String(), "tls", a.serverTLS != nil, "id", cfg.ID, "plugins_dir", cfg.PluginsDir,
 		"federation", cmp.Or(cfg.Federation.URL, "none (standalone)"))
 	return nil
 }

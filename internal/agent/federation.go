@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -98,7 +97,7 @@ func (a *Agent) startLink(ctx context.Context) error {
 	if a.embedded != nil {
 		base = a.embedded.URL()
 	}
-	client := federation.NewClient(base, &http.Client{Timeout: federationTimeout}, "neuron/"+cfg.BuildVersion)
+	client := federation.NewClient(base, federation.NewHTTPClient(federationTimeout, a.federationTLS), "neuron/"+cfg.BuildVersion)
 	l.Link = federation.StartLink(context.WithoutCancel(ctx), federation.LinkOptions{
 		Client: client, Neuron: neuron{a}, Queue: l.queue, Logger: a.log,
 		HeartbeatInterval: cfg.Federation.HeartbeatInterval, AnalyticsInterval: cfg.Federation.AnalyticsInterval,
@@ -149,8 +148,8 @@ func (n neuron) ApplyUpdate(ctx context.Context, u federation.Update, source str
 func registration(cfg *config.Config, addr net.Addr, host sysmetrics.HostInfo) federation.Registration {
 	f := cfg.Federation
 	baseURL := cfg.BaseURL
-	if baseURL == config.BaseURLFor(cfg.Listen) { // derived: use the port actually bound
-		baseURL = config.BaseURLFor(addr.String())
+	if baseURL == cfg.DerivedBaseURL(cfg.Listen) { // derived: use the port actually bound
+		baseURL = cfg.DerivedBaseURL(addr.String())
 	}
 	deploy := federation.DeploymentInfo{Type: f.DeploymentInfo.Type, Image: f.DeploymentInfo.Image, Ports: f.DeploymentInfo.Ports}
 	if deploy.Type == "" {

@@ -96,6 +96,8 @@ type Config struct {
 	ShutdownTimeout time.Duration `koanf:"shutdownTimeout"`
 	// Federation is how the neuron joins a control plane.
 	Federation Federation `koanf:"federation"`
+	// TLS makes the neuron serve HTTPS; empty serves plain HTTP.
+	TLS TLS `koanf:"tls"`
 	// Limits are the neuron's default limits for every processor.
 	Limits limits.Limits `koanf:"limits"`
 	// PluginLimits override Limits per processor, keyed by processor name;
@@ -184,6 +186,33 @@ type Federation struct {
 	// AlertThresholds are sent with the registration and are what the
 	// neuron measures itself against: crossing one makes it degraded.
 	AlertThresholds AlertThresholds `koanf:"alertThresholds"`
+	// CA is a PEM bundle of the CAs that sign the federation's
+	// certificate (FEDERATION_CA); empty: the system's roots. Only with
+	// an https URL.
+	CA string `koanf:"ca"`
+	// ClientCert and ClientKey are the PEM files of the certificate the
+	// neuron presents to the federation (FEDERATION_CLIENT_CERT,
+	// FEDERATION_CLIENT_KEY), both or neither; re-read when they change.
+	// Only with an https URL.
+	ClientCert string `koanf:"clientCert"`
+	ClientKey  string `koanf:"clientKey"`
+	// AllowHTTP allows a plain http URL to a federation not on loopback
+	// (FEDERATION_ALLOW_HTTP): its token and reports then cross the
+	// network in clear. Off, such a URL is a configuration error.
+	AllowHTTP bool `koanf:"allowHttp"`
+}
+
+// TLS is the neuron's HTTPS serving (see checkTLS).
+type TLS struct {
+	// Cert and Key are the PEM files of the serving certificate (with its
+	// chain) and its private key (NEURON_TLS_CERT, NEURON_TLS_KEY), both
+	// or neither. They are re-read when they change, without a restart.
+	Cert string `koanf:"cert"`
+	Key  string `koanf:"key"`
+	// ClientCA is a PEM bundle of the CAs whose client certificates the
+	// update route requires (NEURON_TLS_CLIENT_CA); empty: the update
+	// route takes the federation's bearer alone. Needs Cert and Key.
+	ClientCA string `koanf:"clientCA"`
 }
 
 // ResourceRequirements is what the neuron says it needs, as free text in
@@ -352,6 +381,7 @@ func (c *checker) crossCheck(cfg *Config) {
 		}
 	}
 	c.checkMax(cfg)
+	c.checkTLS(cfg)
 }
 
 // checkMax reports limits and pluginLimits above maxLimits, naming where
@@ -405,7 +435,7 @@ func derive(cfg *Config, hostname func() (string, error)) {
 		cfg.Name = cfg.ID
 	}
 	if cfg.BaseURL == "" {
-		cfg.BaseURL = BaseURLFor(cfg.Listen)
+		cfg.BaseURL = cfg.DerivedBaseURL(cfg.Listen)
 	}
 }
 

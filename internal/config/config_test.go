@@ -49,7 +49,7 @@ func TestLoad_Precedence(t *testing.T) {
 		{"spoolMaxReports", "NEURON_SPOOL_MAX_REPORTS", "", func(c *Config) any { return fmt.Sprint(c.Federation.SpoolMaxReports) }, "10000", "500", "20", ""},
 		{"dataDir", "NEURON_DATA_DIR", "data-dir", func(c *Config) any { return c.DataDir }, "./.neuron", "/file/data", "/env/data", "/flag/data"},
 		{"logLevel", "LOG_LEVEL", "log-level", func(c *Config) any { return c.LogLevel }, "info", "warn", "error", "debug"},
-		{"federation.url", "FEDERATION_URL", "federation-url", func(c *Config) any { return c.Federation.URL }, "", "http://federation.file:5000", "embedded", "https://fed.example"},
+		{"federation.url", "FEDERATION_URL", "federation-url", func(c *Config) any { return c.Federation.URL }, "", "https://federation.file:5000", "embedded", "https://fed.example"},
 		{"federation.listen", "FEDERATION_LISTEN", "federation-listen", func(c *Config) any { return c.Federation.Listen }, "127.0.0.1:5000", "127.0.0.1:5001", ":5002", "[::1]:5003"},
 		{"federation.adminToken", "FEDERATION_ADMIN_TOKEN", "", func(c *Config) any { return c.Federation.AdminToken }, "", "file-token", "env-token", ""},
 		{"shutdownTimeout", "NEURON_SHUTDOWN_TIMEOUT", "", func(c *Config) any { return c.ShutdownTimeout.String() }, "15s", "21s", "22s", ""},
@@ -181,7 +181,7 @@ func TestLoad_EmptyEnvIsUnset_EmptyFlagOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Federation.URL != "http://federation.file:5000" {
+	if cfg.Federation.URL != "https://federation.file:5000" {
 		t.Errorf("empty env overrode the file: %q", cfg.Federation.URL)
 	}
 	cfg, err = Load([]string{"--federation-url="}, env(map[string]string{"NEURON_CONFIG": file}))

@@ -60,7 +60,7 @@ func TestLoad_Providers(t *testing.T) {
 		{name: "flag not given keeps the environment", args: []string{"--log-level", "debug"}, env: map[string]string{"NEURON_LISTEN": "127.0.0.1:9002"},
 			want: map[string]string{"listen": "127.0.0.1:9002", "logLevel": "debug"}},
 		{name: "flag not given keeps the file", args: []string{"--config", file},
-			want: map[string]string{"listen": "127.0.0.1:9001", "federation.url": "http://federation.file:5000", "id": "file-id"}},
+			want: map[string]string{"listen": "127.0.0.1:9001", "federation.url": "https://federation.file:5000", "id": "file-id"}},
 		{name: "flag given empty overrides the environment", args: []string{"--federation-url="}, env: map[string]string{"FEDERATION_URL": "embedded"},
 			want: map[string]string{"federation.url": ""}},
 		{name: "flag given empty leaves the id to derive", args: []string{"--id", ""}, env: map[string]string{"NEURON_ID": "env-id"},

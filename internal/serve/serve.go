@@ -4,7 +4,9 @@
 // runtime through the Plugins interface and is handed the update handler
 // (internal/control's) and the dependencies' statuses, so it imports
 // neither control nor probe, and it adds one map lookup, nothing more, to a
-// processor's request.
+// processor's request. With client CAs configured, it refuses the update
+// route to a client without a verified TLS certificate; the TLS itself
+// (certificates, their reload) is internal/tlsconf's.
 package serve
 
 import (
@@ -41,7 +43,16 @@ type Options struct {
 	Update http.Handler
 	// Token, when not nil, serves TokenPath: the neuron's token endpoint.
 	Token http.Handler
+	// UpdateClientCert makes UpdatePath refuse, 403
+	// CodeClientCertRequired, a request that did not come over TLS with
+	// a client certificate the server verified (tls.clientCA), before
+	// Update sees it. The other routes take any client.
+	UpdateClientCert bool
 }
+
+// CodeClientCertRequired is the error code of an update refused for want
+// of a verified client certificate.
+const CodeClientCertRequired = "client_certificate_required"
 
 // TokenPath is where the neuron issues tokens to its callers' clients.
 const TokenPath = "/auth/token"
@@ -57,6 +68,10 @@ func Handler(p Plugins, gatherer prometheus.Gatherer, opts Options) http.Handler
 	if opts.Draining == nil {
 		opts.Draining = func() bool { return false }
 	}
+	update := opts.Update
+	if update != nil && opts.UpdateClientCert {
+		update = clientCertRequired(update)
+	}
 	get := map[string]http.Handler{
 		"/health":  health(p, opts),
 		"/ready":   ready(p, opts.Draining),
@@ -67,8 +82,8 @@ func Handler(p Plugins, gatherer prometheus.Gatherer, opts Options) http.Handler
 			h.ServeHTTP(w, r)
 			return
 		}
-		if opts.Update != nil && r.URL.Path == UpdatePath {
-			opts.Update.ServeHTTP(w, r)
+		if update != nil && r.URL.Path == UpdatePath {
+			update.ServeHTTP(w, r)
 			return
 		}
 		if opts.Token != nil && r.URL.Path == TokenPath {
@@ -76,6 +91,22 @@ func Handler(p Plugins, gatherer prometheus.Gatherer, opts Options) http.Handler
 			return
 		}
 		p.ServeHTTP(w, r)
+	})
+}
+
+// clientCertRequired passes to next only requests whose TLS connection
+// carries a client certificate verified against the server's client CAs.
+// The server asks for one without requiring it (VerifyClientCertIfGiven),
+// so a certificate given but not verified fails the handshake, and a
+// request here without VerifiedChains gave none.
+func clientCertRequired(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
+			runtime.WriteError(w, http.StatusForbidden, CodeClientCertRequired,
+				"this route requires a TLS client certificate signed by a CA of the neuron's tls.clientCA (NEURON_TLS_CLIENT_CA); connect with one")
+			return
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 

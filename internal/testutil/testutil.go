@@ -2,8 +2,9 @@
 // repository root, building Go packages into WASI reactor modules
 // (BuildWasm), assembling text-format modules (Wat) and small hand-built
 // ones (AssembleModule), golden files, the reference guide's examples,
-// Prometheus samples, waiting for a condition (Eventually) and the Redis
-// and PostgreSQL servers that tests probe. Only _test.go files may import
+// Prometheus samples, waiting for a condition (Eventually), the Redis
+// and PostgreSQL servers that tests probe, and certificate authorities
+// made for one test (NewCA). Only _test.go files may import
 // it, and it imports no package of the neuron but the leaf internal/leb128,
 // so that the tests of every package can use it without a cycle.
 package testutil
