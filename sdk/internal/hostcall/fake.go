@@ -124,26 +124,21 @@ func SetCaller(b []byte) {
 	fake.caller = bytes.Clone(b)
 }
 
-// readCaller copies the caller into buf[:cap(buf)] when it fits and
-// returns its length.
-func (f *fakeHost) readCaller(buf []byte) int32 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.caller) <= cap(buf) {
-		copy(buf[:cap(buf)], f.caller)
-	}
-	return int32(len(f.caller))
-}
+// readCaller copies the caller as the host's caller function does.
+func (f *fakeHost) readCaller(buf []byte) int32 { return f.copyOut(buf, &f.caller) }
 
-// readConfig copies the config into buf[:cap(buf)] when it fits and returns its
-// length.
-func (f *fakeHost) readConfig(buf []byte) int32 {
+// readConfig copies the config as the host's config function does.
+func (f *fakeHost) readConfig(buf []byte) int32 { return f.copyOut(buf, &f.config) }
+
+// copyOut copies *b into buf[:cap(buf)] when it fits and returns its
+// length either way, as the host's functions that hand out JSON do.
+func (f *fakeHost) copyOut(buf []byte, b *[]byte) int32 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(f.config) <= cap(buf) {
-		copy(buf[:cap(buf)], f.config)
+	if len(*b) <= cap(buf) {
+		copy(buf[:cap(buf)], *b)
 	}
-	return int32(len(f.config))
+	return int32(len(*b))
 }
 
 // metricAdd adds v to the counter name, refusing what the host refuses.
