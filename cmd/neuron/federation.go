@@ -60,6 +60,8 @@ flags. Everything about it: docs/dev-federation.md.
 type federationFlags struct {
 	listen, data, token, level string
 	heartbeat, retention       time.Duration
+	expiry                     time.Duration
+	maxNeurons                 int
 }
 
 // federationFlagSet returns the flag set of `neuron federation serve`,
@@ -72,6 +74,8 @@ func federationFlagSet(f *federationFlags, env func(string) string) *flag.FlagSe
 	fs.StringVar(&f.token, "admin-token", env("FEDERATION_ADMIN_TOKEN"), "bearer `TOKEN` of the admin API and dashboard (env FEDERATION_ADMIN_TOKEN; default: the one kept in DIR/admin.token, generated the first time)")
 	fs.DurationVar(&f.heartbeat, "heartbeat-interval", federation.DefaultHeartbeatInterval, "the heartbeat `PERIOD` the neurons use (their NEURON_HEARTBEAT_INTERVAL): stale after 2.5 periods without one, offline after 5")
 	fs.DurationVar(&f.retention, "retention", devfed.DefaultRetention, "delete heartbeats, analytics and events older than `AGE`")
+	fs.DurationVar(&f.expiry, "neuron-expiry", devfed.DefaultNeuronExpiry, "forget a neuron (and its telemetry) silent for `AGE`; more than 5 heartbeat intervals")
+	fs.IntVar(&f.maxNeurons, "max-neurons", devfed.DefaultMaxNeurons, "keep at most `N` neurons: a new id past it is refused until others expire")
 	fs.StringVar(&f.level, "log-level", cmp.Or(env("LOG_LEVEL"), "info"), "log `LEVEL`: debug, info, warn or error (env LOG_LEVEL)")
 	return fs
 }
@@ -127,13 +131,14 @@ func federationServe(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	d, err := devfed.Serve(ln, devfed.Options{
 		DataDir: f.data, AdminToken: f.token, HeartbeatInterval: f.heartbeat, Retention: f.retention, Logger: log,
+		NeuronExpiry: f.expiry, MaxNeurons: f.maxNeurons,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "neuron federation serve: %v\n", err)
 		return exitFailure
 	}
 	log.Info("development federation serving", "url", d.URL(), "data", f.data, "heartbeat_interval", f.heartbeat,
-		"retention", f.retention, "admin_token", tokenSource(f.token, f.data))
+		"retention", f.retention, "neuron_expiry", f.expiry, "max_neurons", f.maxNeurons, "admin_token", tokenSource(f.token, f.data))
 	fmt.Fprintf(stdout, "dashboard: %s\nneurons join with: FEDERATION_URL=%s neuron run\n", d.Dashboard(), d.URL())
 	<-ctx.Done()
 	log.Info("stopping the development federation")
@@ -174,6 +179,12 @@ func (f *federationFlags) check(fs *flag.FlagSet) error {
 	}
 	if f.retention <= 0 {
 		errs = append(errs, fmt.Errorf("--retention %s: must be more than 0", f.retention))
+	}
+	if f.expiry <= 5*f.heartbeat {
+		errs = append(errs, fmt.Errorf("--neuron-expiry %s: must be more than 5 heartbeat intervals (%s), the offline period", f.expiry, 5*f.heartbeat))
+	}
+	if f.maxNeurons <= 0 {
+		errs = append(errs, fmt.Errorf("--max-neurons %d: must be more than 0", f.maxNeurons))
 	}
 	switch strings.ToLower(f.level) {
 	case "debug", "info", "warn", "error":

@@ -56,6 +56,21 @@ type Options struct {
 	Retention time.Duration
 	// PushTimeout bounds one push to a neuron's update-config. Default 5s.
 	PushTimeout time.Duration
+	// RegisterRate and RegisterBurst limit the registrations of one client
+	// address: RegisterBurst at once, then RegisterRate per second (429
+	// with Retry-After past it). Defaults DefaultRegisterRate and
+	// DefaultRegisterBurst.
+	RegisterRate  float64
+	RegisterBurst int
+	// MaxNeurons bounds the neurons kept: a registration of a new id past
+	// it is refused (507) until records expire. Default DefaultMaxNeurons.
+	MaxNeurons int
+	// NeuronExpiry: a neuron that has shown no life (heartbeat or
+	// registration) for this long is deleted with its telemetry and
+	// deliveries (checked with retention, every minute). It must exceed
+	// the offline period (5 heartbeat intervals). Default
+	// DefaultNeuronExpiry.
+	NeuronExpiry time.Duration
 	// Logger receives registrations, conflicts, pushes and rejections.
 	// Default slog.Default().
 	Logger *slog.Logger
@@ -74,6 +89,7 @@ type Server struct {
 
 	client  *http.Client // pushes
 	metrics *promMetrics
+	limits  *registerLimits
 
 	pmu     sync.Mutex
 	pushers map[string]*pusher // by neuron id, while pushing
@@ -93,6 +109,10 @@ func Open(o Options) (*Server, error) {
 		return nil, errors.New("devfed: Options.DataDir is required (where federation.db and token.key live)")
 	}
 	o = withDefaults(o)
+	if o.NeuronExpiry <= 5*o.HeartbeatInterval {
+		return nil, fmt.Errorf("devfed: the neuron expiry %s must exceed the offline period %s (5 heartbeat intervals): "+
+			"a live neuron would be forgotten", o.NeuronExpiry, 5*o.HeartbeatInterval)
+	}
 	secret, err := loadKey(o.DataDir)
 	if err != nil {
 		return nil, err
@@ -107,6 +127,7 @@ func Open(o Options) (*Server, error) {
 		return nil, fmt.Errorf("devfed: %w", err)
 	}
 	s := &Server{opts: o, log: o.Logger, db: db, secret: secret, client: newPushClient(),
+		limits:  newRegisterLimits(o.RegisterRate, o.RegisterBurst),
 		pushers: map[string]*pusher{}, stop: make(chan struct{})}
 	s.metrics = newMetrics(s)
 	s.h = s.routes()
@@ -124,6 +145,18 @@ func withDefaults(o Options) Options {
 	}
 	if o.PushTimeout <= 0 {
 		o.PushTimeout = DefaultPushTimeout
+	}
+	if o.RegisterRate <= 0 {
+		o.RegisterRate = DefaultRegisterRate
+	}
+	if o.RegisterBurst <= 0 {
+		o.RegisterBurst = DefaultRegisterBurst
+	}
+	if o.MaxNeurons <= 0 {
+		o.MaxNeurons = DefaultMaxNeurons
+	}
+	if o.NeuronExpiry <= 0 {
+		o.NeuronExpiry = DefaultNeuronExpiry
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

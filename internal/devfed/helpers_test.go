@@ -55,7 +55,8 @@ func newFed(t *testing.T, mods ...func(*Options)) *fed {
 	f := &fed{t: t, clock: &clock{t: time.Date(2026, 1, 21, 11, 30, 0, 0, time.UTC)}, logs: &testutil.Buffer{}}
 	f.opts = Options{DataDir: t.TempDir(), AdminToken: GenerateToken(), HeartbeatInterval: testInterval,
 		PushTimeout: 5 * time.Second, Now: f.clock.Now,
-		Logger: slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+		RegisterBurst: 1000, // tests register many times from loopback; limits_test.go sets its own
+		Logger:        slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	for _, m := range mods {
 		m(&f.opts)
 	}

@@ -17,15 +17,22 @@ import (
 // a live instance holds the id and the registration does not prove it is
 // that instance (see proves).
 func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
+	remote := remoteIP(r)
+	if ok, wait := s.limits.allow(remote, time.Now()); !ok {
+		return tooMany(w, remote, wait, s.opts.RegisterRate, s.opts.RegisterBurst)
+	}
 	body, m, err := readObject(w, r)
 	if err != nil {
 		return err
+	}
+	if len(body) > maxRegistrationBytes {
+		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: codeBodyTooLarge, Msg: fmt.Sprintf(
+			"a registration is at most %d bytes (64 KiB), this one is %d: describe fewer endpoints or less metadata", maxRegistrationBytes, len(body))}
 	}
 	reg, err := validateRegistration(m)
 	if err != nil {
 		return err
 	}
-	remote := remoteIP(r)
 	instance := reg.BaseURL
 	if instance == "" {
 		instance = remote
@@ -42,6 +49,11 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 		cur, found, err := tx.Neuron(reg.NeuronID)
 		if err != nil {
 			return err
+		}
+		if !found {
+			if err := s.room(tx); err != nil {
+				return err
+			}
 		}
 		fresh := !found || !s.holds(cur, now)
 		if !fresh && !proves(cur, presented) {
@@ -64,6 +76,17 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 	ok(w, http.StatusCreated, map[string]any{"token": token, "neuronId": reg.NeuronID,
 		"heartbeatInterval": s.opts.HeartbeatInterval.Seconds()})
 	return nil
+}
+
+// room refuses a new neuron id when MaxNeurons are kept.
+func (s *Server) room(tx *store.Tx) error {
+	n, err := tx.CountNeurons()
+	if err != nil || n < s.opts.MaxNeurons {
+		return err
+	}
+	return &apiError{Status: http.StatusInsufficientStorage, Code: codeFull, Msg: fmt.Sprintf(
+		"the federation keeps at most %d neurons and holds %d: a new neuron id is refused until neurons offline for %s "+
+			"expire; register with an id that is known here, or raise the limit (--max-neurons)", s.opts.MaxNeurons, n, s.opts.NeuronExpiry)}
 }
 
 // proves reports whether presented, the bearer of a registration, is the
