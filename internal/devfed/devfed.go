@@ -44,10 +44,15 @@ type Options struct {
 	// secret signing neuron tokens, 0600, created once) and, when
 	// AdminToken is empty, DataDir/admin.token. Required.
 	DataDir string
-	// AdminToken is the bearer of /api/admin/. Empty: the token kept in
-	// DataDir/admin.token (AdminTokenFile), generated the first time, so
-	// that the dashboard's address survives a restart.
+	// AdminToken is the bearer of /api/admin/, at least MinAdminTokenLen
+	// characters. Empty: the token kept in DataDir/admin.token
+	// (AdminTokenFile), generated the first time, so that the dashboard's
+	// address survives a restart.
 	AdminToken string
+	// AllowedHosts are the names, besides IP addresses and localhost,
+	// that the dashboard and admin API answer to as Host (421 for others:
+	// DNS rebinding protection).
+	AllowedHosts []string
 	// HeartbeatInterval is the heartbeat period neurons use: a neuron is
 	// stale after 2.5x without one, offline after 5x. Default 60s.
 	HeartbeatInterval time.Duration
@@ -90,6 +95,7 @@ type Server struct {
 	client  *http.Client // pushes
 	metrics *promMetrics
 	limits  *registerLimits
+	hosts   map[string]struct{} // Options.AllowedHosts
 
 	pmu     sync.Mutex
 	pushers map[string]*pusher // by neuron id, while pushing
@@ -117,6 +123,9 @@ func Open(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkAdminToken(o.AdminToken); err != nil {
+		return nil, err
+	}
 	if o.AdminToken == "" {
 		if o.AdminToken, err = storedAdminToken(o.DataDir); err != nil {
 			return nil, err
@@ -127,7 +136,7 @@ func Open(o Options) (*Server, error) {
 		return nil, fmt.Errorf("devfed: %w", err)
 	}
 	s := &Server{opts: o, log: o.Logger, db: db, secret: secret, client: newPushClient(),
-		limits:  newRegisterLimits(o.RegisterRate, o.RegisterBurst),
+		limits: newRegisterLimits(o.RegisterRate, o.RegisterBurst), hosts: hostSet(o.AllowedHosts),
 		pushers: map[string]*pusher{}, stop: make(chan struct{})}
 	s.metrics = newMetrics(s)
 	s.h = s.routes()
