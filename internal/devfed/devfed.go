@@ -146,27 +146,13 @@ func Open(o Options) (*Server, error) {
 }
 
 func withDefaults(o Options) Options {
-	if o.HeartbeatInterval <= 0 {
-		o.HeartbeatInterval = federation.DefaultHeartbeatInterval
-	}
-	if o.Retention <= 0 {
-		o.Retention = DefaultRetention
-	}
-	if o.PushTimeout <= 0 {
-		o.PushTimeout = DefaultPushTimeout
-	}
-	if o.RegisterRate <= 0 {
-		o.RegisterRate = DefaultRegisterRate
-	}
-	if o.RegisterBurst <= 0 {
-		o.RegisterBurst = DefaultRegisterBurst
-	}
-	if o.MaxNeurons <= 0 {
-		o.MaxNeurons = DefaultMaxNeurons
-	}
-	if o.NeuronExpiry <= 0 {
-		o.NeuronExpiry = DefaultNeuronExpiry
-	}
+	o.HeartbeatInterval = positiveOr(o.HeartbeatInterval, federation.DefaultHeartbeatInterval)
+	o.Retention = positiveOr(o.Retention, DefaultRetention)
+	o.PushTimeout = positiveOr(o.PushTimeout, DefaultPushTimeout)
+	o.RegisterRate = positiveOr(o.RegisterRate, DefaultRegisterRate)
+	o.RegisterBurst = positiveOr(o.RegisterBurst, DefaultRegisterBurst)
+	o.MaxNeurons = positiveOr(o.MaxNeurons, DefaultMaxNeurons)
+	o.NeuronExpiry = positiveOr(o.NeuronExpiry, DefaultNeuronExpiry)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -174,6 +160,14 @@ func withDefaults(o Options) Options {
 		o.Now = time.Now
 	}
 	return o
+}
+
+// positiveOr is v, or def when v is not more than zero (unset).
+func positiveOr[T int | float64 | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 // Handler serves everything: the wire routes, /api/admin/, the
