@@ -98,14 +98,17 @@ func (t hintTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 func (c *Client) BaseURL() string { return c.base }
 
 // Register registers the neuron (POST /api/neuron/register) and returns the
-// token the federation issued in data.token. The federation answers 201 (200
-// is accepted too); an answer without a token is an error.
-func (c *Client) Register(ctx context.Context, reg Registration) (string, error) {
+// token the federation issued in data.token. token, when not "", is the
+// neuron's current (or last) token, sent as its bearer: it proves to the
+// federation that this is the instance holding the id, which a federation
+// requires to register a live id again. The federation answers 201 (200 is
+// accepted too); an answer without a token is an error.
+func (c *Client) Register(ctx context.Context, token string, reg Registration) (string, error) {
 	body, err := json.Marshal(reg)
 	if err != nil {
 		return "", &Error{Op: OpRegister, Err: fmt.Errorf("encode registration: %w", err)}
 	}
-	status, data, err := c.call(ctx, OpRegister, http.MethodPost, PathRegister, "", body)
+	status, data, err := c.call(ctx, OpRegister, http.MethodPost, PathRegister, token, body)
 	if err != nil {
 		return "", err
 	}

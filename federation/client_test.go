@@ -23,7 +23,7 @@ func TestClient_Calls(t *testing.T) {
 	ctx := context.Background()
 	reg := testRegistration()
 
-	token, err := c.Register(ctx, reg)
+	token, err := c.Register(ctx, "", reg)
 	if err != nil || token != "tok-1" {
 		t.Fatalf("Register = %q, %v; want tok-1", token, err)
 	}
@@ -90,7 +90,7 @@ func TestClient_FetchConfig(t *testing.T) {
 				fed.SetConfigRaw(json.RawMessage(tc.data))
 			}
 			c := federation.NewClient(fed.URL(), nil, "")
-			token, err := c.Register(context.Background(), testRegistration())
+			token, err := c.Register(context.Background(), "", testRegistration())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -171,7 +171,7 @@ func TestClient_Errors(t *testing.T) {
 func TestClient_TransportErrors(t *testing.T) {
 	fed := fedtest.New(t)
 	fed.Down()
-	_, err := federation.NewClient(fed.URL(), nil, "").Register(context.Background(), testRegistration())
+	_, err := federation.NewClient(fed.URL(), nil, "").Register(context.Background(), "", testRegistration())
 	var fe *federation.Error
 	if !errors.As(err, &fe) || fe.Status != 0 || fe.Op != federation.OpRegister || !federation.Retriable(err) {
 		t.Errorf("down: error %v, want a retriable transport *Error", err)
@@ -179,7 +179,7 @@ func TestClient_TransportErrors(t *testing.T) {
 
 	fed.Up()
 	fed.Slow(federation.PathRegister, 5*time.Second)
-	_, err = federation.NewClient(fed.URL(), &http.Client{Timeout: 50 * time.Millisecond}, "").Register(context.Background(), testRegistration())
+	_, err = federation.NewClient(fed.URL(), &http.Client{Timeout: 50 * time.Millisecond}, "").Register(context.Background(), "", testRegistration())
 	if !federation.Retriable(err) {
 		t.Errorf("timeout: error %v, want retriable", err)
 	}
@@ -193,7 +193,7 @@ func TestClient_TransportErrors(t *testing.T) {
 }
 
 func register(c *federation.Client) error {
-	_, err := c.Register(context.Background(), testRegistration())
+	_, err := c.Register(context.Background(), "", testRegistration())
 	return err
 }
 

@@ -73,6 +73,14 @@ type LinkOptions struct {
 	// Backoff spaces out retries of registration and of the analytics
 	// queue; the zero value is Base 1s, Max 60s.
 	Backoff Backoff
+	// TokenFile, when set, is where the token of the latest registration
+	// is kept (0600, with the federation's URL, replaced atomically), so
+	// that after a restart the first registration presents it: the
+	// federation registers a live id again only for the instance holding
+	// its current token. Empty: the token lives in memory only, and a
+	// restart within the federation's offline period is refused (409)
+	// until the old registration goes offline.
+	TokenFile string
 	// Events, when set, receives the Link's own events (for example
 	// "federation_registered") so that the neuron can report them with its
 	// analytics. It must not block.
@@ -84,9 +92,10 @@ type LinkOptions struct {
 // polls config, and reports analytics through the durable Queue. Its methods
 // are safe for concurrent use.
 type Link struct {
-	opts LinkOptions
-	log  *slog.Logger
-	sess *Session
+	opts  LinkOptions
+	log   *slog.Logger
+	sess  *Session
+	token tokenFile // LinkOptions.TokenFile
 
 	ctx    context.Context // cancelled by Stop; every loop ends with it
 	cancel context.CancelFunc
@@ -125,6 +134,12 @@ func StartLink(ctx context.Context, opts LinkOptions) *Link {
 	l.ctx, l.cancel = context.WithCancel(ctx)
 	l.sess = NewSession(opts.Client, opts.Neuron.Registration)
 	l.sess.onRegister = l.onRegister
+	l.token = tokenFile{path: opts.TokenFile, base: opts.Client.BaseURL()}
+	prior, err := l.token.load()
+	if err != nil {
+		l.log.Warn("registering without the previous token", "error", err)
+	}
+	l.sess.prior = prior
 	for _, loop := range []func(){l.registrationLoop, l.heartbeatLoop, l.configLoop, l.analyticsLoop, l.senderLoop} {
 		l.wg.Go(loop)
 	}
@@ -243,8 +258,12 @@ func (l *Link) sendStopping(ctx context.Context) {
 }
 
 // onRegister is the Session's hook after each registration. It runs while
-// the registration lock is held, so it only logs and signals.
+// the registration lock is held, so it only keeps the token (one small
+// file), logs and signals.
 func (l *Link) onRegister(token string, gen uint64, reason string) {
+	if err := l.token.save(token); err != nil {
+		l.log.Warn("the token is not kept: a restart before this registration goes offline is refused by the federation", "error", err)
+	}
 	expires := "unknown"
 	if t, ok := tokenExpiry(token); ok {
 		expires = t.Format(time.RFC3339)

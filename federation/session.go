@@ -2,6 +2,7 @@ package federation
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -19,8 +20,10 @@ const (
 )
 
 // Session holds the token the federation issued and the registration it was
-// issued for, and renews the token when the federation refuses it. It is
-// safe for concurrent use.
+// issued for, and renews the token when the federation refuses it. Each
+// registration presents the token held until then (the federation requires
+// it to register a live id again: see Client.Register). It is safe for
+// concurrent use.
 //
 // # Notes
 //
@@ -39,6 +42,10 @@ type Session struct {
 
 	mu    sync.Mutex // guards the fields below
 	token string
+	// prior is the token of an earlier run (see LinkOptions.TokenFile),
+	// presented at the first registration to prove this is the instance
+	// holding the id; later registrations present token.
+	prior string
 	gen   uint64 // 0 until the first registration succeeds
 	sent  []byte // the encoded Registration the current token was issued for
 }
@@ -126,7 +133,10 @@ func (s *Session) register(ctx context.Context, reason string, failedGen *uint64
 	if err != nil {
 		return &Error{Op: OpRegister, Err: err}
 	}
-	token, err := s.client.Register(ctx, reg)
+	s.mu.Lock()
+	proof := cmp.Or(s.token, s.prior)
+	s.mu.Unlock()
+	token, err := s.client.Register(ctx, proof, reg)
 	if err != nil {
 		return err
 	}

@@ -73,7 +73,7 @@ func TestSession_ConcurrentUnauthorized(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Someone else registers the same neuron: tok-1 is now stale.
-	if _, err := c.Register(context.Background(), testRegistration()); err != nil { // tok-2
+	if _, err := c.Register(context.Background(), "", testRegistration()); err != nil { // tok-2
 		t.Fatal(err)
 	}
 	// A slow registration keeps the window open while the others' 401s

@@ -55,7 +55,7 @@ func TestClient_TLSWithCA(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := federation.NewClient(url, federation.NewHTTPClient(federation.DefaultTimeout, tlsconf.Client(roots, nil)), "neuron-test")
-	token, err := c.Register(ctx, testRegistration())
+	token, err := c.Register(ctx, "", testRegistration())
 	if err != nil || token == "" {
 		t.Fatalf("Register over TLS with the CA: %q, %v", token, err)
 	}
@@ -64,7 +64,7 @@ func TestClient_TLSWithCA(t *testing.T) {
 	}
 
 	system := federation.NewClient(url, federation.NewHTTPClient(federation.DefaultTimeout, nil), "neuron-test")
-	_, err = system.Register(ctx, testRegistration())
+	_, err = system.Register(ctx, "", testRegistration())
 	if err == nil || !strings.Contains(err.Error(), "set FEDERATION_CA") || !strings.Contains(err.Error(), "certificate signed by unknown authority") {
 		t.Errorf("Register with the system's roots: %v; want the unknown authority and FEDERATION_CA named", err)
 	}
@@ -87,11 +87,11 @@ func TestClient_TLSClientCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	with := federation.NewClient(url, federation.NewHTTPClient(federation.DefaultTimeout, tlsconf.Client(ca.Pool(), pair)), "neuron-test")
-	if _, err := with.Register(ctx, testRegistration()); err != nil {
+	if _, err := with.Register(ctx, "", testRegistration()); err != nil {
 		t.Errorf("Register with a client certificate: %v", err)
 	}
 	without := federation.NewClient(url, federation.NewHTTPClient(federation.DefaultTimeout, tlsconf.Client(ca.Pool(), nil)), "neuron-test")
-	if _, err := without.Register(ctx, testRegistration()); err == nil || !strings.Contains(err.Error(), "certificate required") {
+	if _, err := without.Register(ctx, "", testRegistration()); err == nil || !strings.Contains(err.Error(), "certificate required") {
 		t.Errorf("Register without a client certificate: %v; want the federation's refusal", err)
 	}
 }

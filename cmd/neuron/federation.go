@@ -59,7 +59,10 @@ flags. Everything about it: docs/dev-federation.md.
 // federationFlags are the settings of `neuron federation serve`.
 type federationFlags struct {
 	listen, data, token, level string
+	hosts                      string
 	heartbeat, retention       time.Duration
+	expiry                     time.Duration
+	maxNeurons                 int
 }
 
 // federationFlagSet returns the flag set of `neuron federation serve`,
@@ -70,8 +73,11 @@ func federationFlagSet(f *federationFlags, env func(string) string) *flag.FlagSe
 	fs.StringVar(&f.listen, "listen", config.DefaultFederationListen, "serve on `ADDR`, host:port; keep it on loopback unless you mean to share the admin API")
 	fs.StringVar(&f.data, "data", defaultFederationData, "keep the federation's state (federation.db, token.key) in `DIR`")
 	fs.StringVar(&f.token, "admin-token", env("FEDERATION_ADMIN_TOKEN"), "bearer `TOKEN` of the admin API and dashboard (env FEDERATION_ADMIN_TOKEN; default: the one kept in DIR/admin.token, generated the first time)")
+	fs.StringVar(&f.hosts, "allowed-hosts", env("FEDERATION_ALLOWED_HOSTS"), "comma-separated `NAMES` the dashboard and admin API answer to besides IP addresses, localhost and the --listen host (env FEDERATION_ALLOWED_HOSTS; others get 421: DNS rebinding protection)")
 	fs.DurationVar(&f.heartbeat, "heartbeat-interval", federation.DefaultHeartbeatInterval, "the heartbeat `PERIOD` the neurons use (their NEURON_HEARTBEAT_INTERVAL): stale after 2.5 periods without one, offline after 5")
 	fs.DurationVar(&f.retention, "retention", devfed.DefaultRetention, "delete heartbeats, analytics and events older than `AGE`")
+	fs.DurationVar(&f.expiry, "neuron-expiry", devfed.DefaultNeuronExpiry, "forget a neuron (and its telemetry) silent for `AGE`; more than 5 heartbeat intervals")
+	fs.IntVar(&f.maxNeurons, "max-neurons", devfed.DefaultMaxNeurons, "keep at most `N` neurons: a new id past it is refused until others expire")
 	fs.StringVar(&f.level, "log-level", cmp.Or(env("LOG_LEVEL"), "info"), "log `LEVEL`: debug, info, warn or error (env LOG_LEVEL)")
 	return fs
 }
@@ -127,13 +133,14 @@ func federationServe(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	d, err := devfed.Serve(ln, devfed.Options{
 		DataDir: f.data, AdminToken: f.token, HeartbeatInterval: f.heartbeat, Retention: f.retention, Logger: log,
+		NeuronExpiry: f.expiry, MaxNeurons: f.maxNeurons, AllowedHosts: f.allowedHosts(),
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "neuron federation serve: %v\n", err)
 		return exitFailure
 	}
 	log.Info("development federation serving", "url", d.URL(), "data", f.data, "heartbeat_interval", f.heartbeat,
-		"retention", f.retention, "admin_token", tokenSource(f.token, f.data))
+		"retention", f.retention, "neuron_expiry", f.expiry, "max_neurons", f.maxNeurons, "admin_token", tokenSource(f.token, f.data))
 	fmt.Fprintf(stdout, "dashboard: %s\nneurons join with: FEDERATION_URL=%s neuron run\n", d.Dashboard(), d.URL())
 	<-ctx.Done()
 	log.Info("stopping the development federation")
@@ -157,6 +164,15 @@ func tokenSource(token, dataDir string) string {
 	return "kept in " + filepath.Join(dataDir, devfed.AdminTokenFile)
 }
 
+// allowedHosts are the names of --allowed-hosts and the --listen host.
+func (f *federationFlags) allowedHosts() []string {
+	names := strings.Split(f.hosts, ",")
+	if host, _, err := net.SplitHostPort(f.listen); err == nil && host != "" {
+		names = append(names, host)
+	}
+	return names
+}
+
 // check validates the flags that parsing alone does not.
 func (f *federationFlags) check(fs *flag.FlagSet) error {
 	var errs []error
@@ -166,6 +182,9 @@ func (f *federationFlags) check(fs *flag.FlagSet) error {
 	if _, _, err := net.SplitHostPort(f.listen); err != nil {
 		errs = append(errs, fmt.Errorf("--listen %q: want host:port, e.g. 127.0.0.1:5000 (%v)", f.listen, err))
 	}
+	if f.token != "" && len(f.token) < devfed.MinAdminTokenLen {
+		errs = append(errs, fmt.Errorf("--admin-token (or FEDERATION_ADMIN_TOKEN): %d characters, fewer than %d: use a random one (`openssl rand -base64 32`), or give none to have one generated", len(f.token), devfed.MinAdminTokenLen))
+	}
 	if strings.TrimSpace(f.data) == "" {
 		errs = append(errs, errors.New("--data: must not be empty"))
 	}
@@ -174,6 +193,12 @@ func (f *federationFlags) check(fs *flag.FlagSet) error {
 	}
 	if f.retention <= 0 {
 		errs = append(errs, fmt.Errorf("--retention %s: must be more than 0", f.retention))
+	}
+	if f.expiry <= 5*f.heartbeat {
+		errs = append(errs, fmt.Errorf("--neuron-expiry %s: must be more than 5 heartbeat intervals (%s), the offline period", f.expiry, 5*f.heartbeat))
+	}
+	if f.maxNeurons <= 0 {
+		errs = append(errs, fmt.Errorf("--max-neurons %d: must be more than 0", f.maxNeurons))
 	}
 	switch strings.ToLower(f.level) {
 	case "debug", "info", "warn", "error":

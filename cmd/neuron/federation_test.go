@@ -24,7 +24,7 @@ import (
 func TestFederationUsage(t *testing.T) {
 	t.Parallel()
 	teach := []string{"Usage: neuron federation serve", "-listen ADDR", "-data DIR", "-admin-token TOKEN", "FEDERATION_ADMIN_TOKEN",
-		"-heartbeat-interval PERIOD", "-retention AGE", "http://ADDR/#token=TOKEN", "/api/admin/", "FEDERATION_URL=embedded neuron run",
+		"-heartbeat-interval PERIOD", "-retention AGE", "-neuron-expiry AGE", "-max-neurons N", "-allowed-hosts NAMES", "FEDERATION_ALLOWED_HOSTS", "http://ADDR/#token=TOKEN", "/api/admin/", "FEDERATION_URL=embedded neuron run",
 		"FEDERATION_URL=http://127.0.0.1:5000", "127.0.0.1:5000"}
 	for _, args := range [][]string{{"federation", "--help"}, {"federation", "serve", "--help"}, {"federation", "serve", "-h"}} {
 		neuron(t, nil, args...).want(t, strings.Join(args, " "), 0, teach...)
@@ -42,6 +42,8 @@ func TestFederationUsage(t *testing.T) {
 		{[]string{"federation", "serve", "--heartbeat-interval", "0s", "--retention", "-1h"}, []string{"--heartbeat-interval 0s", "--retention -1h0m0s"}},
 		{[]string{"federation", "serve", "--heartbeat-interval", "often"}, []string{"heartbeat-interval", "often"}},
 		{[]string{"federation", "serve", "--log-level", "loud", "--data", ""}, []string{`--log-level "loud"`, "--data"}},
+		{[]string{"federation", "serve", "--admin-token", "short"}, []string{"--admin-token", "fewer than 16", "openssl rand"}},
+		{[]string{"federation", "serve", "--neuron-expiry", "4m", "--max-neurons", "0"}, []string{"--neuron-expiry 4m0s", "offline period", "--max-neurons 0"}},
 	} {
 		neuron(t, nil, tc.args...).want(t, strings.Join(tc.args, " "), 2, tc.want...)
 	}
@@ -194,8 +196,8 @@ func TestFederationServe(t *testing.T) {
 
 	// Again on the same data, with the token from the environment: the
 	// fleet is still there.
-	f = startFederation(t, dir, "FEDERATION_ADMIN_TOKEN=my-dev-token")
-	if f.token != "my-dev-token" {
+	f = startFederation(t, dir, "FEDERATION_ADMIN_TOKEN=my-dev-token-0123456789")
+	if f.token != "my-dev-token-0123456789" {
 		t.Errorf("dashboard token %q, want FEDERATION_ADMIN_TOKEN's", f.token)
 	}
 	if got := f.neurons(t); got["cmd-test-1"] == "" {

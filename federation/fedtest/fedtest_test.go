@@ -17,7 +17,7 @@ var reg = federation.Registration{NeuronID: "n1", Name: "n"}
 
 func register(t *testing.T, c *federation.Client) string {
 	t.Helper()
-	token, err := c.Register(context.Background(), reg)
+	token, err := c.Register(context.Background(), "", reg)
 	if err != nil {
 		t.Fatal(err)
 	}

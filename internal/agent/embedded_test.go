@@ -108,8 +108,8 @@ func TestEmbeddedFederation(t *testing.T) {
 // the dashboard's decodeURIComponent reads it back.
 func TestEmbeddedFederation_Token(t *testing.T) {
 	for _, tc := range []struct{ token, fragment string }{
-		{"my-token", "my-token"},
-		{"a b+c&d%e", "a%20b%2Bc%26d%25e"},
+		{"my-token-0123456789", "my-token-0123456789"},
+		{"a b+c&d%e-0123456789", "a%20b%2Bc%26d%25e-0123456789"},
 	} {
 		cfg, err := config.Load(embeddedArgs(t, dataDir(t)), func(name string) (string, bool) {
 			return tc.token, name == "FEDERATION_ADMIN_TOKEN"

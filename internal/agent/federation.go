@@ -24,6 +24,10 @@ import (
 // delays a report, never a request.
 const federationTimeout = 10 * time.Second
 
+// federationTokenFile, in DataDir, keeps the federation's last token so
+// that a restarted neuron proves it holds its id (federation.LinkOptions.TokenFile).
+const federationTokenFile = "federation-token.json"
+
 // link is the federation link with the durable queue its reports go
 // through.
 type link struct {
@@ -102,6 +106,7 @@ func (a *Agent) startLink(ctx context.Context) error {
 		Client: client, Neuron: neuron{a}, Queue: l.queue, Logger: a.log,
 		HeartbeatInterval: cfg.Federation.HeartbeatInterval, AnalyticsInterval: cfg.Federation.AnalyticsInterval,
 		ConfigPollInterval: cfg.Federation.ConfigPollInterval, Events: a.events.Record,
+		TokenFile: filepath.Join(cfg.DataDir, federationTokenFile),
 	})
 	a.fed.Store(l)
 	return nil

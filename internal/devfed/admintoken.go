@@ -16,6 +16,20 @@ import (
 // dashboard address, after a restart.
 const AdminTokenFile = "admin.token"
 
+// MinAdminTokenLen is the shortest admin token accepted: the admin API
+// commands every neuron, and a short token is guessed.
+const MinAdminTokenLen = 16
+
+// checkAdminToken refuses a given admin token shorter than
+// MinAdminTokenLen, saying how to make one.
+func checkAdminToken(token string) error {
+	if token == "" || len(token) >= MinAdminTokenLen {
+		return nil
+	}
+	return fmt.Errorf("devfed: the admin token given is %d characters, fewer than %d: use a random one "+
+		"(`openssl rand -base64 32`), or give none to have one generated and kept in DATADIR/%s", len(token), MinAdminTokenLen, AdminTokenFile)
+}
+
 // storedAdminToken reads DataDir/admin.token, creating it the first time
 // (a GenerateToken, 0600, written atomically so that a crash leaves the
 // old file or the new one, never half a token).
@@ -25,8 +39,8 @@ func storedAdminToken(dir string) (string, error) {
 	switch {
 	case err == nil:
 		token := strings.TrimSpace(string(b))
-		if token == "" {
-			return "", fmt.Errorf("devfed: %s is empty: delete it to have a new admin token generated, or give one with --admin-token", file)
+		if len(token) < MinAdminTokenLen {
+			return "", fmt.Errorf("devfed: %s holds %d characters, fewer than %d: delete it to have a new admin token generated, or give one with --admin-token", file, len(token), MinAdminTokenLen)
 		}
 		return token, nil
 	case !errors.Is(err, fs.ErrNotExist):

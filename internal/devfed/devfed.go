@@ -44,10 +44,15 @@ type Options struct {
 	// secret signing neuron tokens, 0600, created once) and, when
 	// AdminToken is empty, DataDir/admin.token. Required.
 	DataDir string
-	// AdminToken is the bearer of /api/admin/. Empty: the token kept in
-	// DataDir/admin.token (AdminTokenFile), generated the first time, so
-	// that the dashboard's address survives a restart.
+	// AdminToken is the bearer of /api/admin/, at least MinAdminTokenLen
+	// characters. Empty: the token kept in DataDir/admin.token
+	// (AdminTokenFile), generated the first time, so that the dashboard's
+	// address survives a restart.
 	AdminToken string
+	// AllowedHosts are the names, besides IP addresses and localhost,
+	// that the dashboard and admin API answer to as Host (421 for others:
+	// DNS rebinding protection).
+	AllowedHosts []string
 	// HeartbeatInterval is the heartbeat period neurons use: a neuron is
 	// stale after 2.5x without one, offline after 5x. Default 60s.
 	HeartbeatInterval time.Duration
@@ -56,6 +61,21 @@ type Options struct {
 	Retention time.Duration
 	// PushTimeout bounds one push to a neuron's update-config. Default 5s.
 	PushTimeout time.Duration
+	// RegisterRate and RegisterBurst limit the registrations of one client
+	// address: RegisterBurst at once, then RegisterRate per second (429
+	// with Retry-After past it). Defaults DefaultRegisterRate and
+	// DefaultRegisterBurst.
+	RegisterRate  float64
+	RegisterBurst int
+	// MaxNeurons bounds the neurons kept: a registration of a new id past
+	// it is refused (507) until records expire. Default DefaultMaxNeurons.
+	MaxNeurons int
+	// NeuronExpiry: a neuron that has shown no life (heartbeat or
+	// registration) for this long is deleted with its telemetry and
+	// deliveries (checked with retention, every minute). It must exceed
+	// the offline period (5 heartbeat intervals). Default
+	// DefaultNeuronExpiry.
+	NeuronExpiry time.Duration
 	// Logger receives registrations, conflicts, pushes and rejections.
 	// Default slog.Default().
 	Logger *slog.Logger
@@ -74,6 +94,8 @@ type Server struct {
 
 	client  *http.Client // pushes
 	metrics *promMetrics
+	limits  *registerLimits
+	hosts   map[string]struct{} // Options.AllowedHosts
 
 	pmu     sync.Mutex
 	pushers map[string]*pusher // by neuron id, while pushing
@@ -93,8 +115,15 @@ func Open(o Options) (*Server, error) {
 		return nil, errors.New("devfed: Options.DataDir is required (where federation.db and token.key live)")
 	}
 	o = withDefaults(o)
+	if o.NeuronExpiry <= 5*o.HeartbeatInterval {
+		return nil, fmt.Errorf("devfed: the neuron expiry %s must exceed the offline period %s (5 heartbeat intervals): "+
+			"a live neuron would be forgotten", o.NeuronExpiry, 5*o.HeartbeatInterval)
+	}
 	secret, err := loadKey(o.DataDir)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkAdminToken(o.AdminToken); err != nil {
 		return nil, err
 	}
 	if o.AdminToken == "" {
@@ -107,6 +136,7 @@ func Open(o Options) (*Server, error) {
 		return nil, fmt.Errorf("devfed: %w", err)
 	}
 	s := &Server{opts: o, log: o.Logger, db: db, secret: secret, client: newPushClient(),
+		limits: newRegisterLimits(o.RegisterRate, o.RegisterBurst), hosts: hostSet(o.AllowedHosts),
 		pushers: map[string]*pusher{}, stop: make(chan struct{})}
 	s.metrics = newMetrics(s)
 	s.h = s.routes()
@@ -116,15 +146,13 @@ func Open(o Options) (*Server, error) {
 }
 
 func withDefaults(o Options) Options {
-	if o.HeartbeatInterval <= 0 {
-		o.HeartbeatInterval = federation.DefaultHeartbeatInterval
-	}
-	if o.Retention <= 0 {
-		o.Retention = DefaultRetention
-	}
-	if o.PushTimeout <= 0 {
-		o.PushTimeout = DefaultPushTimeout
-	}
+	o.HeartbeatInterval = positiveOr(o.HeartbeatInterval, federation.DefaultHeartbeatInterval)
+	o.Retention = positiveOr(o.Retention, DefaultRetention)
+	o.PushTimeout = positiveOr(o.PushTimeout, DefaultPushTimeout)
+	o.RegisterRate = positiveOr(o.RegisterRate, DefaultRegisterRate)
+	o.RegisterBurst = positiveOr(o.RegisterBurst, DefaultRegisterBurst)
+	o.MaxNeurons = positiveOr(o.MaxNeurons, DefaultMaxNeurons)
+	o.NeuronExpiry = positiveOr(o.NeuronExpiry, DefaultNeuronExpiry)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -132,6 +160,14 @@ func withDefaults(o Options) Options {
 		o.Now = time.Now
 	}
 	return o
+}
+
+// positiveOr is v, or def when v is not more than zero (unset).
+func positiveOr[T int | float64 | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 // Handler serves everything: the wire routes, /api/admin/, the

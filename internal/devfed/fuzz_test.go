@@ -13,7 +13,7 @@ import (
 // fuzzServer is a federation for fuzzing handlers in process, with a
 // registered neuron "fz" and its token.
 func fuzzServer(f *testing.F) (http.Handler, string) {
-	s, err := Open(Options{DataDir: f.TempDir(), AdminToken: "admin", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s, err := Open(Options{DataDir: f.TempDir(), AdminToken: GenerateToken(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		f.Fatal(err)
 	}

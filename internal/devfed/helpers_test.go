@@ -55,7 +55,8 @@ func newFed(t *testing.T, mods ...func(*Options)) *fed {
 	f := &fed{t: t, clock: &clock{t: time.Date(2026, 1, 21, 11, 30, 0, 0, time.UTC)}, logs: &testutil.Buffer{}}
 	f.opts = Options{DataDir: t.TempDir(), AdminToken: GenerateToken(), HeartbeatInterval: testInterval,
 		PushTimeout: 5 * time.Second, Now: f.clock.Now,
-		Logger: slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+		RegisterBurst: 1000, // tests register many times from loopback; limits_test.go sets its own
+		Logger:        slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	for _, m := range mods {
 		m(&f.opts)
 	}
@@ -196,12 +197,19 @@ func regBody(id, baseURL string) map[string]any {
 // register registers body and returns the token.
 func (f *fed) register(body map[string]any) string {
 	f.t.Helper()
+	return f.reregister(body, "")
+}
+
+// reregister registers body presenting token (the id's current one, to
+// register a live id again; "" for none) and returns the new token.
+func (f *fed) reregister(body map[string]any, token string) string {
+	f.t.Helper()
 	var out struct {
 		Token             string  `json:"token"`
 		NeuronID          string  `json:"neuronId"`
 		HeartbeatInterval float64 `json:"heartbeatInterval"`
 	}
-	f.must("POST", "/api/neuron/register", "", body, http.StatusCreated, &out)
+	f.must("POST", "/api/neuron/register", token, body, http.StatusCreated, &out)
 	if out.Token == "" || out.NeuronID != body["neuronId"] || out.HeartbeatInterval != testInterval.Seconds() {
 		f.t.Fatalf("register answer %+v", out)
 	}

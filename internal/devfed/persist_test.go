@@ -144,7 +144,7 @@ func TestAdminTokenKept(t *testing.T) {
 	if again := serve(""); again != first {
 		t.Errorf("after a restart the dashboard token is %q, want the kept %q", again, first)
 	}
-	if given := serve("given-token"); given != "given-token" {
+	if given := serve("given-token-0123456789"); given != "given-token-0123456789" {
 		t.Errorf("a given token: the dashboard token is %q, want it", given)
 	}
 	if kept := serve(""); kept != first {

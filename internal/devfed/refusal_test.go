@@ -94,7 +94,7 @@ func TestRefusedVersionNotServedAfterRegistering(t *testing.T) {
 	if got := f.poll(token); got != "{}" {
 		t.Fatalf("poll after the refusal: %s", got)
 	}
-	token = f.register(regBody("n-1", ""))
+	token = f.reregister(regBody("n-1", ""), token)
 	if got := f.poll(token); got != "{}" {
 		t.Errorf("poll after registering again: %s, want {}", got)
 	}

@@ -17,7 +17,7 @@ func (s *Server) retentionLoop() {
 	t := time.NewTicker(retentionEvery)
 	defer t.Stop()
 	for {
-		if _, err := s.prune(context.Background()); err != nil {
+		if _, _, err := s.prune(context.Background()); err != nil {
 			s.log.Error("retention: old telemetry not deleted; trying again in a minute", "err", err)
 		}
 		select {
@@ -30,19 +30,26 @@ func (s *Server) retentionLoop() {
 
 // prune deletes the heartbeats, analytics reports and events received
 // more than Options.Retention ago (by the federation clock), and past
-// registrations as old. Neurons, configs, experiments and commands are
-// kept: they are the federation's state, not telemetry.
-func (s *Server) prune(ctx context.Context) (store.Pruned, error) {
+// registrations as old; and the neurons that have shown no life for
+// Options.NeuronExpiry (so that records of long-gone or flooding neurons
+// do not pile up). Configs, experiments and commands are kept: they are
+// the federation's state, not telemetry.
+func (s *Server) prune(ctx context.Context) (p store.Pruned, expired int64, err error) {
 	cutoff := s.now().Add(-s.opts.Retention)
-	var p store.Pruned
-	err := s.db.Update(ctx, func(tx *store.Tx) error {
-		var err error
+	gone := s.now().Add(-s.opts.NeuronExpiry)
+	err = s.db.Update(ctx, func(tx *store.Tx) error {
+		if expired, err = tx.ExpireNeurons(gone); err != nil {
+			return err
+		}
 		p, err = tx.Prune(cutoff)
 		return err
 	})
+	if err == nil && expired > 0 {
+		s.log.Info("retention: neurons offline too long forgotten", "silent_since_before", gone, "neurons", expired)
+	}
 	if err == nil && p != (store.Pruned{}) {
 		s.log.Info("retention: old telemetry deleted", "before", cutoff, "heartbeats", p.Heartbeats,
 			"reports", p.Reports, "events", p.Events, "registrations", p.Registrations)
 	}
-	return p, err
+	return p, expired, err
 }

@@ -16,7 +16,10 @@ import (
 type methods map[string]http.HandlerFunc
 
 // routes builds the federation's handler: the wire routes, the metrics,
-// the admin API (admin token required) and the dashboard at /. Every
+// the admin API (admin token required) and the dashboard at / (both only
+// for the names the federation answers to: see hostAllowed; the wire
+// routes and metrics answer any name, as neurons and scrapers use
+// whatever name reaches the federation). Every
 // answer is counted in neuron_federation_requests_total under its route.
 func (s *Server) routes() http.Handler {
 	r := mux.NewRouter()
@@ -48,11 +51,11 @@ func (s *Server) routes() http.Handler {
 		{"/api/admin/commands", methods{http.MethodGet: s.handle(s.listCommands), http.MethodPost: s.handle(s.sendCommand)}},
 	}
 	for _, a := range admin {
-		r.Handle(a.path, in(a.path, s.adminOnly(s.dispatch(a.m))))
+		r.Handle(a.path, in(a.path, s.hostOnly(s.adminOnly(s.dispatch(a.m)))))
 	}
-	r.PathPrefix("/api/admin/").Handler(in(routeUnknown, s.adminOnly(s.handle(noRoute))))
+	r.PathPrefix("/api/admin/").Handler(in(routeUnknown, s.hostOnly(s.adminOnly(s.handle(noRoute)))))
 	r.PathPrefix("/api/").Handler(in(routeUnknown, s.handle(noRoute)))
-	r.PathPrefix("/").Handler(in(routeDashboard, dashboard.Handler()))
+	r.PathPrefix("/").Handler(in(routeDashboard, s.hostOnly(dashboard.Handler())))
 	return r
 }
 

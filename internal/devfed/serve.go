@@ -54,6 +54,11 @@ func Serve(ln net.Listener, o Options) (*HTTPServer, error) {
 			ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
 		},
 	}
+	if tcp, isTCP := ln.Addr().(*net.TCPAddr); isTCP && !tcp.IP.IsLoopback() {
+		o.Logger.Warn("the development federation listens beyond loopback: whoever reaches "+ln.Addr().String()+
+			" can register neurons, and with the admin token command them, over plain HTTP; "+
+			"keep it on 127.0.0.1 unless you mean to share it, and then behind TLS", "listen", ln.Addr().String())
+	}
 	go func() {
 		if err := d.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.log.Error("development federation: http server stopped", "err", err)

@@ -158,7 +158,7 @@ func TestRetention(t *testing.T) {
 	f.beat(token, "active", "")
 	f.report(token, "n-1", map[string]any{"id": "new", "type": "t"})
 
-	p, err := f.s.prune(t.Context())
+	p, _, err := f.s.prune(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

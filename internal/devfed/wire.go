@@ -2,6 +2,7 @@ package devfed
 
 import (
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -13,17 +14,25 @@ import (
 )
 
 // register serves POST /api/neuron/register: 201 with a token, or 409 when
-// another live instance holds the id.
+// a live instance holds the id and the registration does not prove it is
+// that instance (see proves).
 func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
+	remote := remoteIP(r)
+	if ok, wait := s.limits.allow(remote, time.Now()); !ok {
+		return tooMany(w, remote, wait, s.opts.RegisterRate, s.opts.RegisterBurst)
+	}
 	body, m, err := readObject(w, r)
 	if err != nil {
 		return err
+	}
+	if len(body) > maxRegistrationBytes {
+		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: codeBodyTooLarge, Msg: fmt.Sprintf(
+			"a registration is at most %d bytes (64 KiB), this one is %d: describe fewer endpoints or less metadata", maxRegistrationBytes, len(body))}
 	}
 	reg, err := validateRegistration(m)
 	if err != nil {
 		return err
 	}
-	remote := remoteIP(r)
 	instance := reg.BaseURL
 	if instance == "" {
 		instance = remote
@@ -34,17 +43,23 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	presented, _ := bearer(r)
 	var took string // the instance whose id this registration took over
 	err = s.db.Update(r.Context(), func(tx *store.Tx) error {
 		cur, found, err := tx.Neuron(reg.NeuronID)
 		if err != nil {
 			return err
 		}
-		fresh := !found || !s.holds(cur, now)
-		if found && cur.Instance != instance {
-			if !fresh {
-				return s.conflict(cur, instance, now)
+		if !found {
+			if err := s.room(tx); err != nil {
+				return err
 			}
+		}
+		fresh := !found || !s.holds(cur, now)
+		if !fresh && !proves(cur, presented) {
+			return s.conflict(cur, instance, presented != "", now)
+		}
+		if found && fresh && cur.Instance != instance {
 			took = cur.Instance
 		}
 		return tx.Register(store.Neuron{ID: reg.NeuronID, Name: reg.Name, Type: reg.Type, Language: reg.Language,
@@ -63,19 +78,45 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// conflict is the 409 for instance claiming an id that cur, another live
-// instance, holds.
-func (s *Server) conflict(cur store.Neuron, instance string, now time.Time) error {
+// room refuses a new neuron id when MaxNeurons are kept.
+func (s *Server) room(tx *store.Tx) error {
+	n, err := tx.CountNeurons()
+	if err != nil || n < s.opts.MaxNeurons {
+		return err
+	}
+	return &apiError{Status: http.StatusInsufficientStorage, Code: codeFull, Msg: fmt.Sprintf(
+		"the federation keeps at most %d neurons and holds %d: a new neuron id is refused until neurons offline for %s "+
+			"expire; register with an id that is known here, or raise the limit (--max-neurons)", s.opts.MaxNeurons, n, s.opts.NeuronExpiry)}
+}
+
+// proves reports whether presented, the bearer of a registration, is the
+// current token of cur (compared in constant time): only the instance
+// holding a live id has it, so only it may register that id again while
+// it is live. Its base URL proves nothing: anyone can declare it.
+func proves(cur store.Neuron, presented string) bool {
+	return presented != "" && subtle.ConstantTimeCompare([]byte(presented), []byte(cur.Token)) == 1
+}
+
+// conflict is the 409 for instance claiming an id that cur, a live
+// instance, holds, without its current token (presented tells whether it
+// sent some other token).
+func (s *Server) conflict(cur store.Neuron, instance string, presented bool, now time.Time) error {
 	last := "last heartbeat " + cur.LastHeartbeat.Format(time.RFC3339)
 	if cur.LastHeartbeat.IsZero() {
 		last = "no heartbeat yet, registered " + cur.RegisteredAt.Format(time.RFC3339)
 	}
 	frees := lastSign(cur).Add(s.offlineAfter()).Sub(now).Round(time.Second)
-	s.log.Warn("registration refused: neuron id held by another live instance", "neuron", cur.ID,
+	token := "sent no token"
+	if presented {
+		token = "sent a token that is not the id's current one"
+	}
+	s.log.Warn("registration refused: neuron id held by a live instance", "neuron", cur.ID,
 		"holder", cur.Instance, "claimant", instance, "frees_in", frees)
-	return conflict("neuron id %q is held by another live instance at %s (%s); it frees itself when that "+
-		"instance sends a final \"stopping\" heartbeat or has sent none for %s (offline), in about %s at most: "+
-		"stop the other instance, wait, or give this one another NEURON_ID", cur.ID, cur.Instance, last, s.offlineAfter(), frees)
+	return conflict("neuron id %q is held by a live instance at %s (%s) and this registration %s: "+
+		"registering a live id again takes the holder's current token as Authorization: Bearer TOKEN "+
+		"(a neuron keeps it in its data directory across restarts). The id frees itself when the holder "+
+		"sends a final \"stopping\" heartbeat or has sent none for %s (offline), in about %s at most: "+
+		"stop the other instance, wait, or give this one another NEURON_ID", cur.ID, cur.Instance, last, token, s.offlineAfter(), frees)
 }
 
 // remoteIP is the client's IP address (without the port).

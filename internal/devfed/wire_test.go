@@ -322,7 +322,7 @@ func TestBodyTooLarge(t *testing.T) {
 func TestNeuronAuth(t *testing.T) {
 	f := newFed(t)
 	old := f.register(regBody("n-1", "http://127.0.0.1:1"))
-	current := f.register(regBody("n-1", "http://127.0.0.1:1")) // revokes old
+	current := f.reregister(regBody("n-1", "http://127.0.0.1:1"), old) // revokes old
 	otherKey, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{Subject: "n-1", ID: "reg-x"}).SignedString([]byte(strings.Repeat("k", 32)))
 	unknown, _ := f.s.sign("ghost", "reg-1", f.clock.Now())
 	none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.RegisteredClaims{Subject: "n-1"}).SignedString(jwt.UnsafeAllowNoneSignatureType)
@@ -393,8 +393,9 @@ func TestRoutesNotFoundAndMethods(t *testing.T) {
 	}
 }
 
-// The same instance registering again gets a new token (the old one is
-// revoked) and keeps its row and heartbeat summary.
+// The same instance registering again (proved by its current token) gets
+// a new token (the old one is revoked) and keeps its row and heartbeat
+// summary.
 func TestReregisterSameInstance(t *testing.T) {
 	f := newFed(t)
 	first := f.register(regBody("n-1", "http://127.0.0.1:9001"))
@@ -402,7 +403,7 @@ func TestReregisterSameInstance(t *testing.T) {
 	f.clock.Add(time.Second)
 	b := regBody("n-1", "http://127.0.0.1:9001/") // the same address with a trailing slash
 	b["version"] = "1.1.0"
-	second := f.register(b)
+	second := f.reregister(b, first)
 	if first == second {
 		t.Fatal("the same token twice")
 	}
@@ -418,10 +419,49 @@ func TestReregisterSameInstance(t *testing.T) {
 	if len(all) != 1 {
 		t.Errorf("%d neurons, want 1", len(all))
 	}
-	// Without a baseUrl the remote address is the instance: the same
-	// machine registering again is the same instance.
-	f.register(regBody("n-2", ""))
-	f.register(regBody("n-2", ""))
+	// Without a baseUrl the remote address is the instance; the token
+	// proves it too.
+	f.reregister(regBody("n-2", ""), f.register(regBody("n-2", "")))
+}
+
+// The attack review's id takeover: a second process registering a live
+// id with the holder's own base URL (or remote address) but without the
+// holder's current token is refused, so it gets no token, no config, no
+// command, and cannot forge a command's outcome.
+func TestLiveIDTakeoverRefused(t *testing.T) {
+	f := newFed(t)
+	holder := f.register(regBody("n-1", "http://127.0.0.1:9001"))
+	f.beat(holder, "active", "")
+	other := f.register(regBody("n-2", "http://127.0.0.1:9002"))
+	revoked := holder
+	holder = f.reregister(regBody("n-1", "http://127.0.0.1:9001"), holder)
+	var cmds []commandView
+	f.admin("POST", "/api/admin/commands", `{"target": "n-1", "type": "flush_analytics"}`, http.StatusCreated, &cmds)
+	for _, c := range []struct{ name, token, want string }{
+		{"no token", "", "sent no token"},
+		{"another neuron's token", other, "not the id's current one"},
+		{"the holder's revoked token", revoked, "not the id's current one"},
+		{"garbage", "abc.def.ghi", "not the id's current one"},
+	} {
+		for _, base := range []string{"http://127.0.0.1:9001", ""} {
+			status, env := f.call("POST", "/api/neuron/register", c.token, regBody("n-1", base))
+			if status != http.StatusConflict || !strings.Contains(env.Error, c.want) || !strings.Contains(env.Error, "Authorization: Bearer") {
+				t.Errorf("%s, baseUrl %q: %d %q, want 409 saying %q", c.name, base, status, env.Error, c.want)
+			}
+		}
+	}
+	// The holder's token still works, and the command is still its own.
+	f.beat(holder, "active", "")
+	if !strings.Contains(f.poll(holder), "flush_analytics") {
+		t.Error("the holder was not served its command")
+	}
+	// Another neuron reporting the command's outcome does not resolve it.
+	f.report(other, "n-2", map[string]any{"id": "e-1", "type": "command_executed", "timestamp": "2026-01-21T11:30:00Z",
+		"data": map[string]any{"id": cmds[0].ID, "ok": true}})
+	f.admin("GET", "/api/admin/commands", nil, http.StatusOK, &cmds)
+	if cmds[0].Status == "succeeded" {
+		t.Errorf("an outcome from another neuron was recorded: %+v", cmds[0])
+	}
 }
 
 func TestConflictAndTakeover(t *testing.T) {

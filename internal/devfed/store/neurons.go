@@ -77,6 +77,32 @@ func (tx *Tx) Neurons() ([]Neuron, error) {
 	return collect(rows, func(r *sql.Rows) (Neuron, error) { return scanNeuron(r) })
 }
 
+// CountNeurons returns how many neurons are kept.
+func (tx *Tx) CountNeurons() (int, error) {
+	var n int
+	if err := tx.tx.QueryRowContext(tx.ctx, `SELECT count(*) FROM neurons`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count neurons: %w", err)
+	}
+	return n, nil
+}
+
+// ExpireNeurons deletes the neurons that have shown no life (heartbeat, or
+// registration before the first) since before, with what cascades (their
+// registrations and telemetry) and their deliveries; their commands stay,
+// as the admin's history. It returns how many were deleted.
+func (tx *Tx) ExpireNeurons(before time.Time) (int64, error) {
+	const gone = `SELECT id FROM neurons WHERE coalesce(last_heartbeat, registered_at) < ?`
+	if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM deliveries WHERE neuron_id IN (`+gone+`)`, ms(before)); err != nil {
+		return 0, fmt.Errorf("store: expire neurons: %w", err)
+	}
+	res, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM neurons WHERE coalesce(last_heartbeat, registered_at) < ?`, ms(before))
+	if err != nil {
+		return 0, fmt.Errorf("store: expire neurons: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
 // Register records a registration of n (ID, Name, Type, Language, Version,
 // BaseURL, Instance, Registration, RegistrationID, Token, RegisteredAt)
 // from remote. The neuron row is created or replaced; with fresh true the
