@@ -9,8 +9,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -24,6 +26,10 @@ const DefaultTokenTTL = 5 * time.Minute
 
 // maxTokenRequestBytes bounds a token request's form.
 const maxTokenRequestBytes = 4 << 10
+
+// maxWaitingChecks bounds the token requests waiting for a secret check:
+// past it a request is refused at once with 429 rather than queued.
+const maxWaitingChecks = 64
 
 // Client is a caller that may get tokens from the neuron's token endpoint:
 // its id, the bcrypt hash of its secret (never the secret), and the scopes
@@ -53,10 +59,18 @@ type IssuerConfig struct {
 // neuron. Clients authenticate with HTTP Basic or the form's client_id and
 // client_secret; the answer is RFC 6749's (access_token, token_type,
 // expires_in, scope) or its error object.
+//
+// A secret check is a bcrypt comparison, tens of milliseconds of one core
+// by design, so a flood of token requests could take every core from the
+// processors. At most half the cores check secrets at once, at most
+// maxWaitingChecks requests wait for their turn, and the rest get 429
+// with Retry-After.
 type Issuer struct {
 	cfg     IssuerConfig
 	clients map[string]Client
 	now     func() time.Time
+	checks  chan struct{} // a slot per secret check running
+	waiting atomic.Int32  // requests waiting for a slot
 }
 
 // dummyHash is compared against when the client id is unknown, so that an
@@ -71,7 +85,8 @@ func NewIssuer(cfg IssuerConfig) (*Issuer, error) {
 	if cfg.TTL <= 0 {
 		cfg.TTL = DefaultTokenTTL
 	}
-	iss := &Issuer{cfg: cfg, clients: map[string]Client{}, now: time.Now}
+	iss := &Issuer{cfg: cfg, clients: map[string]Client{}, now: time.Now,
+		checks: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))}
 	for _, c := range cfg.Clients {
 		switch {
 		case c.ID == "":
@@ -118,7 +133,14 @@ func (iss *Issuer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		hash = dummyHash
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(secret)) != nil || !ok {
+	if !iss.startCheck(r) {
+		w.Header().Set("Retry-After", "1")
+		tokenError(w, http.StatusTooManyRequests, "temporarily_unavailable", "too many token requests at once; retry after the Retry-After delay")
+		return
+	}
+	wrong := bcrypt.CompareHashAndPassword(hash, []byte(secret)) != nil
+	<-iss.checks
+	if wrong || !ok {
 		w.Header().Set("WWW-Authenticate", `Basic realm="neuron token endpoint"`)
 		tokenError(w, http.StatusUnauthorized, "invalid_client", "unknown client or wrong secret")
 		return
@@ -147,6 +169,28 @@ func (iss *Issuer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{"access_token": tok, "token_type": "Bearer",
 		"expires_in": int(iss.cfg.TTL.Seconds()), "scope": strings.Join(scopes, " ")})
+}
+
+// startCheck takes a slot for one secret check, waiting for it unless
+// maxWaitingChecks requests already wait or r is abandoned; the caller
+// gives the slot back with <-iss.checks once it took one.
+func (iss *Issuer) startCheck(r *http.Request) bool {
+	select {
+	case iss.checks <- struct{}{}:
+		return true
+	default:
+	}
+	if iss.waiting.Add(1) > maxWaitingChecks {
+		iss.waiting.Add(-1)
+		return false
+	}
+	defer iss.waiting.Add(-1)
+	select {
+	case iss.checks <- struct{}{}:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
 }
 
 // tokenError writes RFC 6749's error object (section 5.2).

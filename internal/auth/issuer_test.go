@@ -11,8 +11,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/empirefederation/neuron/internal/testutil"
 )
 
 // A client with its id and secret gets a short-lived token that the
@@ -35,19 +38,7 @@ func TestIssuer(t *testing.T) {
 
 	post := func(form url.Values, basic ...string) (*http.Response, map[string]any) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		if len(basic) == 2 {
-			req.SetBasicAuth(basic[0], basic[1])
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var body map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&body)
-		return resp, body
+		return postToken(t, srv.URL, form, basic...)
 	}
 	grant := url.Values{"grant_type": {"client_credentials"}}
 
@@ -101,6 +92,79 @@ func TestIssuer(t *testing.T) {
 	}
 	if resp, err := http.Get(srv.URL); err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("GET: %v %v", resp, err)
+	}
+}
+
+// postToken posts form to the token endpoint at url, with HTTP Basic
+// credentials when basic holds an id and a secret, and decodes the answer.
+func postToken(t *testing.T, url string, form url.Values, basic ...string) (*http.Response, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if len(basic) == 2 {
+		req.SetBasicAuth(basic[0], basic[1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	return resp, body
+}
+
+// Secret checks are bounded: with every slot taken a request waits for
+// one, and with maxWaitingChecks requests already waiting it is refused at
+// once with 429 and Retry-After, before any bcrypt work. Every request
+// gives its slot back, answered or refused.
+func TestIssuer_SecretChecksBounded(t *testing.T) {
+	key, err := LoadOrCreateKey(filepath.Join(t.TempDir(), "signing.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, _ := bcrypt.GenerateFromPassword([]byte("s3cret-of-client-a"), bcrypt.MinCost)
+	iss, err := NewIssuer(IssuerConfig{Issuer: issuer, Key: key, Clients: []Client{{ID: "client-a", SecretHash: string(hash)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(iss)
+	t.Cleanup(srv.Close)
+	grant := url.Values{"grant_type": {"client_credentials"}}
+
+	for range cap(iss.checks) { // every slot busy
+		iss.checks <- struct{}{}
+	}
+	iss.waiting.Store(maxWaitingChecks) // and the waiting room full
+	resp, body := postToken(t, srv.URL, grant, "client-a", "s3cret-of-client-a")
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "1" || body["error"] != "temporarily_unavailable" || body["access_token"] != nil {
+		t.Fatalf("with every slot busy and the waiting room full: %d %v (Retry-After %q), want 429 temporarily_unavailable", resp.StatusCode, body, resp.Header.Get("Retry-After"))
+	}
+
+	iss.waiting.Store(0) // room to wait: the request waits for a slot
+	done := make(chan int, 1)
+	go func() {
+		resp, _ := postToken(t, srv.URL, grant, "client-a", "s3cret-of-client-a")
+		done <- resp.StatusCode
+	}()
+	testutil.Eventually(t, time.Minute, "a token request waiting for a slot", func() bool { return iss.waiting.Load() == 1 })
+	select {
+	case code := <-done:
+		t.Fatalf("a request was answered (%d) while every slot was busy", code)
+	default:
+	}
+	<-iss.checks // one check ends
+	if code := <-done; code != http.StatusOK {
+		t.Fatalf("the waiting request: %d, want 200", code)
+	}
+	for range cap(iss.checks) - 1 {
+		<-iss.checks
+	}
+	if resp, _ := postToken(t, srv.URL, grant, "client-a", "guess"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("wrong secret: %d, want 401", resp.StatusCode)
+	}
+	if n, w := len(iss.checks), iss.waiting.Load(); n != 0 || w != 0 {
+		t.Errorf("after the requests: %d slots taken, %d waiting; want none", n, w)
 	}
 }
 
