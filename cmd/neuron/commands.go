@@ -123,7 +123,15 @@ func printInspection(w io.Writer, info *runtime.Inspection) {
 	fmt.Fprintln(w, "\nendpoints:")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, e := range m.Endpoints {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", e.Method, e.Path, e.Export, e.Description)
+		// Who may call it when the neuron authenticates its callers.
+		access := "-"
+		switch {
+		case e.Public:
+			access = "public"
+		case len(e.Scopes) > 0:
+			access = "scopes " + strings.Join(e.Scopes, ",")
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", e.Method, e.Path, e.Export, access, e.Description)
 	}
 	_ = tw.Flush()
 	printSettings(w, m.Settings)

@@ -245,7 +245,7 @@ func TestPlugin(t *testing.T) {
 			`(?m)^file +` + regexp.QuoteMeta(mod) + ` \(\d+ bytes\)$`,
 			`(?m)^abi +v1$`,
 			`(?m)^limits +memory 2048 pages \(128 MiB\), timeout 10s, body 4 MiB, response 8 MiB, pool 1\.\.8, queue 256, start 5s$`,
-			`(?m)^endpoints:\n +GET +/hello/\{name\} +neuron_handle +Greets someone$`,
+			`(?m)^endpoints:\n +GET +/hello/\{name\} +neuron_handle +- +Greets someone$`,
 			`(?m)^exports: .*\bneuron_handle\b`,
 		} {
 			if !regexp.MustCompile(pattern).MatchString(r.stdout) {
@@ -253,6 +253,27 @@ func TestPlugin(t *testing.T) {
 			}
 		}
 		neuron(t, nil, "plugin", "inspect", junk).want(t, "inspect junk.wasm", 1, "not a WebAssembly module")
+
+		// A sidecar's access marks show in the endpoints' access column.
+		dir := t.TempDir()
+		b, err := os.ReadFile(mod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		guarded := filepath.Join(dir, "hello.wasm")
+		if err := os.WriteFile(guarded, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "hello.json"), []byte(`{"name": "hello", "version": "1.0.0", "endpoints": [
+			{"method": "GET", "path": "/hello/{name}", "scopes": ["greet:read", "greet:all"]},
+			{"method": "GET", "path": "/ping", "public": true}]}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r = neuron(t, nil, "plugin", "inspect", guarded)
+		r.want(t, "inspect hello.wasm with a sidecar", 0)
+		if !regexp.MustCompile(`(?m)^endpoints:\n +GET +/hello/\{name\} +neuron_handle +scopes greet:read,greet:all *\n +GET +/ping +neuron_handle +public *$`).MatchString(r.stdout) {
+			t.Errorf("inspect with access marks:\n%s", r.stdout)
+		}
 	})
 	t.Run("inspect json", func(t *testing.T) {
 		t.Parallel()
