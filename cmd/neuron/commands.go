@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	goruntime "runtime"
 	"runtime/debug"
 	"slices"
@@ -42,6 +43,7 @@ Usage:
   neuron plugin inspect [--json] FILE show a module's manifest, endpoints, exports and imports
   neuron plugin validate FILE         check a module as 'neuron run' would load it; exit 0 or explain
   neuron plugin new NAME              scaffold a processor project in ./NAME
+  neuron auth hash-secret < SECRET    print the bcrypt hash of a token endpoint client's secret
   neuron version                      print version, commit, Go and wazero versions
 
 Every command takes --help. Exit status: 0 success, 1 failure, 2 usage error.
@@ -69,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return plugin(ctx, args[1:], stdout, stderr)
 	case "federation":
 		return federationCmd(ctx, args[1:], stdout, stderr)
+	case "auth":
+		return authCmd(args[1:], os.Stdin, stdout, stderr)
 	case "version":
 		return printVersion(stdout)
 	case "help", "-h", "--help", "-help":

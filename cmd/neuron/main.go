@@ -2,8 +2,8 @@
 // the Empire Federation. Run `neuron help` for the commands.
 //
 // It owns the command line only: the commands (run, plugin inspect,
-// validate and new, federation serve, version), their flags, their output
-// and the project template of plugin new. The work is the packages': `run`
+// validate and new, federation serve, auth hash-secret, version), their
+// flags, their output and the project template of plugin new. The work is the packages': `run`
 // is internal/agent over internal/config, `plugin inspect` and `validate`
 // the runtime's, `federation serve` internal/devfed's. Nothing under
 // internal/ may import it (internal/modcheck checks), so what a test or

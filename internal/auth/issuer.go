@@ -95,11 +95,31 @@ func NewIssuer(cfg IssuerConfig) (*Issuer, error) {
 			return nil, fmt.Errorf("token issuer: client %q is given twice", c.ID)
 		}
 		if _, err := bcrypt.Cost([]byte(c.SecretHash)); err != nil {
-			return nil, fmt.Errorf("token issuer: client %q: secretHash is not a bcrypt hash (make one with `htpasswd -nbBC 12 \"\" SECRET | tr -d ':\\n'`): %w", c.ID, err)
+			return nil, fmt.Errorf("token issuer: client %q: secretHash is not a bcrypt hash (make one with `neuron auth hash-secret`): %w", c.ID, err)
 		}
 		iss.clients[c.ID] = c
 	}
 	return iss, nil
+}
+
+// Client secrets: at least MinSecretLen bytes, so that a secret is not
+// guessed before the rate limits notice; at most MaxSecretLen, what bcrypt
+// reads (it would silently ignore the rest). SecretCost is the bcrypt cost
+// HashSecret uses: about a quarter of a second of one core.
+const (
+	MinSecretLen = 16
+	MaxSecretLen = 72
+	SecretCost   = 12
+)
+
+// HashSecret returns the bcrypt hash of a client secret, the value of
+// auth.clients[].secretHash, or says why the secret will not do.
+func HashSecret(secret []byte) (string, error) {
+	if n := len(secret); n < MinSecretLen || n > MaxSecretLen {
+		return "", fmt.Errorf("a client secret of %d bytes: it must have %d to %d (make one with `openssl rand -base64 32`)", n, MinSecretLen, MaxSecretLen)
+	}
+	h, err := bcrypt.GenerateFromPassword(secret, SecretCost)
+	return string(h), err
 }
 
 // PublicKey is the key a Verifier trusts for this issuer's tokens.

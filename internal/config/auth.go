@@ -87,7 +87,7 @@ func checkAuthMode(s string) (string, error) {
 // nothing a stolen config file could call with.
 func checkSecretHash(s string) (string, error) {
 	if !strings.HasPrefix(s, "$2a$") && !strings.HasPrefix(s, "$2b$") && !strings.HasPrefix(s, "$2y$") || len(s) != 60 {
-		return "", errors.New("must be a bcrypt hash ($2b$..., 60 characters), not the secret: make one with `htpasswd -nbBC 12 \"\" SECRET | tr -d ':\\n'`")
+		return "", errors.New("must be a bcrypt hash ($2b$..., 60 characters), not the secret: make one with `neuron auth hash-secret`")
 	}
 	return s, nil
 }
