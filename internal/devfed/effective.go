@@ -49,7 +49,8 @@ func (e effective) empty() bool { return e.Update.Empty() }
 //     at the fleet or n that n did not refuse, so that every change makes
 //     a new version (see docs/dev-federation.md, "Delivery"); after a
 //     refusal it is the version n runs still, which n answers unchanged;
-//   - command: n's oldest command not yet resolved.
+//   - command: n's oldest command not yet resolved that is its lineage's
+//     (never delivered, or sent to this lineage).
 func effectiveUpdate(tx *store.Tx, n store.Neuron) (effective, error) {
 	var e effective
 	cfg, err := mergedConfig(tx, n.ID, &e)
@@ -66,7 +67,7 @@ func effectiveUpdate(tx *store.Tx, n store.Neuron) (effective, error) {
 		}
 		e.Update.Version = versionOf(e.Rev)
 	}
-	cmd, found, err := tx.NextCommand(n.ID)
+	cmd, found, err := tx.NextCommand(n.ID, n.Lineage)
 	if err != nil || !found {
 		return e, err
 	}
