@@ -50,7 +50,8 @@ func (e effective) empty() bool { return e.Update.Empty() }
 //     a new version (see docs/dev-federation.md, "Delivery"); after a
 //     refusal it is the version n runs still, which n answers unchanged;
 //   - command: n's oldest command not yet resolved that is its lineage's
-//     (never delivered, or sent to this lineage).
+//     (not sent yet, or sent to this lineage), with issuedAt its creation
+//     time (the neuron refuses one older than its command ledger's window).
 func effectiveUpdate(tx *store.Tx, n store.Neuron) (effective, error) {
 	var e effective
 	cfg, err := mergedConfig(tx, n.ID, &e)
@@ -72,7 +73,7 @@ func effectiveUpdate(tx *store.Tx, n store.Neuron) (effective, error) {
 		return e, err
 	}
 	e.Command = cmd.ID
-	e.Update.Command = &federation.Command{ID: cmd.ID, Type: cmd.Type, Data: cmd.Data}
+	e.Update.Command = &federation.Command{ID: cmd.ID, Type: cmd.Type, Data: cmd.Data, IssuedAt: cmd.CreatedAt}
 	return e, nil
 }
 
