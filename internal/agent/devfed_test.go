@@ -285,7 +285,7 @@ func TestDevFederation_TwoNeurons(t *testing.T) {
 
 	t.Run("command", func(t *testing.T) {
 		var cmds []struct {
-			ID, NeuronID string
+			ID, NeuronID, CreatedAt string
 		}
 		api.post(t, "/api/admin/commands", `{"target": "`+ids[1]+`", "type": "restart_worker", "data": {"workerId": "all", "graceful": true}}`,
 			http.StatusCreated, &cmds)
@@ -293,8 +293,9 @@ func TestDevFederation_TwoNeurons(t *testing.T) {
 			t.Fatalf("commands created: %+v", cmds)
 		}
 		var outcome struct {
-			OK     bool `json:"ok"`
-			Result struct {
+			OK       bool      `json:"ok"`
+			IssuedAt time.Time `json:"issuedAt"`
+			Result   struct {
 				Restarted int `json:"restarted"`
 			} `json:"result"`
 		}
@@ -313,6 +314,10 @@ func TestDevFederation_TwoNeurons(t *testing.T) {
 		})
 		if !outcome.OK || outcome.Result.Restarted < 1 {
 			t.Errorf("outcome %+v: want ok with instances restarted", outcome)
+		}
+		// The neuron's ledger saw when the federation issued the command.
+		if created, err := time.Parse(time.RFC3339Nano, cmds[0].CreatedAt); err != nil || !outcome.IssuedAt.Equal(created) {
+			t.Errorf("outcome issuedAt %v, want the command's createdAt %q (%v)", outcome.IssuedAt, cmds[0].CreatedAt, err)
 		}
 	})
 

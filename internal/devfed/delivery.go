@@ -134,7 +134,7 @@ func (s *Server) pushOnce(id string) (more bool) {
 		if skip = e.empty(); skip {
 			return nil
 		}
-		return markServed(tx, n.ID, e, false, s.now())
+		return markServed(tx, n, e, false, s.now())
 	})
 	if err != nil {
 		s.log.Error("push not attempted", "neuron", id, "err", err)
@@ -247,13 +247,13 @@ func (s *Server) recordPush(tx *store.Tx, n store.Neuron, e effective, outcome s
 		}
 		resolved := false
 		if e.Command != "" && len(a.Data.Command) > 0 && string(a.Data.Command) != "null" {
-			if resolved, err = resolveCommand(tx, n.ID, e.Command, a.Data.Command, now); err != nil {
+			if resolved, err = s.resolveCommand(tx, n, e.Command, a.Data.Command, now); err != nil {
 				return false, err
 			}
 		}
 		log.Info("update pushed", "outcome", outcome, "configVersion", a.Data.ConfigVersion, "commandResolved", resolved)
 		if resolved {
-			_, more, err = tx.NextCommand(n.ID)
+			_, more, err = tx.NextCommand(n.ID, n.Lineage)
 		}
 		return more, err
 	case pushRejected:

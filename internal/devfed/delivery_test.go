@@ -3,6 +3,7 @@ package devfed
 import (
 	"encoding/json"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -316,4 +317,41 @@ func TestOutcomesFromEvents(t *testing.T) {
 	if d := deliveryOf(t, history[1].Deliveries, "n-1"); d.Status != "rejected" || !strings.Contains(d.Detail, "unknown key") {
 		t.Errorf("rejected config: %+v", d)
 	}
+}
+
+// Every command served carries issuedAt, its creation time by the
+// federation's clock (UTC, with the fraction), in a poll and in a push.
+func TestCommandIssuedAt(t *testing.T) {
+	f, nrn, token := activeNeuron(t)
+	f.clock.Add(1234 * time.Millisecond)
+	var cmds []commandView
+	f.admin("POST", "/api/admin/commands", `{"target": "n-1", "type": "drain"}`, http.StatusCreated, &cmds)
+	want := f.clock.Now()
+	if cmds[0].CreatedAt != "2026-01-21T11:30:01.234Z" {
+		t.Fatalf("createdAt %s", cmds[0].CreatedAt)
+	}
+	check := func(how string, raw []byte) {
+		t.Helper()
+		var u struct {
+			Command struct {
+				ID       string `json:"id"`
+				IssuedAt string `json:"issuedAt"`
+			} `json:"command"`
+		}
+		if err := json.Unmarshal(raw, &u); err != nil {
+			t.Fatalf("%s: %s: %v", how, raw, err)
+		}
+		at, err := time.Parse(time.RFC3339Nano, u.Command.IssuedAt)
+		if u.Command.ID != cmds[0].ID || err != nil || !at.Equal(want) || u.Command.IssuedAt != cmds[0].CreatedAt {
+			t.Errorf("%s: command %s issuedAt %q (%v), want %s", how, u.Command.ID, u.Command.IssuedAt, err, cmds[0].CreatedAt)
+		}
+	}
+	check("push", nrn.last(t).Raw)
+	// Served again to a poll (the push answered, so send a second one and
+	// make the push fail to see it polled).
+	nrn.setAnswer(func(map[string]any) (int, any) { return http.StatusServiceUnavailable, map[string]any{"error": "busy"} })
+	f.clock.Add(time.Second)
+	f.admin("POST", "/api/admin/commands", `{"target": "n-1", "type": "resume"}`, http.StatusCreated, &cmds)
+	want = f.clock.Now()
+	check("poll", []byte(f.poll(token)))
 }

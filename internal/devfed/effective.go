@@ -49,7 +49,9 @@ func (e effective) empty() bool { return e.Update.Empty() }
 //     at the fleet or n that n did not refuse, so that every change makes
 //     a new version (see docs/dev-federation.md, "Delivery"); after a
 //     refusal it is the version n runs still, which n answers unchanged;
-//   - command: n's oldest command not yet resolved.
+//   - command: n's oldest command not yet resolved that is its lineage's
+//     (not sent yet, or sent to this lineage), with issuedAt its creation
+//     time (the neuron refuses one older than its command ledger's window).
 func effectiveUpdate(tx *store.Tx, n store.Neuron) (effective, error) {
 	var e effective
 	cfg, err := mergedConfig(tx, n.ID, &e)
@@ -66,12 +68,12 @@ func effectiveUpdate(tx *store.Tx, n store.Neuron) (effective, error) {
 		}
 		e.Update.Version = versionOf(e.Rev)
 	}
-	cmd, found, err := tx.NextCommand(n.ID)
+	cmd, found, err := tx.NextCommand(n.ID, n.Lineage)
 	if err != nil || !found {
 		return e, err
 	}
 	e.Command = cmd.ID
-	e.Update.Command = &federation.Command{ID: cmd.ID, Type: cmd.Type, Data: cmd.Data}
+	e.Update.Command = &federation.Command{ID: cmd.ID, Type: cmd.Type, Data: cmd.Data, IssuedAt: cmd.CreatedAt}
 	return e, nil
 }
 

@@ -40,6 +40,9 @@ type promMetrics struct {
 	requests *prometheus.CounterVec
 	pushes   *prometheus.CounterVec
 	events   *prometheus.CounterVec
+	// foreign counts command outcomes refused because they came from
+	// another instance than the one the command was sent to.
+	foreign prometheus.Counter
 }
 
 // neuronsDesc is neuron_federation_neurons, computed at each scrape.
@@ -70,6 +73,10 @@ func newMetrics(s *Server) *promMetrics {
 			Name: "neuron_federation_events_total",
 			Help: "Analytics events received, by result: stored, or duplicate (an event id, or a whole report, seen before).",
 		}, []string{"result"}),
+		foreign: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "neuron_federation_foreign_outcomes_total",
+			Help: "Command outcomes refused: reported by another instance of the neuron id than the one the command was sent to (after an offline takeover).",
+		}),
 	}
 	for _, o := range []string{pushApplied, pushUnchanged, pushRejected, pushFailed} {
 		m.pushes.WithLabelValues(o)
@@ -77,7 +84,7 @@ func newMetrics(s *Server) *promMetrics {
 	for _, r := range []string{eventStored, eventDuplicate} {
 		m.events.WithLabelValues(r)
 	}
-	m.reg.MustRegister(m.requests, m.pushes, m.events, neuronsCollector{s})
+	m.reg.MustRegister(m.requests, m.pushes, m.events, m.foreign, neuronsCollector{s})
 	return m
 }
 

@@ -66,7 +66,7 @@ func refuse(tx *store.Tx, n store.Neuron, version string, rev int64, layers []in
 			return err
 		}
 	}
-	cmds, err := tx.CommandsServedIn(n.ID, servedKey(version))
+	cmds, err := tx.CommandsServedIn(n.ID, n.Lineage, servedKey(version))
 	if err != nil {
 		return err
 	}
@@ -105,12 +105,18 @@ func blamed(layers []int64, acked int64) []int64 {
 	return out
 }
 
-// resolveCommand records a command's outcome as the neuron reported it
-// (the Outcome of internal/control: ok, error, result...), unless one is
+// resolveCommand records a command's outcome as n reported it (the
+// Outcome of internal/control: ok, error, result...), unless one is
 // recorded already (the first report wins). It returns whether the
 // command was unresolved until now. An outcome "running" (the neuron
 // answered before the command ended) marks it running, unresolved.
-func resolveCommand(tx *store.Tx, neuron, id string, outcome json.RawMessage, at time.Time) (bool, error) {
+//
+// Only the instance the command was sent to resolves it: n must be the
+// command's neuron and of the lineage it was sent to. An outcome from
+// another instance of the id (one that took it over once the holder was
+// offline) is not recorded, only logged and counted: the command may have
+// run, or be running, where it was sent, and that is not known here.
+func (s *Server) resolveCommand(tx *store.Tx, n store.Neuron, id string, outcome json.RawMessage, at time.Time) (bool, error) {
 	var o struct {
 		OK      bool `json:"ok"`
 		Running bool `json:"running"`
@@ -118,8 +124,14 @@ func resolveCommand(tx *store.Tx, neuron, id string, outcome json.RawMessage, at
 	_ = json.Unmarshal(outcome, &o) // a malformed outcome counts as failed, and is kept as sent
 	outcome = withoutRepeat(outcome)
 	c, found, err := tx.Command(id)
-	if err != nil || !found || c.NeuronID != neuron {
+	if err != nil || !found || c.NeuronID != n.ID {
 		return false, err
+	}
+	if c.ServedLineage != n.Lineage {
+		s.metrics.foreign.Inc()
+		s.log.Warn("command outcome refused: reported by another instance than the one it was sent to",
+			"neuron", n.ID, "command", id, "sent_to", c.ServedLineage, "reported_by", n.Lineage, "instance", n.Instance)
+		return false, nil
 	}
 	status := store.CommandFailed
 	switch {
@@ -154,7 +166,7 @@ func withoutRepeat(outcome json.RawMessage) json.RawMessage {
 // resolveFromEvent lets an analytics event resolve an outcome:
 // command_executed (data.id a command id), config_applied and
 // config_rejected (data.version an update version).
-func resolveFromEvent(tx *store.Tx, n store.Neuron, typ string, data json.RawMessage, at time.Time) error {
+func (s *Server) resolveFromEvent(tx *store.Tx, n store.Neuron, typ string, data json.RawMessage, at time.Time) error {
 	var d struct {
 		ID      string   `json:"id"`
 		Version string   `json:"version"`
@@ -170,7 +182,7 @@ func resolveFromEvent(tx *store.Tx, n store.Neuron, typ string, data json.RawMes
 	switch typ {
 	case eventCommandExecuted:
 		if d.ID != "" {
-			_, err := resolveCommand(tx, n.ID, d.ID, data, at)
+			_, err := s.resolveCommand(tx, n, d.ID, data, at)
 			return err
 		}
 	case eventConfigApplied:

@@ -23,6 +23,7 @@ type neuronSummary struct {
 	HealthScore    *float64       `json:"healthScore"`
 	LastHeartbeat  *string        `json:"lastHeartbeat"`
 	RegisteredAt   string         `json:"registeredAt"`
+	Lineage        string         `json:"lineage"`
 	ConfigVersion  string         `json:"configVersion"`
 	BuildVersion   string         `json:"buildVersion"`
 	Processors     []string       `json:"processors"`
@@ -154,6 +155,7 @@ type commandView struct {
 	Type      string          `json:"type"`
 	Data      json.RawMessage `json:"data"`
 	Status    string          `json:"status"`
+	SentTo    string          `json:"sentTo"`
 	Outcome   json.RawMessage `json:"outcome"`
 	CreatedAt string          `json:"createdAt"`
 	UpdatedAt string          `json:"updatedAt"`
@@ -175,7 +177,7 @@ func stampOrNil(t time.Time) *string {
 func (s *Server) summary(n store.Neuron, now time.Time) neuronSummary {
 	out := neuronSummary{ID: n.ID, Name: n.Name, Type: n.Type, Language: n.Language, Version: n.Version,
 		BaseURL: n.BaseURL, Status: s.status(n, now), ReportedStatus: n.Status, HealthScore: n.HealthScore,
-		LastHeartbeat: stampOrNil(n.LastHeartbeat), RegisteredAt: stamp(n.RegisteredAt),
+		LastHeartbeat: stampOrNil(n.LastHeartbeat), RegisteredAt: stamp(n.RegisteredAt), Lineage: n.Lineage,
 		ConfigVersion: n.ConfigVersion, BuildVersion: n.BuildVersion, Processors: []string{}, Endpoints: []endpointView{}}
 	var reg struct {
 		APIEndpoints []endpointView `json:"apiEndpoints"`
@@ -266,5 +268,5 @@ func commandOf(c store.Command) commandView {
 		outcome = json.RawMessage("null")
 	}
 	return commandView{ID: c.ID, NeuronID: c.NeuronID, Type: c.Type, Data: c.Data, Status: c.Status,
-		Outcome: outcome, CreatedAt: stamp(c.CreatedAt), UpdatedAt: stamp(c.UpdatedAt)}
+		SentTo: c.ServedLineage, Outcome: outcome, CreatedAt: stamp(c.CreatedAt), UpdatedAt: stamp(c.UpdatedAt)}
 }

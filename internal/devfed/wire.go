@@ -44,7 +44,8 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	presented, _ := bearer(r)
-	var took string // the instance whose id this registration took over
+	var took string  // the instance whose id this registration took over
+	lineage := regID // a new instance's; kept below when the token proves the same one
 	err = s.db.Update(r.Context(), func(tx *store.Tx) error {
 		cur, found, err := tx.Neuron(reg.NeuronID)
 		if err != nil {
@@ -62,9 +63,12 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 		if found && fresh && cur.Instance != instance {
 			took = cur.Instance
 		}
+		if found && proves(cur, presented) {
+			lineage = cur.Lineage
+		}
 		return tx.Register(store.Neuron{ID: reg.NeuronID, Name: reg.Name, Type: reg.Type, Language: reg.Language,
 			Version: reg.Version, BaseURL: reg.BaseURL, Instance: instance, Registration: body,
-			RegistrationID: regID, Token: token, RegisteredAt: now}, remote, fresh)
+			RegistrationID: regID, Token: token, Lineage: lineage, RegisteredAt: now}, remote, fresh)
 	})
 	if err != nil {
 		return err
@@ -72,7 +76,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 	if took != "" {
 		s.log.Info("neuron id taken over", "neuron", reg.NeuronID, "from", took, "by", instance)
 	}
-	s.log.Info("neuron registered", "neuron", reg.NeuronID, "instance", instance, "registration", regID)
+	s.log.Info("neuron registered", "neuron", reg.NeuronID, "instance", instance, "registration", regID, "lineage", lineage)
 	ok(w, http.StatusCreated, map[string]any{"token": token, "neuronId": reg.NeuronID,
 		"heartbeatInterval": s.opts.HeartbeatInterval.Seconds()})
 	return nil
@@ -240,7 +244,7 @@ func (s *Server) addEvent(tx *store.Tx, n store.Neuron, e event, now time.Time) 
 	if err != nil || !added {
 		return false, err
 	}
-	return true, resolveFromEvent(tx, n, e.Type, data, now)
+	return true, s.resolveFromEvent(tx, n, e.Type, data, now)
 }
 
 // toStoreReport turns a validated report into its stored form.
@@ -287,7 +291,7 @@ func (s *Server) config(w http.ResponseWriter, r *http.Request) error {
 		if e, err = effectiveUpdate(tx, n); err != nil {
 			return err
 		}
-		return markServed(tx, n.ID, e, true, s.now())
+		return markServed(tx, n, e, true, s.now())
 	})
 	if err != nil {
 		return err
@@ -296,16 +300,17 @@ func (s *Server) config(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// markServed records that e is being served to neuron: the experiment it
-// starts, and the command it carries (delivered when a poll answered).
-func markServed(tx *store.Tx, neuron string, e effective, polled bool, at time.Time) error {
+// markServed records that e is being served to n: the experiment it
+// starts, and the command it carries, sent to n's lineage (delivered when
+// a poll answered).
+func markServed(tx *store.Tx, n store.Neuron, e effective, polled bool, at time.Time) error {
 	if e.Started != "" {
-		if err := tx.SetServedExperiment(neuron, e.Started); err != nil {
+		if err := tx.SetServedExperiment(n.ID, e.Started); err != nil {
 			return err
 		}
 	}
 	if e.Command != "" {
-		return tx.ServeCommand(e.Command, servedKey(e.Update.Version), polled, at)
+		return tx.ServeCommand(e.Command, servedKey(e.Update.Version), n.Lineage, polled, at)
 	}
 	return nil
 }

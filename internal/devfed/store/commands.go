@@ -29,18 +29,24 @@ type Command struct {
 	// refused); nil until then.
 	Outcome json.RawMessage
 	// ServedVersion is the version of the update it was last served in.
-	ServedVersion        string
+	ServedVersion string
+	// ServedLineage is the lineage (Neuron.Lineage) of the instance it was
+	// last sent to ("" never): only that instance's outcome resolves it,
+	// and once delivered (or running) it is served to no other.
+	ServedLineage        string
 	CreatedAt, UpdatedAt time.Time
 }
 
-const commandCols = `id, rev, neuron_id, type, data, status, outcome, served_version, created_at, updated_at`
+const commandCols = `id, rev, neuron_id, type, data, status, outcome, served_version, served_lineage, created_at,
+	updated_at`
 
 func scanCommand(r interface{ Scan(...any) error }) (Command, error) {
 	var c Command
 	var data string
 	var outcome sql.NullString
 	var created, updated int64
-	err := r.Scan(&c.ID, &c.Rev, &c.NeuronID, &c.Type, &data, &c.Status, &outcome, &c.ServedVersion, &created, &updated)
+	err := r.Scan(&c.ID, &c.Rev, &c.NeuronID, &c.Type, &data, &c.Status, &outcome, &c.ServedVersion, &c.ServedLineage,
+		&created, &updated)
 	c.Data, c.CreatedAt, c.UpdatedAt = json.RawMessage(data), msTime(created), msTime(updated)
 	if outcome.Valid {
 		c.Outcome = json.RawMessage(outcome.String)
@@ -78,24 +84,28 @@ func (tx *Tx) Commands(neuron string, limit int) ([]Command, error) {
 
 // NextCommand returns the neuron's oldest command still pending,
 // delivered or running (served again until its outcome arrives, so that
-// commands run in order); found is false when it has none.
-func (tx *Tx) NextCommand(neuron string) (c Command, found bool, err error) {
+// commands run in order) that is lineage's to run: pending (never
+// delivered: not served yet, or its push failed), or sent to lineage. One
+// delivered to another lineage (an instance that held the id before) is
+// left as it is: it may have run there. found is false when there is none.
+func (tx *Tx) NextCommand(neuron, lineage string) (c Command, found bool, err error) {
 	c, err = scanCommand(tx.tx.QueryRowContext(tx.ctx, `SELECT `+commandCols+` FROM commands
-		WHERE neuron_id = ? AND status IN (?, ?, ?) ORDER BY rev, id LIMIT 1`, neuron, CommandPending, CommandDelivered,
-		CommandRunning))
+		WHERE neuron_id = ? AND (status = ? OR status IN (?, ?) AND served_lineage IN ('', ?)) ORDER BY rev, id LIMIT 1`,
+		neuron, CommandPending, CommandDelivered, CommandRunning, lineage))
 	return one(c, err, "next command of "+neuron)
 }
 
-// ServeCommand records that command id was served in an update of
-// version; a pending command becomes delivered when delivered is true (a
-// poll answered), and stays as it is otherwise (a push still in flight).
-func (tx *Tx) ServeCommand(id, version string, delivered bool, at time.Time) error {
-	q := `UPDATE commands SET served_version = ?, updated_at = ? WHERE id = ?`
-	args := []any{version, ms(at), id}
+// ServeCommand records that command id was sent to lineage in an update
+// of version; a pending command becomes delivered when delivered is true
+// (a poll answered), and stays as it is otherwise (a push still in
+// flight).
+func (tx *Tx) ServeCommand(id, version, lineage string, delivered bool, at time.Time) error {
+	q := `UPDATE commands SET served_version = ?, served_lineage = ?, updated_at = ? WHERE id = ?`
+	args := []any{version, lineage, ms(at), id}
 	if delivered {
-		q = `UPDATE commands SET served_version = ?, updated_at = ?,
+		q = `UPDATE commands SET served_version = ?, served_lineage = ?, updated_at = ?,
 			status = CASE status WHEN ? THEN ? ELSE status END WHERE id = ?`
-		args = []any{version, ms(at), CommandPending, CommandDelivered, id}
+		args = []any{version, lineage, ms(at), CommandPending, CommandDelivered, id}
 	}
 	if _, err := tx.tx.ExecContext(tx.ctx, q, args...); err != nil {
 		return fmt.Errorf("store: serve command %s: %w", id, err)
@@ -121,11 +131,12 @@ func (tx *Tx) ResolveCommand(id, status string, outcome json.RawMessage, at time
 	return n > 0 && status != CommandRunning, nil
 }
 
-// CommandsServedIn returns the neuron's unresolved commands last served in
-// an update of version.
-func (tx *Tx) CommandsServedIn(neuron, version string) ([]Command, error) {
+// CommandsServedIn returns the neuron's unresolved commands last sent to
+// lineage in an update of version.
+func (tx *Tx) CommandsServedIn(neuron, lineage, version string) ([]Command, error) {
 	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT `+commandCols+` FROM commands WHERE neuron_id = ?
-		AND served_version = ? AND status IN (?, ?) ORDER BY rev`, neuron, version, CommandPending, CommandDelivered)
+		AND served_lineage = ? AND served_version = ? AND status IN (?, ?) ORDER BY rev`, neuron, lineage, version,
+		CommandPending, CommandDelivered)
 	if err != nil {
 		return nil, fmt.Errorf("store: commands of %s served in %q: %w", neuron, version, err)
 	}

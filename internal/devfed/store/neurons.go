@@ -19,7 +19,14 @@ type Neuron struct {
 	// RegistrationID is the current registration's id, the jti of the
 	// only token accepted for this neuron; Token is that token.
 	RegistrationID, Token string
-	RegisteredAt          time.Time
+	// Lineage identifies the instance holding the id across its
+	// registrations: kept when a registration presents the id's current
+	// token (the same instance again, renewing or restarted with its kept
+	// token), new on the id's first registration and when a new instance
+	// takes the id over. A command's outcome is accepted only from the
+	// lineage it was sent to (Command.ServedLineage).
+	Lineage      string
+	RegisteredAt time.Time
 	// LastHeartbeat is zero until the first heartbeat of the current
 	// holder; Status is that heartbeat's status.
 	LastHeartbeat time.Time
@@ -40,7 +47,7 @@ type Neuron struct {
 
 const neuronCols = `id, name, type, language, version, base_url, instance, registration, registration_id, token,
 	registered_at, last_heartbeat, status, health_score, cpu, memory, rps, avg_response_time,
-	config_version, build_version, acked_rev, served_experiment, stop_plain`
+	config_version, build_version, acked_rev, served_experiment, stop_plain, lineage`
 
 func scanNeuron(sc interface{ Scan(...any) error }) (Neuron, error) {
 	var n Neuron
@@ -49,7 +56,7 @@ func scanNeuron(sc interface{ Scan(...any) error }) (Neuron, error) {
 	var last sql.NullInt64
 	err := sc.Scan(&n.ID, &n.Name, &n.Type, &n.Language, &n.Version, &n.BaseURL, &n.Instance, &reg,
 		&n.RegistrationID, &n.Token, &registered, &last, &n.Status, &n.HealthScore, &n.CPU, &n.Memory,
-		&n.RPS, &n.AvgResponseTime, &n.ConfigVersion, &n.BuildVersion, &n.AckedRev, &n.ServedExperiment, &n.StopPlain)
+		&n.RPS, &n.AvgResponseTime, &n.ConfigVersion, &n.BuildVersion, &n.AckedRev, &n.ServedExperiment, &n.StopPlain, &n.Lineage)
 	if err != nil {
 		return Neuron{}, err
 	}
@@ -104,20 +111,25 @@ func (tx *Tx) ExpireNeurons(before time.Time) (int64, error) {
 }
 
 // Register records a registration of n (ID, Name, Type, Language, Version,
-// BaseURL, Instance, Registration, RegistrationID, Token, RegisteredAt)
-// from remote. The neuron row is created or replaced; with fresh true the
+// BaseURL, Instance, Registration, RegistrationID, Token, Lineage,
+// RegisteredAt) from remote: the caller keeps the current Lineage for a
+// registration proven by the id's current token and gives a new one
+// otherwise. The neuron row is created or replaced; with fresh true the
 // heartbeat summary is cleared (a new holder, or one back from offline or
 // stopping), else it is kept (a live neuron registering again). What the
 // neuron refused stays refused (its rejected deliveries).
 func (tx *Tx) Register(n Neuron, remote string, fresh bool) error {
+	if n.Lineage == "" {
+		return fmt.Errorf("store: register %s: no lineage (keep the current one for a token-proven registration, else a new one)", n.ID)
+	}
 	_, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO neurons (id, name, type, language, version, base_url, instance,
-		registration, registration_id, token, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		registration, registration_id, token, lineage, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET name = excluded.name, type = excluded.type, language = excluded.language,
 		version = excluded.version, base_url = excluded.base_url, instance = excluded.instance,
 		registration = excluded.registration, registration_id = excluded.registration_id, token = excluded.token,
-		registered_at = excluded.registered_at`,
+		lineage = excluded.lineage, registered_at = excluded.registered_at`,
 		n.ID, n.Name, n.Type, n.Language, n.Version, n.BaseURL, n.Instance, string(n.Registration),
-		n.RegistrationID, n.Token, ms(n.RegisteredAt))
+		n.RegistrationID, n.Token, n.Lineage, ms(n.RegisteredAt))
 	if err != nil {
 		return fmt.Errorf("store: register %s: %w", n.ID, err)
 	}

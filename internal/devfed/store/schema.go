@@ -160,6 +160,17 @@ var migrations = []string{
 	// revision is left out of what the neuron is served); kept, as every
 	// released step is.
 	`ALTER TABLE neurons ADD COLUMN rejected_rev INTEGER NOT NULL DEFAULT 0;`,
+	// lineage: the instance holding the id, kept across its token-proven
+	// registrations, new on the id's first and on an offline takeover;
+	// served_lineage: the lineage a command was sent to, whose outcome
+	// alone resolves it. A kept neuron gets a lineage of its own; its
+	// commands served so far are taken as sent to it (the holder then), and
+	// those of a neuron no longer kept stay unbound, as before.
+	`ALTER TABLE neurons ADD COLUMN lineage TEXT NOT NULL DEFAULT '';
+	UPDATE neurons SET lineage = registration_id;
+	ALTER TABLE commands ADD COLUMN served_lineage TEXT NOT NULL DEFAULT '';
+	UPDATE commands SET served_lineage = coalesce((SELECT lineage FROM neurons WHERE neurons.id = commands.neuron_id), '')
+		WHERE served_version != '';`,
 }
 
 // Store is the federation's database. Its methods are safe for concurrent
