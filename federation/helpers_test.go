@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/empirefederation/neuron/federation"
-	"github.com/empirefederation/neuron/federation/fedtest"
 	"github.com/empirefederation/neuron/internal/spool"
 	"github.com/empirefederation/neuron/internal/testutil"
 )
@@ -232,10 +231,11 @@ func openSpool(t *testing.T, dir string) *spool.Spool {
 	return sp
 }
 
-// startLink starts a Link against fed with long intervals (tests shorten
+// startLink starts a Link against fed (a fedtest.Server, or a development
+// federation: see startDevFed) with long intervals (tests shorten
 // the ones they exercise) and a quick backoff. The log is returned and
 // printed if the test fails; the Link is stopped at cleanup.
-func startLink(t *testing.T, fed *fedtest.Server, n *fakeNeuron, q federation.Queue, mod func(*federation.LinkOptions)) (*federation.Link, *testutil.Buffer) {
+func startLink(t *testing.T, fed interface{ URL() string }, n *fakeNeuron, q federation.Queue, mod func(*federation.LinkOptions)) (*federation.Link, *testutil.Buffer) {
 	t.Helper()
 	logs := &testutil.Buffer{}
 	opts := federation.LinkOptions{
