@@ -89,9 +89,8 @@ type LinkOptions struct {
 
 // Link keeps a neuron joined to the federation: it registers (and registers
 // again when refused, when the registration changes, or to renew a token
-// before it expires), sends heartbeats,
-// polls config, and reports analytics through the durable Queue. Its methods
-// are safe for concurrent use.
+// before it expires), sends heartbeats, polls config, and reports analytics
+// through the durable Queue. Its methods are safe for concurrent use.
 type Link struct {
 	opts  LinkOptions
 	log   *slog.Logger
