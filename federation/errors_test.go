@@ -2,7 +2,6 @@ package federation
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -116,31 +115,5 @@ func TestError_Error(t *testing.T) {
 		if got := tc.err.Error(); got != tc.want {
 			t.Errorf("got %q, want %q", got, tc.want)
 		}
-	}
-}
-
-func TestTokenExpiry(t *testing.T) {
-	enc := base64.RawURLEncoding.EncodeToString
-	jwt := func(payload string) string {
-		return enc([]byte(`{"alg":"HS256"}`)) + "." + enc([]byte(payload)) + ".sig"
-	}
-	tests := []struct {
-		name, token string
-		want        time.Time
-		ok          bool
-	}{
-		{"jwt with exp", jwt(`{"sub":"n","exp":1737459000}`), time.Unix(1737459000, 0).UTC(), true},
-		{"jwt without exp", jwt(`{"sub":"n"}`), time.Time{}, false},
-		{"opaque", "tok-1", time.Time{}, false},
-		{"bad base64", "a.%%%.c", time.Time{}, false},
-		{"exp not a number", jwt(`{"exp":"soon"}`), time.Time{}, false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got, ok := tokenExpiry(tc.token)
-			if ok != tc.ok || !got.Equal(tc.want) {
-				t.Errorf("tokenExpiry = %v, %v; want %v, %v", got, ok, tc.want, tc.ok)
-			}
-		})
 	}
 }

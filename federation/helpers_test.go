@@ -1,18 +1,23 @@
 package federation_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/empirefederation/neuron/federation"
-	"github.com/empirefederation/neuron/federation/fedtest"
+	"github.com/empirefederation/neuron/internal/devfed"
 	"github.com/empirefederation/neuron/internal/spool"
 	"github.com/empirefederation/neuron/internal/testutil"
 )
@@ -232,10 +237,11 @@ func openSpool(t *testing.T, dir string) *spool.Spool {
 	return sp
 }
 
-// startLink starts a Link against fed with long intervals (tests shorten
+// startLink starts a Link against fed (a fedtest.Server, or a development
+// federation: see startDevFed) with long intervals (tests shorten
 // the ones they exercise) and a quick backoff. The log is returned and
 // printed if the test fails; the Link is stopped at cleanup.
-func startLink(t *testing.T, fed *fedtest.Server, n *fakeNeuron, q federation.Queue, mod func(*federation.LinkOptions)) (*federation.Link, *testutil.Buffer) {
+func startLink(t *testing.T, fed interface{ URL() string }, n *fakeNeuron, q federation.Queue, mod func(*federation.LinkOptions)) (*federation.Link, *testutil.Buffer) {
 	t.Helper()
 	logs := &testutil.Buffer{}
 	opts := federation.LinkOptions{
@@ -275,3 +281,69 @@ func countLines(logs *testutil.Buffer, substr string) int {
 }
 
 func jsonNumber(s string) json.Number { return json.Number(s) }
+
+// startDevFed serves a development federation with o on loopback, with a
+// temporary data directory, a generated admin token and no log unless o
+// sets them; it stops when the test ends.
+func startDevFed(t *testing.T, o devfed.Options) *devfed.HTTPServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.DataDir == "" {
+		o.DataDir = t.TempDir()
+	}
+	if o.AdminToken == "" {
+		o.AdminToken = devfed.GenerateToken()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	fed, err := devfed.Serve(ln, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fed.Stop(context.Background()) })
+	return fed
+}
+
+// fedRequests reads from fed's /metrics how many requests to route it
+// answered with code.
+func fedRequests(t *testing.T, fed *devfed.HTTPServer, route string, code int) int {
+	t.Helper()
+	resp, err := http.Get(fed.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	series := fmt.Sprintf(`neuron_federation_requests_total{code="%d",route="%s"} `, code, route)
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, found := strings.CutPrefix(sc.Text(), series); found {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatalf("%s%s: %v", series, v, err)
+			}
+			return n
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return 0
+}
+
+// registrations counts n's federation_registered events with reason.
+func registrations(n *fakeNeuron, reason string) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	count := 0
+	for _, e := range n.events {
+		var d struct{ Reason string }
+		if e.Type == "federation_registered" && json.Unmarshal(e.Data, &d) == nil && d.Reason == reason {
+			count++
+		}
+	}
+	return count
+}

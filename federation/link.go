@@ -88,9 +88,9 @@ type LinkOptions struct {
 }
 
 // Link keeps a neuron joined to the federation: it registers (and registers
-// again when refused or when the registration changes), sends heartbeats,
-// polls config, and reports analytics through the durable Queue. Its methods
-// are safe for concurrent use.
+// again when refused, when the registration changes, or to renew a token
+// before it expires), sends heartbeats, polls config, and reports analytics
+// through the durable Queue. Its methods are safe for concurrent use.
 type Link struct {
 	opts  LinkOptions
 	log   *slog.Logger
@@ -105,6 +105,9 @@ type Link struct {
 	regOnce    sync.Once
 	changed    chan struct{} // RegistrationChanged signals, one pending at most
 	fetchNow   chan struct{} // a config fetch is due (after each registration)
+	// rescheduled: a registration replaced the token, so its renewal is
+	// to be scheduled again (see registrationLoop)
+	rescheduled chan struct{}
 
 	enqMu   sync.Mutex // guards pending and dropped
 	pending [][]byte   // encoded reports the Queue has not accepted yet
@@ -125,11 +128,12 @@ type Link struct {
 func StartLink(ctx context.Context, opts LinkOptions) *Link {
 	opts = withDefaults(opts)
 	l := &Link{
-		opts:       opts,
-		log:        opts.Logger.With("component", "federation"),
-		registered: make(chan struct{}),
-		changed:    make(chan struct{}, 1),
-		fetchNow:   make(chan struct{}, 1),
+		opts:        opts,
+		log:         opts.Logger.With("component", "federation"),
+		registered:  make(chan struct{}),
+		changed:     make(chan struct{}, 1),
+		fetchNow:    make(chan struct{}, 1),
+		rescheduled: make(chan struct{}, 1),
 	}
 	l.ctx, l.cancel = context.WithCancel(ctx)
 	l.sess = NewSession(opts.Client, opts.Neuron.Registration)
@@ -264,14 +268,18 @@ func (l *Link) onRegister(token string, gen uint64, reason string) {
 	if err := l.token.save(token); err != nil {
 		l.log.Warn("the token is not kept: a restart before this registration goes offline is refused by the federation", "error", err)
 	}
-	expires := "unknown"
-	if t, ok := tokenExpiry(token); ok {
-		expires = t.Format(time.RFC3339)
+	expires, renews := "unknown", "never"
+	if _, exp, ok := tokenTimes(token); ok {
+		expires = exp.Format(time.RFC3339)
+	}
+	if at, _ := l.sess.renewal(); !at.IsZero() {
+		renews = at.UTC().Format(time.RFC3339)
 	}
 	l.log.Info("registered with the federation", "federation", l.opts.Client.BaseURL(),
-		"registration", gen, "reason", reason, "token_expires", expires)
+		"registration", gen, "reason", reason, "token_expires", expires, "token_renews", renews)
 	l.regOnce.Do(func() { close(l.registered) })
 	signal(l.fetchNow)
+	signal(l.rescheduled)
 	l.emit("federation_registered", map[string]any{"registration": gen, "reason": reason})
 }
 

@@ -6,35 +6,64 @@ import (
 )
 
 // registrationLoop registers at start, with backoff until it succeeds, then
-// registers again whenever RegistrationChanged finds a difference.
+// registers again whenever RegistrationChanged finds a difference, and
+// renews an expiring token ahead of its exp (see renewalTime). Every
+// registration, this loop's or a 401's (Session.Do), reschedules the
+// renewal.
 func (l *Link) registrationLoop() {
-	if l.registerUntilDone(reasonBoot) != nil {
+	if l.registerUntilDone(reasonBoot, nil) != nil {
 		return
 	}
+	renew := time.NewTimer(time.Hour)
+	renew.Stop()
+	defer renew.Stop()
+	var gen uint64 // the registration renew is set for
 	for {
+		var err error
 		select {
 		case <-l.ctx.Done():
 			return
-		case <-l.changed:
-		}
-		if !l.sess.Changed() {
-			l.log.Debug("registration unchanged; not registering again")
+		case <-l.rescheduled:
+			gen = l.scheduleRenewal(renew)
 			continue
+		case <-renew.C:
+			// Only if no other registration renewed the token meanwhile.
+			err = l.registerUntilDone(reasonRenewal, &gen)
+		case <-l.changed:
+			if !l.sess.Changed() {
+				l.log.Debug("registration unchanged; not registering again")
+				continue
+			}
+			err = l.registerUntilDone(reasonChanged, nil)
 		}
-		if l.registerUntilDone(reasonChanged) != nil {
+		if err != nil {
 			return
 		}
 	}
 }
 
+// scheduleRenewal sets t to fire when the current token is due for
+// renewal (stopped when it never is), and returns the registration's
+// generation.
+func (l *Link) scheduleRenewal(t *time.Timer) uint64 {
+	at, gen := l.sess.renewal()
+	t.Stop()
+	if !at.IsZero() {
+		t.Reset(time.Until(at))
+	}
+	return gen
+}
+
 // registerUntilDone registers, retrying until it succeeds or the Link
-// stops. Retriable failures back off with full jitter; a refusal (a 4xx, a
-// malformed answer) is logged as an error and retried at the Backoff's Max,
-// since only a fix on one side or the other can help and the operator may be
-// making it now.
-func (l *Link) registerUntilDone(reason string) error {
+// stops; with gen set, only while the registration is still the one of
+// generation *gen (a renewal another registration made moot is done).
+// Retriable failures back off with full jitter; a refusal (a 4xx, a
+// malformed answer) is logged as an error and retried at the Backoff's
+// Max, since only a fix on one side or the other can help and the operator
+// may be making it now.
+func (l *Link) registerUntilDone(reason string, gen *uint64) error {
 	for attempt := 0; ; attempt++ {
-		err := l.sess.register(l.ctx, reason, nil)
+		err := l.sess.register(l.ctx, reason, gen)
 		if err == nil || l.ctx.Err() != nil {
 			return l.ctx.Err()
 		}

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/base64"
 	"encoding/json"
-	"strings"
 	"sync"
 	"time"
 )
@@ -17,10 +15,12 @@ const (
 	reasonBoot         = "boot"
 	reasonChanged      = "changed"
 	reasonUnauthorized = "unauthorized"
+	reasonRenewal      = "renewal"
 )
 
 // Session holds the token the federation issued and the registration it was
-// issued for, and renews the token when the federation refuses it. Each
+// issued for, and renews the token when the federation refuses it; when the
+// token expires, it also says when to renew it ahead (the Link does). Each
 // registration presents the token held until then (the federation requires
 // it to register a live id again: see Client.Register). It is safe for
 // concurrent use.
@@ -48,6 +48,9 @@ type Session struct {
 	prior string
 	gen   uint64 // 0 until the first registration succeeds
 	sent  []byte // the encoded Registration the current token was issued for
+	// renewAt is when to renew the token ahead of its exp (see
+	// renewalTime); zero when it has no exp.
+	renewAt time.Time
 }
 
 // NewSession returns a Session that registers with c, sending what source
@@ -111,6 +114,14 @@ func (s *Session) Do(ctx context.Context, fn func(ctx context.Context, token str
 	return fn(ctx, token)
 }
 
+// renewal returns when to renew the current token ahead of its expiry
+// (zero: never) and the generation it was issued at.
+func (s *Session) renewal() (time.Time, uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.renewAt, s.gen
+}
+
 func (s *Session) current() (string, uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -140,8 +151,9 @@ func (s *Session) register(ctx context.Context, reason string, failedGen *uint64
 	if err != nil {
 		return err
 	}
+	renewAt := renewalTime(token, time.Now())
 	s.mu.Lock()
-	s.token, s.sent = token, sent
+	s.token, s.sent, s.renewAt = token, sent, renewAt
 	s.gen++
 	gen := s.gen
 	s.mu.Unlock()
@@ -149,28 +161,4 @@ func (s *Session) register(ctx context.Context, reason string, failedGen *uint64
 		s.onRegister(token, gen, reason)
 	}
 	return nil
-}
-
-// tokenExpiry returns the "exp" claim of token if it is a JWT, read without
-// verifying it (only the federation can), for the log.
-func tokenExpiry(token string) (time.Time, bool) {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return time.Time{}, false
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return time.Time{}, false
-	}
-	var claims struct {
-		Exp *json.Number `json:"exp"`
-	}
-	if json.Unmarshal(payload, &claims) != nil || claims.Exp == nil {
-		return time.Time{}, false
-	}
-	secs, err := claims.Exp.Float64()
-	if err != nil {
-		return time.Time{}, false
-	}
-	return time.Unix(int64(secs), 0).UTC(), true
 }

@@ -2,8 +2,6 @@ package federation_test
 
 import (
 	"context"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,16 +17,7 @@ import (
 // LinkOptions.TokenFile; another process with the same id and base URL
 // but without that token is refused (409) by the development federation.
 func TestRestartKeepsIDWithToken(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fed, err := devfed.Serve(ln, devfed.Options{DataDir: t.TempDir(), AdminToken: devfed.GenerateToken(),
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = fed.Stop(context.Background()) })
+	fed := startDevFed(t, devfed.Options{})
 	client := federation.NewClient(fed.URL(), nil, "")
 	file := filepath.Join(t.TempDir(), "federation-token.json")
 	start := func() (*federation.Link, context.CancelFunc) {
@@ -49,7 +38,7 @@ func TestRestartKeepsIDWithToken(t *testing.T) {
 	}
 	crash() // the loops end; no stopping heartbeat: the id stays live
 
-	_, err = client.Register(context.Background(), "", testRegistration())
+	_, err := client.Register(context.Background(), "", testRegistration())
 	if e, ok := err.(*federation.Error); !ok || e.Status != http.StatusConflict {
 		t.Fatalf("registering the live id without its token: %v, want 409", err)
 	}

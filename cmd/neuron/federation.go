@@ -60,6 +60,8 @@ flags. Everything about it: docs/dev-federation.md.
 type federationFlags struct {
 	listen, data, token, level string
 	hosts                      string
+	ttl                        string        // --token-ttl as given
+	tokenTTL                   time.Duration // ttl parsed by check, as devfed.Options.TokenTTL
 	heartbeat, retention       time.Duration
 	expiry                     time.Duration
 	maxNeurons                 int
@@ -75,6 +77,7 @@ func federationFlagSet(f *federationFlags, env func(string) string) *flag.FlagSe
 	fs.StringVar(&f.token, "admin-token", env("FEDERATION_ADMIN_TOKEN"), "bearer `TOKEN` of the admin API and dashboard (env FEDERATION_ADMIN_TOKEN; default: the one kept in DIR/admin.token, generated the first time)")
 	fs.StringVar(&f.hosts, "allowed-hosts", env("FEDERATION_ALLOWED_HOSTS"), "comma-separated `NAMES` the dashboard and admin API answer to besides IP addresses, localhost and the --listen host (env FEDERATION_ALLOWED_HOSTS; others get 421: DNS rebinding protection)")
 	fs.DurationVar(&f.heartbeat, "heartbeat-interval", federation.DefaultHeartbeatInterval, "the heartbeat `PERIOD` the neurons use (their NEURON_HEARTBEAT_INTERVAL): stale after 2.5 periods without one, offline after 5")
+	fs.StringVar(&f.ttl, "token-ttl", cmp.Or(env("FEDERATION_TOKEN_TTL"), devfed.DefaultTokenTTL.String()), "neuron tokens expire `LIFETIME` after their registration, and neurons renew them before (env FEDERATION_TOKEN_TTL); at least 1s, or 0 for tokens that never expire (for a client that cannot renew)")
 	fs.DurationVar(&f.retention, "retention", devfed.DefaultRetention, "delete heartbeats, analytics and events older than `AGE`")
 	fs.DurationVar(&f.expiry, "neuron-expiry", devfed.DefaultNeuronExpiry, "forget a neuron (and its telemetry) silent for `AGE`; more than 5 heartbeat intervals")
 	fs.IntVar(&f.maxNeurons, "max-neurons", devfed.DefaultMaxNeurons, "keep at most `N` neurons: a new id past it is refused until others expire")
@@ -133,14 +136,14 @@ func federationServe(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	d, err := devfed.Serve(ln, devfed.Options{
 		DataDir: f.data, AdminToken: f.token, HeartbeatInterval: f.heartbeat, Retention: f.retention, Logger: log,
-		NeuronExpiry: f.expiry, MaxNeurons: f.maxNeurons, AllowedHosts: f.allowedHosts(),
+		NeuronExpiry: f.expiry, MaxNeurons: f.maxNeurons, AllowedHosts: f.allowedHosts(), TokenTTL: f.tokenTTL,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "neuron federation serve: %v\n", err)
 		return exitFailure
 	}
 	log.Info("development federation serving", "url", d.URL(), "data", f.data, "heartbeat_interval", f.heartbeat,
-		"retention", f.retention, "neuron_expiry", f.expiry, "max_neurons", f.maxNeurons, "admin_token", tokenSource(f.token, f.data))
+		"retention", f.retention, "neuron_expiry", f.expiry, "max_neurons", f.maxNeurons, "token_ttl", f.ttl, "admin_token", tokenSource(f.token, f.data))
 	fmt.Fprintf(stdout, "dashboard: %s\nneurons join with: FEDERATION_URL=%s neuron run\n", d.Dashboard(), d.URL())
 	<-ctx.Done()
 	log.Info("stopping the development federation")
@@ -197,6 +200,9 @@ func (f *federationFlags) check(fs *flag.FlagSet) error {
 	if f.expiry <= 5*f.heartbeat {
 		errs = append(errs, fmt.Errorf("--neuron-expiry %s: must be more than 5 heartbeat intervals (%s), the offline period", f.expiry, 5*f.heartbeat))
 	}
+	if err := f.checkTTL(); err != nil {
+		errs = append(errs, err)
+	}
 	if f.maxNeurons <= 0 {
 		errs = append(errs, fmt.Errorf("--max-neurons %d: must be more than 0", f.maxNeurons))
 	}
@@ -206,4 +212,21 @@ func (f *federationFlags) check(fs *flag.FlagSet) error {
 		errs = append(errs, fmt.Errorf("--log-level %q: want debug, info, warn or error", f.level))
 	}
 	return errors.Join(errs...)
+}
+
+// checkTTL parses --token-ttl into tokenTTL: 0 is devfed.NoExpiry, and a
+// lifetime under a second is refused, as exp is in whole seconds.
+func (f *federationFlags) checkTTL() error {
+	d, err := time.ParseDuration(f.ttl)
+	switch {
+	case err != nil:
+		return fmt.Errorf("--token-ttl (or FEDERATION_TOKEN_TTL) %q: want a duration such as 1h or 90s, or 0 for tokens that never expire", f.ttl)
+	case d == 0:
+		f.tokenTTL = devfed.NoExpiry
+	case d < time.Second:
+		return fmt.Errorf("--token-ttl (or FEDERATION_TOKEN_TTL) %s: at least 1s (a token's exp is in whole seconds), or 0 for tokens that never expire", d)
+	default:
+		f.tokenTTL = d
+	}
+	return nil
 }

@@ -12,7 +12,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/empirefederation/neuron/internal/devfed"
 	"github.com/empirefederation/neuron/internal/testutil"
 )
 
@@ -24,7 +26,7 @@ import (
 func TestFederationUsage(t *testing.T) {
 	t.Parallel()
 	teach := []string{"Usage: neuron federation serve", "-listen ADDR", "-data DIR", "-admin-token TOKEN", "FEDERATION_ADMIN_TOKEN",
-		"-heartbeat-interval PERIOD", "-retention AGE", "-neuron-expiry AGE", "-max-neurons N", "-allowed-hosts NAMES", "FEDERATION_ALLOWED_HOSTS", "http://ADDR/#token=TOKEN", "/api/admin/", "FEDERATION_URL=embedded neuron run",
+		"-heartbeat-interval PERIOD", "-retention AGE", "-neuron-expiry AGE", "-max-neurons N", "-allowed-hosts NAMES", "FEDERATION_ALLOWED_HOSTS", "-token-ttl LIFETIME", "FEDERATION_TOKEN_TTL", "http://ADDR/#token=TOKEN", "/api/admin/", "FEDERATION_URL=embedded neuron run",
 		"FEDERATION_URL=http://127.0.0.1:5000", "127.0.0.1:5000"}
 	for _, args := range [][]string{{"federation", "--help"}, {"federation", "serve", "--help"}, {"federation", "serve", "-h"}} {
 		neuron(t, nil, args...).want(t, strings.Join(args, " "), 0, teach...)
@@ -43,9 +45,48 @@ func TestFederationUsage(t *testing.T) {
 		{[]string{"federation", "serve", "--heartbeat-interval", "often"}, []string{"heartbeat-interval", "often"}},
 		{[]string{"federation", "serve", "--log-level", "loud", "--data", ""}, []string{`--log-level "loud"`, "--data"}},
 		{[]string{"federation", "serve", "--admin-token", "short"}, []string{"--admin-token", "fewer than 16", "openssl rand"}},
+		{[]string{"federation", "serve", "--token-ttl", "soon"}, []string{`--token-ttl (or FEDERATION_TOKEN_TTL) "soon"`, "0 for tokens that never expire"}},
 		{[]string{"federation", "serve", "--neuron-expiry", "4m", "--max-neurons", "0"}, []string{"--neuron-expiry 4m0s", "offline period", "--max-neurons 0"}},
 	} {
 		neuron(t, nil, tc.args...).want(t, strings.Join(tc.args, " "), 2, tc.want...)
+	}
+}
+
+// --token-ttl, with FEDERATION_TOKEN_TTL as its default, becomes
+// devfed.Options.TokenTTL: 0 is NoExpiry, under a second is refused.
+func TestFederationFlags_TokenTTL(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		env  string
+		args []string
+		want time.Duration
+		err  string
+	}{
+		{want: devfed.DefaultTokenTTL},
+		{env: "90s", want: 90 * time.Second},
+		{env: "90s", args: []string{"--token-ttl", "2m"}, want: 2 * time.Minute},
+		{args: []string{"--token-ttl", "0"}, want: devfed.NoExpiry},
+		{args: []string{"--token-ttl", "500ms"}, err: "--token-ttl (or FEDERATION_TOKEN_TTL) 500ms: at least 1s"},
+		{args: []string{"--token-ttl", "-1h"}, err: "at least 1s"},
+		{env: "soon", err: `--token-ttl (or FEDERATION_TOKEN_TTL) "soon": want a duration`},
+	} {
+		var f federationFlags
+		fs := federationFlagSet(&f, func(name string) string {
+			if name == "FEDERATION_TOKEN_TTL" {
+				return tc.env
+			}
+			return ""
+		})
+		err := fs.Parse(tc.args)
+		if err == nil {
+			err = f.check(fs)
+		}
+		switch {
+		case tc.err == "" && (err != nil || f.tokenTTL != tc.want):
+			t.Errorf("env %q, args %q: TokenTTL %v (%v), want %v", tc.env, tc.args, f.tokenTTL, err, tc.want)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("env %q, args %q: %v, want an error saying %q", tc.env, tc.args, err, tc.err)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -14,15 +15,23 @@ import (
 	"github.com/empirefederation/neuron/internal/devfed/store"
 )
 
+// tokenLeeway is how long past its exp a token is still accepted: exp and
+// iat are whole seconds (jwt.TimePrecision), so a token issued at 10.7 s
+// with a 2 s lifetime says exp 12; one second of leeway gives every token
+// at least its full lifetime, and the neuron, which renews within the
+// lifetime exp-iat states, never sees its token lapse early.
+const tokenLeeway = time.Second
+
 // sign issues a neuron token: a JWT (HS256, key DataDir/token.key) whose
-// subject is the neuron id and whose jti is the registration's id. It has
-// no expiry (the reference client never refreshes); a newer registration
-// of the id revokes it.
+// subject is the neuron id and whose jti is the registration's id, expiring
+// TokenTTL after at (no exp when TokenTTL is NoExpiry). A newer
+// registration of the id revokes it before that.
 func (s *Server) sign(neuronID, registrationID string, at time.Time) (string, error) {
-	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{
-		Subject: neuronID, ID: registrationID, IssuedAt: jwt.NewNumericDate(at),
-	})
-	signed, err := tok.SignedString(s.secret)
+	claims := jwt.RegisteredClaims{Subject: neuronID, ID: registrationID, IssuedAt: jwt.NewNumericDate(at)}
+	if s.opts.TokenTTL > 0 {
+		claims.ExpiresAt = jwt.NewNumericDate(claims.IssuedAt.Add(s.opts.TokenTTL))
+	}
+	signed, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(s.secret)
 	if err != nil {
 		return "", fmt.Errorf("sign token for %s: %w", neuronID, err)
 	}
@@ -46,7 +55,11 @@ func (s *Server) authNeuron(r *http.Request) (store.Neuron, error) {
 	}
 	var claims jwt.RegisteredClaims
 	_, err := jwt.ParseWithClaims(raw, &claims, func(*jwt.Token) (any, error) { return s.secret, nil },
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}))
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithTimeFunc(s.now), jwt.WithLeeway(tokenLeeway))
+	if errors.Is(err, jwt.ErrTokenExpired) && claims.ExpiresAt != nil {
+		return store.Neuron{}, unauthorized(fmt.Sprintf("the token expired at %s: register again with POST /api/neuron/register, "+
+			"presenting it as Authorization: Bearer TOKEN to keep the id (renew before exp to never see this)", claims.ExpiresAt.UTC().Format(time.RFC3339)))
+	}
 	if err != nil || claims.Subject == "" || claims.ID == "" {
 		return store.Neuron{}, unauthorized("the token is not one this federation issued (or its data directory changed): register again with POST /api/neuron/register")
 	}

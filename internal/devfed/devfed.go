@@ -36,6 +36,15 @@ import (
 const (
 	DefaultRetention   = 7 * 24 * time.Hour
 	DefaultPushTimeout = 5 * time.Second
+	// DefaultTokenTTL is the lifetime of a neuron token: an hour, the
+	// usual lifetime of an OAuth access token. A token that leaks (a log,
+	// a proxy, a copy of a data directory) is good for an hour at most,
+	// and a neuron renewing once an hour is no load on the federation.
+	DefaultTokenTTL = time.Hour
+	// NoExpiry as Options.TokenTTL issues tokens without exp, valid until
+	// the neuron registers again: for a client that cannot renew, such as
+	// the reference guide's Python client.
+	NoExpiry time.Duration = -1
 )
 
 // Options configure a development federation.
@@ -61,6 +70,11 @@ type Options struct {
 	Retention time.Duration
 	// PushTimeout bounds one push to a neuron's update-config. Default 5s.
 	PushTimeout time.Duration
+	// TokenTTL is the lifetime of the neuron tokens issued (their exp);
+	// an expired token is refused with 401 and the neuron registers again,
+	// presenting it (it still proves the id: see proves). Default
+	// DefaultTokenTTL; NoExpiry issues tokens without exp.
+	TokenTTL time.Duration
 	// RegisterRate and RegisterBurst limit the registrations of one client
 	// address: RegisterBurst at once, then RegisterRate per second (429
 	// with Retry-After past it). Defaults DefaultRegisterRate and
@@ -149,6 +163,9 @@ func withDefaults(o Options) Options {
 	o.HeartbeatInterval = positiveOr(o.HeartbeatInterval, federation.DefaultHeartbeatInterval)
 	o.Retention = positiveOr(o.Retention, DefaultRetention)
 	o.PushTimeout = positiveOr(o.PushTimeout, DefaultPushTimeout)
+	if o.TokenTTL == 0 {
+		o.TokenTTL = DefaultTokenTTL
+	}
 	o.RegisterRate = positiveOr(o.RegisterRate, DefaultRegisterRate)
 	o.RegisterBurst = positiveOr(o.RegisterBurst, DefaultRegisterBurst)
 	o.MaxNeurons = positiveOr(o.MaxNeurons, DefaultMaxNeurons)

@@ -97,6 +97,13 @@ func (s *Server) room(tx *store.Tx) error {
 // current token of cur (compared in constant time): only the instance
 // holding a live id has it, so only it may register that id again while
 // it is live. Its base URL proves nothing: anyone can declare it.
+//
+// An expired current token still proves the id: it is how a neuron whose
+// renewal failed until its token lapsed, or that restarted after it
+// lapsed, gets a new one without waiting for its id to go offline. This
+// opens no window: every newer registration revokes it, and a heartbeat
+// needs an unexpired token, so a live id's current token expired at most
+// the offline period ago; past that, the id is free to anyone anyway.
 func proves(cur store.Neuron, presented string) bool {
 	return presented != "" && subtle.ConstantTimeCompare([]byte(presented), []byte(cur.Token)) == 1
 }

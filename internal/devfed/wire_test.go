@@ -37,11 +37,13 @@ func TestRegisterIssuesToken(t *testing.T) {
 	f := newFed(t)
 	token := f.register(regBody("n-1", "http://10.0.1.50:8080"))
 	var claims jwt.RegisteredClaims
-	tok, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return f.s.secret, nil })
+	tok, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return f.s.secret, nil },
+		jwt.WithTimeFunc(f.clock.Now))
 	if err != nil || tok.Method.Alg() != "HS256" {
 		t.Fatalf("token %q: %v (alg %v)", token, err, tok.Method)
 	}
-	if claims.Subject != "n-1" || !strings.HasPrefix(claims.ID, "reg-") || !claims.IssuedAt.Equal(f.clock.Now()) || claims.ExpiresAt != nil {
+	if claims.Subject != "n-1" || !strings.HasPrefix(claims.ID, "reg-") || !claims.IssuedAt.Equal(f.clock.Now()) ||
+		claims.ExpiresAt == nil || !claims.ExpiresAt.Equal(f.clock.Now().Add(DefaultTokenTTL)) {
 		t.Errorf("claims %+v", claims)
 	}
 	key, err := os.Stat(filepath.Join(f.opts.DataDir, keyFile))
