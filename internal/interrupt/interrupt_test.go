@@ -2145,19 +2145,21 @@ func guestDirs(t testing.TB) []string {
 
 // hostStubs provides the neuron host functions, doing nothing much.
 func hostStubs(ctx context.Context, r wazero.Runtime) error {
+	// copyOut is a host function that copies b as config and caller do.
+	copyOut := func(b string) func(context.Context, api.Module, uint32, uint32) int32 {
+		return func(ctx context.Context, m api.Module, ptr, capacity uint32) int32 {
+			if int(capacity) >= len(b) && !m.Memory().WriteString(ptr, b) {
+				return abi.ErrCodeBadPointer
+			}
+			return int32(len(b))
+		}
+	}
 	_, err := r.NewHostModuleBuilder(abi.ImportModule).
 		NewFunctionBuilder().
 		WithFunc(func(ctx context.Context, m api.Module, level int32, ptr, n uint32) {}).
 		Export(abi.FuncLog).
-		NewFunctionBuilder().
-		WithFunc(func(ctx context.Context, m api.Module, ptr, capacity uint32) int32 {
-			cfg := []byte(`{"k":"v","n":1}`)
-			if int(capacity) >= len(cfg) && !m.Memory().Write(ptr, cfg) {
-				return abi.ErrCodeBadPointer
-			}
-			return int32(len(cfg))
-		}).
-		Export(abi.FuncConfig).
+		NewFunctionBuilder().WithFunc(copyOut(`{"k":"v","n":1}`)).Export(abi.FuncConfig).
+		NewFunctionBuilder().WithFunc(copyOut(`{"subject":"client-7","scopes":["read"]}`)).Export(abi.FuncCaller).
 		NewFunctionBuilder().
 		WithFunc(func(ctx context.Context, m api.Module, namePtr, nameLen uint32, value float64) int32 { return 0 }).
 		Export(abi.FuncMetricAdd).
