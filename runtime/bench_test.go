@@ -125,7 +125,7 @@ func guestCall(b *testing.B, rt *Runtime, method, path, pattern string, body []b
 	}
 }
 
-func benchRuntime(b *testing.B, wasm string) *Runtime {
+func benchRuntime(b *testing.B, wasm string, with ...func(*Options)) *Runtime {
 	dir := b.TempDir()
 	bin, err := os.ReadFile(wasm)
 	if err != nil {
@@ -135,8 +135,12 @@ func benchRuntime(b *testing.B, wasm string) *Runtime {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	rt, err := New(ctx, Options{PluginsDir: dir, DataDir: b.TempDir(), CacheDir: filepath.Join(os.TempDir(), "neuron-test-cache"),
-		Logger: slog.New(slog.DiscardHandler)})
+	opts := Options{PluginsDir: dir, DataDir: b.TempDir(), CacheDir: filepath.Join(os.TempDir(), "neuron-test-cache"),
+		Logger: slog.New(slog.DiscardHandler)}
+	for _, f := range with {
+		f(&opts)
+	}
+	rt, err := New(ctx, opts)
 	if err != nil {
 		b.Fatal(err)
 	}
