@@ -1,0 +1,3 @@
+module github.com/empirefederation/neuron/deploy
+
+go 1.26.0
