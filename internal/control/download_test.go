@@ -1,6 +1,7 @@
 package control
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -173,6 +174,11 @@ func TestLoadPlugin_OutcomeTellsNothingOfTheFarSide(t *testing.T) {
 			if err != nil {
 				return
 			}
+			// Wait for the request's first line, then answer with the
+			// banner: an answer that came before the request was written
+			// would be dropped by net/http as unsolicited, and the log
+			// would then have nothing of the far side to show.
+			_, _ = bufio.NewReader(c).ReadString('\n')
 			_, _ = c.Write([]byte(banner + "\r\n"))
 			c.Close()
 		}
