@@ -44,6 +44,7 @@ Usage:
   neuron plugin validate FILE         check a module as 'neuron run' would load it; exit 0 or explain
   neuron plugin new NAME              scaffold a processor project in ./NAME
   neuron auth hash-secret < SECRET    print the bcrypt hash of a token endpoint client's secret
+  neuron drain [--wait DURATION]      drain the local neuron and wait for its calls (a preStop hook)
   neuron version                      print version, commit, Go and wazero versions
 
 Every command takes --help. Exit status: 0 success, 1 failure, 2 usage error.
@@ -73,6 +74,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return federationCmd(ctx, args[1:], stdout, stderr)
 	case "auth":
 		return authCmd(args[1:], os.Stdin, stdout, stderr)
+	case "drain":
+		return drainCmd(ctx, args[1:], stdout, stderr)
 	case "version":
 		return printVersion(stdout)
 	case "help", "-h", "--help", "-help":

@@ -316,6 +316,7 @@ type server struct {
 	cmd    *exec.Cmd
 	log    *testutil.Buffer // stdout and stderr
 	base   string           // http://host:port
+	data   string           // its data directory
 	exited <-chan struct{}
 	client *http.Client
 }
@@ -367,7 +368,7 @@ func startServer(t testing.TB, plugins string, env ...string) *server {
 	cmd.Dir = t.TempDir()
 	cmd.Env = environ(append([]string{"NEURON_LISTEN=127.0.0.1:0", "NEURON_PLUGINS_DIR=" + plugins,
 		"NEURON_DATA_DIR=" + data, "LOG_LEVEL=debug"}, env...)...)
-	s := &server{cmd: cmd, log: &testutil.Buffer{}, client: &http.Client{Timeout: waitLimit}}
+	s := &server{cmd: cmd, data: data, log: &testutil.Buffer{}, client: &http.Client{Timeout: waitLimit}}
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	s.exited = spawn(t, cmd, func() string { return "neuron log:\n" + s.log.String() })
 	testutil.Eventually(t, waitLimit, "the neuron to log its address", func() bool {

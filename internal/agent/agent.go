@@ -29,6 +29,7 @@ import (
 	"github.com/empirefederation/neuron/internal/config"
 	"github.com/empirefederation/neuron/internal/control"
 	"github.com/empirefederation/neuron/internal/devfed"
+	"github.com/empirefederation/neuron/internal/drainsock"
 	"github.com/empirefederation/neuron/internal/lifecycle"
 	"github.com/empirefederation/neuron/internal/probe"
 	"github.com/empirefederation/neuron/internal/report"
@@ -69,6 +70,7 @@ type Agent struct {
 	control  *control.Controller
 	sampler  *sysmetrics.Sampler
 	probes   *probe.Prober
+	drainer  *drainsock.Server // nil when the socket could not be opened
 	watcher  *watch.Watcher       // nil when pluginsWatch is false
 	embedded *devfed.HTTPServer   // nil unless FEDERATION_URL=embedded
 	outbox   *link                // the link and its spool; nil when standalone
@@ -118,6 +120,7 @@ func (a *Agent) components() []lifecycle.Named {
 		lifecycle.Of("system sampler", a.startSampler, a.stopSampler),
 		lifecycle.Of("dependency probes", a.startProbes, a.stopProbes),
 		lifecycle.Of("controller", a.startControl, a.closeControl),
+		lifecycle.Of("drain socket", a.openDrainSocket, a.closeDrainSocket),
 		lifecycle.Of("http server", a.serve, a.drain),
 		lifecycle.Of("federation stopping heartbeat", nil, a.beginStopLink),
 		lifecycle.Of("plugins watcher", a.startWatch, a.stopWatch),

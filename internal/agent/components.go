@@ -11,6 +11,7 @@ import (
 
 	"github.com/empirefederation/neuron/federation"
 	"github.com/empirefederation/neuron/internal/control"
+	"github.com/empirefederation/neuron/internal/drainsock"
 	"github.com/empirefederation/neuron/internal/probe"
 	"github.com/empirefederation/neuron/internal/report"
 	"github.com/empirefederation/neuron/internal/serve"
@@ -151,6 +152,28 @@ func (a *Agent) drain(ctx context.Context) error {
 		a.log.Warn("in-flight requests did not finish in time", "err", err)
 	}
 	return err
+}
+
+// openDrainSocket opens DATA/neuron.sock, through which `neuron drain`
+// drains the neuron (a Kubernetes preStop hook). A neuron that cannot open
+// it serves all the same and says why: only that command will not reach
+// it.
+func (a *Agent) openDrainSocket(context.Context) error {
+	s, err := drainsock.Listen(a.cfg.DataDir, a.rt, a.log)
+	if err != nil {
+		a.log.Warn("no drain socket: `neuron drain` cannot reach this neuron", "err", err)
+		return nil
+	}
+	a.drainer = s
+	return nil
+}
+
+// closeDrainSocket closes the drain socket and removes its file.
+func (a *Agent) closeDrainSocket(context.Context) error {
+	if a.drainer == nil {
+		return nil
+	}
+	return a.drainer.Close()
 }
 
 // loadProcessors loads the plugins directory and resumes the experiment

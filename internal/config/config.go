@@ -261,6 +261,9 @@ func (e *UsageError) Error() string { return "config: " + e.Err.Error() }
 // Unwrap returns the underlying error.
 func (e *UsageError) Unwrap() error { return e.Err }
 
+// DefaultDataDir is the data directory when none is configured.
+const DefaultDataDir = "./.neuron"
+
 // Load reads the configuration from args (the arguments after `neuron
 // run`), the YAML file they or the environment name, and the environment
 // as lookupEnv reports it (os.LookupEnv when nil).

@@ -23,7 +23,7 @@ const (
 	defaultPluginsDir        = "./plugins"
 	defaultPluginsWatch      = true
 	defaultPluginsWatchQuiet = watch.DefaultQuiet
-	defaultDataDir           = "./.neuron"
+	defaultDataDir           = DefaultDataDir
 	defaultLogLevel          = "info"
 	defaultShutdownTimeout   = 15 * time.Second
 	defaultType              = "wasm-neuron"
