@@ -28,10 +28,12 @@ const (
 	exitUsage   = 2
 )
 
-// Build information, set with -ldflags "-X main.version=... -X main.commit=...".
+// Build information, set with -ldflags "-X main.version=... -X main.commit=...
+// -X main.buildDate=..." (make build and make image do; buildDate is RFC 3339 UTC).
 var (
-	version = "dev"
-	commit  = ""
+	version   = "dev"
+	commit    = ""
+	buildDate = ""
 )
 
 const usage = `neuron serves WebAssembly processors as HTTP API endpoints and joins the
@@ -44,7 +46,8 @@ Usage:
   neuron plugin validate FILE         check a module as 'neuron run' would load it; exit 0 or explain
   neuron plugin new NAME              scaffold a processor project in ./NAME
   neuron auth hash-secret < SECRET    print the bcrypt hash of a token endpoint client's secret
-  neuron version                      print version, commit, Go and wazero versions
+  neuron health [--url URL]           exit 0 only when the local neuron answers /health healthy
+  neuron version                      print version, commit, build date, Go and wazero versions
 
 Every command takes --help. Exit status: 0 success, 1 failure, 2 usage error.
 
@@ -73,6 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return federationCmd(ctx, args[1:], stdout, stderr)
 	case "auth":
 		return authCmd(args[1:], os.Stdin, stdout, stderr)
+	case "health":
+		return healthCmd(ctx, args[1:], stdout, stderr)
 	case "version":
 		return printVersion(stdout)
 	case "help", "-h", "--help", "-help":
@@ -193,7 +198,7 @@ func printVersion(w io.Writer) int {
 			}
 		}
 	}
-	fmt.Fprintf(w, "neuron %s\ncommit %s\ngo %s\nwazero %s\nabi v%d\n", version, orNone(commit), goruntime.Version(), wazero, abi.Version)
+	fmt.Fprintf(w, "neuron %s\ncommit %s\nbuilt %s\ngo %s\nwazero %s\nabi v%d\n", version, orNone(commit), orNone(buildDate), goruntime.Version(), wazero, abi.Version)
 	return exitOK
 }
 
