@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -215,7 +216,47 @@ func TestImage(t *testing.T) {
 	if out, err := health.CombinedOutput(); err == nil || !strings.Contains(string(out), "connection refused") {
 		t.Errorf("/neuron health with the neuron stopped: %v, %s; want exit 1 and connection refused", err, out)
 	}
+	checkReadOnlyRoot(t, ctr)
 	t.Logf("image test: %v", time.Since(start).Round(time.Second))
+}
+
+// volumes are the image's declared volumes: all the neuron may write.
+var volumes = []string{"/plugins", "/data", "/tmp"}
+
+// checkReadOnlyRoot checks, in the container's root file system after the
+// neuron ran in it, that the user it runs as can write nothing outside the
+// volumes: a read-only root file system takes nothing from it.
+func checkReadOnlyRoot(t *testing.T, ctr string) {
+	t.Helper()
+	root := buildah(t, "mount", ctr)
+	defer buildah(t, "umount", ctr)
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel := "/" + strings.TrimPrefix(strings.TrimPrefix(path, root), "/")
+		for _, v := range volumes {
+			if rel == v || strings.HasPrefix(rel, v+"/") {
+				return nil
+			}
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		st, ok := info.Sys().(*syscall.Stat_t)
+		if !ok {
+			return fmt.Errorf("%s: no owner in %T", rel, info.Sys())
+		}
+		perm := info.Mode().Perm()
+		if st.Uid == 65532 || st.Gid == 65532 && perm&0o020 != 0 || perm&0o002 != 0 {
+			t.Errorf("%s (%v, uid %d) is writable by the neuron's user outside the volumes %v", rel, info.Mode(), st.Uid, volumes)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("walking the container's root %s: %v", root, err)
+	}
 }
 
 // imageConfig is what the test checks of the image's configuration, in
@@ -256,7 +297,7 @@ func checkImageConfig(t *testing.T, image string) {
 	if !reflect.DeepEqual(c.Entrypoint, []string{"/neuron"}) || !reflect.DeepEqual(c.Cmd, []string{"run"}) {
 		t.Errorf("entrypoint %q cmd %q, want /neuron run", c.Entrypoint, c.Cmd)
 	}
-	for _, v := range []string{"/plugins", "/data", "/tmp"} {
+	for _, v := range volumes {
 		if _, ok := c.Volumes[v]; !ok {
 			t.Errorf("volumes %v lack %s", c.Volumes, v)
 		}
