@@ -207,6 +207,8 @@ func TestImage(t *testing.T) {
 	if out := buildah(t, "run", "--isolation", "chroot", ctr, "/neuron", "version"); !strings.Contains(out, "built 20") || strings.Contains(out, "commit none") {
 		t.Errorf("the image's binary is not stamped with its commit and build date:\n%s", out)
 	}
+	// Another command, writing its scratch directory under TMPDIR, /tmp.
+	buildah(t, "run", "--isolation", "chroot", ctr, "/neuron", "plugin", "validate", "/plugins/hello.wasm")
 	if !strings.Contains(log.String(), "plugins_dir=/plugins") {
 		t.Errorf("the neuron did not serve /plugins:\n%s", log.String())
 	}
