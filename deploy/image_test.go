@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -150,22 +151,18 @@ func TestImage(t *testing.T) {
 	}
 	exited := make(chan struct{})
 	go func() { _ = run.Wait(); close(exited) }()
-	stop := func() {
+	// kill ends buildah run and everything it started; buildah itself
+	// answers SIGTERM by killing the container's process, without its drain.
+	kill := func() {
 		select {
 		case <-exited:
-			return
 		default:
-		}
-		_ = run.Process.Signal(syscall.SIGTERM) // buildah passes it on to the neuron
-		select {
-		case <-exited:
-		case <-time.After(waitLimit):
 			_ = syscall.Kill(-run.Process.Pid, syscall.SIGKILL)
 			<-exited
 		}
 	}
 	t.Cleanup(func() {
-		stop()
+		kill()
 		if t.Failed() {
 			t.Logf("the container's output:\n%s", log.String())
 		}
@@ -213,13 +210,66 @@ func TestImage(t *testing.T) {
 		t.Errorf("the neuron did not serve /plugins:\n%s", log.String())
 	}
 
-	stop()
+	// Stopped as a runtime stops a container, SIGTERM to its process, the
+	// neuron drains and exits 0, and buildah run with it.
+	neuron := containerProcess(t, run.Process.Pid, "/neuron\x00run\x00")
+	if err := syscall.Kill(neuron, syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM to the container's neuron (pid %d): %v", neuron, err)
+	}
+	select {
+	case <-exited:
+		if !run.ProcessState.Success() || !strings.Contains(log.String(), "shutting down") {
+			t.Errorf("after SIGTERM the container exited with %v:\n%s", run.ProcessState, log.String())
+		}
+	case <-time.After(waitLimit):
+		t.Fatalf("the container still runs %v after SIGTERM", waitLimit)
+	}
 	health := exec.Command("buildah", append(slices.Clone(buildahArgs), "run", "--isolation", "chroot", "--network", "host", ctr, "/neuron", "health")...)
 	if out, err := health.CombinedOutput(); err == nil || !strings.Contains(string(out), "connection refused") {
 		t.Errorf("/neuron health with the neuron stopped: %v, %s; want exit 1 and connection refused", err, out)
 	}
 	checkReadOnlyRoot(t, ctr)
 	t.Logf("image test: %v", time.Since(start).Round(time.Second))
+}
+
+// containerProcess returns the pid of the process descending from pid
+// whose command line is cmdline (its arguments, each ended by a NUL), as
+// /proc shows them: the container's own process, under buildah's.
+func containerProcess(t *testing.T, pid int, cmdline string) int {
+	t.Helper()
+	parents := map[int]int{}
+	var found []int
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		p, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
+		if err != nil {
+			continue // it has exited since
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so after the last ')'.
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) > 1 {
+			parents[p], _ = strconv.Atoi(fields[1])
+		}
+		if b, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline")); err == nil && string(b) == cmdline {
+			found = append(found, p)
+		}
+	}
+	for _, p := range found {
+		for a, hops := parents[p], 0; a > 1 && hops < 64; a, hops = parents[a], hops+1 {
+			if a == pid {
+				return p
+			}
+		}
+	}
+	t.Fatalf("no process %q under buildah run (pid %d)", cmdline, pid)
+	return 0
 }
 
 // volumes are the image's declared volumes: all the neuron may write.
