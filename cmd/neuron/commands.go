@@ -28,10 +28,12 @@ const (
 	exitUsage   = 2
 )
 
-// Build information, set with -ldflags "-X main.version=... -X main.commit=...".
+// Build information, set with -ldflags "-X main.version=... -X main.commit=...
+// -X main.buildDate=..." (make build and make image do; buildDate is RFC 3339 UTC).
 var (
-	version = "dev"
-	commit  = ""
+	version   = "dev"
+	commit    = ""
+	buildDate = ""
 )
 
 const usage = `neuron serves WebAssembly processors as HTTP API endpoints and joins the
@@ -45,7 +47,8 @@ Usage:
   neuron plugin new NAME              scaffold a processor project in ./NAME
   neuron auth hash-secret < SECRET    print the bcrypt hash of a token endpoint client's secret
   neuron drain [--wait DURATION]      drain the local neuron and wait for its calls (a preStop hook)
-  neuron version                      print version, commit, Go and wazero versions
+  neuron health [--url URL]           exit 0 only when the local neuron answers /health healthy
+  neuron version                      print version, commit, build date, Go and wazero versions
 
 Every command takes --help. Exit status: 0 success, 1 failure, 2 usage error.
 
@@ -76,6 +79,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return authCmd(args[1:], os.Stdin, stdout, stderr)
 	case "drain":
 		return drainCmd(ctx, args[1:], stdout, stderr)
+	case "health":
+		return healthCmd(ctx, args[1:], stdout, stderr)
 	case "version":
 		return printVersion(stdout)
 	case "help", "-h", "--help", "-help":
@@ -196,7 +201,7 @@ func printVersion(w io.Writer) int {
 			}
 		}
 	}
-	fmt.Fprintf(w, "neuron %s\ncommit %s\ngo %s\nwazero %s\nabi v%d\n", version, orNone(commit), goruntime.Version(), wazero, abi.Version)
+	fmt.Fprintf(w, "neuron %s\ncommit %s\nbuilt %s\ngo %s\nwazero %s\nabi v%d\n", version, orNone(commit), orNone(buildDate), goruntime.Version(), wazero, abi.Version)
 	return exitOK
 }
 

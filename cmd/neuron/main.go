@@ -2,7 +2,7 @@
 // the Empire Federation. Run `neuron help` for the commands.
 //
 // It owns the command line only: the commands (run, plugin inspect,
-// validate and new, federation serve, auth hash-secret, version), their
+// validate and new, federation serve, auth hash-secret, health, version), their
 // flags, their output and the project template of plugin new. The work is the packages': `run`
 // is internal/agent over internal/config, `plugin inspect` and `validate`
 // the runtime's, `federation serve` internal/devfed's. Nothing under

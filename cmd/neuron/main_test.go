@@ -137,7 +137,7 @@ func TestCommands(t *testing.T) {
 		r := neuron(t, nil, "version")
 		r.want(t, "neuron version", 0)
 		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
-		want := []string{"neuron ", "commit ", "go " + goruntime.Version(), "wazero v1.12.0", "abi v1"}
+		want := []string{"neuron ", "commit ", "built ", "go " + goruntime.Version(), "wazero v1.12.0", "abi v1"}
 		if len(lines) != len(want) {
 			t.Fatalf("neuron version printed %d lines, want %d:\n%s", len(lines), len(want), r.stdout)
 		}
