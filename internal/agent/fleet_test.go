@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/empirefederation/neuron/federation"
 	"github.com/empirefederation/neuron/internal/devfed"
 	"github.com/empirefederation/neuron/internal/testutil"
 )
@@ -51,9 +52,11 @@ const (
 // exactly what it sees at a crash, its heartbeats ending. The neuron keeps
 // the relay's address as its federation URL (its kept token is bound to
 // that URL), so its replacement goes through the same relay, mended.
+// The relay also counts the heartbeats it forwards.
 type relay struct {
-	url string
-	cut atomic.Bool
+	url        string
+	cut        atomic.Bool
+	heartbeats atomic.Int64
 }
 
 // newRelay forwards to the federation at target until the test ends.
@@ -64,10 +67,20 @@ func newRelay(t *testing.T, target string) *relay {
 		t.Fatal(err)
 	}
 	proxy := httputil.NewSingleHostReverseProxy(u)
+	// One kept-alive connection to the federation per neuron behind the
+	// relay, as each would have going there directly (the default
+	// transport keeps two).
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 4 * fleetSize
+	t.Cleanup(tr.CloseIdleConnections)
+	proxy.Transport = tr
 	r := &relay{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if r.cut.Load() {
 			panic(http.ErrAbortHandler) // the connection drops, as to a dead host
+		}
+		if req.Method == http.MethodPost && req.URL.Path == federation.PathStatus {
+			r.heartbeats.Add(1)
 		}
 		proxy.ServeHTTP(w, req)
 	}))
