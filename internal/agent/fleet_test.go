@@ -214,7 +214,7 @@ func TestFleet(t *testing.T) {
 		killedIDs := ids[fleetSize-fleetKilled:]
 		crashed := time.Now()
 		for _, m := range killed {
-			// m.relay.cut.Store(true)
+			m.relay.cut.Store(true)
 			wg.Go(func() { _ = m.n.stop() }) // its reports fail: the relay is cut
 		}
 		wg.Wait()
