@@ -145,7 +145,9 @@ func isActive(n neuronView) bool { return n.Status == "active" }
 // replacements with the same ids then take over, those restarted on the
 // same data directory (a StatefulSet's pod) under their old lineage
 // thanks to their kept token, the one on a fresh directory under a new
-// one, none of them refused.
+// one, none of them refused; last, a neuron crashed and restarted at once
+// on its data directory proves its id with its kept token while the
+// federation still holds it: not refused, its lineage kept.
 func TestFleet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("twenty neurons: not in -short")
@@ -274,6 +276,34 @@ func TestFleet(t *testing.T) {
 				t.Errorf("%s: lineage %s, was %s: kept %v, want %v (a kept token keeps the lineage, a fresh data directory begins one)",
 					m.id, view[m.id].Lineage, lineages[m.id], kept, want)
 			}
+		}
+	})
+
+	// A pod restarted on its volume at once, as a StatefulSet does after a
+	// crash: its kept token proves the id while the federation still holds
+	// it for the dead instance, so it is not refused and keeps its lineage.
+	t.Run("restart at once", func(t *testing.T) {
+		m := fleet[0]
+		m.relay.cut.Store(true)
+		_ = m.n.stop() // its reports fail: the relay is cut
+		crashed := time.Now()
+		m.relay.cut.Store(false)
+		m.n = startFleetNeuron(t, m, plugins)
+		testutil.Eventually(t, waitLimit, m.id+"'s restart to register", func() bool {
+			return strings.Contains(m.n.log.String(), "registered with the federation")
+		})
+		// Logged, not asserted: whether the machine restarted it within the
+		// offline period, the id still live (it takes about a second).
+		t.Logf("%s restarted and registered %v after its crash (offline after 5 × %v)",
+			m.id, time.Since(crashed).Round(time.Millisecond), fleetLiveness)
+		if strings.Contains(m.n.log.String(), "HTTP 409") {
+			t.Errorf("%s's restart was refused:\n%s", m.id, m.n.log)
+		}
+		testutil.Eventually(t, waitLimit, m.id+" active again", func() bool {
+			return isActive(fleetView(t, api)[m.id])
+		})
+		if got := fleetView(t, api)[m.id].Lineage; got != lineages[m.id] {
+			t.Errorf("%s: lineage %s after a restart with its kept token, want %s", m.id, got, lineages[m.id])
 		}
 	})
 	t.Logf("TestFleet took %v", time.Since(begin).Round(time.Millisecond))
