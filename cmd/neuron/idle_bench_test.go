@@ -1,12 +1,7 @@
 package main
 
 import (
-	"errors"
-	"io/fs"
-	"os"
-	"path/filepath"
 	goruntime "runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -111,9 +106,9 @@ func BenchmarkIdleNeuron(b *testing.B) {
 func idleCost(b *testing.B, s *server) (cpuPercent, rssMiB float64) {
 	b.Helper()
 	pid := s.cmd.Process.Pid
-	start, from := time.Now(), cpuTime(b, pid)
+	start, from := time.Now(), testutil.ProcessCPU(b, pid)
 	time.Sleep(idleWindow) // the measurement window itself
-	used, wall := cpuTime(b, pid)-from, time.Since(start)
+	used, wall := testutil.ProcessCPU(b, pid)-from, time.Since(start)
 	p, err := process.NewProcess(int32(pid))
 	if err != nil {
 		b.Fatalf("reading the neuron's process (pid %d): %v", pid, err)
@@ -123,36 +118,4 @@ func idleCost(b *testing.B, s *server) (cpuPercent, rssMiB float64) {
 		b.Fatalf("reading the neuron's memory (pid %d): %v", pid, err)
 	}
 	return 100 * used.Seconds() / wall.Seconds(), float64(mem.RSS) / (1 << 20)
-}
-
-// cpuTime returns the CPU time the process pid has used so far, summed over
-// its threads from /proc/PID/task/TID/schedstat (nanoseconds on a CPU).
-// The utime and stime of /proc/PID/stat (and gopsutil's process times,
-// which read them) count in clock ticks of 10 ms, as much as an idle neuron
-// uses in several seconds; schedstat counts nanoseconds. The Go runtime
-// does not end its threads, so none of the time is lost with an exited one.
-func cpuTime(b *testing.B, pid int) time.Duration {
-	b.Helper()
-	tasks := filepath.Join("/proc", strconv.Itoa(pid), "task")
-	entries, err := os.ReadDir(tasks)
-	if err != nil {
-		b.Fatalf("listing the neuron's threads: %v", err)
-	}
-	var sum time.Duration
-	for _, e := range entries {
-		raw, err := os.ReadFile(filepath.Join(tasks, e.Name(), "schedstat"))
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // the thread ended since ReadDir
-		}
-		if err != nil {
-			b.Fatalf("reading a thread's CPU time (needs a kernel with CONFIG_SCHED_INFO): %v", err)
-		}
-		on, _, _ := strings.Cut(string(raw), " ")
-		ns, err := strconv.ParseInt(on, 10, 64)
-		if err != nil {
-			b.Fatalf("%s/%s/schedstat: unexpected content %q", tasks, e.Name(), raw)
-		}
-		sum += time.Duration(ns)
-	}
-	return sum
 }

@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -46,7 +47,7 @@ func startDevFed(t *testing.T) adminAPI {
 	return startDevFedWith(t, devfed.Options{})
 }
 
-// startDevFedWith is startDevFed with o's PushTimeout and Logger.
+// startDevFedWith is startDevFed with the options serveDevFed takes from o.
 func startDevFedWith(t *testing.T, o devfed.Options) adminAPI {
 	t.Helper()
 	api, _ := serveDevFed(t, "127.0.0.1:0", t.TempDir(), devfed.GenerateToken(), o)
@@ -54,9 +55,9 @@ func startDevFedWith(t *testing.T, o devfed.Options) adminAPI {
 }
 
 // serveDevFed serves a development federation on addr with its state in
-// data and o's PushTimeout and Logger (nil: the test's output), until the
-// test ends or the returned stop is called (which the test's end then does
-// not repeat).
+// data and o's PushTimeout, RegisterBurst, HeartbeatInterval (0:
+// devLiveness) and Logger (nil: the test's output), until the test ends or
+// the returned stop is called (which the test's end then does not repeat).
 func serveDevFed(t *testing.T, addr, data, token string, o devfed.Options) (adminAPI, func()) {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
@@ -66,8 +67,8 @@ func serveDevFed(t *testing.T, addr, data, token string, o devfed.Options) (admi
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(t.Output(), nil))
 	}
-	d, err := devfed.Serve(ln, devfed.Options{DataDir: data, AdminToken: token, HeartbeatInterval: devLiveness,
-		PushTimeout: o.PushTimeout, Logger: o.Logger})
+	d, err := devfed.Serve(ln, devfed.Options{DataDir: data, AdminToken: token, HeartbeatInterval: cmp.Or(o.HeartbeatInterval, devLiveness),
+		PushTimeout: o.PushTimeout, RegisterBurst: o.RegisterBurst, Logger: o.Logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,6 +176,13 @@ func devNeuron(t *testing.T, api adminAPI, id string) *neuron {
 // analytics and a config poll every poll.
 func devConfig(t *testing.T, api adminAPI, id, plugins, data string, analytics time.Duration, poll string) string {
 	t.Helper()
+	return neuronConfig(t, api.base, id, plugins, data, devHeartbeat, analytics, poll)
+}
+
+// neuronConfig is the configuration file of a neuron with id joining the
+// federation at fed, serving plugins, heartbeating every heartbeat.
+func neuronConfig(t *testing.T, fed, id, plugins, data string, heartbeat, analytics time.Duration, poll string) string {
+	t.Helper()
 	return writeFile(t, "neuron.yaml", fmt.Sprintf(`
 id: %s
 listen: 127.0.0.1:0
@@ -188,7 +196,7 @@ federation:
   configPollInterval: %s
 settings:
   batchSize: 1000
-`, id, plugins, data, api.base, devHeartbeat, analytics, poll))
+`, id, plugins, data, fed, heartbeat, analytics, poll))
 }
 
 // TestDevFederation_TwoNeurons: two neurons join a development federation;
