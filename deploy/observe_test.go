@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/config"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/promql/parser"
 )
@@ -34,12 +35,12 @@ var prometheusMade = map[string]bool{"up": true}
 // ruleMetrics parses an alerting rules file with Prometheus's own rule
 // parser (which parses each expression with the PromQL parser too) and
 // returns the metric names the expressions use, by the rule using them.
-func ruleMetrics(path string) (map[string][]string, error) {
+func ruleMetrics(path string) (map[selector][]string, error) {
 	groups, errs := rulefmt.ParseFile(path, false, model.UTF8Validation, promql, slog.New(slog.DiscardHandler))
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%s: %w", path, errors.Join(errs...))
 	}
-	used := map[string][]string{}
+	used := map[selector][]string{}
 	rules := 0
 	for _, g := range groups.Groups {
 		for _, r := range g.Rules {
@@ -65,20 +66,38 @@ func ruleMetrics(path string) (map[string][]string, error) {
 	return used, nil
 }
 
-// exprMetrics parses a PromQL expression and returns the metric names its
-// selectors name.
-func exprMetrics(expr string) ([]string, error) {
+// selector is what one series selector of an expression needs from the
+// scrape: a metric name, from a job when it names one (job="..."), with
+// labels (matched on, comma-separated; job and instance are Prometheus's
+// own target labels, left out).
+type selector struct{ Name, Job, Labels string }
+
+// exprMetrics parses a PromQL expression and returns its selectors.
+func exprMetrics(expr string) ([]selector, error) {
 	e, err := promql.ParseExpr(expr)
 	if err != nil {
 		return nil, fmt.Errorf("%q: %w", expr, err)
 	}
-	var names []string
+	var names []selector
 	for _, sel := range parser.ExtractSelectors(e) {
+		var s selector
+		var matched []string
 		for _, m := range sel {
-			if m.Name == "__name__" {
-				names = append(names, m.Value)
+			switch {
+			case m.Name == "__name__":
+				s.Name = m.Value
+			case m.Name == "job" && m.Type == labels.MatchEqual:
+				s.Job = m.Value
+			case m.Name != "job" && m.Name != "instance":
+				matched = append(matched, m.Name)
 			}
 		}
+		if s.Name == "" {
+			return nil, fmt.Errorf("%q: a selector without a metric name", expr)
+		}
+		slices.Sort(matched)
+		s.Labels = strings.Join(matched, ",")
+		names = append(names, s)
 	}
 	if len(names) == 0 {
 		return nil, fmt.Errorf("%q names no metric", expr)
@@ -137,7 +156,7 @@ var labelValues = regexp.MustCompile(`^label_values\((.+),\s*\w+\)$`)
 // its panels' and variables' queries use, by where they are used. It
 // requires the datasource and instance variables and a query in every
 // panel that is not a row.
-func dashboardMetrics(path string) (map[string][]string, error) {
+func dashboardMetrics(path string) (map[selector][]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -149,7 +168,7 @@ func dashboardMetrics(path string) (map[string][]string, error) {
 	if d.Title == "" || d.UID == "" {
 		return nil, fmt.Errorf("%s: needs a title and a uid (the uid keeps imports from duplicating it)", path)
 	}
-	used := map[string][]string{}
+	used := map[selector][]string{}
 	add := func(where, expr string) error {
 		names, err := exprMetrics(substituteGrafana(expr))
 		if err != nil {
@@ -257,7 +276,7 @@ func TestObserveCheckFailsOnBrokenArtifacts(t *testing.T) {
 
 // artifactMetrics returns the metrics a dashboard (.json) or a rules file
 // uses, by where they are used.
-func artifactMetrics(path string) (map[string][]string, error) {
+func artifactMetrics(path string) (map[selector][]string, error) {
 	if strings.HasSuffix(path, ".json") {
 		return dashboardMetrics(path)
 	}
@@ -299,21 +318,32 @@ func TestObserveMetricsExported(t *testing.T) {
 	}
 }
 
-// checkExported reports every used metric no job exports.
-func checkExported(used map[string][]string, exported map[string]map[string][]string) error {
+// checkExported reports every selector whose metric the job it names
+// (any job when it names none) does not export, or exports without a
+// label the selector matches on.
+func checkExported(used map[selector][]string, exported map[string]map[string][]string) error {
 	var errs []error
-	for name, where := range used {
-		if prometheusMade[name] {
+	for sel, where := range used {
+		if prometheusMade[sel.Name] {
 			continue
 		}
+		slices.Sort(where)
+		in := strings.Join(slices.Compact(where), ", ")
 		found := false
-		for _, names := range exported {
-			_, ok := names[name]
-			found = found || ok
+		for job, names := range exported {
+			have, ok := names[sel.Name]
+			if !ok || (sel.Job != "" && sel.Job != job) {
+				continue
+			}
+			found = true
+			for _, l := range strings.Split(sel.Labels, ",") {
+				if l != "" && !slices.Contains(have, l) {
+					errs = append(errs, fmt.Errorf("%s (in %s): job %s exports it without label %s (it has %v)", sel.Name, in, job, l, have))
+				}
+			}
 		}
 		if !found {
-			slices.Sort(where)
-			errs = append(errs, fmt.Errorf("%s (in %s) is not exported by the neuron or the federation", name, strings.Join(slices.Compact(where), ", ")))
+			errs = append(errs, fmt.Errorf("%s (in %s) is not exported by job %q (empty: the neuron or the federation)", sel.Name, in, sel.Job))
 		}
 	}
 	return errors.Join(errs...)
@@ -326,12 +356,15 @@ func TestObserveCheckFailsOnUnknownMetric(t *testing.T) {
 	for _, c := range []struct{ file, old, new string }{
 		{dashboardFile, "neuron_pool_waiting{", "neuron_pool_queued{"},
 		{alertsFile, "neuron_plugins_rejected_total{", "neuron_plugin_rejected_total{"},
+		{alertsFile, `neuron_federation_neurons{job="federation"`, `neuron_federation_neurons{job="neuron"`},
+		{dashboardFile, `neuron_events_total{job=\"neuron\", instance=~\"$instance\", type=`, `neuron_events_total{job=\"neuron\", instance=~\"$instance\", kind=`},
 	} {
 		used, err := artifactMetrics(breakFile(t, c.file, c.old, c.new))
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := strings.TrimSuffix(c.new, "{") + " (in "
+		want, _, _ := strings.Cut(c.new, "{")
+		want += " (in "
 		if err := checkExported(used, exported); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s with %s: error %v, want one naming it", c.file, c.new, err)
 		}
