@@ -50,7 +50,13 @@ func TestCompose(t *testing.T) {
 	}
 	for _, name := range p.ServiceNames() {
 		s := p.Services[name]
-		t.Logf("service %s: image %s, restart %s, healthcheck %v", name, s.Image, s.Restart, s.HealthCheck != nil)
+		check := "none"
+		if h := s.HealthCheck; h != nil && h.Disable {
+			check = "disabled"
+		} else if h != nil {
+			check = strings.Join(h.Test, " ")
+		}
+		t.Logf("service %s: image %s, restart %s, health check %s", name, s.Image, s.Restart, check)
 	}
 }
 
@@ -83,6 +89,7 @@ func TestComposeCheckFailsOnBrokenFile(t *testing.T) {
 		{"no health check", `test: ["CMD", "redis-cli", "ping"]`, "disable: true", "redis has no health check"},
 		{"redis not awaited", "redis:\n      condition: service_healthy", "redis:\n      condition: service_started", "service_healthy"},
 		{"dependency not probed", ";redis=redis:redis://redis:6379", "", "redis"},
+		{"federation health", "healthcheck:\n      disable: true\n", "", "not disabled"},
 		{"schema", "restart: unless-stopped\n    command: [\"redis-server\"", "restrat: unless-stopped\n    command: [\"redis-server\"", "restrat"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -229,8 +236,13 @@ func checkFederation(p *types.Project, s types.ServiceConfig) error {
 	if err != nil {
 		return err
 	}
-	if s.Build == nil || s.Build.Context != root || s.Build.Dockerfile != "Containerfile" {
-		errs = append(errs, fmt.Errorf("federation %s: build %+v, want the repository's Containerfile (context %s)", s.Name, s.Build, root))
+	// make image's build context is bin/image; the Containerfile is the
+	// repository's.
+	if b := s.Build; b == nil || b.Context != filepath.Join(root, "bin", "image") || filepath.Join(b.Context, b.Dockerfile) != filepath.Join(root, "Containerfile") {
+		errs = append(errs, fmt.Errorf("federation %s: build %+v, want the repository's Containerfile with make image's context %s", s.Name, s.Build, filepath.Join(root, "bin", "image")))
+	}
+	if s.HealthCheck == nil || !s.HealthCheck.Disable {
+		errs = append(errs, fmt.Errorf("federation %s: the image's health check (/neuron health, a neuron's /health) is not disabled; the federation can never pass it", s.Name))
 	}
 	if img := p.Services[s.Name].Image; !strings.HasPrefix(img, "neuron:") {
 		errs = append(errs, fmt.Errorf("federation %s: image %s, want neuron:VERSION", s.Name, img))
