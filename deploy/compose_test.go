@@ -1,11 +1,14 @@
 package deploy
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -274,4 +277,60 @@ func dependencyHosts(deps string) map[string]string {
 		}
 	}
 	return hosts
+}
+
+// TestComposeNeuronsStart runs the neuron binary with each compose neuron's
+// environment, as its container would (only the listen address and the
+// directories moved to loopback and a temporary directory): the
+// configuration loads as the neuron reads it (a plain http federation
+// allowed, the dependencies parsed), it serves, and its /health names both
+// probed dependencies.
+func TestComposeNeuronsStart(t *testing.T) {
+	p, err := loadCompose("compose.yaml", composeEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := neuronBinary(t)
+	for _, name := range []string{"neuron-1", "neuron-2"} {
+		t.Run(name, func(t *testing.T) {
+			addr, err := freeAddr()
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			env := []string{"PATH=" + os.Getenv("PATH")}
+			for k, v := range p.Services[name].Environment {
+				env = append(env, k+"="+*v)
+			}
+			env = append(env, "NEURON_LISTEN="+addr, "NEURON_PLUGINS_DIR="+dir, "NEURON_DATA_DIR="+filepath.Join(dir, "data"))
+			var log bytes.Buffer
+			cmd := exec.Command(bin, "run")
+			cmd.Env, cmd.Stdout, cmd.Stderr = env, &log, &log
+			exited, err := start(cmd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stop(cmd, exited)
+			var health struct{ Dependencies map[string]string }
+			err = poll("/health with both dependencies", func() error {
+				select {
+				case <-exited:
+					return fmt.Errorf("the neuron exited: %w", errFinal)
+				default:
+				}
+				body, err := call("GET", "http://"+addr+"/health", "", 0)
+				if err == nil {
+					err = json.Unmarshal([]byte(body), &health)
+				}
+				if err == nil && (health.Dependencies["postgresql"] == "" || health.Dependencies["redis"] == "") {
+					err = fmt.Errorf("dependencies %v, want postgresql and redis", health.Dependencies)
+				}
+				return err
+			})
+			if err != nil {
+				t.Fatalf("%v\nneuron log:\n%s", err, log.String())
+			}
+			t.Logf("/health dependencies (no PostgreSQL or Redis here): %v", health.Dependencies)
+		})
+	}
 }

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -104,10 +105,11 @@ rateLimits:
 	var log bytes.Buffer
 	cmd := exec.Command(bin, "run", "--config", filepath.Join(dir, "neuron.yaml"))
 	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start neuron: %w", err)
+	exited, err := start(cmd)
+	if err != nil {
+		return nil, err
 	}
-	defer stop(cmd)
+	defer stop(cmd, exited)
 	exported, err := driveFleet("http://"+addr, "http://"+fedAddr)
 	if err != nil {
 		return nil, fmt.Errorf("%w\nneuron log:\n%s", err, log.String())
@@ -115,17 +117,25 @@ rateLimits:
 	return exported, nil
 }
 
+// start starts the neuron; the channel is closed once it has exited.
+func start(cmd *exec.Cmd) (<-chan struct{}, error) {
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start neuron: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	return exited, nil
+}
+
 // stop stops the neuron gracefully, killing it if it has not stopped
 // within the poll limit.
-func stop(cmd *exec.Cmd) {
+func stop(cmd *exec.Cmd, exited <-chan struct{}) {
 	_ = cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-exited:
 	case <-time.After(pollLimit):
 		_ = cmd.Process.Kill()
-		<-done
+		<-exited
 	}
 }
 
@@ -267,6 +277,10 @@ func call(method, url, body string, want int) (string, error) {
 	return string(b), err
 }
 
+// errFinal, wrapped in an error of poll's function, ends the wait at once:
+// what it waits for can no longer happen.
+var errFinal = errors.New("no use waiting")
+
 // poll calls f until it succeeds, for at most pollLimit.
 func poll(what string, f func() error) error {
 	deadline := time.Now().Add(pollLimit)
@@ -274,6 +288,9 @@ func poll(what string, f func() error) error {
 		err := f()
 		if err == nil {
 			return nil
+		}
+		if errors.Is(err, errFinal) {
+			return fmt.Errorf("waiting for %s: %w", what, err)
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("waiting %v for %s: %w", pollLimit, what, err)
