@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -83,7 +84,7 @@ func checkAgainstNeuron(t *testing.T, r *rendered) {
 	c := neuronContainer(t, r)
 	vars := env(t, r, c)
 	if grace, bound := r.statefulSet.Spec.Template.Spec.TerminationGracePeriodSeconds, shutdownBound(t, vars); grace == nil || time.Duration(*grace)*time.Second <= bound {
-		t.Errorf("terminationGracePeriodSeconds must exceed NEURON_SHUTDOWN_TIMEOUT %v, the neuron's bound on its drain; got %v", bound, grace)
+		t.Errorf("terminationGracePeriodSeconds must exceed NEURON_SHUTDOWN_TIMEOUT %v, the neuron's bound on its drain; got %s", bound, seconds(grace))
 	}
 
 	tmp := t.TempDir()
@@ -130,9 +131,13 @@ func checkAgainstNeuron(t *testing.T, r *rendered) {
 				return ""
 			}
 			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			switch resp.StatusCode {
+			case http.StatusOK:
 				return resp.Status
+			case http.StatusServiceUnavailable:
+				return "" // not ready yet
 			}
+			t.Fatalf("probe path %s: the neuron answers %s, want 200 (503 while it starts)", probe.HTTPGet.Path, resp.Status)
 			return ""
 		})
 		t.Logf("GET %s: %s", probe.HTTPGet.Path, status)
@@ -206,4 +211,12 @@ func mkdir(t *testing.T, dir, name string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// seconds shows an optional count of seconds.
+func seconds(s *int64) string {
+	if s == nil {
+		return "none"
+	}
+	return strconv.FormatInt(*s, 10) + "s"
 }
