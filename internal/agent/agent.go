@@ -70,7 +70,7 @@ type Agent struct {
 	control  *control.Controller
 	sampler  *sysmetrics.Sampler
 	probes   *probe.Prober
-	drainer  *drainsock.Server // nil when the socket could not be opened
+	drainer  *drainsock.Server    // nil when the socket could not be opened
 	watcher  *watch.Watcher       // nil when pluginsWatch is false
 	embedded *devfed.HTTPServer   // nil unless FEDERATION_URL=embedded
 	outbox   *link                // the link and its spool; nil when standalone
