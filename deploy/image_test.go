@@ -18,10 +18,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/empirefederation/neuron/deploy/internal/deploytest"
 )
 
 // The image test does what docs/deploy.md, "The image", tells an operator
@@ -94,24 +95,6 @@ func freePort(t *testing.T) string {
 	return port
 }
 
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestImage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: building and running the image takes minutes")
@@ -144,7 +127,7 @@ func TestImage(t *testing.T) {
 	buildah(t, "config", "--env", "NEURON_LISTEN="+addr, ctr)
 	run := exec.Command("buildah", append(slices.Clone(buildahArgs), "run", "--isolation", "chroot", "--network", "host", ctr, "/neuron", "run")...)
 	run.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	log := &lockedBuffer{}
+	log := &deploytest.Buffer{}
 	run.Stdout, run.Stderr = log, log
 	if err := run.Start(); err != nil {
 		t.Fatal(err)

@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/empirefederation/neuron/deploy/internal/deploytest"
 )
 
-// buildDir holds what the tests build (the neuron binary, processors) for
+// buildDir holds the processors and fleets the tests build for
 // the whole test binary; TestMain removes it.
 var buildDir string
 
@@ -23,37 +23,19 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	buildDir = dir
-	code := m.Run()
+	code := deploytest.Main(m)
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }
 
-var (
-	neuronOnce sync.Once
-	neuronPath string
-	neuronErr  error
-)
-
-// neuronBinary builds the neuron from the parent module, once per test
-// binary, and returns its path.
-func neuronBinary(t *testing.T) string {
-	t.Helper()
-	neuronOnce.Do(func() {
-		path := filepath.Join(buildDir, "neuron")
-		neuronErr = goBuild(nil, "-o", path, "./cmd/neuron")
-		neuronPath = path
-	})
-	if neuronErr != nil {
-		t.Fatal(neuronErr)
-	}
-	return neuronPath
-}
+// neuronBinary is the neuron built from the parent module.
+func neuronBinary(t *testing.T) string { return deploytest.Neuron(t) }
 
 // goBuild runs `go build args...` in the neuron module (the parent
 // directory; its packages are outside this module) with env added.
 func goBuild(env []string, args ...string) error {
 	cmd := exec.Command("go", append([]string{"build"}, args...)...)
-	cmd.Dir = ".."
+	cmd.Dir = deploytest.Root()
 	cmd.Env = append(os.Environ(), env...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build %s: %w\n%s", strings.Join(args, " "), err, out)

@@ -1,7 +1,6 @@
 package kubernetes
 
 import (
-	"bytes"
 	"net/http"
 	"os"
 	"os/exec"
@@ -9,72 +8,24 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/empirefederation/neuron/deploy/internal/deploytest"
 )
 
 // waitLimit bounds every wait on the neuron: generous, since the machine
 // may be loaded; a wait ends as soon as its condition holds.
 const waitLimit = 60 * time.Second
 
-var (
-	buildOnce sync.Once
-	neuronBin string
-	buildErr  error
-	buildOut  []byte
-)
-
-// neuronBinary builds the neuron from this repository (the parent
-// module), once per test binary.
-func neuronBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "neuron-kube-test-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		neuronBin = filepath.Join(dir, "neuron")
-		build := exec.Command("go", "build", "-o", neuronBin, "./cmd/neuron")
-		build.Dir = "../.." // the neuron's module
-		buildOut, buildErr = build.CombinedOutput()
-	})
-	if buildErr != nil {
-		t.Fatalf("building the neuron: %v\n%s", buildErr, buildOut)
-	}
-	return neuronBin
-}
+// neuronBinary is the neuron built from this repository.
+func neuronBinary(t *testing.T) string { return deploytest.Neuron(t) }
 
 // TestMain removes the neuron binary the tests built.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if neuronBin != "" {
-		_ = os.RemoveAll(filepath.Dir(neuronBin))
-	}
-	os.Exit(code)
-}
-
-// lockedBuffer collects the neuron's log while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+func TestMain(m *testing.M) { os.Exit(deploytest.Main(m)) }
 
 // checkAgainstNeuron runs the neuron with the pod's settings (so the
 // neuron's own parser checks their values) on loopback, and checks that
@@ -100,7 +51,7 @@ func checkAgainstNeuron(t *testing.T, r *rendered) {
 		// Standalone: the overlay's federation is not on this machine.
 		"FEDERATION_URL": "",
 	})
-	log := &lockedBuffer{}
+	log := &deploytest.Buffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting the neuron: %v", err)
@@ -224,7 +175,7 @@ func podEnv(c *corev1.Container, vars map[string]corev1.EnvVar, overrides map[st
 
 // waitFor polls cond until it returns something, the neuron exits, or
 // waitLimit passes.
-func waitFor(t *testing.T, log *lockedBuffer, done <-chan struct{}, cond func() string) string {
+func waitFor(t *testing.T, log *deploytest.Buffer, done <-chan struct{}, cond func() string) string {
 	t.Helper()
 	deadline := time.Now().Add(waitLimit)
 	for time.Now().Before(deadline) {
