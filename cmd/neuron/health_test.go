@@ -10,19 +10,6 @@ import (
 	"github.com/empirefederation/neuron/internal/testutil"
 )
 
-// closedAddr returns a loopback address nothing listens on: one that was
-// free a moment ago, its listener closed.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 // oneLineStderr checks that a failed check said why on exactly one line.
 func oneLineStderr(t *testing.T, r result) {
 	t.Helper()
@@ -44,7 +31,7 @@ func TestHealth_Usage(t *testing.T) {
 
 func TestHealth_Refused(t *testing.T) {
 	t.Parallel()
-	addr := closedAddr(t)
+	addr := testutil.ClosedAddr(t)
 	r := neuron(t, []string{"NEURON_LISTEN=" + addr}, "health")
 	r.want(t, "neuron health with nothing listening", 1, "http://"+addr+"/health", "connection refused")
 	oneLineStderr(t, r)
@@ -77,7 +64,7 @@ func TestHealth_Neuron(t *testing.T) {
 // check fails and names the dependency.
 func TestHealth_Unhealthy(t *testing.T) {
 	t.Parallel()
-	dep := "api=http:http://" + closedAddr(t) + "/health"
+	dep := "api=http:http://" + testutil.ClosedAddr(t) + "/health"
 	s := startServer(t, pluginsDir(t, map[string]string{"hello.wasm": "examples/hello"}), "NEURON_DEPENDENCIES="+dep)
 	var r result
 	testutil.Eventually(t, waitLimit, "neuron health to report the dependency down", func() bool {

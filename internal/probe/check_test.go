@@ -12,8 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/empirefederation/neuron/internal/testutil"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/empirefederation/neuron/internal/testutil"
 )
 
 type checkCase struct {
@@ -55,7 +56,7 @@ func TestCheckTCP(t *testing.T) {
 			return Dependency{Name: "svc", Kind: KindTCP, Target: listen(t, silent), Optional: true}
 		}},
 		{name: "closed port", wantStatus: StatusUnhealthy, wantErr: []string{"connection refused"}, dep: func(t *testing.T) Dependency {
-			return Dependency{Name: "svc", Kind: KindTCP, Target: closedAddr(t)}
+			return Dependency{Name: "svc", Kind: KindTCP, Target: testutil.ClosedAddr(t)}
 		}},
 	})
 }
@@ -83,7 +84,7 @@ func TestCheckHTTP(t *testing.T) {
 		{name: "500", dep: at("/broken"), wantStatus: StatusUnhealthy, wantErr: []string{"/broken answered 500 Internal Server Error"}},
 		{name: "404", dep: at("/missing"), wantStatus: StatusUnhealthy, wantErr: []string{"404 Not Found"}},
 		{name: "closed port", wantStatus: StatusUnhealthy, wantErr: []string{"connection refused"}, dep: func(t *testing.T) Dependency {
-			return Dependency{Name: "api", Kind: KindHTTP, Target: "http://" + closedAddr(t) + "/health"}
+			return Dependency{Name: "api", Kind: KindHTTP, Target: "http://" + testutil.ClosedAddr(t) + "/health"}
 		}},
 		{name: "no answer", wantStatus: StatusUnhealthy, wantErr: []string{"no answer within 200ms"}, dep: func(t *testing.T) Dependency {
 			return Dependency{Name: "api", Kind: KindHTTP, Target: "http://" + listen(t, silent) + "/health", Timeout: 200 * time.Millisecond}
@@ -117,7 +118,7 @@ func TestCheckPostgres(t *testing.T) {
 			return Dependency{Name: "postgresql", Kind: KindPostgres, Target: at(listen(t, silent)), Timeout: 200 * time.Millisecond}
 		}},
 		{name: "closed port", wantStatus: StatusUnhealthy, wantErr: []string{"connection refused"}, dep: func(t *testing.T) Dependency {
-			return Dependency{Name: "postgresql", Kind: KindPostgres, Target: at(closedAddr(t))}
+			return Dependency{Name: "postgresql", Kind: KindPostgres, Target: at(testutil.ClosedAddr(t))}
 		}},
 	})
 }
@@ -148,7 +149,7 @@ func TestCheckRedis(t *testing.T) {
 			return Dependency{Name: "redis", Kind: KindRedis, Target: listen(t, silent), Timeout: 200 * time.Millisecond}
 		}},
 		{name: "closed port", wantStatus: StatusUnhealthy, wantErr: []string{"connection refused"}, dep: func(t *testing.T) Dependency {
-			return Dependency{Name: "redis", Kind: KindRedis, Target: closedAddr(t)}
+			return Dependency{Name: "redis", Kind: KindRedis, Target: testutil.ClosedAddr(t)}
 		}},
 	})
 }

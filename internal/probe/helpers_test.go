@@ -46,18 +46,6 @@ func garbage(conn net.Conn) {
 // silent accepts connections and never answers.
 func silent(conn net.Conn) { _, _ = io.Copy(io.Discard, conn) }
 
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 // pgURL returns the test PostgreSQL server's URL changed by edit.
 func pgURL(t *testing.T, edit func(u *url.URL)) string {
 	t.Helper()

@@ -129,7 +129,7 @@ func TestProberHealthy(t *testing.T) {
 				if up {
 					return listen(t, silent)
 				}
-				return closedAddr(t)
+				return testutil.ClosedAddr(t)
 			}
 			p := startProber(t, []Dependency{
 				{Name: "cache", Kind: KindTCP, Target: target(tc.upOptional), Interval: fast, Optional: true},
@@ -206,7 +206,7 @@ func TestNilProber(t *testing.T) {
 
 // The maps handed out are copies: changing one changes nothing inside.
 func TestProberMapsAreCopies(t *testing.T) {
-	p := startProber(t, []Dependency{{Name: "svc", Kind: KindTCP, Target: closedAddr(t), Interval: time.Hour}}, nil)
+	p := startProber(t, []Dependency{{Name: "svc", Kind: KindTCP, Target: testutil.ClosedAddr(t), Interval: time.Hour}}, nil)
 	waitStatus(t, p, "svc", StatusUnhealthy)
 	p.Status()["svc"] = StatusHealthy
 	r := p.Results()
