@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -31,10 +30,6 @@ import (
 // processor's endpoint over loopback, runs the image's health check in it,
 // and checks the image's configuration as buildah records it.
 
-// waitLimit bounds every wait on a real process; it is never an assertion
-// on speed.
-const waitLimit = 60 * time.Second
-
 // buildahArgs are buildah's global flags, as the Makefile's BUILDAH: vfs
 // storage needs no kernel overlay support, and is what CI has.
 var buildahArgs = []string{"--storage-driver", "vfs"}
@@ -48,18 +43,6 @@ func unavailable(t *testing.T, why string) {
 		t.Fatalf("%s (NEURON_TEST_SERVICES=required, so this fails instead of skipping)", why)
 	}
 	t.Skip(why)
-}
-
-// eventually polls cond until it holds, failing the test after waitLimit.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up after %v waiting for %s", waitLimit, what)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // command runs name with args in dir and returns its standard output,
@@ -81,18 +64,6 @@ func command(t *testing.T, dir, name string, args ...string) string {
 func buildah(t *testing.T, args ...string) string {
 	t.Helper()
 	return strings.TrimSpace(command(t, "", "buildah", append(slices.Clone(buildahArgs), args...)...))
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	return port
 }
 
 func TestImage(t *testing.T) {
@@ -123,7 +94,10 @@ func TestImage(t *testing.T) {
 	// needs changed: the port, as buildah config --env changes any.
 	ctr := buildah(t, "from", "--name", fmt.Sprintf("neuron-imagetest-%d", os.Getpid()), image)
 	t.Cleanup(func() { _ = exec.Command("buildah", append(slices.Clone(buildahArgs), "rm", ctr)...).Run() })
-	addr := "127.0.0.1:" + freePort(t)
+	addr, err := freeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
 	buildah(t, "config", "--env", "NEURON_LISTEN="+addr, ctr)
 	run := exec.Command("buildah", append(slices.Clone(buildahArgs), "run", "--isolation", "chroot", "--network", "host", ctr, "/neuron", "run")...)
 	run.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -163,15 +137,19 @@ func TestImage(t *testing.T) {
 	}
 	var status int
 	var body string
-	eventually(t, "the container to serve /health", func() bool {
+	if err := poll("the container to serve /health", func() error {
 		select {
 		case <-exited:
-			t.Fatalf("buildah run exited before the neuron served: %v", run.ProcessState)
+			return fmt.Errorf("buildah run exited before the neuron served: %v: %w", run.ProcessState, errFinal)
 		default:
 		}
-		status, body = get("/health")
-		return status == http.StatusOK && strings.Contains(body, `"hello@1.0.0":"serving"`)
-	})
+		if status, body = get("/health"); status != http.StatusOK || !strings.Contains(body, `"hello@1.0.0":"serving"`) {
+			return fmt.Errorf("/health answered %d %s", status, body)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if !strings.Contains(body, `"status":"healthy"`) {
 		t.Errorf("/health answered %d %s", status, body)
 	}
@@ -204,8 +182,8 @@ func TestImage(t *testing.T) {
 		if !run.ProcessState.Success() || !strings.Contains(log.String(), "shutting down") {
 			t.Errorf("after SIGTERM the container exited with %v:\n%s", run.ProcessState, log.String())
 		}
-	case <-time.After(waitLimit):
-		t.Fatalf("the container still runs %v after SIGTERM", waitLimit)
+	case <-time.After(pollLimit):
+		t.Fatalf("the container still runs %v after SIGTERM", pollLimit)
 	}
 	health := exec.Command("buildah", append(slices.Clone(buildahArgs), "run", "--isolation", "chroot", "--network", "host", ctr, "/neuron", "health")...)
 	if out, err := health.CombinedOutput(); err == nil || !strings.Contains(string(out), "connection refused") {
