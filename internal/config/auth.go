@@ -17,12 +17,6 @@ const (
 	AuthJWT = "jwt"
 )
 
-// Defaults of the auth block, as internal/auth's.
-const (
-	defaultAuthLeeway   = 30 * time.Second
-	defaultAuthTokenTTL = 5 * time.Minute
-)
-
 // Auth is how the callers of processor endpoints authenticate (the
 // "auth" block). See docs/security.md.
 type Auth struct {

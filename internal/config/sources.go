@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/empirefederation/neuron/federation"
+	"github.com/empirefederation/neuron/internal/auth"
 	"github.com/empirefederation/neuron/internal/limits"
 	"github.com/empirefederation/neuron/internal/spool"
 	"github.com/empirefederation/neuron/internal/watch"
@@ -147,7 +148,7 @@ func defaultsLayer() layer {
 			},
 			"limits":    limits.Default().Map(),
 			"maxLimits": limits.DefaultMax().Map(),
-			"auth":      map[string]any{"mode": AuthNone, "leeway": defaultAuthLeeway, "tokenTTL": defaultAuthTokenTTL},
+			"auth":      map[string]any{"mode": AuthNone, "leeway": auth.DefaultLeeway, "tokenTTL": auth.DefaultTokenTTL},
 		},
 		where: func(string) string { return "defaults" },
 	}
