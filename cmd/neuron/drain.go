@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -43,7 +44,7 @@ func drainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	usage := fmt.Sprintf(drainUsage, config.DefaultDataDir, drainsock.DefaultWait, drainsock.MaxWait)
 	fs := flag.NewFlagSet("neuron drain", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	dir := fs.String("data-dir", cmpEnv("NEURON_DATA_DIR", config.DefaultDataDir), "")
+	dir := fs.String("data-dir", cmp.Or(os.Getenv("NEURON_DATA_DIR"), config.DefaultDataDir), "")
 	wait := fs.Duration("wait", drainsock.DefaultWait, "")
 	err := fs.Parse(args)
 	switch {
@@ -67,13 +68,4 @@ func drainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	fmt.Fprintln(stdout, "drained: no call in progress; processor endpoints answer 503 draining")
 	return exitOK
-}
-
-// cmpEnv is the environment variable name's value, or def when it is unset
-// or empty.
-func cmpEnv(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }
