@@ -55,24 +55,24 @@ func (s *Server) listNeurons(w http.ResponseWriter, r *http.Request) error {
 	})
 }
 
-// overview serves GET /api/admin/overview: counts by shown status.
+// overview serves GET /api/admin/overview: counts by shown status, and
+// the digests the fleet runs of each registry reference.
 func (s *Server) overview(w http.ResponseWriter, r *http.Request) error {
 	now := s.now()
 	return answer(s, w, r, http.StatusOK, func(tx *store.Tx) (map[string]any, error) {
-		by, total, err := s.countByStatus(tx, now)
-		return map[string]any{"neurons": total, "byStatus": by, "now": stamp(now),
-			"heartbeatInterval": s.opts.HeartbeatInterval.Seconds()}, err
+		ns, err := tx.Neurons()
+		return map[string]any{"neurons": len(ns), "byStatus": s.countByStatus(ns, now), "now": stamp(now),
+			"heartbeatInterval": s.opts.HeartbeatInterval.Seconds(), "sources": s.fleetSources(ns, now)}, err
 	})
 }
 
-// countByStatus counts the neurons by shown status at now, and in all.
-func (s *Server) countByStatus(tx *store.Tx, now time.Time) (by map[string]int, total int, err error) {
-	ns, err := tx.Neurons()
-	by = map[string]int{}
+// countByStatus counts the neurons ns by shown status at now.
+func (s *Server) countByStatus(ns []store.Neuron, now time.Time) map[string]int {
+	by := map[string]int{}
 	for _, n := range ns {
 		by[s.status(n, now)]++
 	}
-	return by, len(ns), err
+	return by
 }
 
 // neuron serves GET /api/admin/neurons/{id}: the summary, the

@@ -234,7 +234,7 @@ type command struct {
 }
 
 // validateCommand checks a command request: target, a type of the
-// contract, data an object.
+// contract, data an object; a load_plugin's ref (see validateLoadPlugin).
 func validateCommand(o object) (command, error) {
 	var c command
 	var err error
@@ -250,6 +250,11 @@ func validateCommand(o object) (command, error) {
 	data, found, err := o.obj("data")
 	if err != nil {
 		return c, err
+	}
+	if c.Type == "load_plugin" {
+		if err := validateLoadPlugin(data); err != nil {
+			return c, err
+		}
 	}
 	c.Data = json.RawMessage("{}")
 	if found {

@@ -144,8 +144,8 @@ func (c neuronsCollector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	var by map[string]int
 	err := c.s.db.View(ctx, func(tx *store.Tx) error {
-		var err error
-		by, _, err = c.s.countByStatus(tx, c.s.now())
+		ns, err := tx.Neurons()
+		by = c.s.countByStatus(ns, c.s.now())
 		return err
 	})
 	if err != nil {

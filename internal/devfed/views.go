@@ -2,7 +2,6 @@ package devfed
 
 import (
 	"encoding/json"
-	"strings"
 	"time"
 
 	"github.com/empirefederation/neuron/internal/devfed/store"
@@ -27,6 +26,7 @@ type neuronSummary struct {
 	ConfigVersion  string         `json:"configVersion"`
 	BuildVersion   string         `json:"buildVersion"`
 	Processors     []string       `json:"processors"`
+	Sources        []sourceView   `json:"sources"`
 	Endpoints      []endpointView `json:"endpoints"`
 	Metrics        *metricsView   `json:"metrics"`
 }
@@ -178,27 +178,38 @@ func (s *Server) summary(n store.Neuron, now time.Time) neuronSummary {
 	out := neuronSummary{ID: n.ID, Name: n.Name, Type: n.Type, Language: n.Language, Version: n.Version,
 		BaseURL: n.BaseURL, Status: s.status(n, now), ReportedStatus: n.Status, HealthScore: n.HealthScore,
 		LastHeartbeat: stampOrNil(n.LastHeartbeat), RegisteredAt: stamp(n.RegisteredAt), Lineage: n.Lineage,
-		ConfigVersion: n.ConfigVersion, BuildVersion: n.BuildVersion, Processors: []string{}, Endpoints: []endpointView{}}
-	var reg struct {
-		APIEndpoints []endpointView `json:"apiEndpoints"`
-		Metadata     map[string]any `json:"metadata"`
-	}
-	_ = json.Unmarshal(n.Registration, &reg) // validated at registration; a field of another kind stays empty
+		ConfigVersion: n.ConfigVersion, BuildVersion: n.BuildVersion, Endpoints: []endpointView{}}
+	reg := registeredOf(n)
 	if reg.APIEndpoints != nil {
 		out.Endpoints = reg.APIEndpoints
 	}
-	if list, isStr := reg.Metadata["processors"].(string); isStr {
-		for _, p := range strings.Split(list, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				out.Processors = append(out.Processors, p)
-			}
-		}
-	}
+	out.Processors = metadataList(reg.meta(metadataProcessors))
+	out.Sources = parseSources(reg.meta(metadataSources))
 	if !n.LastHeartbeat.IsZero() {
 		out.Metrics = &metricsView{CPUUsage: n.CPU, MemoryUsage: n.Memory, RequestsPerSecond: n.RPS,
 			AverageResponseTime: n.AvgResponseTime}
 	}
 	return out
+}
+
+// registered is what the views read of a neuron's registration as sent.
+type registered struct {
+	APIEndpoints []endpointView `json:"apiEndpoints"`
+	Metadata     map[string]any `json:"metadata"`
+}
+
+// registeredOf decodes n's registration, validated when it registered;
+// a field of another kind stays empty.
+func registeredOf(n store.Neuron) registered {
+	var reg registered
+	_ = json.Unmarshal(n.Registration, &reg)
+	return reg
+}
+
+// meta is the metadata value key, "" when absent or not a string.
+func (r registered) meta(key string) string {
+	s, _ := r.Metadata[key].(string)
+	return s
 }
 
 func heartbeatOf(h store.Heartbeat) heartbeatView {

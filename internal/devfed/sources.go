@@ -1,0 +1,187 @@
+package devfed
+
+import (
+	"cmp"
+	"errors"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"oras.land/oras-go/v2/registry"
+
+	"github.com/empirefederation/neuron/internal/devfed/store"
+)
+
+// Registration metadata keys a neuron describes what it runs with (see
+// internal/report): "processors" lists NAME@VERSION+sha256:MODULEHEX,
+// "sources" lists REF@sha256:ARTIFACTHEX, the OCI artifact each
+// registry reference it loaded runs; both comma-separated.
+const (
+	metadataProcessors = "processors"
+	metadataSources    = "sources"
+)
+
+// maxRefLen bounds an OCI reference in a load_plugin command: registry
+// host, repository path (255 bytes at most by the distribution spec) and
+// tag or digest fit well within it.
+const maxRefLen = 1024
+
+// refForm says what an OCI reference must look like, in refusals.
+const refForm = "an OCI reference host[:port]/repository:tag or host[:port]/repository@sha256:DIGEST " +
+	"(e.g. registry.example/processors/data-processor:1.1.0)"
+
+// sourceView is one registry reference a neuron runs and the digest of
+// the OCI artifact (manifest) it runs, "sha256:HEX"; "" when the neuron
+// reported an entry without a well-formed digest.
+type sourceView struct {
+	Ref    string `json:"ref"`
+	Digest string `json:"digest"`
+}
+
+// metadataList splits a comma-separated metadata value into its
+// non-empty, trimmed entries ([] when there are none).
+func metadataList(v string) []string {
+	out := []string{}
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parseSources reads the "sources" metadata: REF@sha256:HEX entries,
+// comma-separated. The digest is what follows the last "@" (a ref pinned
+// by digest holds an "@" of its own) when it is "sha256:" and 64
+// lower-case hex digits; an entry without one is kept whole as the ref,
+// with digest "", so the dashboard shows what the neuron said.
+func parseSources(v string) []sourceView {
+	entries := metadataList(v)
+	out := make([]sourceView, len(entries))
+	for i, e := range entries {
+		out[i] = sourceView{Ref: e}
+		if at := strings.LastIndexByte(e, '@'); at > 0 && isSHA256Digest(e[at+1:]) {
+			out[i] = sourceView{Ref: e[:at], Digest: e[at+1:]}
+		}
+	}
+	return out
+}
+
+// isSHA256Digest reports whether d is "sha256:" and 64 lower-case hex
+// digits, the form of OCI digests the neuron uses.
+func isSHA256Digest(d string) bool {
+	hex, found := strings.CutPrefix(d, "sha256:")
+	return found && isSHA256Hex(hex)
+}
+
+// isSHA256Hex reports whether s is 64 lower-case hex digits.
+func isSHA256Hex(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// checkRef checks that ref names one artifact in a registry: host[:port],
+// a repository, and a tag or a sha256 digest. The parsing is oras-go's,
+// the client the neuron pulls with.
+func checkRef(ref string) error {
+	if strings.Contains(ref, "://") {
+		return errScheme
+	}
+	r, err := registry.ParseReference(ref)
+	switch {
+	case err != nil:
+		return err
+	case r.Reference == "":
+		return errNoTag
+	case strings.Contains(r.Reference, ":") && !isSHA256Digest(r.Reference):
+		return errDigestForm
+	}
+	return nil
+}
+
+// Reasons checkRef gives beside oras-go's.
+var (
+	errScheme     = errors.New("a reference has no scheme (load a module from a web server with url instead)")
+	errNoTag      = errors.New("no tag or digest: add :TAG or @sha256:DIGEST, the neuron never assumes latest")
+	errDigestForm = errors.New("the digest must be sha256: and 64 lower-case hex digits")
+)
+
+// validateLoadPlugin checks the registry form of a load_plugin command's
+// data: ref (see checkRef) alone as the source, and sha256, when given,
+// the module's 64 hex digits. The path and url forms are the neuron's to
+// check.
+func validateLoadPlugin(data object) error {
+	if !data.has("ref") {
+		return nil
+	}
+	ref, err := data.str("ref", true, maxRefLen)
+	if err != nil {
+		return err
+	}
+	for _, other := range []string{"path", "url"} {
+		if data.has(other) {
+			return badField(data.field(other), "give one source: ref, path or url, not both ref and %s", other)
+		}
+	}
+	if err := checkRef(ref); err != nil {
+		return badField(data.field("ref"), "must be %s: %v", refForm, err)
+	}
+	sum, err := data.str("sha256", false, 0)
+	if err == nil && sum != "" && !isSHA256Hex(strings.ToLower(sum)) {
+		err = badField(data.field("sha256"), "must be the module's sha256, 64 hex digits, got %q", sum)
+	}
+	return err
+}
+
+// sourceDigests is one registry reference across the fleet: the digests
+// its neurons run, each with the neurons running it. More than one digest
+// means a rollout is under way, or stuck.
+type sourceDigests struct {
+	Ref     string          `json:"ref"`
+	Digests []digestNeurons `json:"digests"`
+}
+
+// digestNeurons is one artifact digest and the neurons running it.
+type digestNeurons struct {
+	Digest  string   `json:"digest"`
+	Neurons []string `json:"neurons"`
+}
+
+// fleetSources groups the sources of the neurons not offline at now by
+// reference, sorted by ref; each ref's digests are sorted by how many
+// neurons run them (most first), then by digest. Offline neurons are left
+// out: what they reported may be long gone.
+func (s *Server) fleetSources(ns []store.Neuron, now time.Time) []sourceDigests {
+	byRef := map[string]map[string][]string{}
+	for _, n := range ns {
+		if s.status(n, now) == statusOffline {
+			continue
+		}
+		for _, src := range parseSources(registeredOf(n).meta(metadataSources)) {
+			if byRef[src.Ref] == nil {
+				byRef[src.Ref] = map[string][]string{}
+			}
+			byRef[src.Ref][src.Digest] = append(byRef[src.Ref][src.Digest], n.ID)
+		}
+	}
+	out := []sourceDigests{}
+	for _, ref := range slices.Sorted(maps.Keys(byRef)) {
+		sd := sourceDigests{Ref: ref}
+		for d, ids := range byRef[ref] {
+			sd.Digests = append(sd.Digests, digestNeurons{Digest: d, Neurons: ids})
+		}
+		slices.SortFunc(sd.Digests, func(a, b digestNeurons) int {
+			return cmp.Or(cmp.Compare(len(b.Neurons), len(a.Neurons)), cmp.Compare(a.Digest, b.Digest))
+		})
+		out = append(out, sd)
+	}
+	return out
+}
