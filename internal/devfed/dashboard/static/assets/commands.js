@@ -4,13 +4,15 @@ import { api, APIError } from './api.js';
 import { h, replace, badge, fmtNum, fmtTime, json, showMessage, processorVersions } from './dom.js';
 
 // outcome summarises a command's outcome as the neuron reported it: the
-// error, or "ok" with the time taken and the result.
-function outcome(c) {
+// error (or the reasons it refused the update), or "ok" with the time
+// taken and the result.
+export function outcome(c) {
   const o = c.outcome;
   if (!o) return h('span', { class: 'muted', text: c.status === 'pending' ? 'waiting for the neuron' : '–' });
   const full = JSON.stringify(o, null, 2);
   if (o.running) return h('span', { class: 'muted', title: full, text: `running since ${fmtTime(o.started)}` });
   if (o.error) return h('span', { class: 'error-text', title: full, text: o.error });
+  if (o.rejected) return h('span', { class: 'error-text', title: full, text: `refused: ${(o.reasons || []).join('; ')}` });
   const took = o.durationMs != null ? ` in ${fmtNum(o.durationMs, 1)} ms` : '';
   return h('span', { title: full }, `${o.ok === false ? 'failed' : 'ok'}${took}`,
     o.result != null ? [' ', json(o.result, 90)] : null);

@@ -95,14 +95,36 @@ function parseProcessor(s) {
   };
 }
 
-// processorChips shows "name@version" per loaded processor, the digest as
-// tooltip.
+// shortDigest shows "sha256:HEX" (or bare hex) as its first 12 hex digits,
+// "–" when there is none.
+export function shortDigest(d) {
+  if (!d) return '–';
+  const hex = d.replace(/^sha256:/, '');
+  return hex.length > 12 ? hex.slice(0, 12) : hex;
+}
+
+// processorChips shows "name@version" and the module's short digest per
+// loaded processor, the whole entry as tooltip.
 export function processorChips(list) {
   if (!list || !list.length) return h('span', { class: 'muted', text: 'none' });
   return h('ul', { class: 'chips' }, list.map((s) => {
     const p = parseProcessor(s);
-    return h('li', { class: 'chip', title: s, text: `${p.name}@${p.version}` });
+    return h('li', { class: 'chip', title: s, 'data-testid': 'processor', 'data-digest': p.digest },
+      `${p.name}@${p.version}`, p.digest ? h('span', { class: 'digest', text: shortDigest(p.digest) }) : null);
   }));
+}
+
+// sourceList shows the registry references a neuron runs, each with the
+// short digest of the artifact it runs (whole as tooltip); a reference
+// in split (a Set of refs whose neurons run different digests) is marked.
+export function sourceList(sources, split = new Set()) {
+  if (!sources || !sources.length) return h('span', { class: 'muted', text: 'none' });
+  return h('ul', { class: 'sources' }, sources.map((s) => h('li', {
+    class: split.has(s.ref) ? 'split' : null, 'data-testid': 'source', 'data-ref': s.ref, 'data-digest': s.digest,
+    title: split.has(s.ref) ? 'other neurons run another digest of this reference' : null,
+  },
+  h('code', { text: s.ref }), ' ',
+  h('code', { class: 'digest', title: s.digest || 'the neuron reported no digest', text: shortDigest(s.digest) }))));
 }
 
 // processorVersions maps the distinct processor names of a neuron (or of
@@ -121,6 +143,16 @@ export function showMessage(el, kind, text) {
   el.className = `message ${kind}`;
   el.textContent = text || '';
   el.hidden = !text;
+}
+
+// markField flags the inputs of form whose data-field the API's field path
+// ends with (the server says "experiment.variants[1].weight"); "" clears.
+export function markField(form, field) {
+  for (const el of form.querySelectorAll('[aria-invalid="true"]')) el.setAttribute('aria-invalid', 'false');
+  if (!field) return;
+  for (const el of form.querySelectorAll('[data-field]')) {
+    if (field === el.dataset.field || field.endsWith('.' + el.dataset.field)) el.setAttribute('aria-invalid', 'true');
+  }
 }
 
 // deliveries lists, per neuron, the delivery status of an update.
@@ -148,4 +180,18 @@ export function outcomeMessage(saved, change) {
   }
   const states = list.map((d) => `${d.neuronId} ${d.status}`).join(', ');
   return ['ok', `${saved}${states ? ': ' + states : ''}.`];
+}
+
+// commandsMessage says at once how commands sent together fared, as
+// outcomeMessage does for a change: [kind, text] for showMessage. A
+// command a neuron refused or that failed is an error naming the neuron
+// and its reason; one not finished yet says what it waits for.
+export function commandsMessage(sent, cmds) {
+  if (!cmds.length) return ['info', `${sent}: no neuron targeted`];
+  const reason = (c) => (c.outcome && (c.outcome.error || (c.outcome.reasons || []).join('; '))) || c.status;
+  const refused = cmds.filter((c) => c.status === 'failed' || c.status === 'rejected');
+  if (refused.length) return ['error', `${sent}, but refused by ${refused.map((c) => `${c.neuronId}: ${reason(c)}`).join('; ')}`];
+  const open = cmds.filter((c) => c.status !== 'succeeded');
+  if (open.length) return ['info', `${sent}; waiting for ${open.map((c) => `${c.neuronId} (${c.status})`).join(', ')}`];
+  return ['ok', `${sent}: ${cmds.map((c) => `${c.neuronId} succeeded`).join(', ')}.`];
 }

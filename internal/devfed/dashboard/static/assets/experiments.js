@@ -1,20 +1,10 @@
 // The experiments page: the list, one experiment's per-variant results side
 // by side with stop and promote, and the form that starts a traffic split.
 import { api, APIError } from './api.js';
-import { h, replace, badge, fmtNum, fmtTime, showMessage, processorVersions, deliveries, outcomeMessage } from './dom.js';
+import { h, replace, badge, fmtNum, fmtTime, showMessage, processorVersions, deliveries, outcomeMessage, markField } from './dom.js';
 import { parseConfig } from './config.js';
 
 const byVersion = (a, b) => a.localeCompare(b, 'en', { numeric: true });
-
-// markField flags the inputs of form whose data-field the API's field path
-// ends with (the server says "experiment.variants[1].weight").
-function markField(form, field) {
-  for (const el of form.querySelectorAll('[aria-invalid="true"]')) el.setAttribute('aria-invalid', 'false');
-  if (!field) return;
-  for (const el of form.querySelectorAll('[data-field]')) {
-    if (field === el.dataset.field || field.endsWith('.' + el.dataset.field)) el.setAttribute('aria-invalid', 'true');
-  }
-}
 
 // experimentForm returns {el, update(neurons)}; onCreated(id) runs after a
 // successful start.

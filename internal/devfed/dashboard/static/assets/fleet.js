@@ -1,11 +1,17 @@
-// The fleet page: counts by status and one row per neuron, live.
+// The fleet page: counts by status, one row per neuron with what it runs
+// (processors with their module digests, registry references with their
+// artifact digests), live; loading a processor from a registry; the fleet
+// config.
 import { api } from './api.js';
-import { h, replace, badge, fmtNum, timeAgo, processorChips } from './dom.js';
+import { h, replace, badge, fmtNum, timeAgo, processorChips, sourceList } from './dom.js';
 import { configEditor } from './config.js';
+import { registryLoader, divergence } from './registry.js';
 
 const statusOrder = ['active', 'degraded', 'draining', 'stale', 'stopping', 'registered', 'offline'];
 
-function row(n, now) {
+// row is neuron n's row; split holds the references the fleet runs in
+// more than one digest.
+function row(n, now, split) {
   const m = n.metrics || {};
   return h('tr', { 'data-testid': 'neuron-row', 'data-neuron-id': n.id },
     h('td', {}, h('a', { href: `#/neuron/${encodeURIComponent(n.id)}`, 'data-testid': 'neuron-link', text: n.id }),
@@ -16,7 +22,8 @@ function row(n, now) {
     h('td', { 'data-testid': 'neuron-heartbeat' }, timeAgo(n.lastHeartbeat, now)),
     h('td', {}, h('div', { text: n.version || '–' }),
       h('div', { class: 'sub', title: 'build / config version', text: `${n.buildVersion || '–'} · ${n.configVersion || '–'}` })),
-    h('td', {}, processorChips(n.processors)),
+    h('td', {}, processorChips(n.processors),
+      (n.sources || []).length ? h('div', { class: 'sub-list' }, sourceList(n.sources, split)) : null),
     h('td', { class: 'num', text: fmtNum(m.cpuUsage) + (m.cpuUsage != null ? '%' : '') }),
     h('td', { class: 'num', text: fmtNum(m.memoryUsage) + (m.memoryUsage != null ? '%' : '') }),
     h('td', { class: 'num', text: fmtNum(m.requestsPerSecond, 2) }),
@@ -27,15 +34,19 @@ function row(n, now) {
 export function fleetView() {
   const counts = h('div', { class: 'counts', 'data-testid': 'fleet-counts' });
   const body = h('tbody');
+  const hint = h('div');
+  const registry = registryLoader();
   const config = configEditor('fleet');
   const el = h('div', { class: 'page' },
     h('div', { class: 'page-head' }, h('h1', { text: 'Fleet' }), counts),
     h('section', { class: 'card', 'aria-labelledby': 'fleet-h' },
       h('h2', { id: 'fleet-h', text: 'Neurons' }),
+      hint,
       h('div', { class: 'scroll' }, h('table', { class: 'table', 'data-testid': 'fleet-table' },
-        h('thead', {}, h('tr', {}, ['Neuron', 'Status', 'Health', 'Last heartbeat', 'Version · build · config', 'Processors', 'CPU', 'Memory', 'Req/s', 'Latency']
+        h('thead', {}, h('tr', {}, ['Neuron', 'Status', 'Health', 'Last heartbeat', 'Version · build · config', 'Processors · registry sources', 'CPU', 'Memory', 'Req/s', 'Latency']
           .map((t, i) => h('th', { scope: 'col', class: i === 2 || i >= 6 ? 'num' : null, text: t })))),
         body))),
+    registry.el,
     config.el);
 
   async function refresh() {
@@ -50,9 +61,12 @@ export function fleetView() {
       replace(body, h('tr', {}, h('td', { colspan: 10, class: 'empty', 'data-testid': 'fleet-empty' },
         'No neuron has registered yet. Start one with FEDERATION_URL pointing here.')));
     } else {
-      replace(body, neurons.map((n) => row(n, now)));
+      const split = new Set((overview.sources || []).filter((x) => x.digests.length > 1).map((x) => x.ref));
+      replace(body, neurons.map((n) => row(n, now, split)));
     }
-    await config.refresh();
+    replace(hint, divergence(overview.sources));
+    registry.update(neurons);
+    await Promise.all([registry.refresh(), config.refresh()]);
   }
   return { el, refresh, title: 'Fleet' };
 }

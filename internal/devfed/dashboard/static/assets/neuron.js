@@ -1,7 +1,7 @@
 // A neuron's page: identity and status, command buttons, charts over time,
 // analytics events, its experiments and its config editor.
 import { api, query, APIError } from './api.js';
-import { h, replace, badge, fmtNum, fmtTime, timeAgo, json, processorChips } from './dom.js';
+import { h, replace, badge, fmtNum, fmtTime, timeAgo, json, processorChips, sourceList } from './dom.js';
 import { lineChart } from './chart.js';
 import { commandPanel } from './commands.js';
 import { configEditor } from './config.js';
@@ -24,7 +24,8 @@ function summary(n, now) {
     field('Version', n.version || '–'),
     field('Build', n.buildVersion || '–'),
     field('Config version', n.configVersion ? h('code', { text: n.configVersion }) : '–', 'neuron-config-version'),
-    field('Processors', processorChips(n.processors)),
+    field('Processors', processorChips(n.processors), 'neuron-processors'),
+    field('Registry sources', sourceList(n.sources), 'neuron-sources'),
     field('Endpoints', (n.endpoints || []).length
       ? h('ul', { class: 'endpoints' }, n.endpoints.map((e) => h('li', { title: e.description || null }, h('span', { class: 'method', text: e.method }), ' ', h('code', { text: e.path }))))
       : h('span', { class: 'muted', text: 'none' })));
