@@ -55,7 +55,9 @@ func metadataList(v string) []string {
 // comma-separated. The digest is what follows the last "@" (a ref pinned
 // by digest holds an "@" of its own) when it is "sha256:" and 64
 // lower-case hex digits; an entry without one is kept whole as the ref,
-// with digest "", so the dashboard shows what the neuron said.
+// with digest "", so the dashboard shows what the neuron said. See
+// docs/design.md, "How does the dashboard know which digest each neuron
+// runs?".
 func parseSources(v string) []sourceView {
 	entries := metadataList(v)
 	out := make([]sourceView, len(entries))
@@ -90,7 +92,8 @@ func isSHA256Hex(s string) bool {
 
 // checkRef checks that ref names one artifact in a registry: host[:port],
 // a repository, and a tag or a sha256 digest. The parsing is oras-go's,
-// the client the neuron pulls with.
+// the client the neuron pulls with. See docs/design.md, "Why does the
+// development federation check a registry reference before queuing?".
 func checkRef(ref string) error {
 	if strings.Contains(ref, "://") {
 		return errScheme
