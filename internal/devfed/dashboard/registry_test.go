@@ -92,12 +92,23 @@ func TestBrowserRegistry(t *testing.T) {
 	p.typeInto("#reg-sha256", "")
 	p.do("target the fleet", chromedp.SetValue(chromedp.CSS("#reg-target"), "fleet"))
 	p.do("load on the fleet", send)
-	p.until("reg-a's failure shown with its reason", msg+`.classList.contains('error') && `+msg+`.textContent.includes('refused by reg-a: pull') && `+
+	p.until("reg-a's failure shown with its reason", msg+`.classList.contains('error') && `+msg+`.textContent.includes('failed on reg-a: pull') && `+
 		msg+`.textContent.includes('registry unreachable')`)
 	p.until("one command per neuron listed", `document.querySelectorAll('[data-testid="registry-command"]').length === 2 && `+
 		`document.querySelector('[data-testid="registry-command"][data-neuron-id="reg-b"] [data-testid="command-status"]').dataset.status === 'succeeded'`)
+	p.screenshot("registry-sent.png")
 	a.expectCommand(t, map[string]string{"ref": pinned})
 	b.expectCommand(t, map[string]string{"ref": pinned})
+
+	// A neuron refusing the update whole (422) rejects the command, with
+	// its reasons.
+	b.reject("data.sha256: the module's digest is " + strings.Repeat("3d", 32))
+	p.typeInto("#reg-sha256", moduleSum)
+	p.do("target reg-b", chromedp.SetValue(chromedp.CSS("#reg-target"), "reg-b"))
+	p.do("load on reg-b, refused", send)
+	p.until("reg-b's refusal shown", msg+`.textContent.includes("refused by reg-b: data.sha256: the module's digest is") && `+
+		`document.querySelector('[data-testid="registry-command"][data-neuron-id="reg-b"] .error-text')?.textContent.startsWith('refused: data.sha256')`)
+	b.reject("")
 
 	// reg-b now runs the new digest: the hint goes, and its page says so.
 	b.setSources(t, ref+"@"+artifactNew)
@@ -110,15 +121,17 @@ func TestBrowserRegistry(t *testing.T) {
 // wireNeuron is a neuron as the federation sees it, over the wire:
 // it registers with sources metadata, heartbeats until the test ends, and
 // answers pushed updates, recording their commands. Commands succeed
-// unless fail set an error.
+// unless fail set an error, and updates are applied unless reject set a
+// reason.
 type wireNeuron struct {
 	id, fedURL string
 	srv        *httptest.Server
 
-	mu       sync.Mutex
-	token    string
-	commands []map[string]any // the commands pushed, oldest first
-	failWith string
+	mu         sync.Mutex
+	token      string
+	commands   []map[string]any // the commands pushed, oldest first
+	failWith   string           // the error of a failed command
+	rejectWith string           // the reason to refuse an update whole
 }
 
 // startWireNeuron registers neuron id reporting sources with the
@@ -199,19 +212,27 @@ func (n *wireNeuron) post(ctx context.Context, path, token string, body any) ([]
 func (n *wireNeuron) update(w http.ResponseWriter, r *http.Request) {
 	var u map[string]any
 	_ = json.NewDecoder(r.Body).Decode(&u)
-	data := map[string]any{"applied": true, "configVersion": u["version"]}
-	if c, isObj := u["command"].(map[string]any); isObj {
-		n.mu.Lock()
+	n.mu.Lock()
+	c, isCmd := u["command"].(map[string]any)
+	if isCmd {
 		n.commands = append(n.commands, c)
-		fail := n.failWith
-		n.mu.Unlock()
+	}
+	fail, reject := n.failWith, n.rejectWith
+	n.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	if reject != "" {
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		_ = json.NewEncoder(w).Encode(map[string]any{"error": "update rejected", "code": "update_rejected", "reasons": []string{reject}, "configVersion": ""})
+		return
+	}
+	data := map[string]any{"applied": true, "configVersion": u["version"]}
+	if isCmd {
 		outcome := map[string]any{"id": c["id"], "type": c["type"], "ok": true, "result": map[string]any{"loaded": c["data"]}}
 		if fail != "" {
 			outcome = map[string]any{"id": c["id"], "type": c["type"], "ok": false, "error": fail}
 		}
 		data["command"] = outcome
 	}
-	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{"success": true, "data": data})
 }
 
@@ -220,6 +241,14 @@ func (n *wireNeuron) fail(reason string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.failWith = reason
+}
+
+// reject makes the neuron refuse the updates from now on with reason
+// ("" applies them again).
+func (n *wireNeuron) reject(reason string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.rejectWith = reason
 }
 
 // commandsReceived counts the commands pushed so far.

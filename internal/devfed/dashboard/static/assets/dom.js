@@ -190,7 +190,8 @@ export function commandsMessage(sent, cmds) {
   if (!cmds.length) return ['info', `${sent}: no neuron targeted`];
   const reason = (c) => (c.outcome && (c.outcome.error || (c.outcome.reasons || []).join('; '))) || c.status;
   const refused = cmds.filter((c) => c.status === 'failed' || c.status === 'rejected');
-  if (refused.length) return ['error', `${sent}, but refused by ${refused.map((c) => `${c.neuronId}: ${reason(c)}`).join('; ')}`];
+  const why = (c) => `${c.status === 'rejected' ? 'refused by' : 'failed on'} ${c.neuronId}: ${reason(c)}`;
+  if (refused.length) return ['error', `${sent}, but ${refused.map(why).join('; ')}`];
   const open = cmds.filter((c) => c.status !== 'succeeded');
   if (open.length) return ['info', `${sent}; waiting for ${open.map((c) => `${c.neuronId} (${c.status})`).join(', ')}`];
   return ['ok', `${sent}: ${cmds.map((c) => `${c.neuronId} succeeded`).join(', ')}.`];
