@@ -110,6 +110,19 @@ func TestBrowserRegistry(t *testing.T) {
 		`document.querySelector('[data-testid="registry-command"][data-neuron-id="reg-b"] .error-text')?.textContent.startsWith('refused: data.sha256')`)
 	b.reject("")
 
+	// A pull that outlasts the push: the neuron answers running, and its
+	// command_executed event brings the outcome, which the page follows.
+	a.fail("")
+	a.hold(true)
+	p.typeInto("#reg-sha256", "")
+	p.do("target reg-a", chromedp.SetValue(chromedp.CSS("#reg-target"), "reg-a"))
+	p.do("load on reg-a, slowly", send)
+	p.until("reg-a running", msg+`.classList.contains('info') && `+msg+`.textContent.includes('waiting for reg-a (running)')`)
+	a.hold(false)
+	a.finish(t)
+	p.until("reg-a's outcome followed", msg+`.classList.contains('ok') && `+msg+`.textContent.includes('reg-a succeeded') && `+
+		`document.querySelector('[data-testid="registry-command"][data-neuron-id="reg-a"] [data-testid="command-status"]').dataset.status === 'succeeded'`)
+
 	// reg-b now runs the new digest: the hint goes, and its page says so.
 	b.setSources(t, ref+"@"+artifactNew)
 	p.until("the hint gone once every neuron runs one digest", `!document.querySelector('[data-testid="source-divergence"]')`)
@@ -132,6 +145,7 @@ type wireNeuron struct {
 	commands   []map[string]any // the commands pushed, oldest first
 	failWith   string           // the error of a failed command
 	rejectWith string           // the reason to refuse an update whole
+	running    bool             // commands answer running; finish ends the last
 }
 
 // startWireNeuron registers neuron id reporting sources with the
@@ -217,7 +231,7 @@ func (n *wireNeuron) update(w http.ResponseWriter, r *http.Request) {
 	if isCmd {
 		n.commands = append(n.commands, c)
 	}
-	fail, reject := n.failWith, n.rejectWith
+	fail, reject, running := n.failWith, n.rejectWith, n.running
 	n.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	if reject != "" {
@@ -228,7 +242,10 @@ func (n *wireNeuron) update(w http.ResponseWriter, r *http.Request) {
 	data := map[string]any{"applied": true, "configVersion": u["version"]}
 	if isCmd {
 		outcome := map[string]any{"id": c["id"], "type": c["type"], "ok": true, "result": map[string]any{"loaded": c["data"]}}
-		if fail != "" {
+		switch {
+		case running:
+			outcome = map[string]any{"id": c["id"], "type": c["type"], "running": true, "started": time.Now().UTC().Format(time.RFC3339Nano)}
+		case fail != "":
 			outcome = map[string]any{"id": c["id"], "type": c["type"], "ok": false, "error": fail}
 		}
 		data["command"] = outcome
@@ -249,6 +266,30 @@ func (n *wireNeuron) reject(reason string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.rejectWith = reason
+}
+
+// hold makes commands answer running from now on (false: done at once).
+func (n *wireNeuron) hold(running bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.running = running
+}
+
+// finish reports the last command's outcome, a success, in a
+// command_executed event, as a neuron does for a command that outlasted
+// the push that delivered it.
+func (n *wireNeuron) finish(t *testing.T) {
+	t.Helper()
+	n.mu.Lock()
+	c, token := n.commands[len(n.commands)-1], n.token
+	n.mu.Unlock()
+	ev := map[string]any{"id": fmt.Sprint("ev-", c["id"]), "type": "command_executed", "timestamp": time.Now().UTC().Format(time.RFC3339Nano),
+		"data": map[string]any{"id": c["id"], "type": c["type"], "ok": true, "result": map[string]any{"loaded": c["data"]}}}
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if raw, err := n.post(ctx, wire.PathAnalytics, token, map[string]any{"neuronId": n.id, "metrics": map[string]any{}, "events": []any{ev}}); err != nil {
+		t.Fatalf("report %s's outcome: %v %s", n.id, err, raw)
+	}
 }
 
 // commandsReceived counts the commands pushed so far.
