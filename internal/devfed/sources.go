@@ -28,8 +28,7 @@ const (
 const maxRefLen = 1024
 
 // refForm says what an OCI reference must look like, in refusals.
-const refForm = "an OCI reference host[:port]/repository:tag or host[:port]/repository@sha256:DIGEST " +
-	"(e.g. registry.example/processors/data-processor:1.1.0)"
+const refForm = "an OCI reference host[:port]/repository:tag or host[:port]/repository@sha256:DIGEST"
 
 // sourceView is one registry reference a neuron runs and the digest of
 // the OCI artifact (manifest) it runs, "sha256:HEX"; "" when the neuron
@@ -137,7 +136,7 @@ func validateLoadPlugin(data object) error {
 	if err := checkRef(ref); err != nil {
 		return badField(data.field("ref"), "must be %s: %v", refForm, err)
 	}
-	sum, err := data.str("sha256", false, 0)
+	sum, err := data.str("sha256", false, maxNameLen)
 	if err == nil && sum != "" && !isSHA256Hex(strings.ToLower(sum)) {
 		err = badField(data.field("sha256"), "must be the module's sha256, 64 hex digits, got %q", sum)
 	}

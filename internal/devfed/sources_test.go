@@ -21,14 +21,14 @@ func TestParseSources(t *testing.T) {
 		{"none", "", []sourceView{}},
 		{"blanks", " , ,", []sourceView{}},
 		{"one", "127.0.0.1:5000/dp:1.1.0@" + digestA, []sourceView{{"127.0.0.1:5000/dp:1.1.0", digestA}}},
-		{"pinned ref: the last @ splits", "registry.example/dp@" + digestB + "@" + digestB,
-			[]sourceView{{"registry.example/dp@" + digestB, digestB}}},
-		{"several, trimmed", " r.example/a:1@" + digestA + " ,r.example/b:2@" + digestC,
-			[]sourceView{{"r.example/a:1", digestA}, {"r.example/b:2", digestC}}},
-		{"no digest: kept whole", "r.example/a:1", []sourceView{{"r.example/a:1", ""}}},
-		{"short digest", "r.example/a:1@sha256:abcd", []sourceView{{"r.example/a:1@sha256:abcd", ""}}},
-		{"upper-case hex", "r.example/a:1@" + strings.ToUpper(digestA), []sourceView{{"r.example/a:1@" + strings.ToUpper(digestA), ""}}},
-		{"another algorithm", "r.example/a:1@sha512:" + strings.Repeat("0", 128), []sourceView{{"r.example/a:1@sha512:" + strings.Repeat("0", 128), ""}}},
+		{"pinned ref: the last @ splits", "127.0.0.1:5000/dp@" + digestB + "@" + digestB,
+			[]sourceView{{"127.0.0.1:5000/dp@" + digestB, digestB}}},
+		{"several, trimmed", " 127.0.0.1:5000/a:1@" + digestA + " ,127.0.0.1:5000/b:2@" + digestC,
+			[]sourceView{{"127.0.0.1:5000/a:1", digestA}, {"127.0.0.1:5000/b:2", digestC}}},
+		{"no digest: kept whole", "127.0.0.1:5000/a:1", []sourceView{{"127.0.0.1:5000/a:1", ""}}},
+		{"short digest", "127.0.0.1:5000/a:1@sha256:abcd", []sourceView{{"127.0.0.1:5000/a:1@sha256:abcd", ""}}},
+		{"upper-case hex", "127.0.0.1:5000/a:1@" + strings.ToUpper(digestA), []sourceView{{"127.0.0.1:5000/a:1@" + strings.ToUpper(digestA), ""}}},
+		{"another algorithm", "127.0.0.1:5000/a:1@sha512:" + strings.Repeat("0", 128), []sourceView{{"127.0.0.1:5000/a:1@sha512:" + strings.Repeat("0", 128), ""}}},
 		{"digest alone", "@" + digestA, []sourceView{{"@" + digestA, ""}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -43,7 +43,7 @@ func TestParseSources(t *testing.T) {
 // whole: the ref and digest joined give the entry, and a digest is always
 // a well-formed sha256 one.
 func FuzzParseSources(f *testing.F) {
-	for _, seed := range []string{"", ",", "r.example/a:1@" + digestA, "a@b@" + digestB + ",x", "@@,@sha256:", "r/a@" + digestA + "@"} {
+	for _, seed := range []string{"", ",", "127.0.0.1:5000/a:1@" + digestA, "a@b@" + digestB + ",x", "@@,@sha256:", "r/a@" + digestA + "@"} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
@@ -71,8 +71,8 @@ func TestCheckRef(t *testing.T) {
 	for _, ref := range []string{
 		"127.0.0.1:5000/dp:1.1.0",
 		"localhost/processors/data-processor:latest",
-		"registry.example/processors/dp@" + digestA,
-		"registry.example/processors/dp:1.1.0@" + digestA, // the tag is informative only
+		"127.0.0.1:5000/processors/dp@" + digestA,
+		"127.0.0.1:5000/processors/dp:1.1.0@" + digestA, // the tag is informative only
 	} {
 		if err := checkRef(ref); err != nil {
 			t.Errorf("checkRef(%q): %v", ref, err)
@@ -81,12 +81,12 @@ func TestCheckRef(t *testing.T) {
 	for _, tc := range []struct{ ref, want string }{
 		{"", "missing registry or repository"},
 		{"dp:1.1.0", "missing registry or repository"},
-		{"registry.example/dp", "no tag or digest"},
-		{"registry.example/DP:1", "invalid repository"},
-		{"registry.example/dp:bad tag", "invalid tag"},
-		{"https://registry.example/dp:1", "no scheme"},
-		{"registry.example/dp@sha256:abcd", "invalid digest"},
-		{"registry.example/dp@sha512:" + strings.Repeat("0", 128), "sha256: and 64"},
+		{"127.0.0.1:5000/dp", "no tag or digest"},
+		{"127.0.0.1:5000/DP:1", "invalid repository"},
+		{"127.0.0.1:5000/dp:bad tag", "invalid tag"},
+		{"https://127.0.0.1:5000/dp:1", "no scheme"},
+		{"127.0.0.1:5000/dp@sha256:abcd", "invalid digest"},
+		{"127.0.0.1:5000/dp@sha512:" + strings.Repeat("0", 128), "sha256: and 64"},
 	} {
 		if err := checkRef(tc.ref); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("checkRef(%q): %v, want an error saying %q", tc.ref, err, tc.want)
@@ -114,15 +114,15 @@ func TestLoadPluginRef(t *testing.T) {
 		{"data.ref", "", "data.ref"},
 		{"data.ref", 7, "data.ref"},
 		{"data.ref", "dp:1.1.0", "data.ref"},
-		{"data.ref", "registry.example/dp", "data.ref"},
-		{"data.ref", "registry.example/dp@sha256:abc", "data.ref"},
-		{"data.ref", "registry.example/" + strings.Repeat("a", maxRefLen), "data.ref"},
+		{"data.ref", "127.0.0.1:5000/dp", "data.ref"},
+		{"data.ref", "127.0.0.1:5000/dp@sha256:abc", "data.ref"},
+		{"data.ref", "127.0.0.1:5000/" + strings.Repeat("a", maxRefLen), "data.ref"},
 		{"data.path", "dp.wasm", "data.path"},
 		{"data.url", "http://127.0.0.1/dp.wasm", "data.url"},
 		{"data.sha256", "abc", "data.sha256"},
 		{"data.sha256", 1, "data.sha256"},
 	})
-	status, env := f.call("POST", "/api/admin/commands", f.opts.AdminToken, with(cmd, "data.ref", "registry.example/dp"))
+	status, env := f.call("POST", "/api/admin/commands", f.opts.AdminToken, with(cmd, "data.ref", "127.0.0.1:5000/dp"))
 	if status != 400 || !strings.Contains(env.Error, "host[:port]/repository:tag") || !strings.Contains(env.Error, "no tag or digest") {
 		t.Errorf("refusal %d %q: want the form expected and what is wrong", status, env.Error)
 	}

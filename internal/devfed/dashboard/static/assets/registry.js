@@ -11,7 +11,7 @@ import { outcome } from './commands.js';
 export function registryLoader() {
   const msg = h('div', { class: 'message', role: 'status', 'aria-live': 'polite', 'data-testid': 'registry-message', hidden: true });
   const refIn = h('input', { id: 'reg-ref', required: true, autocomplete: 'off', spellcheck: 'false', class: 'code', 'data-field': 'ref',
-    'data-testid': 'registry-ref', placeholder: 'registry.example/processors/data-processor:1.1.0', 'aria-describedby': 'reg-ref-help' });
+    'data-testid': 'registry-ref', placeholder: 'host[:port]/repository:tag or host[:port]/repository@sha256:…', 'aria-describedby': 'reg-ref-help' });
   const sumIn = h('input', { id: 'reg-sha256', autocomplete: 'off', spellcheck: 'false', class: 'code', 'data-field': 'sha256',
     'data-testid': 'registry-sha256', placeholder: '64 hex digits (optional)' });
   const targetSel = h('select', { id: 'reg-target', 'data-field': 'target', 'data-testid': 'registry-target' });
