@@ -269,6 +269,9 @@ func (c *Client) Pull(ctx context.Context, ref string) (*Pulled, error) {
 		Version:     art.Annotations[AnnotationVersion],
 		Description: art.Annotations[AnnotationDescription],
 	}}
+	if !modfile.ValidName(p.Name) {
+		return nil, &notProcessor{r, fmt.Sprintf("its annotation %s is %q, not a processor name", AnnotationName, p.Name)}
+	}
 	if p.Module, err = content.FetchAll(ctx, repo, art.module); err != nil {
 		return nil, c.explain(r, "pull", fmt.Errorf("module layer: %w", err))
 	}

@@ -9,15 +9,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
@@ -28,19 +25,6 @@ import (
 	"github.com/empirefederation/neuron/internal/signature"
 	"github.com/empirefederation/neuron/internal/testutil"
 )
-
-// startRegistry starts an OCI registry on loopback, its handler wrapped
-// by wrap when not nil, and returns its host:port.
-func startRegistry(t *testing.T, wrap func(http.Handler) http.Handler) string {
-	t.Helper()
-	var h http.Handler = registry.New(registry.Logger(log.New(io.Discard, "", 0)), registry.WithReferrersSupport(true))
-	if wrap != nil {
-		h = wrap(h)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://")
-}
 
 // newClient is a client that reads credentials from a config file of its
 // own (none, unless the test writes it).
@@ -61,7 +45,7 @@ func processor(version string) Processor {
 }
 
 func TestPushPull(t *testing.T) {
-	host := startRegistry(t, nil)
+	host := testutil.Registry(t, nil)
 	c := newClient(t)
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -108,7 +92,7 @@ func equalPulled(a, b *Pulled) bool {
 // TestPushLayout reads the pushed manifest and config as the registry
 // serves them: the layout of the CNCF Wasm OCI artifact specification.
 func TestPushLayout(t *testing.T) {
-	host := startRegistry(t, nil)
+	host := testutil.Registry(t, nil)
 	p := processor("1.2.3")
 	d, err := newClient(t).Push(context.Background(), host+"/processors/echo:1.2.3", p)
 	if err != nil {
@@ -176,7 +160,7 @@ func get(t *testing.T, url, accept string) []byte {
 }
 
 func TestPullRefused(t *testing.T) {
-	host := startRegistry(t, nil)
+	host := testutil.Registry(t, nil)
 	c := newClient(t)
 	ctx := context.Background()
 	d, err := c.Push(ctx, host+"/processors/echo:1", processor("1.0.0"))
@@ -208,7 +192,7 @@ func TestPullRefused(t *testing.T) {
 // TestMovedTag pushes a new version to the same tag: the tag names it,
 // the old digest still names the old one.
 func TestMovedTag(t *testing.T) {
-	host := startRegistry(t, nil)
+	host := testutil.Registry(t, nil)
 	c := newClient(t)
 	ctx := context.Background()
 	ref := host + "/processors/echo:stable"
@@ -235,7 +219,7 @@ func TestMovedTag(t *testing.T) {
 }
 
 func TestCredentials(t *testing.T) {
-	host := startRegistry(t, func(h http.Handler) http.Handler {
+	host := testutil.Registry(t, func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if u, p, ok := r.BasicAuth(); !ok || u != "ops" || p != "s3cret" {
 				w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
@@ -292,7 +276,10 @@ func TestRegistryDown(t *testing.T) {
 	for _, op := range []func() error{
 		func() error { _, err := c.Pull(context.Background(), host+"/processors/echo:1"); return err },
 		func() error { _, err := c.Resolve(context.Background(), host+"/processors/echo:1"); return err },
-		func() error { _, err := c.Push(context.Background(), host+"/processors/echo:1", processor("1")); return err },
+		func() error {
+			_, err := c.Push(context.Background(), host+"/processors/echo:1", processor("1"))
+			return err
+		},
 	} {
 		if err := op(); err == nil || !strings.Contains(err.Error(), "registry "+host+" is unreachable") {
 			t.Errorf("got %v, want an error saying the registry is unreachable", err)
@@ -301,7 +288,7 @@ func TestRegistryDown(t *testing.T) {
 }
 
 func TestHostsAllowList(t *testing.T) {
-	host := startRegistry(t, nil)
+	host := testutil.Registry(t, nil)
 	c := newClient(t)
 	c.Hosts = []string{"registry.example"}
 	if _, err := c.Pull(context.Background(), host+"/processors/echo:1"); err == nil ||
@@ -376,7 +363,7 @@ func pushArtifact(t *testing.T, ref, artifactType string, config ocispec.Descrip
 }
 
 func TestPullNotAProcessor(t *testing.T) {
-	host := startRegistry(t, nil)
+	host := testutil.Registry(t, nil)
 	wasmConfig := []byte(`{"architecture":"wasm","os":"wasip1"}`)
 	imageConfig := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`)
 	for _, tc := range []struct {
@@ -411,7 +398,7 @@ func TestPullNotAProcessor(t *testing.T) {
 }
 
 func TestSign(t *testing.T) {
-	host := startRegistry(t, nil)
+	host := testutil.Registry(t, nil)
 	c := newClient(t)
 	ctx := context.Background()
 	ref := host + "/processors/echo:1"
@@ -470,7 +457,7 @@ func TestSign(t *testing.T) {
 	}
 
 	// A signature by key 1 of another module does not verify this one.
-	host2 := startRegistry(t, nil)
+	host2 := testutil.Registry(t, nil)
 	d2, err := c.Push(ctx, host2+"/processors/echo:1", processor("1.0.0"))
 	if err != nil {
 		t.Fatal(err)
