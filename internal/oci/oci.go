@@ -10,7 +10,11 @@
 // (modfile.MaxBytes, what the neuron reads of a module file), the sidecar
 // (maxSidecarBytes), the signature referrers (maxReferrers) and their
 // files (signature.MaxFileBytes); and every blob is checked against its
-// digest and size as it is read.
+// digest and size as it is read. Registries are reached over HTTPS but on
+// loopback and for the hosts in Client.Insecure. See docs/design.md,
+// "Why oras-go for registries?", "Why is the sidecar manifest a second
+// layer?", "Why are signatures OCI referrers?" and "Why plain HTTP only for
+// loopback and insecureRegistries?".
 package oci
 
 import (
@@ -21,6 +25,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -567,6 +572,8 @@ func (c *Client) explain(r registry.Reference, op string, err error) error {
 		return fmt.Errorf("%s %s: the registry %s requires credentials and there are none for it: run docker login %s (credentials are read from %s)", op, r, r.Registry, r.Registry, c.dockerConfigName())
 	case errors.As(err, &resp) && resp.StatusCode == http.StatusForbidden:
 		return fmt.Errorf("%s %s: the registry denied access to %s with these credentials (read from %s): %w", op, r, r.Repository, c.dockerConfigName(), err)
+	case errors.Is(err, content.ErrMismatchedDigest), errors.Is(err, content.ErrTrailingData), errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("%s %s: the registry answered content that is not what the digest names (%w): the registry or something on the way changed it; nothing pulled was kept", op, r, err)
 	case errors.Is(err, errdef.ErrNotFound):
 		return fmt.Errorf("%s %s: %s not found in the registry", op, r, r)
 	case errors.Is(err, syscall.ECONNREFUSED), isDial(err):

@@ -574,3 +574,51 @@ func FuzzParseArtifact(f *testing.F) {
 		}
 	})
 }
+
+// TestPullLyingRegistry pulls by digest from a registry that answers with
+// another artifact's manifest: refused, whether or not it lies about the
+// digest too.
+func TestPullLyingRegistry(t *testing.T) {
+	var from, to string // manifest digests: requests for from get to's
+	var lieHeader bool
+	host := testutil.Registry(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if from != "" && strings.HasSuffix(r.URL.Path, "/manifests/"+from) {
+				r.URL.Path = strings.TrimSuffix(r.URL.Path, from) + to
+				if lieHeader {
+					w = &digestLiar{ResponseWriter: w, digest: from}
+				}
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	c := newClient(t)
+	ctx := context.Background()
+	d1, err := c.Push(ctx, host+"/processors/echo:1", processor("1.0.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2, err := c.Push(ctx, host+"/processors/echo:2", processor("2.0.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, to = d1, d2
+	for _, lie := range []bool{false, true} {
+		lieHeader = lie
+		p, err := c.Pull(ctx, host+"/processors/echo@"+d1)
+		if err == nil || !strings.Contains(err.Error(), "digest mismatch") && !strings.Contains(err.Error(), "the registry answered content that is not what the digest names") {
+			t.Errorf("lying about the header %v: Pull = %+v, %v; want a digest mismatch", lie, p, err)
+		}
+	}
+}
+
+// digestLiar sets the Docker-Content-Digest header to digest.
+type digestLiar struct {
+	http.ResponseWriter
+	digest string
+}
+
+func (l *digestLiar) WriteHeader(code int) {
+	l.Header().Set("Docker-Content-Digest", l.digest)
+	l.ResponseWriter.WriteHeader(code)
+}
