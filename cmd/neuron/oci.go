@@ -11,8 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"oras.land/oras-go/v2/registry"
-
 	"github.com/empirefederation/neuron/internal/atomicfile"
 	"github.com/empirefederation/neuron/internal/modfile"
 	"github.com/empirefederation/neuron/internal/oci"
@@ -125,18 +123,10 @@ func pushFlags(fs *flag.FlagSet) func(context.Context, []string, io.Writer, io.W
 			fmt.Fprintf(stderr, "neuron plugin push: %v\n", err)
 			return exitFailure
 		}
-		fmt.Fprintf(stdout, "pushed %s@%s to %s\ndigest %s\npinned %s\n", m.Name, m.Version, ref, digest, pinned(ref, digest))
+		pin, _ := oci.Pin(ref, digest) // Push parsed ref and made digest
+		fmt.Fprintf(stdout, "pushed %s@%s to %s\ndigest %s\npinned %s\n", m.Name, m.Version, ref, digest, pin)
 		return exitOK
 	}
-}
-
-// pinned is ref's repository at digest: HOST/REPOSITORY@sha256:....
-func pinned(ref, digest string) string {
-	r, err := registry.ParseReference(ref)
-	if err != nil { // Push parsed it already
-		return ref
-	}
-	return r.Registry + "/" + r.Repository + "@" + digest
 }
 
 func pullFlags(fs *flag.FlagSet) func(context.Context, []string, io.Writer, io.Writer) int {

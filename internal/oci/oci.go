@@ -161,8 +161,11 @@ func (c *Client) Push(ctx context.Context, ref string, p Processor) (digest stri
 	if err != nil {
 		return "", err
 	}
-	if !modfile.ValidName(p.Name) {
+	switch {
+	case !modfile.ValidName(p.Name):
 		return "", fmt.Errorf("push %s: %q is not a processor name", ref, p.Name)
+	case len(p.Module) == 0:
+		return "", fmt.Errorf("push %s: the processor has no module", ref)
 	}
 	now := time.Now().UTC().Format(time.RFC3339)
 	module := content.NewDescriptorFromBytes(ModuleMediaType, p.Module)
@@ -175,9 +178,6 @@ func (c *Client) Push(ctx context.Context, ref string, p Processor) (digest stri
 		sidecar.Annotations = map[string]string{ocispec.AnnotationTitle: p.Name + ".json"}
 		layers = append(layers, blob{sidecar, p.Sidecar})
 	}
-	if err := pushBlobs(ctx, repo, append([]blob{{config, cfg}}, layers...)); err != nil {
-		return "", c.explain(r, "push", err)
-	}
 	annotations := map[string]string{ocispec.AnnotationCreated: now}
 	for k, v := range map[string]string{
 		ocispec.AnnotationTitle: p.Name, AnnotationName: p.Name,
@@ -188,8 +188,9 @@ func (c *Client) Push(ctx context.Context, ref string, p Processor) (digest stri
 			annotations[k] = v
 		}
 	}
-	// The manifest is packed into memory, then pushed once under the
-	// ref's tag or digest.
+	// The manifest is packed into memory first, so that a digest in ref
+	// is checked before anything is pushed; it is pushed last, once, under
+	// the ref's tag or digest.
 	mem := memory.New()
 	desc, err := oras.PackManifest(ctx, mem, oras.PackManifestVersion1_1, ConfigMediaType, oras.PackManifestOptions{
 		ConfigDescriptor: &config, Layers: descriptors(layers), ManifestAnnotations: annotations,
@@ -203,6 +204,9 @@ func (c *Client) Push(ctx context.Context, ref string, p Processor) (digest stri
 	}
 	if d, err := r.Digest(); err == nil && d != desc.Digest {
 		return "", fmt.Errorf("push %s: the artifact's digest is %s: push by tag, or by its own digest", ref, desc.Digest)
+	}
+	if err := pushBlobs(ctx, repo, append([]blob{{config, cfg}}, layers...)); err != nil {
+		return "", c.explain(r, "push", err)
 	}
 	if err := repo.PushReference(ctx, desc, bytes.NewReader(manifest), r.ReferenceOrDefault()); err != nil {
 		return "", c.explain(r, "push", err)
@@ -477,6 +481,21 @@ func (c *Client) Sign(ctx context.Context, ref string, key ed25519.PrivateKey) (
 		return "", c.explain(r, "sign", err)
 	}
 	return desc.Digest.String(), nil
+}
+
+// Pin is ref's repository at digest, HOST/REPOSITORY@sha256:...: the
+// reference that names exactly the artifact Push or Pull returned digest
+// for, whatever its tag names later.
+func Pin(ref, digest string) (string, error) {
+	r, err := registry.ParseReference(ref)
+	if err != nil {
+		return "", fmt.Errorf("%q is not an OCI reference: %w", ref, err)
+	}
+	r.Reference = digest
+	if err := r.ValidateReferenceAsDigest(); err != nil {
+		return "", fmt.Errorf("%q is not a digest: %w", digest, err)
+	}
+	return r.String(), nil
 }
 
 // context bounds an operation by the client's timeout.

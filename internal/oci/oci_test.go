@@ -180,12 +180,14 @@ func TestPullRefused(t *testing.T) {
 		}
 	}
 	// Pushing by a digest that is not the artifact's is refused before
-	// anything is tagged.
-	if _, err := c.Push(ctx, host+"/processors/echo@"+other, processor("1.0.0")); err == nil || !strings.Contains(err.Error(), "the artifact's digest is "+d) {
+	// anything is pushed.
+	if _, err := c.Push(ctx, host+"/processors/echo@"+d, processor("9.9.9")); err == nil || !strings.Contains(err.Error(), "the artifact's digest is sha256:") {
 		t.Errorf("push by a wrong digest: %v", err)
 	}
-	if got, err := c.Push(ctx, host+"/processors/echo@"+d, processor("1.0.0")); err == nil && got != d {
-		t.Errorf("push by its own digest: %s, want %s", got, d)
+	for _, p := range []Processor{{Module: module("1"), Name: "No Name"}, {Name: "echo"}} {
+		if _, err := c.Push(ctx, host+"/processors/echo:3", p); err == nil {
+			t.Errorf("pushed %+v", p)
+		}
 	}
 }
 
@@ -621,4 +623,20 @@ type digestLiar struct {
 func (l *digestLiar) WriteHeader(code int) {
 	l.Header().Set("Docker-Content-Digest", l.digest)
 	l.ResponseWriter.WriteHeader(code)
+}
+
+func TestPin(t *testing.T) {
+	d := digest.FromString("x").String()
+	for _, tc := range []struct{ ref, digest, want, err string }{
+		{"registry.example/team/hello:1.0.0", d, "registry.example/team/hello@" + d, ""},
+		{"127.0.0.1:5000/hello", d, "127.0.0.1:5000/hello@" + d, ""},
+		{"registry.example/hello@" + digest.FromString("y").String(), d, "registry.example/hello@" + d, ""},
+		{"hello:1", d, "", "is not an OCI reference"},
+		{"registry.example/hello:1", "latest", "", `"latest" is not a digest`},
+	} {
+		got, err := Pin(tc.ref, tc.digest)
+		if got != tc.want || tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("Pin(%q, %q) = %q, %v; want %q, %q", tc.ref, tc.digest, got, err, tc.want, tc.err)
+		}
+	}
 }
