@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -638,5 +639,53 @@ func TestPin(t *testing.T) {
 		if got != tc.want || tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
 			t.Errorf("Pin(%q, %q) = %q, %v; want %q, %q", tc.ref, tc.digest, got, err, tc.want, tc.err)
 		}
+	}
+}
+
+// TestSignWithoutReferrersAPI signs and pulls through a registry that
+// has no referrers API: oras-go keeps the referrers in the fallback tag
+// index (sha256-DIGEST), and they are found there.
+func TestSignWithoutReferrersAPI(t *testing.T) {
+	host := testutil.Registry(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.Contains(r.URL.Path, "/referrers/") {
+				http.NotFound(w, r)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	c := newClient(t)
+	ctx := context.Background()
+	ref := host + "/processors/echo:1"
+	if _, err := c.Push(ctx, ref, processor("1.0.0")); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := c.Pull(ctx, ref); err != nil || p.Signature != nil {
+		t.Fatalf("Pull of the unsigned artifact = %+v, %v", p, err)
+	}
+	pub, key := newKey(t)
+	if _, err := c.Sign(ctx, ref, key); err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.Pull(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := signature.NewVerifier(pub).Verify(p.Subject(), p.Signature); err != nil {
+		t.Errorf("signed through the fallback tag index: %v", err)
+	}
+}
+
+// TestTimeout pulls from a registry that never answers: the client's
+// timeout ends the pull with an error that says so.
+func TestTimeout(t *testing.T) {
+	host := testutil.Registry(t, func(http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	})
+	c := newClient(t)
+	c.Timeout = time.Second
+	if _, err := c.Pull(context.Background(), host+"/processors/echo:1"); err == nil || !strings.Contains(err.Error(), "the registry did not answer within 1s") {
+		t.Errorf("Pull = %v, want an error saying the registry did not answer in time", err)
 	}
 }
