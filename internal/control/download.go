@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/empirefederation/neuron/internal/hostlist"
 )
 
 // Downloads is how load_plugin fetches a module by URL. The command comes
@@ -113,14 +115,7 @@ func (r refusal) Error() string { return "the download was refused: " + string(r
 
 // allowed reports whether u's host is on the allow-list, or there is none.
 func (d *Downloads) allowed(u *url.URL) bool {
-	if len(d.Hosts) == 0 {
-		return true
-	}
-	host := strings.ToLower(u.Hostname())
-	return slices.ContainsFunc(d.Hosts, func(h string) bool {
-		h = strings.ToLower(h)
-		return h == host || h == strings.ToLower(u.Host) || h == net.JoinHostPort(host, u.Port())
-	})
+	return len(d.Hosts) == 0 || hostlist.Match(d.Hosts, u.Host)
 }
 
 // isLocal reports whether host is, or resolves to, a loopback or

@@ -15,11 +15,13 @@ import (
 	"strings"
 
 	"github.com/empirefederation/neuron/internal/atomicfile"
+	"github.com/empirefederation/neuron/internal/modfile"
 	"github.com/empirefederation/neuron/runtime"
 )
 
-// MaxModuleBytes bounds a module load_plugin downloads.
-const MaxModuleBytes = 256 << 20
+// MaxModuleBytes bounds a module load_plugin downloads: what the neuron
+// reads of a module file.
+const MaxModuleBytes = modfile.MaxBytes
 
 // Plugins is what the plugin commands need of the runtime: the one swap
 // path and its variants.
