@@ -360,11 +360,7 @@ func (s *Store) check(e Entry, p *oci.Processor, want Want) error {
 	case want.SHA256 != "" && e.Module != want.SHA256:
 		return fmt.Errorf("%s: sha256 mismatch: the module pulled is %s, the command says %s; nothing was changed", e.Ref, e.Module, want.SHA256)
 	}
-	subj := signature.Subject{Module: e.Module}
-	if p.Sidecar != nil {
-		subj.Sidecar = sha256Hex(p.Sidecar)
-	}
-	if err := s.opts.Verifier.Verify(subj, p.Signature); err != nil {
+	if err := s.opts.Verifier.Verify(p.Subject(), p.Signature); err != nil {
 		return fmt.Errorf("%s (%s) refused: %w; nothing was changed", e.Ref, e.Digest, err)
 	}
 	return nil
