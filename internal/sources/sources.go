@@ -264,7 +264,7 @@ func (s *Store) fetch(ctx context.Context, ref string, want Want) (Result, error
 	digest := r.Digest
 	if !r.Pinned() {
 		if digest, err = s.opts.Registry.Resolve(ctx, ref); err != nil {
-			return Result{}, fmt.Errorf("resolve %s: %w", ref, err)
+			return Result{}, fmt.Errorf("%w; nothing was changed", err) // it names ref
 		}
 		if err := ociref.CheckDigest(digest); err != nil {
 			return Result{}, fmt.Errorf("resolve %s: the registry answered digest %q: %w", ref, digest, err)
@@ -323,7 +323,7 @@ func (s *Store) pull(ctx context.Context, r ociref.Ref, digest string) (*oci.Pro
 	}
 	pulled, err := s.opts.Registry.Pull(ctx, r.At(digest))
 	if err != nil {
-		return nil, fmt.Errorf("pull %s: %w", r, err)
+		return nil, fmt.Errorf("%s: %w; nothing was changed", r, err)
 	}
 	if pulled.Digest != digest {
 		return nil, fmt.Errorf("pull %s: the registry sent artifact %s for %s; nothing was changed", r, pulled.Digest, digest)

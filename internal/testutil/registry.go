@@ -20,7 +20,9 @@ type Registry struct {
 	Host    string
 	srv     *httptest.Server
 	garbage atomic.Bool
-	blobs   atomic.Int64
+	// downAtBlob takes the registry down at the next blob download.
+	downAtBlob atomic.Bool
+	blobs      atomic.Int64
 }
 
 // StartRegistry starts a Registry, closed when the test ends.
@@ -37,6 +39,15 @@ func StartRegistry(tb testing.TB) *Registry {
 		}
 		if req.Method == http.MethodGet && strings.Contains(req.URL.Path, "/blobs/") {
 			r.blobs.Add(1)
+			if r.downAtBlob.CompareAndSwap(true, false) {
+				// Half an answer, then the connection breaks and the
+				// registry goes away (Close waits for this handler).
+				w.Header().Set("Content-Length", "1048576")
+				_, _ = io.WriteString(w, "\x00asm")
+				w.(http.Flusher).Flush()
+				go r.srv.Close()
+				panic(http.ErrAbortHandler)
+			}
 		}
 		reg.ServeHTTP(w, req)
 	}))
@@ -51,6 +62,11 @@ func (r *Registry) Garbage(on bool) { r.garbage.Store(on) }
 
 // BlobsServed counts the blobs downloaded from the registry so far.
 func (r *Registry) BlobsServed() int64 { return r.blobs.Load() }
+
+// DownAtNextBlob makes the registry go down in the middle of the next
+// blob download: the download breaks off, and connections are refused
+// from then on.
+func (r *Registry) DownAtNextBlob() { r.downAtBlob.Store(true) }
 
 // Close takes the registry down: connections are refused from now on.
 func (r *Registry) Close() { r.srv.Close() }
