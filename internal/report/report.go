@@ -65,7 +65,7 @@ type Options struct {
 	// Sources are the processors pulled from OCI registries that run, as
 	// REF@sha256:HEX (the artifact's digest); nil: none.
 	Sources func() []string
-	Events        *Events
+	Events  *Events
 }
 
 // MetadataProcessors is the registration metadata key listing the
