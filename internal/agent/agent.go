@@ -72,10 +72,12 @@ type Agent struct {
 	control  *control.Controller
 	sampler  *sysmetrics.Sampler
 	probes   *probe.Prober
-	drainer  *drainsock.Server  // nil when the socket could not be opened
-	watcher  *watch.Watcher     // nil when pluginsWatch is false
-	embedded *devfed.HTTPServer // nil unless FEDERATION_URL=embedded
-	outbox   *link              // the link and its spool; nil when standalone
+	drainer  *drainsock.Server    // nil when the socket could not be opened
+	watcher  *watch.Watcher       // nil when pluginsWatch is false
+	embedded *devfed.HTTPServer   // nil unless FEDERATION_URL=embedded
+	outbox   *link                // the link and its spool; nil when standalone
+	fed      atomic.Pointer[link] // nil when standalone, and until the processors are loaded
+
 	// sources is the store of processors pulled from OCI registries
 	// (DATA/sources); missing are the declared references neither pulled
 	// nor stored at start, which sourcesLoop retries.
@@ -83,7 +85,6 @@ type Agent struct {
 	verifier    *signature.Verifier // the trusted keys; nil trusts every processor
 	missing     []string
 	sourcesLoop *sourcesLoop
-	fed         atomic.Pointer[link] // nil when standalone, and until the processors are loaded
 }
 
 // components are the agent's parts in the order they start; Stop, and a

@@ -62,10 +62,10 @@ type Options struct {
 	Connections   func() int    // open client connections
 	ConfigVersion func() string // the applied config's version
 	Draining      func() bool   // the drain command is in force; nil: never
+	Events        *Events
 	// Sources are the processors pulled from OCI registries that run, as
 	// REF@sha256:HEX (the artifact's digest); nil: none.
 	Sources func() []string
-	Events  *Events
 }
 
 // MetadataProcessors is the registration metadata key listing the
