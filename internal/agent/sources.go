@@ -19,9 +19,14 @@ import (
 // Retries of a declared reference that could not be pulled at start and
 // was never stored: the first after sourcesRetryMin, doubling up to
 // sourcesRetryMax, until it is pulled or the neuron stops.
+// At start the declared references are fetched within
+// sourcesStartTimeout all told, so that a registry that accepts
+// connections but does not answer delays /ready by that at most; what it
+// cut short is retried in the background like a registry down.
 const (
-	sourcesRetryMin = time.Second
-	sourcesRetryMax = 5 * time.Minute
+	sourcesRetryMin     = time.Second
+	sourcesRetryMax     = 5 * time.Minute
+	sourcesStartTimeout = time.Minute
 )
 
 // SourcesDir is where a neuron configured with cfg keeps the processors it
@@ -69,6 +74,8 @@ func (a *Agent) pullSources(ctx context.Context) error {
 		wg sync.WaitGroup
 		mu sync.Mutex
 	)
+	ctx, cancel := context.WithTimeout(ctx, sourcesStartTimeout)
+	defer cancel()
 	for _, ref := range a.cfg.PluginSources {
 		wg.Go(func() {
 			if _, err := a.sources.Fetch(ctx, ref, sources.Want{Origin: sources.Declared}); err == nil {
