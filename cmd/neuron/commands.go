@@ -45,6 +45,9 @@ Usage:
   neuron plugin inspect [--json] FILE show a module's manifest, endpoints, exports and imports
   neuron plugin validate FILE         check a module as 'neuron run' would load it; exit 0 or explain
   neuron plugin new NAME              scaffold a processor project in ./NAME
+  neuron plugin push REF FILE         validate a processor, push it to an OCI registry; print its digest
+  neuron plugin pull REF [DIR]        fetch a processor from an OCI registry by tag or digest
+  neuron plugin sign --key KEY REF    sign a pushed processor (Ed25519, an OCI referrer)
   neuron auth hash-secret < SECRET    print the bcrypt hash of a token endpoint client's secret
   neuron drain [--wait DURATION]      drain the local neuron and wait for its calls (a preStop hook)
   neuron health [--url URL]           exit 0 only when the local neuron answers /health healthy

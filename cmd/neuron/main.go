@@ -2,10 +2,10 @@
 // the Empire Federation. Run `neuron help` for the commands.
 //
 // It owns the command line only: the commands (run, plugin inspect,
-// validate and new, federation serve, auth hash-secret, health, version), their
+// validate, new, push, pull and sign, federation serve, auth hash-secret, health, version), their
 // flags, their output and the project template of plugin new. The work is the packages': `run`
 // is internal/agent over internal/config, `plugin inspect` and `validate`
-// the runtime's, `federation serve` internal/devfed's. Nothing under
+// the runtime's, `plugin push`, `pull` and `sign` internal/oci's, `federation serve` internal/devfed's. Nothing under
 // internal/ may import it (internal/modcheck checks), so what a test or
 // another entry point needs must not live here.
 package main

@@ -16,17 +16,22 @@ import (
 )
 
 // pluginCommand is one `neuron plugin` subcommand: its usage, its flags
-// and what it does with its one argument.
+// and what it does with its arguments, of which it takes from min to max
+// (both zero: exactly one).
 type pluginCommand struct {
-	usage string
-	flags func(fs *flag.FlagSet) func(ctx context.Context, arg string, stdout, stderr io.Writer) int
+	usage    string
+	flags    func(fs *flag.FlagSet) func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+	min, max int
 }
 
 // pluginCommands are the subcommands of `neuron plugin`, by name.
 var pluginCommands = map[string]pluginCommand{
-	"inspect":  {inspectUsage, inspectFlags},
-	"validate": {validateUsage, validateFlags},
-	"new":      {newUsage, newFlags},
+	"inspect":  {inspectUsage, inspectFlags, 0, 0},
+	"validate": {validateUsage, validateFlags, 0, 0},
+	"new":      {newUsage, newFlags, 0, 0},
+	"push":     {pushUsage, pushFlags, 2, 2},
+	"pull":     {pullUsage, pullFlags, 1, 2},
+	"sign":     {signUsage, signFlags, 0, 0},
 }
 
 const inspectUsage = `Usage: neuron plugin inspect [--json] [--config FILE] FILE.wasm
@@ -57,6 +62,12 @@ const pluginUsage = `Usage:
       check a module exactly as 'neuron run' would load it; exit 0 or explain
   neuron plugin new [--sdk DIR] [--module PATH] NAME
       scaffold a processor project in ./NAME, ready to build and validate
+  neuron plugin push [--config FILE] [--insecure] REF FILE.wasm
+      validate a processor, then push it to an OCI registry; print its digest
+  neuron plugin pull [--insecure] REF [DIR]
+      fetch a processor (by tag or @sha256: digest) into DIR as NAME.wasm
+  neuron plugin sign --key KEY [--insecure] REF
+      sign a pushed processor with an Ed25519 key (an OCI referrer)
 
 Run 'neuron plugin COMMAND --help' for one command's details.
 `
@@ -83,15 +94,22 @@ func plugin(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case err != nil:
 		fmt.Fprintf(stderr, "neuron plugin %s: %v\n\n%s", args[0], err, usage)
 		return exitUsage
-	case fs.NArg() != 1:
-		what := "expected one argument"
-		if fs.NArg() == 0 {
+	}
+	lo, hi := max(cmd.min, 1), max(cmd.max, 1)
+	if n := fs.NArg(); n < lo || n > hi {
+		what := "too many arguments"
+		switch {
+		case n == 0:
 			what = "missing argument"
+		case n < lo:
+			what = "missing argument: expected " + plural(lo, "argument")
+		case hi == 1:
+			what = "expected one argument"
 		}
 		fmt.Fprintf(stderr, "neuron plugin %s: %s\n\n%s", args[0], what, usage)
 		return exitUsage
 	}
-	return do(ctx, fs.Arg(0), stdout, stderr)
+	return do(ctx, fs.Args(), stdout, stderr)
 }
 
 // configFlag adds --config to fs and returns the runtime options the
@@ -137,9 +155,10 @@ func check(ctx context.Context, name, path string, opts func() (runtime.Options,
 	return info, true
 }
 
-func validateFlags(fs *flag.FlagSet) func(context.Context, string, io.Writer, io.Writer) int {
+func validateFlags(fs *flag.FlagSet) func(context.Context, []string, io.Writer, io.Writer) int {
 	opts := configFlag(fs)
-	return func(ctx context.Context, path string, stdout, stderr io.Writer) int {
+	return func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+		path := args[0]
 		info, ok := check(ctx, "validate", path, opts, stderr)
 		if !ok {
 			return exitFailure
@@ -150,10 +169,11 @@ func validateFlags(fs *flag.FlagSet) func(context.Context, string, io.Writer, io
 	}
 }
 
-func inspectFlags(fs *flag.FlagSet) func(context.Context, string, io.Writer, io.Writer) int {
+func inspectFlags(fs *flag.FlagSet) func(context.Context, []string, io.Writer, io.Writer) int {
 	asJSON := fs.Bool("json", false, "print JSON")
 	opts := configFlag(fs)
-	return func(ctx context.Context, path string, stdout, stderr io.Writer) int {
+	return func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+		path := args[0]
 		info, ok := check(ctx, "inspect", path, opts, stderr)
 		if !ok {
 			return exitFailure

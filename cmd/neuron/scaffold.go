@@ -58,10 +58,11 @@ type project struct {
 	SDKDir                  string // absolute; "" without a local SDK
 }
 
-func newFlags(fs *flag.FlagSet) func(context.Context, string, io.Writer, io.Writer) int {
+func newFlags(fs *flag.FlagSet) func(context.Context, []string, io.Writer, io.Writer) int {
 	sdkDir := fs.String("sdk", "", "the SDK to build against: the sdk directory of a neuron checkout")
 	module := fs.String("module", "", "the project's Go module path (default NAME)")
-	return func(_ context.Context, name string, stdout, stderr io.Writer) int {
+	return func(_ context.Context, args []string, stdout, stderr io.Writer) int {
+		name := args[0]
 		p, err := newProject(name, *module, *sdkDir)
 		if err == nil {
 			err = p.write(name)

@@ -10,7 +10,11 @@
 // (modfile.MaxBytes, what the neuron reads of a module file), the sidecar
 // (maxSidecarBytes), the signature referrers (maxReferrers) and their
 // files (signature.MaxFileBytes); and every blob is checked against its
-// digest and size as it is read.
+// digest and size as it is read. Registries are reached over HTTPS but on
+// loopback and for the hosts in Client.Insecure. See docs/design.md,
+// "Why oras-go for registries?", "Why is the sidecar manifest a second
+// layer?", "Why are signatures OCI referrers?" and "Why plain HTTP only for
+// loopback and insecureRegistries?".
 package oci
 
 import (
@@ -21,6 +25,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -156,8 +161,11 @@ func (c *Client) Push(ctx context.Context, ref string, p Processor) (digest stri
 	if err != nil {
 		return "", err
 	}
-	if !modfile.ValidName(p.Name) {
+	switch {
+	case !modfile.ValidName(p.Name):
 		return "", fmt.Errorf("push %s: %q is not a processor name", ref, p.Name)
+	case len(p.Module) == 0:
+		return "", fmt.Errorf("push %s: the processor has no module", ref)
 	}
 	now := time.Now().UTC().Format(time.RFC3339)
 	module := content.NewDescriptorFromBytes(ModuleMediaType, p.Module)
@@ -170,9 +178,6 @@ func (c *Client) Push(ctx context.Context, ref string, p Processor) (digest stri
 		sidecar.Annotations = map[string]string{ocispec.AnnotationTitle: p.Name + ".json"}
 		layers = append(layers, blob{sidecar, p.Sidecar})
 	}
-	if err := pushBlobs(ctx, repo, append([]blob{{config, cfg}}, layers...)); err != nil {
-		return "", c.explain(r, "push", err)
-	}
 	annotations := map[string]string{ocispec.AnnotationCreated: now}
 	for k, v := range map[string]string{
 		ocispec.AnnotationTitle: p.Name, AnnotationName: p.Name,
@@ -183,8 +188,9 @@ func (c *Client) Push(ctx context.Context, ref string, p Processor) (digest stri
 			annotations[k] = v
 		}
 	}
-	// The manifest is packed into memory, then pushed once under the
-	// ref's tag or digest.
+	// The manifest is packed into memory first, so that a digest in ref
+	// is checked before anything is pushed; it is pushed last, once, under
+	// the ref's tag or digest.
 	mem := memory.New()
 	desc, err := oras.PackManifest(ctx, mem, oras.PackManifestVersion1_1, ConfigMediaType, oras.PackManifestOptions{
 		ConfigDescriptor: &config, Layers: descriptors(layers), ManifestAnnotations: annotations,
@@ -198,6 +204,9 @@ func (c *Client) Push(ctx context.Context, ref string, p Processor) (digest stri
 	}
 	if d, err := r.Digest(); err == nil && d != desc.Digest {
 		return "", fmt.Errorf("push %s: the artifact's digest is %s: push by tag, or by its own digest", ref, desc.Digest)
+	}
+	if err := pushBlobs(ctx, repo, append([]blob{{config, cfg}}, layers...)); err != nil {
+		return "", c.explain(r, "push", err)
 	}
 	if err := repo.PushReference(ctx, desc, bytes.NewReader(manifest), r.ReferenceOrDefault()); err != nil {
 		return "", c.explain(r, "push", err)
@@ -269,6 +278,9 @@ func (c *Client) Pull(ctx context.Context, ref string) (*Pulled, error) {
 		Version:     art.Annotations[AnnotationVersion],
 		Description: art.Annotations[AnnotationDescription],
 	}}
+	if !modfile.ValidName(p.Name) {
+		return nil, &notProcessor{r, fmt.Sprintf("its annotation %s is %q, not a processor name", AnnotationName, p.Name)}
+	}
 	if p.Module, err = content.FetchAll(ctx, repo, art.module); err != nil {
 		return nil, c.explain(r, "pull", fmt.Errorf("module layer: %w", err))
 	}
@@ -471,6 +483,21 @@ func (c *Client) Sign(ctx context.Context, ref string, key ed25519.PrivateKey) (
 	return desc.Digest.String(), nil
 }
 
+// Pin is ref's repository at digest, HOST/REPOSITORY@sha256:...: the
+// reference that names exactly the artifact Push or Pull returned digest
+// for, whatever its tag names later.
+func Pin(ref, digest string) (string, error) {
+	r, err := registry.ParseReference(ref)
+	if err != nil {
+		return "", fmt.Errorf("%q is not an OCI reference: %w", ref, err)
+	}
+	r.Reference = digest
+	if err := r.ValidateReferenceAsDigest(); err != nil {
+		return "", fmt.Errorf("%q is not a digest: %w", digest, err)
+	}
+	return r.String(), nil
+}
+
 // context bounds an operation by the client's timeout.
 func (c *Client) context(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, cmp.Or(c.Timeout, DefaultTimeout))
@@ -564,6 +591,8 @@ func (c *Client) explain(r registry.Reference, op string, err error) error {
 		return fmt.Errorf("%s %s: the registry %s requires credentials and there are none for it: run docker login %s (credentials are read from %s)", op, r, r.Registry, r.Registry, c.dockerConfigName())
 	case errors.As(err, &resp) && resp.StatusCode == http.StatusForbidden:
 		return fmt.Errorf("%s %s: the registry denied access to %s with these credentials (read from %s): %w", op, r, r.Repository, c.dockerConfigName(), err)
+	case errors.Is(err, content.ErrMismatchedDigest), errors.Is(err, content.ErrTrailingData), errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("%s %s: the registry answered content that is not what the digest names (%w): the registry or something on the way changed it; nothing pulled was kept", op, r, err)
 	case errors.Is(err, errdef.ErrNotFound):
 		return fmt.Errorf("%s %s: %s not found in the registry", op, r, r)
 	case errors.Is(err, syscall.ECONNREFUSED), isDial(err):

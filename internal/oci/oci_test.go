@@ -9,15 +9,13 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
@@ -28,19 +26,6 @@ import (
 	"github.com/empirefederation/neuron/internal/signature"
 	"github.com/empirefederation/neuron/internal/testutil"
 )
-
-// startRegistry starts an OCI registry on loopback, its handler wrapped
-// by wrap when not nil, and returns its host:port.
-func startRegistry(t *testing.T, wrap func(http.Handler) http.Handler) string {
-	t.Helper()
-	var h http.Handler = registry.New(registry.Logger(log.New(io.Discard, "", 0)), registry.WithReferrersSupport(true))
-	if wrap != nil {
-		h = wrap(h)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://")
-}
 
 // newClient is a client that reads credentials from a config file of its
 // own (none, unless the test writes it).
@@ -61,7 +46,7 @@ func processor(version string) Processor {
 }
 
 func TestPushPull(t *testing.T) {
-	host := startRegistry(t, nil)
+	host := testutil.Registry(t, nil)
 	c := newClient(t)
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -108,7 +93,7 @@ func equalPulled(a, b *Pulled) bool {
 // TestPushLayout reads the pushed manifest and config as the registry
 // serves them: the layout of the CNCF Wasm OCI artifact specification.
 func TestPushLayout(t *testing.T) {
-	host := startRegistry(t, nil)
+	host := testutil.Registry(t, nil)
 	p := processor("1.2.3")
 	d, err := newClient(t).Push(context.Background(), host+"/processors/echo:1.2.3", p)
 	if err != nil {
@@ -176,7 +161,7 @@ func get(t *testing.T, url, accept string) []byte {
 }
 
 func TestPullRefused(t *testing.T) {
-	host := startRegistry(t, nil)
+	host := testutil.Registry(t, nil)
 	c := newClient(t)
 	ctx := context.Background()
 	d, err := c.Push(ctx, host+"/processors/echo:1", processor("1.0.0"))
@@ -196,19 +181,21 @@ func TestPullRefused(t *testing.T) {
 		}
 	}
 	// Pushing by a digest that is not the artifact's is refused before
-	// anything is tagged.
-	if _, err := c.Push(ctx, host+"/processors/echo@"+other, processor("1.0.0")); err == nil || !strings.Contains(err.Error(), "the artifact's digest is "+d) {
+	// anything is pushed.
+	if _, err := c.Push(ctx, host+"/processors/echo@"+d, processor("9.9.9")); err == nil || !strings.Contains(err.Error(), "the artifact's digest is sha256:") {
 		t.Errorf("push by a wrong digest: %v", err)
 	}
-	if got, err := c.Push(ctx, host+"/processors/echo@"+d, processor("1.0.0")); err == nil && got != d {
-		t.Errorf("push by its own digest: %s, want %s", got, d)
+	for _, p := range []Processor{{Module: module("1"), Name: "No Name"}, {Name: "echo"}} {
+		if _, err := c.Push(ctx, host+"/processors/echo:3", p); err == nil {
+			t.Errorf("pushed %+v", p)
+		}
 	}
 }
 
 // TestMovedTag pushes a new version to the same tag: the tag names it,
 // the old digest still names the old one.
 func TestMovedTag(t *testing.T) {
-	host := startRegistry(t, nil)
+	host := testutil.Registry(t, nil)
 	c := newClient(t)
 	ctx := context.Background()
 	ref := host + "/processors/echo:stable"
@@ -235,7 +222,7 @@ func TestMovedTag(t *testing.T) {
 }
 
 func TestCredentials(t *testing.T) {
-	host := startRegistry(t, func(h http.Handler) http.Handler {
+	host := testutil.Registry(t, func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if u, p, ok := r.BasicAuth(); !ok || u != "ops" || p != "s3cret" {
 				w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
@@ -292,7 +279,10 @@ func TestRegistryDown(t *testing.T) {
 	for _, op := range []func() error{
 		func() error { _, err := c.Pull(context.Background(), host+"/processors/echo:1"); return err },
 		func() error { _, err := c.Resolve(context.Background(), host+"/processors/echo:1"); return err },
-		func() error { _, err := c.Push(context.Background(), host+"/processors/echo:1", processor("1")); return err },
+		func() error {
+			_, err := c.Push(context.Background(), host+"/processors/echo:1", processor("1"))
+			return err
+		},
 	} {
 		if err := op(); err == nil || !strings.Contains(err.Error(), "registry "+host+" is unreachable") {
 			t.Errorf("got %v, want an error saying the registry is unreachable", err)
@@ -301,7 +291,7 @@ func TestRegistryDown(t *testing.T) {
 }
 
 func TestHostsAllowList(t *testing.T) {
-	host := startRegistry(t, nil)
+	host := testutil.Registry(t, nil)
 	c := newClient(t)
 	c.Hosts = []string{"registry.example"}
 	if _, err := c.Pull(context.Background(), host+"/processors/echo:1"); err == nil ||
@@ -376,7 +366,7 @@ func pushArtifact(t *testing.T, ref, artifactType string, config ocispec.Descrip
 }
 
 func TestPullNotAProcessor(t *testing.T) {
-	host := startRegistry(t, nil)
+	host := testutil.Registry(t, nil)
 	wasmConfig := []byte(`{"architecture":"wasm","os":"wasip1"}`)
 	imageConfig := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`)
 	for _, tc := range []struct {
@@ -411,7 +401,7 @@ func TestPullNotAProcessor(t *testing.T) {
 }
 
 func TestSign(t *testing.T) {
-	host := startRegistry(t, nil)
+	host := testutil.Registry(t, nil)
 	c := newClient(t)
 	ctx := context.Background()
 	ref := host + "/processors/echo:1"
@@ -470,7 +460,7 @@ func TestSign(t *testing.T) {
 	}
 
 	// A signature by key 1 of another module does not verify this one.
-	host2 := startRegistry(t, nil)
+	host2 := testutil.Registry(t, nil)
 	d2, err := c.Push(ctx, host2+"/processors/echo:1", processor("1.0.0"))
 	if err != nil {
 		t.Fatal(err)
@@ -586,4 +576,116 @@ func FuzzParseArtifact(f *testing.F) {
 			t.Fatalf("accepted %d layers", len(a.Layers))
 		}
 	})
+}
+
+// TestPullLyingRegistry pulls by digest from a registry that answers with
+// another artifact's manifest: refused, whether or not it lies about the
+// digest too.
+func TestPullLyingRegistry(t *testing.T) {
+	var from, to string // manifest digests: requests for from get to's
+	var lieHeader bool
+	host := testutil.Registry(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if from != "" && strings.HasSuffix(r.URL.Path, "/manifests/"+from) {
+				r.URL.Path = strings.TrimSuffix(r.URL.Path, from) + to
+				if lieHeader {
+					w = &digestLiar{ResponseWriter: w, digest: from}
+				}
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	c := newClient(t)
+	ctx := context.Background()
+	d1, err := c.Push(ctx, host+"/processors/echo:1", processor("1.0.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2, err := c.Push(ctx, host+"/processors/echo:2", processor("2.0.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, to = d1, d2
+	for _, lie := range []bool{false, true} {
+		lieHeader = lie
+		p, err := c.Pull(ctx, host+"/processors/echo@"+d1)
+		if err == nil || !strings.Contains(err.Error(), "digest mismatch") && !strings.Contains(err.Error(), "the registry answered content that is not what the digest names") {
+			t.Errorf("lying about the header %v: Pull = %+v, %v; want a digest mismatch", lie, p, err)
+		}
+	}
+}
+
+// digestLiar sets the Docker-Content-Digest header to digest.
+type digestLiar struct {
+	http.ResponseWriter
+	digest string
+}
+
+func (l *digestLiar) WriteHeader(code int) {
+	l.Header().Set("Docker-Content-Digest", l.digest)
+	l.ResponseWriter.WriteHeader(code)
+}
+
+func TestPin(t *testing.T) {
+	d := digest.FromString("x").String()
+	for _, tc := range []struct{ ref, digest, want, err string }{
+		{"registry.example/team/hello:1.0.0", d, "registry.example/team/hello@" + d, ""},
+		{"127.0.0.1:5000/hello", d, "127.0.0.1:5000/hello@" + d, ""},
+		{"registry.example/hello@" + digest.FromString("y").String(), d, "registry.example/hello@" + d, ""},
+		{"hello:1", d, "", "is not an OCI reference"},
+		{"registry.example/hello:1", "latest", "", `"latest" is not a digest`},
+	} {
+		got, err := Pin(tc.ref, tc.digest)
+		if got != tc.want || tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("Pin(%q, %q) = %q, %v; want %q, %q", tc.ref, tc.digest, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+// TestSignWithoutReferrersAPI signs and pulls through a registry that
+// has no referrers API: oras-go keeps the referrers in the fallback tag
+// index (sha256-DIGEST), and they are found there.
+func TestSignWithoutReferrersAPI(t *testing.T) {
+	host := testutil.Registry(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.Contains(r.URL.Path, "/referrers/") {
+				http.NotFound(w, r)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	c := newClient(t)
+	ctx := context.Background()
+	ref := host + "/processors/echo:1"
+	if _, err := c.Push(ctx, ref, processor("1.0.0")); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := c.Pull(ctx, ref); err != nil || p.Signature != nil {
+		t.Fatalf("Pull of the unsigned artifact = %+v, %v", p, err)
+	}
+	pub, key := newKey(t)
+	if _, err := c.Sign(ctx, ref, key); err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.Pull(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := signature.NewVerifier(pub).Verify(p.Subject(), p.Signature); err != nil {
+		t.Errorf("signed through the fallback tag index: %v", err)
+	}
+}
+
+// TestTimeout pulls from a registry that never answers: the client's
+// timeout ends the pull with an error that says so.
+func TestTimeout(t *testing.T) {
+	host := testutil.Registry(t, func(http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	})
+	c := newClient(t)
+	c.Timeout = time.Second
+	if _, err := c.Pull(context.Background(), host+"/processors/echo:1"); err == nil || !strings.Contains(err.Error(), "the registry did not answer within 1s") {
+		t.Errorf("Pull = %v, want an error saying the registry did not answer in time", err)
+	}
 }

@@ -87,7 +87,3 @@ func (r Ref) Repo() string { return r.Registry + "/" + r.Repository }
 
 // Pinned reports whether the reference names a digest, which never moves.
 func (r Ref) Pinned() bool { return r.Digest != "" }
-
-// At is the reference to digest d in r's repository: what r names now,
-// once resolved, pinned so that a tag moving meanwhile changes nothing.
-func (r Ref) At(d string) string { return r.Repo() + "@" + d }

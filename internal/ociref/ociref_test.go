@@ -40,20 +40,6 @@ func TestParse(t *testing.T) {
 	}
 }
 
-func TestRef_At(t *testing.T) {
-	r, err := Parse("127.0.0.1:5000/echo:v1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := "sha256:" + strings.Repeat("0", 64)
-	if got := r.At(d); got != "127.0.0.1:5000/echo@"+d {
-		t.Errorf("At = %q", got)
-	}
-	if r.Pinned() {
-		t.Error("a tag is not pinned")
-	}
-}
-
 // FuzzParse: Parse never panics, and what it accepts prints back to a
 // reference that parses to the same Ref.
 func FuzzParse(f *testing.F) {

@@ -321,7 +321,11 @@ func (s *Store) pull(ctx context.Context, r ociref.Ref, digest string) (*oci.Pro
 			return p, nil
 		}
 	}
-	pulled, err := s.opts.Registry.Pull(ctx, r.At(digest))
+	pinned, err := oci.Pin(r.String(), digest)
+	if err != nil {
+		return nil, err
+	}
+	pulled, err := s.opts.Registry.Pull(ctx, pinned)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w; nothing was changed", r, err)
 	}

@@ -69,7 +69,7 @@ func (e *events) count(typ string) int {
 
 // fixture is a store in a fresh directory pulling from a fresh registry.
 type fixture struct {
-	reg    *testutil.Registry
+	reg    *testutil.RegistryServer
 	client *oci.Client
 	dir    string
 	store  *sources.Store
@@ -280,11 +280,11 @@ func (f *fixture) fetchPushed(t *testing.T, ref string, p oci.Processor) sources
 func TestFetch_RegistryFails(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
-		fail    func(*testutil.Registry)
+		fail    func(*testutil.RegistryServer)
 		wantErr string
 	}{
-		{"down", (*testutil.Registry).Close, "resolve "},
-		{"answering garbage", func(r *testutil.Registry) { r.Garbage(true) }, "resolve "},
+		{"down", (*testutil.RegistryServer).Close, "resolve "},
+		{"answering garbage", func(r *testutil.RegistryServer) { r.Garbage(true) }, "resolve "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, nil)

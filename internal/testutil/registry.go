@@ -12,10 +12,29 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 )
 
-// Registry is an OCI registry serving on loopback for one test:
-// go-containerregistry's in-memory registry, referrers API on. A test
-// can make it answer garbage (Garbage) or go down (Close).
-type Registry struct {
+// Registry starts an OCI registry (go-containerregistry's, in memory, with
+// the referrers API) on loopback for the test and returns its host:port,
+// which the neuron reaches over plain HTTP. wrap, when not nil, wraps its
+// handler: to require credentials, to fail on cue.
+func Registry(tb testing.TB, wrap func(http.Handler) http.Handler) string {
+	tb.Helper()
+	return strings.TrimPrefix(startRegistry(tb, wrap).URL, "http://")
+}
+
+// startRegistry is Registry, returning the server.
+func startRegistry(tb testing.TB, wrap func(http.Handler) http.Handler) *httptest.Server {
+	var h http.Handler = registry.New(registry.Logger(log.New(io.Discard, "", 0)), registry.WithReferrersSupport(true))
+	if wrap != nil {
+		h = wrap(h)
+	}
+	srv := httptest.NewServer(h)
+	tb.Cleanup(srv.Close)
+	return srv
+}
+
+// RegistryServer is a Registry a test can make answer garbage (Garbage)
+// or go down (Close, DownAtNextBlob), and that counts the blobs it serves.
+type RegistryServer struct {
 	// Host is its host:port, what references start with.
 	Host    string
 	srv     *httptest.Server
@@ -25,12 +44,17 @@ type Registry struct {
 	blobs      atomic.Int64
 }
 
-// StartRegistry starts a Registry, closed when the test ends.
-func StartRegistry(tb testing.TB) *Registry {
+// StartRegistry starts a RegistryServer, closed when the test ends.
+func StartRegistry(tb testing.TB) *RegistryServer {
 	tb.Helper()
-	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)), registry.WithReferrersSupport(true))
-	r := &Registry{}
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	r := &RegistryServer{}
+	r.srv = startRegistry(tb, r.wrap)
+	r.Host = strings.TrimPrefix(r.srv.URL, "http://")
+	return r
+}
+
+func (r *RegistryServer) wrap(reg http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if r.garbage.Load() {
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("Docker-Content-Digest", "sha256:not-a-digest")
@@ -50,23 +74,20 @@ func StartRegistry(tb testing.TB) *Registry {
 			}
 		}
 		reg.ServeHTTP(w, req)
-	}))
-	tb.Cleanup(r.srv.Close)
-	r.Host = strings.TrimPrefix(r.srv.URL, "http://")
-	return r
+	})
 }
 
 // Garbage makes every answer, from now on (or no more, with false), a 200
 // whose body and headers are no registry's.
-func (r *Registry) Garbage(on bool) { r.garbage.Store(on) }
+func (r *RegistryServer) Garbage(on bool) { r.garbage.Store(on) }
 
 // BlobsServed counts the blobs downloaded from the registry so far.
-func (r *Registry) BlobsServed() int64 { return r.blobs.Load() }
+func (r *RegistryServer) BlobsServed() int64 { return r.blobs.Load() }
 
 // DownAtNextBlob makes the registry go down in the middle of the next
 // blob download: the download breaks off, and connections are refused
 // from then on.
-func (r *Registry) DownAtNextBlob() { r.downAtBlob.Store(true) }
+func (r *RegistryServer) DownAtNextBlob() { r.downAtBlob.Store(true) }
 
 // Close takes the registry down: connections are refused from now on.
-func (r *Registry) Close() { r.srv.Close() }
+func (r *RegistryServer) Close() { r.srv.Close() }
