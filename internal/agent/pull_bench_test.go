@@ -44,13 +44,18 @@ func BenchmarkPushToServing(b *testing.B) {
 			client := &oci.Client{DockerConfig: filepath.Join(b.TempDir(), "config.json")}
 			a := startAgent(b, b.TempDir()) // an empty plugins directory
 			ref := reg.Host + "/bench/dp:latest"
+			var pushing time.Duration
 			load := func(i int, m []byte) {
+				t0 := time.Now()
 				if _, err := client.Push(context.Background(), ref, oci.Processor{Module: m, Name: "data-processor", Version: "1.0.0"}); err != nil {
 					b.Fatal(err)
 				}
+				pushing += time.Since(t0)
 				res, err := a.control.Apply(context.Background(), federation.Update{Command: &federation.Command{
 					ID: fmt.Sprintf("%s-%d", b.Name(), i), Type: "load_plugin", Data: json.RawMessage(`{"ref": "` + ref + `"}`)}}, "push")
-				if err != nil || res.Command == nil || !res.Command.OK {
+				// A command still running when the answer is due (a cold
+				// compile) ends in the background: the wait below sees it.
+				if err != nil || res.Command == nil || !res.Command.OK && !res.Command.Running {
 					b.Fatalf("load_plugin: %v %+v", err, res.Command)
 				}
 				sum := sha256.Sum256(m)
@@ -67,12 +72,13 @@ func BenchmarkPushToServing(b *testing.B) {
 				load(-2, tc.build(0))
 				load(-1, tc.build(1))
 			}
+			pushing = 0
 			i := 0
 			for b.Loop() {
-				m := tc.build(i)
-				load(i, m)
+				load(i, tc.build(i))
 				i++
 			}
+			b.ReportMetric(float64(pushing.Milliseconds())/float64(i), "push-ms/op")
 		})
 	}
 }
