@@ -189,8 +189,8 @@ func TestDevFederation_FleetLoadsFromRegistry(t *testing.T) {
 	api := startDevFed(t)
 	reg := testutil.StartRegistry(t)
 	ref := reg.Host + "/proc/dp:1.1.0"
-	digest := pushDP(t, ref, "1.0.0")
-	digest = pushDP(t, ref, "1.1.0") // a moved tag: what the fleet pulls is what it names now
+	pushDP(t, ref, "1.0.0")
+	digest := pushDP(t, ref, "1.1.0") // a moved tag: what the fleet pulls is what it names now
 	ids := []string{"reg-a", "reg-b", "reg-c"}
 	neurons := map[string]*neuron{}
 	for _, id := range ids {
