@@ -234,7 +234,7 @@ type Result struct {
 
 // Fetch makes the store hold what ref names now. It resolves ref (a
 // pinned one needs no resolving); when the store already holds that
-// digest for ref, nothing is downloaded. Otherwise the artifact is pulled
+// digest for ref (and its module file is there), nothing is downloaded. Otherwise the artifact is pulled
 // by digest (so that a tag moving meanwhile changes nothing), checked
 // (processor media types and a digest in ref, by internal/oci; want's
 // module sha256; the trusted keys) and written. On any failure the stored
@@ -279,7 +279,7 @@ func (s *Store) fetch(ctx context.Context, ref string, want Want) (Result, error
 	if cur.Origin == Declared {
 		origin = Declared
 	}
-	if ok && cur.Digest == digest {
+	if _, err := os.Stat(s.module(cur)); ok && cur.Digest == digest && err == nil {
 		if want.SHA256 != "" && cur.Module != want.SHA256 {
 			return Result{Entry: cur}, fmt.Errorf("%s: its module's sha256 is %s, not %s; nothing was changed", ref, cur.Module, want.SHA256)
 		}

@@ -173,6 +173,17 @@ func TestFetch_ByTag(t *testing.T) {
 	if got := f.open(t, nil).Entries(); len(got) != 1 || got[0] != r.Entry {
 		t.Errorf("after a reopen Entries = %+v, want %+v", got, r.Entry)
 	}
+
+	// A module removed behind the store's back is pulled again.
+	if err := os.Remove(f.store.File(r.Entry)); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.fetch(t, ref, sources.Want{}); !r.Changed {
+		t.Errorf("Fetch with the module file gone = %+v, want it pulled again", r)
+	}
+	if _, err := os.Stat(f.store.File(r.Entry)); err != nil {
+		t.Errorf("module not written back: %v", err)
+	}
 }
 
 func TestFetch_ByDigest(t *testing.T) {
