@@ -40,6 +40,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -68,6 +69,13 @@ import (
 type Options struct {
 	// PluginsDir holds the *.wasm processors. Default "plugins".
 	PluginsDir string
+	// SourcesDir, when not "", is a second directory of *.wasm processors
+	// scanned with PluginsDir by every sync, after it (so that a file of
+	// PluginsDir wins a collision of routes): the processors pulled from
+	// OCI registries (internal/sources), which the agent keeps in
+	// DATA/sources. A SourcesDir that does not exist holds nothing.
+	// Default "": none.
+	SourcesDir string
 	// DataDir holds the compilation cache (DataDir/cache), the directories
 	// of processors granted the filesystem permission
 	// (DataDir/plugins/NAME), the archive of retired versions
@@ -422,6 +430,23 @@ func (rt *Runtime) emit(e Event) {
 	if rt.opts.Events != nil {
 		rt.opts.Events(e)
 	}
+}
+
+// processorFiles lists the *.wasm files a sync scans: those of PluginsDir,
+// then those of SourcesDir (which may not exist).
+func (o *Options) processorFiles() ([]string, error) {
+	files, err := wasmFiles(o.PluginsDir)
+	if err != nil {
+		return nil, fmt.Errorf("plugins directory: %w", err)
+	}
+	if o.SourcesDir == "" {
+		return files, nil
+	}
+	pulled, err := wasmFiles(o.SourcesDir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("sources directory: %w", err)
+	}
+	return append(files, pulled...), nil
 }
 
 // wasmFiles lists the *.wasm files of dir, sorted, skipping hidden files.

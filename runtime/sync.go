@@ -58,9 +58,10 @@ type Rejection struct {
 // errClosed is returned by every change after Close.
 var errClosed = errors.New("runtime closed")
 
-// Sync makes the runtime serve what the plugins directory holds now: the
-// one swap path behind every trigger (a file watcher, a command, a
-// configuration change).
+// Sync makes the runtime serve what the plugins directory (and
+// Options.SourcesDir) holds now: the one swap path behind every trigger
+// (a file watcher, a command, a configuration change, a pull from a
+// registry).
 //
 // A file whose path, sha256 and sidecar manifest are unchanged keeps its
 // processor: no reload, no new pool. A new or changed file is opened:
@@ -129,12 +130,12 @@ func blockerKey(p *processor.Version) string { return p.File.Path + "\x00" + p.M
 // syncLocked is Sync under rt.mu.
 func (rt *Runtime) syncLocked(ctx context.Context, o syncOpts) (Changes, error) {
 	start := time.Now()
-	files, err := wasmFiles(rt.opts.PluginsDir)
+	files, err := rt.opts.processorFiles()
 	if err != nil {
 		if o.pinned != nil {
 			_ = o.pinned.Close(ctx)
 		}
-		return Changes{}, fmt.Errorf("plugins directory: %w", err)
+		return Changes{}, err
 	}
 	// Close cancels the sync it waits for: guest code starting an
 	// instance stops at once, rather than at its start timeout.

@@ -33,6 +33,8 @@ import (
 	"github.com/empirefederation/neuron/internal/lifecycle"
 	"github.com/empirefederation/neuron/internal/probe"
 	"github.com/empirefederation/neuron/internal/report"
+	"github.com/empirefederation/neuron/internal/signature"
+	"github.com/empirefederation/neuron/internal/sources"
 	"github.com/empirefederation/neuron/internal/sysmetrics"
 	"github.com/empirefederation/neuron/internal/watch"
 	"github.com/empirefederation/neuron/runtime"
@@ -75,6 +77,14 @@ type Agent struct {
 	embedded *devfed.HTTPServer   // nil unless FEDERATION_URL=embedded
 	outbox   *link                // the link and its spool; nil when standalone
 	fed      atomic.Pointer[link] // nil when standalone, and until the processors are loaded
+
+	// sources is the store of processors pulled from OCI registries
+	// (DATA/sources); missing are the declared references neither pulled
+	// nor stored at start, which sourcesLoop retries.
+	sources     *sources.Store
+	verifier    *signature.Verifier // the trusted keys; nil trusts every processor
+	missing     []string
+	sourcesLoop *sourcesLoop
 }
 
 // components are the agent's parts in the order they start; Stop, and a
@@ -83,8 +93,9 @@ type Agent struct {
 // first, so that a bad one stops the start before anything listens. Read
 // from the bottom up, the list is the shutdown that issue 12 settled:
 //
-//   - the plugins watcher stops first: no swap while shutting down (it
-//     ends and waits for a sync in progress);
+//   - the retries and the poll of pulled processors stop first, then the
+//     plugins watcher: no swap while shutting down (each ends and waits
+//     for a pull or a sync in progress);
 //   - the federation link's loops stop and it sends the one heartbeat that
 //     says "stopping", before the phase changes and the drain starts;
 //   - the HTTP server drains: the phase says "stopping" and in-flight
@@ -107,7 +118,11 @@ type Agent struct {
 // start there), and its loops start last, once the processors are loaded,
 // so that the first registration carries their endpoints. The watcher
 // starts before the first load, so that no change made while the neuron
-// starts is missed. See docs/design.md, "Why is the final report built
+// starts is missed. The store of pulled processors opens before the
+// controller whose load_plugin pulls into it; the declared sources are
+// pulled just before the first load, so that /ready waits for them, and
+// their retries and poll start once the processors are loaded. See
+// docs/design.md, "Why is the final report built
 // after the runtime closes?" and "Why does the agent start and stop its
 // parts from one list?".
 func (a *Agent) components() []lifecycle.Named {
@@ -115,6 +130,7 @@ func (a *Agent) components() []lifecycle.Named {
 		lifecycle.Of("tls files", a.loadTLS, nil),
 		lifecycle.Of("embedded federation", a.startEmbedded, a.stopEmbedded),
 		lifecycle.Of("analytics spool", a.openSpool, a.closeSpool),
+		lifecycle.Of("sources store", a.openSources, nil),
 		lifecycle.Of("runtime", a.startRuntime, a.closeRuntime),
 		lifecycle.Of("listener", a.listen, a.closeListener),
 		lifecycle.Of("system sampler", a.startSampler, a.stopSampler),
@@ -124,7 +140,9 @@ func (a *Agent) components() []lifecycle.Named {
 		lifecycle.Of("http server", a.serve, a.drain),
 		lifecycle.Of("federation stopping heartbeat", nil, a.beginStopLink),
 		lifecycle.Of("plugins watcher", a.startWatch, a.stopWatch),
+		lifecycle.Of("plugin sources", a.pullSources, nil),
 		lifecycle.Of("processors", a.loadProcessors, nil),
+		lifecycle.Of("plugin sources poll", a.pollSources, a.stopSources),
 		lifecycle.Of("federation link", a.startLink, nil),
 	}
 }
@@ -235,6 +253,6 @@ func (a *Agent) runtimeEvent(e runtime.Event) {
 func commands(a *Agent) map[string]control.Command {
 	cmds := control.Builtins(a.rt, a.flush)
 	maps.Copy(cmds, control.PluginCommands(a.rt, a.cfg.PluginsDir,
-		&control.Downloads{Timeout: downloadTimeout, Hosts: a.cfg.PluginHosts, Log: a.log}))
+		&control.Downloads{Timeout: downloadTimeout, Hosts: a.cfg.PluginHosts, Log: a.log}, a.sources))
 	return cmds
 }

@@ -55,8 +55,15 @@ func benchAgent(b *testing.B) *Agent {
 	if err := os.WriteFile(filepath.Join(plugins, "dp.wasm"), wasm, 0o644); err != nil {
 		b.Fatal(err)
 	}
-	cfg, err := config.Load([]string{"--listen", "127.0.0.1:0", "--plugins-dir", plugins, "--data-dir", b.TempDir(),
-		"--federation-url", fed.URL()}, func(string) (string, bool) { return "", false })
+	return startAgent(b, plugins, "--federation-url", fed.URL())
+}
+
+// startAgent starts a neuron serving plugins, with a fresh data directory
+// and the flags args, stopped when the benchmark ends.
+func startAgent(b *testing.B, plugins string, args ...string) *Agent {
+	b.Helper()
+	cfg, err := config.Load(append([]string{"--listen", "127.0.0.1:0", "--plugins-dir", plugins, "--data-dir", b.TempDir()}, args...),
+		func(string) (string, bool) { return "", false })
 	if err != nil {
 		b.Fatal(err)
 	}

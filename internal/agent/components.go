@@ -105,6 +105,7 @@ func (a *Agent) serve(context.Context) error {
 		BuildVersion: cfg.BuildVersion, Started: a.started,
 		Runtime: a.rt, System: a.system, Dependencies: a.dependencies,
 		Connections: func() int { return int(a.conns.Load()) }, ConfigVersion: a.control.Version, Events: a.events, Draining: a.rt.Draining,
+		Sources: a.runningSources,
 	})
 	var tokens http.Handler // a nil *auth.Issuer must stay a nil Handler
 	if a.tokens != nil {

@@ -12,7 +12,7 @@ import (
 // package config, so that config does not import the runtime (and wazero).
 func RuntimeOptions(cfg *config.Config) runtime.Options {
 	return runtime.Options{
-		PluginsDir: cfg.PluginsDir, DataDir: cfg.DataDir,
+		PluginsDir: cfg.PluginsDir, SourcesDir: SourcesDir(cfg), DataDir: cfg.DataDir,
 		Limits: cfg.Limits, PluginLimits: cfg.PluginLimits, MaxLimits: cfg.MaxLimits,
 		Settings: cfg.Settings, Plugins: cfg.Plugins, AllowPermissions: cfg.AllowPermissions,
 		DrainTimeout: cfg.DrainTimeout, KeepVersions: cfg.KeepVersions,

@@ -125,6 +125,21 @@ type Config struct {
 	// "host:port") load_plugin may download a module from, redirects
 	// included; empty allows any (see control.Downloads).
 	PluginHosts []string `koanf:"pluginHosts"`
+	// PluginSources are references of processors in OCI registries
+	// (NEURON_PLUGIN_SOURCES), each host[:port]/repo:tag or
+	// host[:port]/repo@sha256:HEX (checked by internal/ociref): pulled
+	// into DATA/sources before the neuron is ready, and served from there
+	// when their registry is down at a later start.
+	PluginSources []string `koanf:"pluginSources"`
+	// PluginSourcesPoll is the period at which the tags of PluginSources
+	// (and of references load_plugin pulled) are resolved again, a moved
+	// one pulled and swapped in (NEURON_PLUGIN_SOURCES_POLL); 0, the
+	// default, never: reload_plugin picks up a moved tag.
+	PluginSourcesPoll time.Duration `koanf:"pluginSourcesPoll"`
+	// InsecureRegistries are registries ("host" or "host:port") reached
+	// over plain HTTP (NEURON_INSECURE_REGISTRIES); loopback ones always
+	// are. The others are reached over HTTPS only.
+	InsecureRegistries []string `koanf:"insecureRegistries"`
 	// Dependencies are the services the neuron probes in the background
 	// (NEURON_DEPENDENCIES); their health goes into heartbeats and their
 	// names into the registration. Names are unique, and Load fills the

@@ -66,6 +66,10 @@ func TestLoad_Precedence(t *testing.T) {
 		{"startTimeout", "NEURON_START_TIMEOUT", "", func(c *Config) any { return c.Limits.StartTimeout.String() }, "5s", "4s", "6s", ""},
 		{"allowPermissions", "NEURON_ALLOW_PERMISSIONS", "", func(c *Config) any { return strings.Join(c.AllowPermissions, ",") }, "", "filesystem,environment", "environment", ""},
 		{"pluginHosts", "NEURON_PLUGIN_HOSTS", "", func(c *Config) any { return strings.Join(c.PluginHosts, ",") }, "", "plugins.example.com,10.0.0.5:8443", "cdn.example.org", ""},
+		{"pluginSources", "NEURON_PLUGIN_SOURCES", "", func(c *Config) any { return strings.Join(c.PluginSources, ",") }, "",
+			"registry.example/proc/echo:v1,registry.example:5000/proc/data@sha256:0000000000000000000000000000000000000000000000000000000000000000", "127.0.0.1:5000/echo:v2", ""},
+		{"pluginSourcesPoll", "NEURON_PLUGIN_SOURCES_POLL", "", func(c *Config) any { return c.PluginSourcesPoll.String() }, "0s", "5m0s", "30s", ""},
+		{"insecureRegistries", "NEURON_INSECURE_REGISTRIES", "", func(c *Config) any { return strings.Join(c.InsecureRegistries, ",") }, "", "registry.example:5000", "10.0.0.7:5000", ""},
 		{"federation.type", "NEURON_TYPE", "", func(c *Config) any { return c.Federation.Type }, "wasm-neuron", "file-type", "env-type", ""},
 		{"federation.capabilities", "NEURON_CAPABILITIES", "", func(c *Config) any { return strings.Join(c.Federation.Capabilities, ",") }, "", "data_processing,batch.ops-2", "ml,gpu", ""},
 		// The env value sets every key the file sets: mappings merge key by key (see TestLoad_MetadataMerges).
@@ -276,7 +280,10 @@ func TestLoad_Errors(t *testing.T) {
 			"NEURON_MAX_BODY_BYTES": "4MiB", "NEURON_BASE_URL": "localhost:8080",
 			"NEURON_PLUGINS_WATCH": "sometimes", "NEURON_PLUGINS_WATCH_QUIET": "0s",
 			"FEDERATION_LISTEN": "5000", "NEURON_PLUGIN_HOSTS": "plugins.example.com,https://cdn.example.org/x",
+			"NEURON_PLUGIN_SOURCES": "registry.example/echo:v1,registry.example/echo", "NEURON_PLUGIN_SOURCES_POLL": "-1m",
 		}, wantErrs: []string{
+			`config: pluginSources in env NEURON_PLUGIN_SOURCES: reference "registry.example/echo": no tag or digest; want host[:port]/repo:tag or host[:port]/repo@sha256:HEX`,
+			`config: pluginSourcesPoll in env NEURON_PLUGIN_SOURCES_POLL: must not be negative`,
 			`config: pluginsWatch in env NEURON_PLUGINS_WATCH: must be true or false, got "sometimes"`,
 			`config: pluginsWatchQuiet in env NEURON_PLUGINS_WATCH_QUIET: must be positive`,
 			`config: listen in env NEURON_LISTEN: invalid port in listen address ":http"`,

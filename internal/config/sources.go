@@ -98,7 +98,10 @@ var envVars = []binding{
 	{"NEURON_AUTH_SECRET_FILE", "auth.secretFile", "file of the HS256 shared secret (32 bytes or more)"},
 	{"NEURON_AUTH_PUBLIC_KEYS", "auth.publicKeys", "comma-separated PEM files of the issuer's public keys (RS256, ES256, EdDSA)"},
 	{"NEURON_AUTH_JWKS_URL", "auth.jwksUrl", "URL of the issuer's JWK Set"},
-	{"NEURON_PLUGIN_HOSTS", "pluginHosts", "comma-separated hosts (host or host:port) load_plugin may download from; empty: any"},
+	{"NEURON_PLUGIN_HOSTS", "pluginHosts", "comma-separated hosts (host or host:port) load_plugin may download from, and registries it may pull from; empty: any"},
+	{"NEURON_PLUGIN_SOURCES", "pluginSources", "comma-separated processor references in OCI registries (host[:port]/repo:tag or host[:port]/repo@sha256:HEX), pulled before the neuron is ready"},
+	{"NEURON_PLUGIN_SOURCES_POLL", "pluginSourcesPoll", "period at which the tags pulled are resolved again, a moved one pulled (default 0: never)"},
+	{"NEURON_INSECURE_REGISTRIES", "insecureRegistries", "comma-separated registries (host or host:port) reached over plain HTTP; loopback ones always are"},
 }
 
 // flags maps each flag of `neuron run` to its key.

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/empirefederation/neuron/internal/ociref"
 )
 
 // Leaf parsers: each takes a value as YAML, the environment or a flag gives
@@ -348,6 +350,18 @@ func checkHost(s string) (string, error) {
 		return "", fmt.Errorf("host %q: the port must be 1 to 65535", s)
 	}
 	return strings.ToLower(s), nil
+}
+
+// checkRef accepts a reference of a processor in an OCI registry: an
+// entry of pluginSources.
+func checkRef(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	if _, err := ociref.Parse(s); err != nil {
+		return "", err
+	}
+	return s, nil
 }
 
 // checkName accepts a name of letters, digits, '-', '_' and '.', at most

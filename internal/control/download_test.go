@@ -85,8 +85,9 @@ func (n noSwap) Rollback(context.Context, string) (runtime.ProcessorInfo, runtim
 	_, err := n.Sync(context.Background())
 	return runtime.ProcessorInfo{}, runtime.ProcessorInfo{}, err
 }
-func (n noSwap) Drain()  { _, _ = n.Sync(context.Background()) }
-func (n noSwap) Resume() { _, _ = n.Sync(context.Background()) }
+func (n noSwap) Drain()                              { _, _ = n.Sync(context.Background()) }
+func (n noSwap) Resume()                             { _, _ = n.Sync(context.Background()) }
+func (n noSwap) Processors() []runtime.ProcessorInfo { return nil }
 
 func fetchURL(t *testing.T, d *Downloads, raw string) ([]byte, error) {
 	t.Helper()
@@ -207,7 +208,7 @@ func TestLoadPlugin_OutcomeTellsNothingOfTheFarSide(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			d, log := newDownloads()
-			load := PluginCommands(noSwap{t}, t.TempDir(), d)["load_plugin"]
+			load := PluginCommands(noSwap{t}, t.TempDir(), d, nil)["load_plugin"]
 			data, _ := json.Marshal(map[string]string{"url": tc.url, "sha256": hex.EncodeToString(want[:])})
 			if err := load.Check(data); err != nil {
 				t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/empirefederation/neuron/internal/atomicfile"
 	"github.com/empirefederation/neuron/internal/modfile"
+	"github.com/empirefederation/neuron/internal/ociref"
+	"github.com/empirefederation/neuron/internal/sources"
 	"github.com/empirefederation/neuron/runtime"
 )
 
@@ -32,14 +35,30 @@ type Plugins interface {
 	Rollback(ctx context.Context, name string) (from, to runtime.ProcessorInfo, err error)
 	Drain()
 	Resume()
+	Processors() []runtime.ProcessorInfo
+}
+
+// Sources is what the plugin commands need of the store of processors
+// pulled from OCI registries (*sources.Store), whose directory the
+// runtime scans beside the plugins directory.
+type Sources interface {
+	// Fetch makes the store hold what ref names now, pulling it when it
+	// moved; on failure the stored files stay as they were.
+	Fetch(ctx context.Context, ref string, want sources.Want) (sources.Result, error)
+	// RefOf returns the entry whose module is the file at path, if any.
+	RefOf(path string) (sources.Entry, bool)
 }
 
 // PluginCommands are the commands that change what is served:
 //
-//   - reload_plugin {"plugin": NAME}: opens NAME's files again (clears an unload).
-//   - load_plugin {"path": FILE} or {"url": URL, "sha256": HEX}: takes a
-//     module from inside the plugins directory (dir) or from a URL; the
-//     digest must match before anything is compiled.
+//   - reload_plugin {"plugin": NAME}: opens NAME's files again (clears an
+//     unload); when the version serving was pulled from a registry, its
+//     reference is resolved first and a tag that moved is pulled.
+//   - load_plugin {"path": FILE}, {"url": URL, "sha256": HEX} or
+//     {"ref": REF, "sha256": optional HEX}: takes a module from inside the
+//     plugins directory (dir), from a URL, or from an OCI registry into the
+//     sources store (src); the digests must match before anything is
+//     compiled.
 //   - unload_plugin {"plugin": NAME}: stops serving NAME after in-flight calls.
 //   - rollback_plugin {"plugin": NAME}: serves NAME's previous version.
 //   - drain {}, resume {}: stop and restart taking processor traffic (503
@@ -47,7 +66,7 @@ type Plugins interface {
 //
 // Every one goes through the runtime's swap path: a module that fails leaves
 // what serves untouched, and the command reports why.
-func PluginCommands(p Plugins, dir string, downloads *Downloads) map[string]Command {
+func PluginCommands(p Plugins, dir string, downloads *Downloads, src Sources) map[string]Command {
 	named := func(run func(ctx context.Context, name string) (any, error)) Command {
 		return Command{
 			Check: func(data json.RawMessage) error { _, err := pluginArg(data); return err },
@@ -63,12 +82,9 @@ func PluginCommands(p Plugins, dir string, downloads *Downloads) map[string]Comm
 			Run:   func(context.Context, json.RawMessage) (any, error) { run(); return nil, nil },
 		}
 	}
-	l := loader{dir: dir, downloads: downloads, plugins: p}
+	l := loader{dir: dir, downloads: downloads, plugins: p, sources: src}
 	return map[string]Command{
-		"reload_plugin": named(func(ctx context.Context, name string) (any, error) {
-			ch, err := p.Reload(ctx, name)
-			return changes(ch), errors.Join(err, rejected(ch))
-		}),
+		"reload_plugin": named(l.reload),
 		"unload_plugin": named(func(ctx context.Context, name string) (any, error) {
 			return map[string]string{"unloaded": name}, p.Unload(ctx, name)
 		}),
@@ -126,30 +142,48 @@ func rejected(ch runtime.Changes) error {
 	return errors.Join(errs...)
 }
 
-// loader carries out load_plugin.
+// loader carries out load_plugin and reload_plugin.
 type loader struct {
 	dir       string
 	downloads *Downloads
 	plugins   Plugins
+	sources   Sources
 }
 
 type loadArgs struct {
 	Path   string `json:"path"`
 	URL    string `json:"url"`
+	Ref    string `json:"ref"`
 	SHA256 string `json:"sha256"`
 }
 
 // args validates load_plugin's data: a path inside the plugins directory,
-// or an http(s) URL with the module's sha256.
+// an http(s) URL with the module's sha256, or an OCI reference.
 func (l loader) args(data json.RawMessage) (loadArgs, error) {
 	var a loadArgs
 	if err := decodeStrict(data, &a); err != nil {
 		return a, err
 	}
 	a.SHA256 = strings.ToLower(a.SHA256)
+	given := 0
+	for _, v := range []string{a.Path, a.URL, a.Ref} {
+		if v != "" {
+			given++
+		}
+	}
 	switch {
-	case (a.Path == "") == (a.URL == ""):
-		return a, errors.New(`give exactly one of data.path (a .wasm file inside the plugins directory) or data.url (with data.sha256)`)
+	case given != 1:
+		return a, errors.New(`give exactly one of data.path (a .wasm file inside the plugins directory), data.url (with data.sha256) or data.ref (an OCI reference, ` + ociref.Forms + `)`)
+	case a.Ref != "" && l.sources == nil:
+		return a, errors.New("data.ref: this neuron keeps no processors pulled from registries")
+	case a.Ref != "":
+		if _, err := ociref.Parse(a.Ref); err != nil {
+			return a, fmt.Errorf("data.ref: %w", err)
+		}
+		if a.SHA256 != "" && !isHexDigest(a.SHA256) {
+			return a, fmt.Errorf("data.sha256 %q: want 64 hex digits", a.SHA256)
+		}
+		return a, nil
 	case a.URL != "" && a.SHA256 == "":
 		return a, errors.New("data.sha256 is required with data.url: the module's digest is checked before anything is compiled")
 	case a.SHA256 != "" && !isHexDigest(a.SHA256):
@@ -198,8 +232,12 @@ func (l loader) inside(p string) (string, error) {
 }
 
 // load reads or downloads the module, checks its digest, puts it at the
-// top of the plugins directory (atomically) and swaps it in.
+// top of the plugins directory (atomically) and swaps it in; or pulls a
+// reference into the sources store and swaps it in.
 func (l loader) load(ctx context.Context, a loadArgs) (any, error) {
+	if a.Ref != "" {
+		return l.pull(ctx, a.Ref, a.SHA256)
+	}
 	var (
 		bin  []byte
 		name string
@@ -234,6 +272,46 @@ func (l loader) load(ctx context.Context, a loadArgs) (any, error) {
 	}
 	ch, err := l.plugins.Sync(ctx)
 	return changes(ch), errors.Join(err, rejected(ch))
+}
+
+// pull fetches ref into the sources store and, when it changed, swaps it
+// in. The outcome names the reference and the artifact digest it holds
+// (the one still serving, when the pull failed).
+func (l loader) pull(ctx context.Context, ref, sha string) (any, error) {
+	res, err := l.sources.Fetch(ctx, ref, sources.Want{SHA256: sha, Origin: sources.Command})
+	out := map[string]any{"ref": ref}
+	if res.Digest != "" {
+		out["digest"] = res.Digest
+	}
+	if err != nil {
+		return out, err
+	}
+	ch, err := l.plugins.Sync(ctx)
+	maps.Copy(out, changes(ch))
+	return out, errors.Join(err, rejected(ch))
+}
+
+// reload reopens name's files; when the version serving came from a
+// reference, the reference is fetched first, so that a tag that moved is
+// pulled. A registry that fails fails the command before the reload: the
+// version serving stays, and the outcome says why.
+func (l loader) reload(ctx context.Context, name string) (any, error) {
+	out := map[string]any{}
+	for _, p := range l.plugins.Processors() {
+		if !p.Serving || p.Name != name || l.sources == nil {
+			continue
+		}
+		if e, ok := l.sources.RefOf(p.File); ok {
+			res, err := l.sources.Fetch(ctx, e.Ref, sources.Want{Origin: e.Origin})
+			out["ref"], out["digest"] = e.Ref, res.Digest
+			if err != nil {
+				return out, fmt.Errorf("%s serves %s, which could not be fetched again; nothing was reloaded: %w", name, e.Ref, err)
+			}
+		}
+	}
+	ch, err := l.plugins.Reload(ctx, name)
+	maps.Copy(out, changes(ch))
+	return out, errors.Join(err, rejected(ch))
 }
 
 // place writes bin as dir/name unless that file already holds it,

@@ -63,11 +63,20 @@ type Options struct {
 	ConfigVersion func() string // the applied config's version
 	Draining      func() bool   // the drain command is in force; nil: never
 	Events        *Events
+	// Sources are the processors pulled from OCI registries that run, as
+	// REF@sha256:HEX (the artifact's digest); nil: none.
+	Sources func() []string
 }
 
 // MetadataProcessors is the registration metadata key listing the
 // processor versions loaded, as NAME@VERSION+sha256:DIGEST, comma-separated.
 const MetadataProcessors = "processors"
+
+// MetadataSources is the registration metadata key listing the references
+// of processors pulled from OCI registries that run, with the artifact
+// digest each runs, as REF@sha256:HEX, sorted and comma-separated; absent
+// when there is none.
+const MetadataSources = "sources"
 
 // Reporter builds registrations, heartbeats and analytics reports. Its
 // methods are safe for concurrent use.
@@ -128,6 +137,12 @@ func (r *Reporter) Registration() federation.Registration {
 	}
 	slices.Sort(loaded)
 	reg.Metadata[MetadataProcessors] = strings.Join(loaded, ",")
+	if r.opts.Sources != nil {
+		if running := r.opts.Sources(); len(running) > 0 {
+			slices.Sort(running)
+			reg.Metadata[MetadataSources] = strings.Join(running, ",")
+		}
+	}
 	return reg
 }
 

@@ -173,6 +173,13 @@ func TestRegistrationFromProcessors(t *testing.T) {
 	if got := reg.Metadata[MetadataProcessors]; got != "dp@1+sha256:abc123" {
 		t.Errorf("metadata processors %q", got)
 	}
+	if got, ok := reg.Metadata[MetadataSources]; ok {
+		t.Errorf("metadata sources %q with nothing pulled, want none", got)
+	}
+	r.opts.Sources = func() []string { return []string{"registry.example/b:v1@sha256:bb", "registry.example/a:v1@sha256:aa"} }
+	if got := r.Registration().Metadata[MetadataSources]; got != "registry.example/a:v1@sha256:aa,registry.example/b:v1@sha256:bb" {
+		t.Errorf("metadata sources %q, want both sorted", got)
+	}
 }
 
 func TestEventsBounded(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -17,11 +18,76 @@ import (
 // handler: to require credentials, to fail on cue.
 func Registry(tb testing.TB, wrap func(http.Handler) http.Handler) string {
 	tb.Helper()
+	return strings.TrimPrefix(startRegistry(tb, wrap).URL, "http://")
+}
+
+// startRegistry is Registry, returning the server.
+func startRegistry(tb testing.TB, wrap func(http.Handler) http.Handler) *httptest.Server {
 	var h http.Handler = registry.New(registry.Logger(log.New(io.Discard, "", 0)), registry.WithReferrersSupport(true))
 	if wrap != nil {
 		h = wrap(h)
 	}
 	srv := httptest.NewServer(h)
 	tb.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://")
+	return srv
 }
+
+// RegistryServer is a Registry a test can make answer garbage (Garbage)
+// or go down (Close, DownAtNextBlob), and that counts the blobs it serves.
+type RegistryServer struct {
+	// Host is its host:port, what references start with.
+	Host    string
+	srv     *httptest.Server
+	garbage atomic.Bool
+	// downAtBlob takes the registry down at the next blob download.
+	downAtBlob atomic.Bool
+	blobs      atomic.Int64
+}
+
+// StartRegistry starts a RegistryServer, closed when the test ends.
+func StartRegistry(tb testing.TB) *RegistryServer {
+	tb.Helper()
+	r := &RegistryServer{}
+	r.srv = startRegistry(tb, r.wrap)
+	r.Host = strings.TrimPrefix(r.srv.URL, "http://")
+	return r
+}
+
+func (r *RegistryServer) wrap(reg http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if r.garbage.Load() {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Docker-Content-Digest", "sha256:not-a-digest")
+			_, _ = io.WriteString(w, "<html>this is no registry</html>")
+			return
+		}
+		if req.Method == http.MethodGet && strings.Contains(req.URL.Path, "/blobs/") {
+			r.blobs.Add(1)
+			if r.downAtBlob.CompareAndSwap(true, false) {
+				// Half an answer, then the connection breaks and the
+				// registry goes away (Close waits for this handler).
+				w.Header().Set("Content-Length", "1048576")
+				_, _ = io.WriteString(w, "\x00asm")
+				w.(http.Flusher).Flush()
+				go r.srv.Close()
+				panic(http.ErrAbortHandler)
+			}
+		}
+		reg.ServeHTTP(w, req)
+	})
+}
+
+// Garbage makes every answer, from now on (or no more, with false), a 200
+// whose body and headers are no registry's.
+func (r *RegistryServer) Garbage(on bool) { r.garbage.Store(on) }
+
+// BlobsServed counts the blobs downloaded from the registry so far.
+func (r *RegistryServer) BlobsServed() int64 { return r.blobs.Load() }
+
+// DownAtNextBlob makes the registry go down in the middle of the next
+// blob download: the download breaks off, and connections are refused
+// from then on.
+func (r *RegistryServer) DownAtNextBlob() { r.downAtBlob.Store(true) }
+
+// Close takes the registry down: connections are refused from now on.
+func (r *RegistryServer) Close() { r.srv.Close() }

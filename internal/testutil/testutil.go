@@ -4,9 +4,10 @@
 // ones (AssembleModule), golden files, the reference guide's examples,
 // Prometheus samples, waiting for a condition (Eventually), the Redis
 // and PostgreSQL servers that tests probe, and certificate authorities
-// made for one test (NewCA). Only _test.go files may import
-// it, and it imports no package of the neuron but the leaf internal/leb128,
-// so that the tests of every package can use it without a cycle.
+// made for one test (NewCA), and OCI registries on loopback (Registry,
+// StartRegistry). Only _test.go files may import it, and it imports no
+// package of the neuron but the leaf internal/leb128, so that the tests of
+// every package can use it without a cycle.
 package testutil
 
 import (
