@@ -253,4 +253,3 @@ func TestKeyFiles_Errors(t *testing.T) {
 		t.Errorf("keygen that failed left its private key behind: %v", err)
 	}
 }
-
