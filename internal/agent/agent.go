@@ -235,6 +235,6 @@ func (a *Agent) runtimeEvent(e runtime.Event) {
 func commands(a *Agent) map[string]control.Command {
 	cmds := control.Builtins(a.rt, a.flush)
 	maps.Copy(cmds, control.PluginCommands(a.rt, a.cfg.PluginsDir,
-		&control.Downloads{Timeout: downloadTimeout, Hosts: a.cfg.PluginHosts, Log: a.log}))
+		&control.Downloads{Timeout: downloadTimeout, Hosts: a.cfg.PluginHosts, Log: a.log}, a.cfg.Trust))
 	return cmds
 }

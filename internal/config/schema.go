@@ -115,6 +115,7 @@ var schema = &node{fields: map[string]*node{
 	"pinnedSettings":   {leaf: list(checkPinned)},
 	"allowPermissions": {leaf: list(checkPermission)},
 	"pluginHosts":      {leaf: list(checkHost)},
+	"trustedKeys":      {leaf: list(checkTrustedKey)},
 	"dependencies":     dependenciesSchema,
 	"auth":             authSchema,
 }}

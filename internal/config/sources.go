@@ -99,6 +99,7 @@ var envVars = []binding{
 	{"NEURON_AUTH_PUBLIC_KEYS", "auth.publicKeys", "comma-separated PEM files of the issuer's public keys (RS256, ES256, EdDSA)"},
 	{"NEURON_AUTH_JWKS_URL", "auth.jwksUrl", "URL of the issuer's JWK Set"},
 	{"NEURON_PLUGIN_HOSTS", "pluginHosts", "comma-separated hosts (host or host:port) load_plugin may download from; empty: any"},
+	{"NEURON_TRUSTED_KEYS", "trustedKeys", "comma-separated PEM files of Ed25519 public keys; when set, only processors signed by one of them load (neuron plugin sign)"},
 }
 
 // flags maps each flag of `neuron run` to its key.

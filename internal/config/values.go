@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/empirefederation/neuron/internal/signature"
 )
 
 // Leaf parsers: each takes a value as YAML, the environment or a flag gives
@@ -348,6 +350,19 @@ func checkHost(s string) (string, error) {
 		return "", fmt.Errorf("host %q: the port must be 1 to 65535", s)
 	}
 	return strings.ToLower(s), nil
+}
+
+// checkTrustedKey accepts a file holding an Ed25519 public key in PEM, an
+// entry of trustedKeys: the key is read here, so that a neuron never
+// starts trusting less than its operator meant.
+func checkTrustedKey(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	if _, err := signature.LoadPublicKey(path); err != nil {
+		return "", fmt.Errorf("%w; give the .pub file that `neuron plugin keygen` wrote (an Ed25519 public key in PEM)", err)
+	}
+	return path, nil
 }
 
 // checkName accepts a name of letters, digits, '-', '_' and '.', at most
