@@ -206,7 +206,7 @@ func (l loader) inside(p string) (string, error) {
 // placed is a module as load_plugin places it in the plugins directory:
 // its name there, and the files that go beside it (nil: none).
 type placed struct {
-	name                    string
+	name                     string
 	module, sidecar, sigFile []byte
 	// companions says the sidecar and signature file are placed with the
 	// module (a path load from elsewhere in the directory); else those
