@@ -45,6 +45,8 @@ Usage:
   neuron plugin inspect [--json] FILE show a module's manifest, endpoints, exports and imports
   neuron plugin validate FILE         check a module as 'neuron run' would load it; exit 0 or explain
   neuron plugin new NAME              scaffold a processor project in ./NAME
+  neuron plugin keygen [--out PREFIX] make a key pair to sign processors with
+  neuron plugin sign --key KEY FILE   sign a processor for neurons that trust the key
   neuron auth hash-secret < SECRET    print the bcrypt hash of a token endpoint client's secret
   neuron drain [--wait DURATION]      drain the local neuron and wait for its calls (a preStop hook)
   neuron health [--url URL]           exit 0 only when the local neuron answers /health healthy

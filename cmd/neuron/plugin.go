@@ -16,17 +16,21 @@ import (
 )
 
 // pluginCommand is one `neuron plugin` subcommand: its usage, its flags
-// and what it does with its one argument.
+// and what it does with its one argument ("" when noArg).
 type pluginCommand struct {
 	usage string
 	flags func(fs *flag.FlagSet) func(ctx context.Context, arg string, stdout, stderr io.Writer) int
+	// noArg says the command takes no argument, only flags.
+	noArg bool
 }
 
 // pluginCommands are the subcommands of `neuron plugin`, by name.
 var pluginCommands = map[string]pluginCommand{
-	"inspect":  {inspectUsage, inspectFlags},
-	"validate": {validateUsage, validateFlags},
-	"new":      {newUsage, newFlags},
+	"inspect":  {inspectUsage, inspectFlags, false},
+	"validate": {validateUsage, validateFlags, false},
+	"new":      {newUsage, newFlags, false},
+	"keygen":   {keygenUsage, keygenFlags, true},
+	"sign":     {signUsage, signFlags, false},
 }
 
 const inspectUsage = `Usage: neuron plugin inspect [--json] [--config FILE] FILE.wasm
@@ -57,6 +61,10 @@ const pluginUsage = `Usage:
       check a module exactly as 'neuron run' would load it; exit 0 or explain
   neuron plugin new [--sdk DIR] [--module PATH] NAME
       scaffold a processor project in ./NAME, ready to build and validate
+  neuron plugin keygen [--out PREFIX]
+      make an Ed25519 key pair to sign processors with (PREFIX.key, PREFIX.pub)
+  neuron plugin sign --key KEY.key FILE.wasm
+      sign a processor: write FILE.wasm.sig, which neurons that trust the key check
 
 Run 'neuron plugin COMMAND --help' for one command's details.
 `
@@ -83,6 +91,11 @@ func plugin(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case err != nil:
 		fmt.Fprintf(stderr, "neuron plugin %s: %v\n\n%s", args[0], err, usage)
 		return exitUsage
+	case cmd.noArg && fs.NArg() > 0:
+		fmt.Fprintf(stderr, "neuron plugin %s: unexpected argument %q\n\n%s", args[0], fs.Arg(0), usage)
+		return exitUsage
+	case cmd.noArg:
+		return do(ctx, "", stdout, stderr)
 	case fs.NArg() != 1:
 		what := "expected one argument"
 		if fs.NArg() == 0 {
