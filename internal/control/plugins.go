@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path"
@@ -255,7 +256,7 @@ func (l loader) download(ctx context.Context, u *url.URL, want string) (*placed,
 		return nil, errors.New("sha256 mismatch: the module downloaded is not the one data.sha256 names (the neuron's log has its digest); nothing was loaded")
 	}
 	p := &placed{name: path.Base(u.Path), module: bin}
-	if p.sidecar, err = readIfExists(modfile.SidecarPath(filepath.Join(l.dir, p.name))); err != nil {
+	if p.sidecar, err = readIfExists(modfile.SidecarPath(filepath.Join(l.dir, p.name)), modfile.MaxBytes); err != nil {
 		return nil, err
 	}
 	if l.trust == nil {
@@ -283,11 +284,11 @@ func (l loader) read(rel, want string) (*placed, error) {
 	if got := sha256Hex(p.module); want != "" && got != want {
 		return nil, fmt.Errorf("sha256 mismatch: the module's is %s, the command says %s; nothing was loaded", got, want)
 	}
-	if p.sidecar, err = readIfExists(modfile.SidecarPath(full)); err != nil {
-		return nil, err
+	if p.sidecar, err = readIfExists(modfile.SidecarPath(full), modfile.MaxBytes); err != nil {
+		return nil, fmt.Errorf("%w; nothing was loaded", err)
 	}
-	if p.sigFile, err = readIfExists(signature.Path(full)); err != nil {
-		return nil, err
+	if p.sigFile, err = readIfExists(signature.Path(full), signature.MaxFileBytes); err != nil {
+		return nil, fmt.Errorf("%w; nothing was loaded", err)
 	}
 	dst, _ := filepath.Abs(filepath.Join(l.dir, p.name))
 	p.companions = dst != full
@@ -298,6 +299,9 @@ func (l loader) read(rel, want string) (*placed, error) {
 // them, as the runtime will check it once placed (see
 // modfile.File.Verify): before anything is written.
 func (l loader) verify(p *placed, u *url.URL) error {
+	if l.trust == nil {
+		return nil
+	}
 	f := &modfile.File{Path: filepath.Join(l.dir, p.name), Digest: sha256Hex(p.module), Sig: p.sigFile}
 	if p.sidecar != nil {
 		f.SidecarSum = sha256Hex(p.sidecar)
@@ -352,11 +356,20 @@ func replace(path string, b []byte) error {
 	return atomicfile.Write(path, b)
 }
 
-// readIfExists reads path, nil when there is no such file.
-func readIfExists(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+// readIfExists reads path, at most limit bytes; nil when there is no
+// such file.
+func readIfExists(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err == nil && int64(len(b)) > limit {
+		err = fmt.Errorf("%s is larger than %d bytes", path, limit)
 	}
 	return b, err
 }

@@ -146,6 +146,9 @@ func TestLoadPlugin_TrustedKeys(t *testing.T) {
 			want:   "does not match"},
 		{name: "path, signed by an untrusted key", trust: trust, path: "staging/p.wasm",
 			before: map[string][]byte{"staging/p.wasm": module, "staging/p.wasm.sig": stranger}, want: "none of them a key this neuron trusts"},
+		{name: "path, signature file too large", trust: trust, path: "staging/p.wasm",
+			before: map[string][]byte{"staging/p.wasm": module, "staging/p.wasm.sig": make([]byte, signature.MaxFileBytes+1)},
+			want:   "p.wasm.sig is larger than 65536 bytes"},
 		{name: "path, no trust: unsigned loads", path: "staging/p.wasm", before: map[string][]byte{"staging/p.wasm": module},
 			placed: map[string][]byte{"p.wasm": module}},
 	}
