@@ -63,6 +63,7 @@ import (
 	"github.com/empirefederation/neuron/internal/pins"
 	"github.com/empirefederation/neuron/internal/processor"
 	"github.com/empirefederation/neuron/internal/route"
+	"github.com/empirefederation/neuron/internal/signature"
 )
 
 // Options configure a Runtime. The zero value of each field has a default.
@@ -148,6 +149,16 @@ type Options struct {
 	// the endpoint's scopes 403, before its body is read or a guest runs.
 	// Nil takes calls from anyone.
 	Callers *auth.Verifier
+	// Trust, when not nil, are the public keys the runtime trusts: a
+	// processor file loads only when its detached signature file
+	// (NAME.wasm.sig beside it, see package signature) holds a signature
+	// of its module and sidecar manifest by one of them, checked before
+	// anything of it is compiled. A file unsigned or signed otherwise is
+	// rejected like any file that fails (the version it would replace
+	// keeps serving); so is an archived version opened for Rollback.
+	// Several keys may be trusted at once, for rotation. Nil, the
+	// default, loads every file unchecked.
+	Trust *signature.Verifier
 }
 
 // PreparedModules is a cache of modules prepared for compiling (checked
@@ -319,7 +330,7 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	rt.bg, rt.stop = context.WithCancel(context.WithoutCancel(ctx))
 	svc := rt.svc
 	svc.Limits, svc.PluginLimits, svc.MaxLimits = opts.Limits, opts.PluginLimits, opts.MaxLimits
-	svc.AllowPermissions, svc.DataDir = opts.AllowPermissions, opts.DataDir
+	svc.AllowPermissions, svc.DataDir, svc.Trust = opts.AllowPermissions, opts.DataDir, opts.Trust
 	svc.Log, svc.Cache, svc.Prepared, svc.Bg = opts.Logger, cache, opts.Prepared.c, rt.bg
 	svc.Emit = func(eventType, plugin, version string, data json.RawMessage) {
 		rt.emit(Event{Type: eventType, Plugin: plugin, Version: version, Data: data, Guest: true})

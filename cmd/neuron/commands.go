@@ -47,7 +47,8 @@ Usage:
   neuron plugin new NAME              scaffold a processor project in ./NAME
   neuron plugin push REF FILE         validate a processor, push it to an OCI registry; print its digest
   neuron plugin pull REF [DIR]        fetch a processor from an OCI registry by tag or digest
-  neuron plugin sign --key KEY REF    sign a pushed processor (Ed25519, an OCI referrer)
+  neuron plugin keygen [--out PREFIX] make a key pair to sign processors with
+  neuron plugin sign --key KEY FILE|REF  sign a processor file or a pushed one (Ed25519)
   neuron auth hash-secret < SECRET    print the bcrypt hash of a token endpoint client's secret
   neuron drain [--wait DURATION]      drain the local neuron and wait for its calls (a preStop hook)
   neuron health [--url URL]           exit 0 only when the local neuron answers /health healthy

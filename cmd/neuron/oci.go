@@ -64,23 +64,6 @@ Flags:
   --insecure   reach REF's registry over plain HTTP (a registry without TLS off loopback)
 `
 
-var signUsage = `Usage: neuron plugin sign --key KEY [--insecure] REF
-
-Sign the processor REF names in the OCI registry with the Ed25519 private key
-in KEY (PEM, PKCS #8: what 'neuron plugin keygen' and 'openssl genpkey
--algorithm ed25519' write) and attach the signature to the artifact as an OCI
-referrer of artifact type application/vnd.neuron.processor.signature.v1+json.
-The signature covers the module and its sidecar manifest. Sign again with
-another key to add its signature (key rotation): a neuron accepts the
-processor when any signature is by a key it trusts (trustedKeys). Print the
-digest of the artifact signed.
-
-` + registryHelp + `
-Flags:
-  --key KEY    the private key file to sign with
-  --insecure   reach REF's registry over plain HTTP (a registry without TLS off loopback)
-`
-
 // registryFlags adds --insecure to fs and returns the client the
 // registry commands use for ref.
 func registryFlags(fs *flag.FlagSet) func(ref string) *oci.Client {
@@ -174,18 +157,6 @@ func writePulled(dir string, p *oci.Pulled, w io.Writer) error {
 		fmt.Fprintf(w, "wrote %s\n", f.path)
 	}
 	return nil
-}
-
-func signFlags(fs *flag.FlagSet) func(context.Context, []string, io.Writer, io.Writer) int {
-	key := fs.String("key", "", "the private key `FILE` to sign with")
-	client := registryFlags(fs)
-	return func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-		if *key == "" {
-			fmt.Fprintf(stderr, "neuron plugin sign: --key is required\n\n%s", signUsage)
-			return exitUsage
-		}
-		return signRef(ctx, client(args[0]), args[0], *key, stdout, stderr)
-	}
 }
 
 // signRef signs the processor at ref in its registry with the key in

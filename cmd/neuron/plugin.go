@@ -16,8 +16,7 @@ import (
 )
 
 // pluginCommand is one `neuron plugin` subcommand: its usage, its flags
-// and what it does with its arguments, of which it takes from min to max
-// (both zero: exactly one).
+// and what it does with its arguments, of which it takes from min to max.
 type pluginCommand struct {
 	usage    string
 	flags    func(fs *flag.FlagSet) func(ctx context.Context, args []string, stdout, stderr io.Writer) int
@@ -26,12 +25,13 @@ type pluginCommand struct {
 
 // pluginCommands are the subcommands of `neuron plugin`, by name.
 var pluginCommands = map[string]pluginCommand{
-	"inspect":  {inspectUsage, inspectFlags, 0, 0},
-	"validate": {validateUsage, validateFlags, 0, 0},
-	"new":      {newUsage, newFlags, 0, 0},
+	"inspect":  {inspectUsage, inspectFlags, 1, 1},
+	"validate": {validateUsage, validateFlags, 1, 1},
+	"new":      {newUsage, newFlags, 1, 1},
+	"keygen":   {keygenUsage, keygenFlags, 0, 0},
 	"push":     {pushUsage, pushFlags, 2, 2},
 	"pull":     {pullUsage, pullFlags, 1, 2},
-	"sign":     {signUsage, signFlags, 0, 0},
+	"sign":     {signUsage, signFlags, 1, 1},
 }
 
 const inspectUsage = `Usage: neuron plugin inspect [--json] [--config FILE] FILE.wasm
@@ -66,8 +66,11 @@ const pluginUsage = `Usage:
       validate a processor, then push it to an OCI registry; print its digest
   neuron plugin pull [--insecure] REF [DIR]
       fetch a processor (by tag or @sha256: digest) into DIR as NAME.wasm
-  neuron plugin sign --key KEY [--insecure] REF
-      sign a pushed processor with an Ed25519 key (an OCI referrer)
+  neuron plugin keygen [--out PREFIX]
+      make an Ed25519 key pair to sign processors with (PREFIX.key, PREFIX.pub)
+  neuron plugin sign --key KEY.key FILE.wasm|REF
+      sign a processor file (writes FILE.wasm.sig) or a pushed one (an OCI
+      referrer), so that neurons trusting the key accept it
 
 Run 'neuron plugin COMMAND --help' for one command's details.
 `
@@ -95,15 +98,16 @@ func plugin(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "neuron plugin %s: %v\n\n%s", args[0], err, usage)
 		return exitUsage
 	}
-	lo, hi := max(cmd.min, 1), max(cmd.max, 1)
-	if n := fs.NArg(); n < lo || n > hi {
+	if n := fs.NArg(); n < cmd.min || n > cmd.max {
 		what := "too many arguments"
 		switch {
+		case cmd.max == 0:
+			what = fmt.Sprintf("unexpected argument %q", fs.Arg(0))
 		case n == 0:
 			what = "missing argument"
-		case n < lo:
-			what = "missing argument: expected " + plural(lo, "argument")
-		case hi == 1:
+		case n < cmd.min:
+			what = "missing argument: expected " + plural(cmd.min, "argument")
+		case cmd.max == 1:
 			what = "expected one argument"
 		}
 		fmt.Fprintf(stderr, "neuron plugin %s: %s\n\n%s", args[0], what, usage)

@@ -33,7 +33,6 @@ import (
 	"github.com/empirefederation/neuron/internal/lifecycle"
 	"github.com/empirefederation/neuron/internal/probe"
 	"github.com/empirefederation/neuron/internal/report"
-	"github.com/empirefederation/neuron/internal/signature"
 	"github.com/empirefederation/neuron/internal/sources"
 	"github.com/empirefederation/neuron/internal/sysmetrics"
 	"github.com/empirefederation/neuron/internal/watch"
@@ -82,7 +81,6 @@ type Agent struct {
 	// (DATA/sources); missing are the declared references neither pulled
 	// nor stored at start, which sourcesLoop retries.
 	sources     *sources.Store
-	verifier    *signature.Verifier // the trusted keys; nil trusts every processor
 	missing     []string
 	sourcesLoop *sourcesLoop
 }
@@ -253,6 +251,6 @@ func (a *Agent) runtimeEvent(e runtime.Event) {
 func commands(a *Agent) map[string]control.Command {
 	cmds := control.Builtins(a.rt, a.flush)
 	maps.Copy(cmds, control.PluginCommands(a.rt, a.cfg.PluginsDir,
-		&control.Downloads{Timeout: downloadTimeout, Hosts: a.cfg.PluginHosts, Log: a.log}, a.sources))
+		&control.Downloads{Timeout: downloadTimeout, Hosts: a.cfg.PluginHosts, Log: a.log}, a.sources, a.cfg.Trust))
 	return cmds
 }

@@ -17,7 +17,7 @@ func RuntimeOptions(cfg *config.Config) runtime.Options {
 		Settings: cfg.Settings, Plugins: cfg.Plugins, AllowPermissions: cfg.AllowPermissions,
 		DrainTimeout: cfg.DrainTimeout, KeepVersions: cfg.KeepVersions,
 		RequestBodyBudget: cfg.RequestBodyBudget, RequestBodyTimeout: cfg.RequestBodyTimeout,
-		RateLimits: RateLimits(cfg),
+		RateLimits: RateLimits(cfg), Trust: cfg.Trust,
 	}
 }
 

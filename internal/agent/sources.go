@@ -48,7 +48,7 @@ func (a *Agent) openSources(context.Context) error {
 		Dir: SourcesDir(a.cfg),
 		Registry: &oci.Client{Insecure: a.cfg.InsecureRegistries, Hosts: a.cfg.PluginHosts, Log: a.log,
 			UserAgent: "neuron/" + a.cfg.BuildVersion},
-		Verifier: a.verifier,
+		Verifier: a.cfg.Trust,
 		Log:      a.log,
 		Events:   a.sourceEvent,
 	})

@@ -1,7 +1,9 @@
 // Package archive keeps the files of processor versions that were replaced
 // or unloaded, so that Rollback can serve one again even after its file
 // left the plugins directory: DataDir/archive/NAME/VERSION-DIGEST12.wasm
-// (and .json when the version had a sidecar manifest). Each file's
+// (and .json when the version had a sidecar manifest, .wasm.sig when it
+// had a signature file, so that a neuron that trusts keys checks an
+// archived version as it checked it in the directory). Each file's
 // modification time is when its version was retired, which orders the
 // archive; Trim keeps at most a number of files per name, plus the file of
 // a version pinned to serve. See docs/design.md, "Why archive retired
@@ -25,6 +27,7 @@ import (
 	"github.com/empirefederation/neuron/internal/atomicfile"
 	"github.com/empirefederation/neuron/internal/modfile"
 	"github.com/empirefederation/neuron/internal/pins"
+	"github.com/empirefederation/neuron/internal/signature"
 )
 
 // Archive is the archive of one data directory. Its methods are safe for
@@ -98,14 +101,22 @@ func writeArchived(path string, f *modfile.File) error {
 			return err
 		}
 	}
-	side := modfile.SidecarPath(path)
-	if f.Sidecar == nil {
-		if err := os.Remove(side); err != nil && !os.IsNotExist(err) {
+	if err := writeCompanion(modfile.SidecarPath(path), f.Sidecar); err != nil {
+		return err
+	}
+	return writeCompanion(signature.Path(path), f.Sig)
+}
+
+// writeCompanion writes b, a file that goes with an archived module, to
+// path, or removes path when b is nil.
+func writeCompanion(path string, b []byte) error {
+	if b == nil {
+		if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
 			return err
 		}
 		return nil
 	}
-	return atomicfile.Write(side, f.Sidecar)
+	return atomicfile.Write(path, b)
 }
 
 // nextStamp returns now, or just after the previous stamp when the clock
@@ -169,7 +180,7 @@ func (a *Archive) Trim(name string, pin pins.Pin, pinned bool) error {
 			kept++
 			continue
 		}
-		for _, path := range []string{e.Path, modfile.SidecarPath(e.Path)} {
+		for _, path := range []string{e.Path, modfile.SidecarPath(e.Path), signature.Path(e.Path)} {
 			if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
 				errs = append(errs, err)
 			}

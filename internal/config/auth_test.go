@@ -1,10 +1,14 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/empirefederation/neuron/internal/signature"
 )
 
 // hash is a bcrypt hash (of "secret"), as auth.clients takes.
@@ -70,6 +74,49 @@ func TestLoad_AuthErrors(t *testing.T) {
 			want := strings.ReplaceAll(tc.want, "FILE", file)
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("%v\nwant %q", err, want)
+			}
+		})
+	}
+}
+
+// trustedKeys: PEM public key files, from the file or the environment,
+// each read at load; a file that is not one is refused, naming it.
+func TestLoad_TrustedKeys(t *testing.T) {
+	dir := t.TempDir()
+	var pubs []string
+	for _, name := range []string{"a", "b"} {
+		prefix := filepath.Join(dir, name)
+		if _, err := signature.GenerateKey(prefix+".key", prefix+".pub"); err != nil {
+			t.Fatal(err)
+		}
+		pubs = append(pubs, prefix+".pub")
+	}
+	cfg, err := Load(nil, env(nil))
+	if err != nil || cfg.TrustedKeys != nil {
+		t.Fatalf("default %q, %v: want none", cfg.TrustedKeys, err)
+	}
+	file := writeYAML(t, "trustedKeys: ["+pubs[0]+", "+pubs[1]+"]\n")
+	if cfg, err = Load([]string{"--config", file}, env(nil)); err != nil || !reflect.DeepEqual(cfg.TrustedKeys, pubs) || len(cfg.Trust.KeyIDs()) != 2 {
+		t.Errorf("from the file: %q, %v", cfg.TrustedKeys, err)
+	}
+	if cfg, err = Load(nil, env(map[string]string{"NEURON_TRUSTED_KEYS": pubs[1] + ", " + pubs[0]})); err != nil || len(cfg.TrustedKeys) != 2 || cfg.TrustedKeys[0] != pubs[1] {
+		t.Errorf("from the environment: %q, %v", cfg.TrustedKeys, err)
+	}
+
+	garbage := filepath.Join(dir, "garbage.pub")
+	if err := os.WriteFile(garbage, []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, value, want string }{
+		{"missing file", filepath.Join(dir, "gone.pub"), "config: trustedKeys in env NEURON_TRUSTED_KEYS: open " + filepath.Join(dir, "gone.pub") + ": no such file"},
+		{"not PEM", garbage, garbage + " holds no PEM block"},
+		{"the private key", filepath.Join(dir, "a.key"), "holds a private key: give the public key"},
+		{"one bad among good", pubs[0] + "," + garbage, "give the .pub file that `neuron plugin keygen` wrote"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(nil, env(map[string]string{"NEURON_TRUSTED_KEYS": tc.value}))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%v\nwant %q", err, tc.want)
 			}
 		})
 	}

@@ -37,6 +37,7 @@ import (
 
 	"github.com/empirefederation/neuron/internal/limits"
 	"github.com/empirefederation/neuron/internal/probe"
+	"github.com/empirefederation/neuron/internal/signature"
 )
 
 // Config is the configuration of one neuron. YAML keys are the koanf tags.
@@ -140,6 +141,12 @@ type Config struct {
 	// over plain HTTP (NEURON_INSECURE_REGISTRIES); loopback ones always
 	// are. The others are reached over HTTPS only.
 	InsecureRegistries []string `koanf:"insecureRegistries"`
+	// TrustedKeys are PEM files of Ed25519 public keys
+	// (NEURON_TRUSTED_KEYS): when any is set, every processor must be
+	// signed by one of them (`neuron plugin sign`), checked before it is
+	// compiled; see runtime.Options.Trust. Load checks that each file
+	// holds such a key. Empty, the default, checks no signature.
+	TrustedKeys []string `koanf:"trustedKeys"`
 	// Dependencies are the services the neuron probes in the background
 	// (NEURON_DEPENDENCIES); their health goes into heartbeats and their
 	// names into the registration. Names are unique, and Load fills the
@@ -148,6 +155,10 @@ type Config struct {
 	Dependencies []probe.Dependency `koanf:"dependencies"`
 	// Auth is how callers of processor endpoints authenticate.
 	Auth Auth `koanf:"auth"`
+	// Trust holds the keys of TrustedKeys, read by Load (nil when there is
+	// none): what runtime.Options.Trust and load_plugin check signatures
+	// with. It is not a configuration key.
+	Trust *signature.Verifier `koanf:"-"`
 	// File is the YAML file that was read, or "" when there was none.
 	File string `koanf:"-"`
 	// BuildVersion is the neuron binary's version, reported in
@@ -320,6 +331,11 @@ func Load(args []string, lookupEnv func(string) (string, bool)) (*Config, error)
 		return nil, err
 	}
 	cfg.File = file
+	// Each file was read as it was checked; a file that changed since is
+	// refused too.
+	if cfg.Trust, err = signature.LoadVerifier(cfg.TrustedKeys); err != nil {
+		return nil, fmt.Errorf("config: trustedKeys: %w", err)
+	}
 	return cfg, nil
 }
 

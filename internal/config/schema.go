@@ -118,6 +118,7 @@ var schema = &node{fields: map[string]*node{
 	"pluginSources":      {leaf: list(checkRef)},
 	"pluginSourcesPoll":  {leaf: duration(false)},
 	"insecureRegistries": {leaf: list(checkHost)},
+	"trustedKeys":        {leaf: list(checkTrustedKey)},
 	"dependencies":       dependenciesSchema,
 	"auth":               authSchema,
 }}

@@ -102,6 +102,7 @@ var envVars = []binding{
 	{"NEURON_PLUGIN_SOURCES", "pluginSources", "comma-separated processor references in OCI registries (host[:port]/repo:tag or host[:port]/repo@sha256:HEX), pulled before the neuron is ready"},
 	{"NEURON_PLUGIN_SOURCES_POLL", "pluginSourcesPoll", "period at which the tags pulled are resolved again, a moved one pulled (default 0: never)"},
 	{"NEURON_INSECURE_REGISTRIES", "insecureRegistries", "comma-separated registries (host or host:port) reached over plain HTTP; loopback ones always are"},
+	{"NEURON_TRUSTED_KEYS", "trustedKeys", "comma-separated PEM files of Ed25519 public keys; when set, only processors signed by one of them load (neuron plugin sign)"},
 }
 
 // flags maps each flag of `neuron run` to its key.

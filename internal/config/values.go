@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/empirefederation/neuron/internal/ociref"
+	"github.com/empirefederation/neuron/internal/signature"
 )
 
 // Leaf parsers: each takes a value as YAML, the environment or a flag gives
@@ -362,6 +363,19 @@ func checkRef(s string) (string, error) {
 		return "", err
 	}
 	return s, nil
+}
+
+// checkTrustedKey accepts a file holding an Ed25519 public key in PEM, an
+// entry of trustedKeys: the key is read here, so that a neuron never
+// starts trusting less than its operator meant.
+func checkTrustedKey(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	if _, err := signature.LoadPublicKey(path); err != nil {
+		return "", fmt.Errorf("%w; give the .pub file that `neuron plugin keygen` wrote (an Ed25519 public key in PEM)", err)
+	}
+	return path, nil
 }
 
 // checkName accepts a name of letters, digits, '-', '_' and '.', at most

@@ -17,13 +17,14 @@ import (
 	"time"
 
 	"github.com/empirefederation/neuron/internal/hostlist"
+	"github.com/empirefederation/neuron/internal/signature"
 )
 
 // Downloads is how load_plugin fetches a module by URL. The command comes
 // from the federation, and the neuron often runs inside a network the
 // federation should not see into, so a download is held to its URL's
-// kind of place: redirects keep the scheme, the .wasm name and the host
-// allow-list, and reach a loopback or link-local address (the host, a
+// kind of place: redirects keep the scheme, the .wasm name (.wasm.sig for
+// the signature file fetched beside it) and the host allow-list, and reach a loopback or link-local address (the host, a
 // cloud's metadata service) only when the command's own URL did. What the
 // far side answered (a status, a banner of a service that is not HTTP, the
 // digest of a response) goes to the neuron's log, never into the command's
@@ -42,20 +43,35 @@ type Downloads struct {
 // maxRedirects bounds the redirects a download follows.
 const maxRedirects = 5
 
-// errDownload is the outcome of a download that failed on the far side's
-// account: the same words whatever it answered, so that the outcome
-// tells nothing of what listens where.
-var errDownload = errors.New("no module could be downloaded from the URL; the neuron's log says why")
+// fileKind is what a download fetches: the module, or its signature file
+// beside it.
+type fileKind struct {
+	suffix string // every URL of the download, redirects included, ends so
+	limit  int64  // the most bytes read
+	what   string // what the outcome calls it
+}
 
-// fetch downloads the module at u, at most MaxModuleBytes.
-func (d *Downloads) fetch(ctx context.Context, u *url.URL) ([]byte, error) {
+var (
+	moduleFile    = fileKind{".wasm", MaxModuleBytes, "module"}
+	signatureFile = fileKind{".wasm" + signature.Suffix, signature.MaxFileBytes, "signature file"}
+)
+
+// errDownload is the outcome of a download of a k that failed on the far
+// side's account: the same words whatever it answered, so that the
+// outcome tells nothing of what listens where.
+func (k fileKind) errDownload() error {
+	return fmt.Errorf("no %s could be downloaded from the URL; the neuron's log says why", k.what)
+}
+
+// fetch downloads the k at u, at most k.limit bytes.
+func (d *Downloads) fetch(ctx context.Context, u *url.URL, k fileKind) ([]byte, error) {
 	if !d.allowed(u) {
 		return nil, fmt.Errorf("host %s is not among the hosts load_plugin may download from (%s)", u.Host, strings.Join(d.Hosts, ", "))
 	}
 	local, err := isLocal(ctx, u.Hostname())
 	if err != nil {
 		d.Log.Warn("load_plugin download failed", "url", u.Redacted(), "err", err)
-		return nil, errDownload
+		return nil, k.errDownload()
 	}
 	dialer := &net.Dialer{Timeout: 30 * time.Second, Control: func(_, address string, _ syscall.RawConn) error {
 		if ap, err := netip.ParseAddrPort(address); err == nil && !local && restricted(ap.Addr()) {
@@ -72,8 +88,8 @@ func (d *Downloads) fetch(ctx context.Context, u *url.URL) ([]byte, error) {
 			return refusal(fmt.Sprintf("more than %d redirects", maxRedirects))
 		case req.URL.Scheme != via[0].URL.Scheme:
 			return refusal("a redirect changed the scheme from " + via[0].URL.Scheme)
-		case !strings.HasSuffix(path.Base(req.URL.Path), ".wasm"):
-			return refusal("a redirect led to a file whose name does not end in .wasm")
+		case !strings.HasSuffix(path.Base(req.URL.Path), k.suffix):
+			return refusal("a redirect led to a file whose name does not end in " + k.suffix)
 		case !d.allowed(req.URL):
 			return refusal("a redirect led to a host not among the hosts load_plugin may download from")
 		}
@@ -89,22 +105,34 @@ func (d *Downloads) fetch(ctx context.Context, u *url.URL) ([]byte, error) {
 		if r, ok := errors.AsType[refusal](err); ok {
 			return nil, r
 		}
-		return nil, errDownload
+		return nil, k.errDownload()
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		d.Log.Warn("load_plugin download failed", "url", u.Redacted(), "status", resp.Status)
-		return nil, errDownload
+		return nil, k.errDownload()
 	}
-	bin, err := io.ReadAll(io.LimitReader(resp.Body, MaxModuleBytes+1))
+	bin, err := io.ReadAll(io.LimitReader(resp.Body, k.limit+1))
 	if err != nil {
 		d.Log.Warn("load_plugin download failed", "url", u.Redacted(), "err", err)
-		return nil, errDownload
+		return nil, k.errDownload()
 	}
-	if len(bin) > MaxModuleBytes {
-		return nil, fmt.Errorf("the module is larger than %d bytes", MaxModuleBytes)
+	if int64(len(bin)) > k.limit {
+		return nil, fmt.Errorf("the %s is larger than %d bytes", k.what, k.limit)
 	}
 	return bin, nil
+}
+
+// signatureURL is where the signature file of the module at u is
+// published: the same URL with signature.Suffix added to its path (a
+// query, if any, kept).
+func signatureURL(u *url.URL) *url.URL {
+	s := *u
+	s.Path += signature.Suffix
+	if s.RawPath != "" {
+		s.RawPath += signature.Suffix
+	}
+	return &s
 }
 
 // refusal is a download stopped by the rules above: its words are ours,

@@ -97,7 +97,7 @@ func fetchURL(t *testing.T, d *Downloads, raw string) ([]byte, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	return d.fetch(ctx, u)
+	return d.fetch(ctx, u, moduleFile)
 }
 
 func newDownloads(hosts ...string) (*Downloads, *testutil.Buffer) {
@@ -208,7 +208,7 @@ func TestLoadPlugin_OutcomeTellsNothingOfTheFarSide(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			d, log := newDownloads()
-			load := PluginCommands(noSwap{t}, t.TempDir(), d, nil)["load_plugin"]
+			load := PluginCommands(noSwap{t}, t.TempDir(), d, nil, nil)["load_plugin"]
 			data, _ := json.Marshal(map[string]string{"url": tc.url, "sha256": hex.EncodeToString(want[:])})
 			if err := load.Check(data); err != nil {
 				t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/url"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/empirefederation/neuron/internal/atomicfile"
 	"github.com/empirefederation/neuron/internal/modfile"
 	"github.com/empirefederation/neuron/internal/ociref"
+	"github.com/empirefederation/neuron/internal/signature"
 	"github.com/empirefederation/neuron/internal/sources"
 	"github.com/empirefederation/neuron/runtime"
 )
@@ -58,6 +60,10 @@ type Sources interface {
 //     {"ref": REF, "sha256": optional HEX}: takes a module from inside the
 //     plugins directory (dir), from a URL, or from an OCI registry into the
 //     sources store (src); the digests must match before anything is
+//     compiled. A path load takes the sidecar manifest and signature file
+//     beside it along, a URL load fetches URL.sig when trust is set, and
+//     a pulled reference carries its signature referrers; the signature,
+//     when trust is set, must verify before anything is placed or
 //     compiled.
 //   - unload_plugin {"plugin": NAME}: stops serving NAME after in-flight calls.
 //   - rollback_plugin {"plugin": NAME}: serves NAME's previous version.
@@ -66,7 +72,11 @@ type Sources interface {
 //
 // Every one goes through the runtime's swap path: a module that fails leaves
 // what serves untouched, and the command reports why.
-func PluginCommands(p Plugins, dir string, downloads *Downloads, src Sources) map[string]Command {
+//
+// src is the store of processors pulled from registries; trust, when not
+// nil, are the keys one of which must have signed a module (see
+// runtime.Options.Trust).
+func PluginCommands(p Plugins, dir string, downloads *Downloads, src Sources, trust *signature.Verifier) map[string]Command {
 	named := func(run func(ctx context.Context, name string) (any, error)) Command {
 		return Command{
 			Check: func(data json.RawMessage) error { _, err := pluginArg(data); return err },
@@ -82,7 +92,7 @@ func PluginCommands(p Plugins, dir string, downloads *Downloads, src Sources) ma
 			Run:   func(context.Context, json.RawMessage) (any, error) { run(); return nil, nil },
 		}
 	}
-	l := loader{dir: dir, downloads: downloads, plugins: p, sources: src}
+	l := loader{dir: dir, downloads: downloads, plugins: p, sources: src, trust: trust}
 	return map[string]Command{
 		"reload_plugin": named(l.reload),
 		"unload_plugin": named(func(ctx context.Context, name string) (any, error) {
@@ -148,6 +158,7 @@ type loader struct {
 	downloads *Downloads
 	plugins   Plugins
 	sources   Sources
+	trust     *signature.Verifier // nil: no signature is checked
 }
 
 type loadArgs struct {
@@ -231,43 +242,43 @@ func (l loader) inside(p string) (string, error) {
 	return full, nil
 }
 
-// load reads or downloads the module, checks its digest, puts it at the
-// top of the plugins directory (atomically) and swaps it in; or pulls a
-// reference into the sources store and swaps it in.
+// placed is a module as load_plugin places it in the plugins directory:
+// its name there, and the files that go beside it (nil: none).
+type placed struct {
+	name                     string
+	module, sidecar, sigFile []byte
+	// companions says the sidecar and signature file are placed with the
+	// module (a path load from elsewhere in the directory); else those
+	// already beside name stay as they are.
+	companions bool
+}
+
+// load reads or downloads the module, checks its digest and, when the
+// neuron trusts keys, its signature, puts it at the top of the plugins
+// directory (atomically) and swaps it in; or pulls a reference into the
+// sources store (which checks the same) and swaps it in.
 func (l loader) load(ctx context.Context, a loadArgs) (any, error) {
 	if a.Ref != "" {
 		return l.pull(ctx, a.Ref, a.SHA256)
 	}
 	var (
-		bin  []byte
-		name string
-		u    *url.URL
-		err  error
+		p   *placed
+		u   *url.URL
+		err error
 	)
 	if a.URL != "" {
 		u, _ = url.Parse(a.URL) // checked by args
-		bin, err = l.downloads.fetch(ctx, u)
-		name = path.Base(u.Path)
+		p, err = l.download(ctx, u, a.SHA256)
 	} else {
-		var full string
-		if full, err = l.inside(a.Path); err == nil {
-			bin, err = os.ReadFile(full)
-			name = filepath.Base(full)
-		}
+		p, err = l.read(a.Path, a.SHA256)
 	}
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(bin)
-	switch got := hex.EncodeToString(sum[:]); {
-	case a.SHA256 == "" || got == a.SHA256:
-	case u != nil: // what the far side sent is not told: see Downloads
-		l.downloads.Log.Warn("load_plugin download has another digest", "url", u.Redacted(), "sha256", got, "want", a.SHA256)
-		return nil, fmt.Errorf("sha256 mismatch: the module downloaded is not the one data.sha256 names (the neuron's log has its digest); nothing was loaded")
-	default:
-		return nil, fmt.Errorf("sha256 mismatch: the module's is %s, the command says %s; nothing was loaded", got, a.SHA256)
+	if err := l.verify(p, u); err != nil {
+		return nil, err
 	}
-	if err := l.place(name, bin); err != nil {
+	if err := l.place(p); err != nil {
 		return nil, err
 	}
 	ch, err := l.plugins.Sync(ctx)
@@ -314,18 +325,140 @@ func (l loader) reload(ctx context.Context, name string) (any, error) {
 	return out, errors.Join(err, rejected(ch))
 }
 
-// place writes bin as dir/name unless that file already holds it,
-// atomically (a hidden temporary file renamed into place, which the watcher
-// ignores), so no reader sees half a module.
-func (l loader) place(name string, bin []byte) error {
-	dst := filepath.Join(l.dir, name)
-	if cur, err := os.ReadFile(dst); err == nil && bytes.Equal(cur, bin) {
+// download fetches the module at u, checks it has digest want, and, when
+// the neuron trusts keys, fetches its signature file beside it (see
+// signatureURL). The sidecar already beside the module's place stays.
+func (l loader) download(ctx context.Context, u *url.URL, want string) (*placed, error) {
+	bin, err := l.downloads.fetch(ctx, u, moduleFile)
+	if err != nil {
+		return nil, err
+	}
+	if got := sha256Hex(bin); got != want { // what the far side sent is not told: see Downloads
+		l.downloads.Log.Warn("load_plugin download has another digest", "url", u.Redacted(), "sha256", got, "want", want)
+		return nil, errors.New("sha256 mismatch: the module downloaded is not the one data.sha256 names (the neuron's log has its digest); nothing was loaded")
+	}
+	p := &placed{name: path.Base(u.Path), module: bin}
+	if p.sidecar, err = readIfExists(modfile.SidecarPath(filepath.Join(l.dir, p.name)), modfile.MaxBytes); err != nil {
+		return nil, err
+	}
+	if l.trust == nil {
+		return p, nil
+	}
+	if p.sigFile, err = l.downloads.fetch(ctx, signatureURL(u), signatureFile); err != nil {
+		return nil, fmt.Errorf("signature: %w: this neuron loads only processors signed by a trusted key, and looks for the signature file at the module's URL with %s added; sign the module with `neuron plugin sign --key KEY.key %s` and publish %s beside it; nothing was loaded",
+			err, signature.Suffix, p.name, p.name+signature.Suffix)
+	}
+	return p, nil
+}
+
+// read reads the module at rel inside the plugins directory, checks its
+// digest when the command gives one, and takes the sidecar and signature
+// file beside it along.
+func (l loader) read(rel, want string) (*placed, error) {
+	full, err := l.inside(rel)
+	if err != nil {
+		return nil, err
+	}
+	p := &placed{name: filepath.Base(full)}
+	if p.module, err = os.ReadFile(full); err != nil {
+		return nil, err
+	}
+	if got := sha256Hex(p.module); want != "" && got != want {
+		return nil, fmt.Errorf("sha256 mismatch: the module's is %s, the command says %s; nothing was loaded", got, want)
+	}
+	if p.sidecar, err = readIfExists(modfile.SidecarPath(full), modfile.MaxBytes); err != nil {
+		return nil, fmt.Errorf("%w; nothing was loaded", err)
+	}
+	if p.sigFile, err = readIfExists(signature.Path(full), signature.MaxFileBytes); err != nil {
+		return nil, fmt.Errorf("%w; nothing was loaded", err)
+	}
+	dst, _ := filepath.Abs(filepath.Join(l.dir, p.name))
+	p.companions = dst != full
+	return p, nil
+}
+
+// verify checks, when the neuron trusts keys, that p is signed by one of
+// them, as the runtime will check it once placed (see
+// modfile.File.Verify): before anything is written.
+func (l loader) verify(p *placed, u *url.URL) error {
+	if l.trust == nil {
 		return nil
 	}
-	if err := atomicfile.Write(dst, bin); err != nil {
-		return fmt.Errorf("write into the plugins directory: %w", err)
+	f := &modfile.File{Path: filepath.Join(l.dir, p.name), Digest: sha256Hex(p.module), Sig: p.sigFile}
+	if p.sidecar != nil {
+		f.SidecarSum = sha256Hex(p.sidecar)
+	}
+	if err := f.Verify(l.trust); err != nil {
+		if u != nil {
+			return fmt.Errorf("%w (downloaded from %s); nothing was loaded", err, signatureURL(u).Redacted())
+		}
+		return fmt.Errorf("%w; nothing was loaded", err)
 	}
 	return nil
+}
+
+// place writes p into the plugins directory: its signature file and
+// sidecar first (or removes those of another module when p has none),
+// the module last, each atomically (a hidden temporary file renamed into
+// place, which the watcher ignores) and only when it differs from what is
+// there, so no reader sees half a module.
+func (l loader) place(p *placed) error {
+	dst := filepath.Join(l.dir, p.name)
+	files := []struct {
+		path  string
+		b     []byte
+		write bool
+	}{
+		{signature.Path(dst), p.sigFile, p.companions || p.sigFile != nil},
+		{modfile.SidecarPath(dst), p.sidecar, p.companions},
+		{dst, p.module, true},
+	}
+	for _, f := range files {
+		if !f.write {
+			continue
+		}
+		if err := replace(f.path, f.b); err != nil {
+			return fmt.Errorf("write into the plugins directory: %w", err)
+		}
+	}
+	return nil
+}
+
+// replace makes path hold b (remove it when b is nil), unless it does.
+func replace(path string, b []byte) error {
+	cur, err := os.ReadFile(path)
+	switch {
+	case b == nil && errors.Is(err, os.ErrNotExist):
+		return nil
+	case b == nil:
+		return os.Remove(path)
+	case err == nil && bytes.Equal(cur, b):
+		return nil
+	}
+	return atomicfile.Write(path, b)
+}
+
+// readIfExists reads path, at most limit bytes; nil when there is no
+// such file.
+func readIfExists(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err == nil && int64(len(b)) > limit {
+		err = fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return b, err
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 func isHexDigest(s string) bool {

@@ -23,7 +23,7 @@ func (f failingSources) RefOf(path string) (sources.Entry, bool) {
 
 func TestLoadPlugin_RefArgs(t *testing.T) {
 	hex := strings.Repeat("ab", 32)
-	load := PluginCommands(noSwap{t}, t.TempDir(), &Downloads{}, failingSources{})["load_plugin"]
+	load := PluginCommands(noSwap{t}, t.TempDir(), &Downloads{}, failingSources{}, nil)["load_plugin"]
 	tests := []struct {
 		data, wantErr string
 	}{
@@ -41,7 +41,7 @@ func TestLoadPlugin_RefArgs(t *testing.T) {
 			t.Errorf("Check(%s) = %v, want %q", tc.data, err, tc.wantErr)
 		}
 	}
-	noStore := PluginCommands(noSwap{t}, t.TempDir(), &Downloads{}, nil)["load_plugin"]
+	noStore := PluginCommands(noSwap{t}, t.TempDir(), &Downloads{}, nil, nil)["load_plugin"]
 	if err := noStore.Check([]byte(`{"ref": "127.0.0.1:5000/proc/echo:v1"}`)); err == nil {
 		t.Error("a ref accepted without a sources store")
 	}
@@ -51,7 +51,7 @@ func TestLoadPlugin_RefArgs(t *testing.T) {
 // still held, before any swap (noSwap fails the test on one).
 func TestLoadPlugin_RefFails(t *testing.T) {
 	held := sources.Entry{Ref: "127.0.0.1:5000/proc/echo:v1", Digest: "sha256:" + strings.Repeat("1", 64)}
-	cmds := PluginCommands(noSwap{t}, t.TempDir(), &Downloads{}, failingSources{held})
+	cmds := PluginCommands(noSwap{t}, t.TempDir(), &Downloads{}, failingSources{held}, nil)
 	out, err := cmds["load_plugin"].Run(context.Background(), []byte(`{"ref": "127.0.0.1:5000/proc/echo:v1"}`))
 	if err == nil || !strings.Contains(err.Error(), "not reachable") {
 		t.Fatalf("Run = %v, want the registry's failure", err)

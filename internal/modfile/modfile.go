@@ -32,6 +32,7 @@ import (
 	"github.com/empirefederation/neuron/internal/guest"
 	"github.com/empirefederation/neuron/internal/guestmem"
 	"github.com/empirefederation/neuron/internal/interrupt"
+	"github.com/empirefederation/neuron/internal/signature"
 	"github.com/empirefederation/neuron/sdk/abi"
 )
 
@@ -123,14 +124,46 @@ type File struct {
 	// none; SidecarSum is its hex sha256, "" when there is none.
 	Sidecar    []byte
 	SidecarSum string
+	// Sig is the detached signature file NAME.wasm.sig as read (at most
+	// signature.MaxFileBytes), nil when there is none; SigSum is its hex
+	// sha256, "" when there is none. SigErr says why it could not be
+	// read: only Verify reports it, as a neuron that trusts no key never
+	// looks at signatures.
+	Sig    []byte
+	SigSum string
+	SigErr error
 }
 
 // Fingerprint identifies a file's content: a processor is reused only
-// while both the module and its sidecar are unchanged.
-type Fingerprint struct{ Digest, Sidecar string }
+// while the module, its sidecar and its signature file are unchanged, so
+// that adding or fixing a signature makes a rejected file be tried again.
+type Fingerprint struct{ Digest, Sidecar, Signature string }
 
 // Fingerprint returns what identifies f's content.
-func (f *File) Fingerprint() Fingerprint { return Fingerprint{f.Digest, f.SidecarSum} }
+func (f *File) Fingerprint() Fingerprint { return Fingerprint{f.Digest, f.SidecarSum, f.SigSum} }
+
+// Subject is what a signature of f covers: its module and sidecar.
+func (f *File) Subject() signature.Subject {
+	return signature.Subject{Module: f.Digest, Sidecar: f.SidecarSum}
+}
+
+// Verify checks that f is signed by a key v trusts (a nil v trusts every
+// file), before anything of it is compiled. Its error says what is wrong
+// and how to sign the file.
+func (f *File) Verify(v *signature.Verifier) error {
+	if v == nil {
+		return nil
+	}
+	err := f.SigErr
+	if err == nil {
+		err = v.Verify(f.Subject(), f.Sig)
+	}
+	if err != nil {
+		return fmt.Errorf("signature: %w; sign the module and its manifest with `neuron plugin sign --key KEY.key %s`, which writes %s beside it",
+			err, filepath.Base(f.Path), filepath.Base(signature.Path(f.Path)))
+	}
+	return nil
+}
 
 // ReadFile reads a module file and its sidecar manifest, and checks
 // the file starts like a Wasm binary. When the file was read but is not a
@@ -151,6 +184,13 @@ func ReadFile(path string) (*File, error) {
 		f.Sidecar, f.SidecarSum = side, sha256Hex(side)
 	case !errors.Is(err, os.ErrNotExist):
 		return f, fmt.Errorf("read sidecar manifest: %w", err)
+	}
+	switch sig, sum, err := readFileLimit(signature.Path(path), signature.MaxFileBytes); {
+	case err == nil:
+		f.Sig, f.SigSum = sig, sum
+	case !errors.Is(err, os.ErrNotExist):
+		f.SigErr = fmt.Errorf("read %s: %w", filepath.Base(signature.Path(path)), err)
+		f.SigSum = "unreadable: " + err.Error()
 	}
 	return f, nil
 }

@@ -37,10 +37,11 @@ type code struct {
 
 // codeKey identifies what a code was made from: the module and sidecar
 // contents, and whether the module was instrumented for interruption
-// (which the runtime's configuration depends on).
+// (which the runtime's configuration depends on); not the signature file,
+// which was checked before the code was made.
 type codeKey struct {
-	modfile.Fingerprint
-	interruptible bool
+	digest, sidecar string
+	interruptible   bool
 }
 
 // hostEnv is the host.Env a code's host module calls: the processor that
@@ -69,7 +70,7 @@ var _ host.Env = (*hostEnv)(nil)
 // same contents when the runtime has it, else a new one, compiled (from
 // the compilation cache when the bytes were seen before) and probed.
 func (p *Version) loadCode(ctx context.Context, bin *modfile.Binary) error {
-	key := codeKey{bin.Fingerprint(), bin.Interruptible}
+	key := codeKey{bin.Digest, bin.SidecarSum, bin.Interruptible}
 	if c, ok := p.svc.Kept.Take(key); ok {
 		c.env.p.Store(p)
 		p.code, p.Mod, p.codeKept = c, c.mod.At(bin.Path), true

@@ -21,6 +21,7 @@ import (
 	"github.com/empirefederation/neuron/internal/guest"
 	"github.com/empirefederation/neuron/internal/guestmem"
 	"github.com/empirefederation/neuron/internal/limits"
+	"github.com/empirefederation/neuron/internal/signature"
 	"github.com/empirefederation/neuron/sdk/abi"
 )
 
@@ -40,6 +41,9 @@ type Services struct {
 	MaxLimits    limits.Limits
 	// AllowPermissions lists the permissions a manifest may be granted.
 	AllowPermissions []string
+	// Trust, when not nil, are the keys one of which must have signed a
+	// file before Open compiles it (see modfile.File.Verify).
+	Trust *signature.Verifier
 	// DataDir holds the directories of processors granted the filesystem
 	// permission (DataDir/plugins/NAME).
 	DataDir string

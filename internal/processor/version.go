@@ -110,10 +110,17 @@ func (p *Version) Digest12() string {
 	return p.Mod.Digest[:modfile.DigestLabelLen]
 }
 
-// Open loads the module file f and fills its pool, then runs the module's
-// self-test. On error everything it made is closed, and the error is a
-// *modfile.Error naming the processor when its manifest was read.
+// Open checks the signature of the module file f against svc.Trust,
+// loads it and fills its pool, then runs the module's self-test: a file
+// whose signature is missing or wrong is refused before anything of it is
+// prepared or compiled (see docs/design.md, "Why are signatures checked
+// before compiling?"). On error everything it made is closed, and the
+// error is a *modfile.Error naming the processor when its manifest was
+// read.
 func Open(ctx context.Context, svc *Services, f *modfile.File, fromArchive bool) (*Version, error) {
+	if err := f.Verify(svc.Trust); err != nil {
+		return nil, &modfile.Error{Err: err}
+	}
 	start := time.Now()
 	p := &Version{svc: svc, Log: svc.Log.With("file", filepath.Base(f.Path)), workers: map[*Instance]struct{}{}, File: f, FromArchive: fromArchive}
 	defer func() { p.LoadTook = time.Since(start) }()

@@ -29,6 +29,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -71,12 +72,15 @@ type File struct {
 	Signatures []Signature `json:"signatures"`
 }
 
+// keyIDBytes is how much of a key's sha256 its KeyID shows.
+const keyIDBytes = 8
+
 // KeyID names a public key: the first 16 hex digits of the sha256 of its
 // PKIX encoding. It is what a log or an error shows of a key.
 func KeyID(pub ed25519.PublicKey) string {
 	der, _ := x509.MarshalPKIXPublicKey(pub) // cannot fail for an Ed25519 key
 	sum := sha256.Sum256(der)
-	return hex.EncodeToString(sum[:8])
+	return hex.EncodeToString(sum[:keyIDBytes])
 }
 
 // Sign adds key's signature of subj to f, replacing an earlier signature
@@ -95,8 +99,9 @@ func (f *File) Marshal() []byte {
 }
 
 // Parse decodes a signature file, refusing anything but the documented
-// shape: unknown fields, trailing data, more than maxSignatures, a
-// signature that is not base64 of 64 bytes.
+// shape: unknown fields, trailing data, no signature or more than
+// maxSignatures, a key id that is not 16 hex digits, a signature that is
+// not base64 of 64 bytes.
 func Parse(b []byte) (*File, error) {
 	if len(b) > MaxFileBytes {
 		return nil, fmt.Errorf("signature file is larger than %d bytes", MaxFileBytes)
@@ -107,7 +112,7 @@ func Parse(b []byte) (*File, error) {
 	if err := d.Decode(&f); err != nil {
 		return nil, fmt.Errorf("signature file: %w", err)
 	}
-	if d.More() {
+	if _, err := d.Token(); err != io.EOF {
 		return nil, errors.New("signature file: trailing data after the JSON object")
 	}
 	switch n := len(f.Signatures); {
@@ -117,6 +122,9 @@ func Parse(b []byte) (*File, error) {
 		return nil, fmt.Errorf("signature file holds %d signatures, at most %d are read", n, maxSignatures)
 	}
 	for i, s := range f.Signatures {
+		if _, err := hex.DecodeString(s.KeyID); err != nil || len(s.KeyID) != 2*keyIDBytes {
+			return nil, fmt.Errorf("signature file: signatures[%d].keyId %q is not %d hex digits", i, s.KeyID, 2*keyIDBytes)
+		}
 		if raw, err := base64.StdEncoding.DecodeString(s.Sig); err != nil || len(raw) != ed25519.SignatureSize {
 			return nil, fmt.Errorf("signature file: signatures[%d].sig is not base64 of a %d-byte Ed25519 signature", i, ed25519.SignatureSize)
 		}
@@ -181,14 +189,15 @@ func (v *Verifier) Verify(subj Subject, sigFile []byte) error {
 	if v == nil {
 		return nil
 	}
+	trusted := strings.Join(v.KeyIDs(), ", ")
 	if sigFile == nil {
-		return fmt.Errorf("%w, and this neuron accepts only processors signed by a trusted key (%s)", ErrUnsigned, strings.Join(v.KeyIDs(), ", "))
+		return fmt.Errorf("%w, and this neuron accepts only processors signed by a trusted key (%s)", ErrUnsigned, trusted)
 	}
 	f, err := Parse(sigFile)
 	if err != nil {
 		return err
 	}
-	var by []string
+	var by, failed []string
 	for _, s := range f.Signatures {
 		by = append(by, s.KeyID)
 		k, ok := v.keys[s.KeyID]
@@ -199,14 +208,26 @@ func (v *Verifier) Verify(subj Subject, sigFile []byte) error {
 		if ed25519.Verify(k, subj.message(), raw) {
 			return nil
 		}
-		return fmt.Errorf("the signature by trusted key %s does not verify: the module or its manifest is not the one that was signed", s.KeyID)
+		failed = append(failed, s.KeyID)
 	}
-	return fmt.Errorf("signed by %s, none of them a key this neuron trusts (%s)", strings.Join(by, ", "), strings.Join(v.KeyIDs(), ", "))
+	if len(failed) > 0 {
+		return fmt.Errorf("%w: the signature by trusted key %s does not match: the module or its manifest is not the one that was signed", ErrBadSignature, strings.Join(failed, ", "))
+	}
+	return fmt.Errorf("%w: signed by %s, none of them a key this neuron trusts (%s)", ErrUntrusted, strings.Join(by, ", "), trusted)
 }
+
+// ErrBadSignature and ErrUntrusted are the causes of Verify's error when
+// the signature of a trusted key does not match what was signed, and
+// when no signature is by a trusted key.
+var (
+	ErrBadSignature = errors.New("bad signature")
+	ErrUntrusted    = errors.New("no trusted signature")
+)
 
 // GenerateKey writes a new Ed25519 key pair: the private key to privPath
 // (PEM PKCS #8, mode 0600) and the public key to pubPath (PEM PKIX). It
-// refuses to overwrite either file.
+// refuses to overwrite either file, and leaves neither behind when it
+// fails.
 func GenerateKey(privPath, pubPath string) (ed25519.PublicKey, error) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -224,21 +245,28 @@ func GenerateKey(privPath, pubPath string) (ed25519.PublicKey, error) {
 		return nil, err
 	}
 	if err := writeNew(pubPath, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644); err != nil {
+		_ = os.Remove(privPath) // a private key without its public key is of no use
 		return nil, err
 	}
 	return pub, nil
 }
 
+// writeNew writes b to path, which must not exist, with mode; it removes
+// what it wrote when it fails.
 func writeNew(path string, b []byte, mode os.FileMode) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("%s exists: keygen never overwrites a key; choose another prefix or remove it", path)
+	}
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
+	_, err = f.Write(b)
+	if err = errors.Join(err, f.Close()); err != nil {
+		_ = os.Remove(path)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return f.Close()
+	return nil
 }
 
 // LoadPrivateKey reads an Ed25519 private key from a PEM PKCS #8 file.
@@ -275,16 +303,32 @@ func LoadPublicKey(path string) (ed25519.PublicKey, error) {
 	return ek, nil
 }
 
+// maxKeyFileBytes bounds a key file: a PEM Ed25519 key is about 120 bytes,
+// a file with a certificate chain a few KiB.
+const maxKeyFileBytes = 64 << 10
+
+// readPEM returns the DER bytes of the first PEM block of path, which
+// must be of type typ.
 func readPEM(path, typ string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	block, _ := pem.Decode(b)
-	if block == nil {
-		return nil, fmt.Errorf("%s holds no PEM block: want a %q PEM file", path, typ)
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxKeyFileBytes+1))
+	if err != nil {
+		return nil, err
 	}
-	if block.Type != typ {
+	if len(b) > maxKeyFileBytes {
+		return nil, fmt.Errorf("%s is larger than %d bytes: not a PEM key file", path, maxKeyFileBytes)
+	}
+	block, _ := pem.Decode(b)
+	switch {
+	case block == nil:
+		return nil, fmt.Errorf("%s holds no PEM block: want a %q PEM file", path, typ)
+	case block.Type == "PRIVATE KEY" && typ == "PUBLIC KEY":
+		return nil, fmt.Errorf("%s holds a private key: give the public key (the .pub file `neuron plugin keygen` writes), and keep the private key off the neurons", path)
+	case block.Type != typ:
 		return nil, fmt.Errorf("%s holds a %q PEM block, want %q", path, block.Type, typ)
 	}
 	return block.Bytes, nil

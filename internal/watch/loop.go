@@ -201,8 +201,8 @@ func (l *loop) event(e fsnotify.Event) {
 		return
 	}
 	st := statOf(path)
-	if st.dir || k == sidecar && !statOf(filepath.Join(l.opts.Dir, moduleOf(name))).exists {
-		return // a directory, or a manifest with no module beside it
+	if st.dir || k != module && !statOf(filepath.Join(l.opts.Dir, moduleOf(name))).exists {
+		return // a directory, or a manifest or signature with no module beside it
 	}
 	l.log.Debug("plugins directory: file changed", "file", name, "op", e.Op.String())
 	l.pending[name] = st

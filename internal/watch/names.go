@@ -9,6 +9,7 @@ const (
 	irrelevant kind = iota
 	module          // NAME.wasm, a processor
 	sidecar         // NAME.json, the manifest of NAME.wasm when it exports none
+	signature       // NAME.wasm.sig, the signature file of NAME.wasm
 )
 
 // kindOf classifies a file name the way the runtime does: a module is a
@@ -27,11 +28,17 @@ func kindOf(name string) kind {
 		return module
 	case strings.HasSuffix(name, ".json"):
 		return sidecar
+	case strings.HasSuffix(name, ".wasm.sig"):
+		return signature
 	}
 	return irrelevant
 }
 
-// moduleOf is the module whose sidecar manifest is the file named name.
+// moduleOf is the module whose sidecar manifest or signature file is the
+// file named name.
 func moduleOf(name string) string {
+	if m, ok := strings.CutSuffix(name, ".sig"); ok {
+		return m
+	}
 	return strings.TrimSuffix(name, ".json") + ".wasm"
 }

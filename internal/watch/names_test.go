@@ -10,6 +10,10 @@ func TestKindOf(t *testing.T) {
 		{"hello.wasm", module},
 		{"data-processor-1.1.0.wasm", module},
 		{"hello.json", sidecar},
+		{"hello.wasm.sig", signature},
+		{".hello.wasm.sig", irrelevant},
+		{"hello.sig", irrelevant},
+		{"hello.wasm.sig.tmp", irrelevant},
 		{".hello.wasm", irrelevant},
 		{".hello.json", irrelevant},
 		{"hello.wasm~", irrelevant},
@@ -36,7 +40,9 @@ func TestKindOf(t *testing.T) {
 }
 
 func TestModuleOf(t *testing.T) {
-	if got := moduleOf("dp-1.0.0.json"); got != "dp-1.0.0.wasm" {
-		t.Errorf("moduleOf = %q", got)
+	for name, want := range map[string]string{"dp-1.0.0.json": "dp-1.0.0.wasm", "dp-1.0.0.wasm.sig": "dp-1.0.0.wasm"} {
+		if got := moduleOf(name); got != want {
+			t.Errorf("moduleOf(%q) = %q, want %q", name, got, want)
+		}
 	}
 }

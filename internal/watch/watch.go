@@ -6,7 +6,8 @@
 // events came before), never two at once (events during a call lead to one
 // more call after it), and only for complete files (a module still changing,
 // or still open for writing where the system can tell, defers the call).
-// Only *.wasm modules and their NAME.json sidecar manifests count; hidden
+// Only *.wasm modules, their NAME.json sidecar manifests and their
+// NAME.wasm.sig signature files count; hidden
 // files, editor and download temporaries, directories and attribute changes
 // are ignored. What the files mean is Sync's business: the watcher neither
 // reads nor validates them, and it imports nothing of the neuron, the

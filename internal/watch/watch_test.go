@@ -51,6 +51,9 @@ func TestWatcher_Changes(t *testing.T) {
 		{name: "sidecar manifest beside its module", before: map[string]string{"a.wasm": "AAAA"},
 			change: func(t *testing.T, dir string) { write(t, dir, "a.json", "{}") },
 			want:   map[string]int64{"a.json": 2}, logged: []string{"a.json"}},
+		{name: "signature file beside its module", before: map[string]string{"a.wasm": "AAAA"},
+			change: func(t *testing.T, dir string) { write(t, dir, "a.wasm.sig", "{}") },
+			want:   map[string]int64{"a.wasm.sig": 2}, logged: []string{"a.wasm.sig"}},
 		{name: "sidecar first, then its module", change: func(t *testing.T, dir string) {
 			write(t, dir, "a.json", "{}")
 			write(t, dir, "a.wasm", "AAAA")
@@ -67,6 +70,7 @@ func TestWatcher_Changes(t *testing.T) {
 		{name: "browser download", change: writeIgnored("a.wasm.crdownload")},
 		{name: "other file", change: writeIgnored("README.md")},
 		{name: "sidecar without module", change: writeIgnored("orphan.json")},
+		{name: "signature without module", change: writeIgnored("orphan.wasm.sig")},
 		{name: "directory", change: func(t *testing.T, dir string) {
 			if err := os.Mkdir(filepath.Join(dir, "d.wasm"), 0o755); err != nil {
 				t.Fatal(err)
