@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/empirefederation/neuron/internal/signature"
+	"github.com/empirefederation/neuron/internal/testutil"
 )
 
 // keygen runs `neuron plugin keygen --out DIR/name` and returns the
@@ -100,6 +101,7 @@ func TestPluginSign_Errors(t *testing.T) {
 	if err := os.WriteFile(garbage, []byte("not a key\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	closed := testutil.ClosedAddr(t)
 	badSig := filepath.Join(t.TempDir(), "bad.wasm")
 	b, _ := os.ReadFile(mod)
 	if err := os.WriteFile(badSig, b, 0o644); err != nil {
@@ -116,15 +118,17 @@ func TestPluginSign_Errors(t *testing.T) {
 		want []string
 	}{
 		{"keygen help", nil, []string{"plugin", "keygen", "--help"}, exitOK, []string{"Usage: neuron plugin keygen [--out PREFIX]", "NEURON_TRUSTED_KEYS", "rotate"}},
-		{"sign help", nil, []string{"plugin", "sign", "-h"}, exitOK, []string{"Usage: neuron plugin sign --key KEY.key FILE.wasm", "FILE.wasm.sig", "sidecar"}},
+		{"sign help", nil, []string{"plugin", "sign", "-h"}, exitOK, []string{"Usage: neuron plugin sign --key KEY.key [--insecure] FILE.wasm|REF", "FILE.wasm.sig", "sidecar", "OCI referrer"}},
 		{"plugin usage lists them", nil, []string{"plugin"}, exitOK, []string{"neuron plugin keygen", "neuron plugin sign"}},
 		{"keygen with an argument", nil, []string{"plugin", "keygen", "x"}, exitUsage, []string{`unexpected argument "x"`, "Usage: neuron plugin keygen"}},
 		{"keygen over existing keys", nil, []string{"plugin", "keygen", "--out", prefix}, exitFailure, []string{prefix + ".key exists: keygen never overwrites"}},
 		{"sign without --key", nil, []string{"plugin", "sign", mod}, exitUsage, []string{"--key is required", "Usage: neuron plugin sign"}},
 		{"sign without a file", nil, []string{"plugin", "sign", "--key", prefix + ".key"}, exitUsage, []string{"missing argument"}},
 		{"sign with the public key", nil, []string{"plugin", "sign", "--key", prefix + ".pub", mod}, exitFailure, []string{`holds a "PUBLIC KEY" PEM block, want "PRIVATE KEY"`}},
-		{"sign a reference", nil, []string{"plugin", "sign", "--key", prefix + ".key", "registry.example/team/p:1.0.0"}, exitFailure,
-			[]string{"registry.example/team/p:1.0.0 is not a file", "registry references comes with the OCI support"}},
+		{"sign a reference to a registry that is down", nil, []string{"plugin", "sign", "--key", prefix + ".key", closed + "/team/p:1.0.0"}, exitFailure,
+			[]string{"registry " + closed + " is unreachable"}},
+		{"sign a module file that is not there", nil, []string{"plugin", "sign", "--key", prefix + ".key", "gone.wasm"}, exitFailure,
+			[]string{"gone.wasm: no such file"}},
 		{"sign over a broken signature file", nil, []string{"plugin", "sign", "--key", prefix + ".key", badSig}, exitFailure,
 			[]string{badSig + ".sig: signature file holds no signature: remove it"}},
 		{"validate with a trusted key that is not one", []string{"NEURON_TRUSTED_KEYS=" + garbage}, []string{"plugin", "validate", mod}, exitFailure,
