@@ -82,7 +82,7 @@ func (a *Agent) pullSources(ctx context.Context) error {
 				return
 			}
 			if e, ok := a.sources.Get(ref); ok {
-				a.log.Warn("serving the processor pulled before: its registry failed", "ref", ref, "digest", e.Digest)
+				a.log.Warn("serving the processor pulled before: the pull failed", "ref", ref, "digest", e.Digest)
 				return
 			}
 			a.log.Error("declared processor not pulled: the neuron starts without it and retries in the background", "ref", ref)

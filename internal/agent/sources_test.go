@@ -64,7 +64,7 @@ func TestSources_DeclaredSurviveRegistryDown(t *testing.T) {
 	reg.Close()
 	n = start(t, "--config", cfg)
 	n.do(t, "GET", "/status", "").wantPlugin(t, "after a restart with the registry down", dp10)
-	if !strings.Contains(n.log.String(), "serving the processor pulled before: its registry failed") {
+	if !strings.Contains(n.log.String(), "serving the processor pulled before: the pull failed") {
 		t.Errorf("the log does not say the stored copy serves:\n%s", n.log)
 	}
 }
