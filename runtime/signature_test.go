@@ -2,7 +2,6 @@ package runtime_test
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
@@ -11,28 +10,9 @@ import (
 	"testing"
 
 	"github.com/empirefederation/neuron/internal/signature"
+	"github.com/empirefederation/neuron/internal/testutil"
 	"github.com/empirefederation/neuron/runtime"
 )
-
-// signingKey is a key pair made as `neuron plugin keygen` makes one.
-type signingKey struct {
-	priv ed25519.PrivateKey
-	pub  ed25519.PublicKey
-}
-
-func newSigningKey(t testing.TB) signingKey {
-	t.Helper()
-	prefix := filepath.Join(t.TempDir(), "k")
-	pub, err := signature.GenerateKey(prefix+".key", prefix+".pub")
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, err := signature.LoadPrivateKey(prefix + ".key")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return signingKey{priv, pub}
-}
 
 func hexSum(b []byte) string {
 	sum := sha256.Sum256(b)
@@ -41,10 +21,10 @@ func hexSum(b []byte) string {
 
 // signedBy returns b's files FILE.wasm and FILE.json with FILE.wasm.sig,
 // the build signed by keys, as `neuron plugin sign` writes it.
-func (b build) signedBy(file string, keys ...signingKey) map[string][]byte {
+func (b build) signedBy(file string, keys ...testutil.SigningKey) map[string][]byte {
 	var f signature.File
 	for _, k := range keys {
-		f.Sign(k.priv, signature.Subject{Module: hexSum(b.wasm), Sidecar: hexSum(b.sidecar)})
+		f.Sign(k.Priv, signature.Subject{Module: hexSum(b.wasm), Sidecar: hexSum(b.sidecar)})
 	}
 	files := b.files(file)
 	files[file+".wasm"+signature.Suffix] = f.Marshal()
@@ -59,10 +39,10 @@ func (b build) signedBy(file string, keys ...signingKey) map[string][]byte {
 // is checked again when Rollback brings it back, and refused once its key
 // is no longer trusted.
 func TestSync_TrustedKeys(t *testing.T) {
-	oldKey, newKey, stranger := newSigningKey(t), newSigningKey(t), newSigningKey(t)
+	oldKey, newKey, stranger := testutil.NewSigningKey(t), testutil.NewSigningKey(t), testutil.NewSigningKey(t)
 	v1, v2 := guestBuild(t, "echo", "1.0.0", "sig-a"), guestBuild(t, "echo", "1.1.0", "sig-b")
 	data := t.TempDir()
-	opts := runtime.Options{DataDir: data, Trust: signature.NewVerifier(oldKey.pub, newKey.pub)}
+	opts := runtime.Options{DataDir: data, Trust: signature.NewVerifier(oldKey.Pub, newKey.Pub)}
 	files := v1.signedBy("echo", oldKey)
 	for name, b := range v2.files("plain") {
 		files[name] = b
@@ -82,7 +62,7 @@ func TestSync_TrustedKeys(t *testing.T) {
 	}
 	for file, want := range map[string][]string{
 		"plain.wasm":    {"not signed", "neuron plugin sign --key KEY.key plain.wasm", "plain.wasm.sig"},
-		"stranger.wasm": {"signed by " + signature.KeyID(stranger.pub), "none of them a key this neuron trusts"},
+		"stranger.wasm": {"signed by " + signature.KeyID(stranger.Pub), "none of them a key this neuron trusts"},
 	} {
 		for _, w := range want {
 			if !strings.Contains(reasons[file], w) {
@@ -140,7 +120,7 @@ func TestSync_TrustedKeys(t *testing.T) {
 
 	// The old key retired: the new build still loads; the archived one,
 	// signed by the old key only, is refused.
-	e2 := e.restart(t, runtime.Options{DataDir: data, Trust: signature.NewVerifier(newKey.pub)})
+	e2 := e.restart(t, runtime.Options{DataDir: data, Trust: signature.NewVerifier(newKey.Pub)})
 	if got := e2.servedBy("/t/echo/x"); got != "echo@1.1.0" {
 		t.Fatalf("after the rotation served by %q, want echo@1.1.0", got)
 	}
@@ -155,9 +135,9 @@ func TestSync_TrustedKeys(t *testing.T) {
 
 // Check, what `neuron plugin validate` runs, decides as Sync does.
 func TestCheck_TrustedKeys(t *testing.T) {
-	k := newSigningKey(t)
+	k := testutil.NewSigningKey(t)
 	b := guestBuild(t, "echo", "1.0.0", "check")
-	e := newEnv(t, runtime.Options{Trust: signature.NewVerifier(k.pub)}, b.files("unsigned"))
+	e := newEnv(t, runtime.Options{Trust: signature.NewVerifier(k.Pub)}, b.files("unsigned"))
 	e.put(b.signedBy("signed", k))
 	if _, err := e.rt.Check(context.Background(), filepath.Join(e.dir, "unsigned.wasm")); err == nil || !strings.Contains(err.Error(), "unsigned.wasm: signature: the processor is not signed") {
 		t.Errorf("Check of the unsigned file: %v", err)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/empirefederation/neuron/internal/signature"
+	"github.com/empirefederation/neuron/internal/testutil"
 	"github.com/empirefederation/neuron/runtime"
 )
 
@@ -40,20 +41,6 @@ func (s *swaps) count() int {
 	return s.n
 }
 
-func newKeyPair(t *testing.T) (ed25519.PrivateKey, ed25519.PublicKey) {
-	t.Helper()
-	prefix := filepath.Join(t.TempDir(), "k")
-	pub, err := signature.GenerateKey(prefix+".key", prefix+".pub")
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, err := signature.LoadPrivateKey(prefix + ".key")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return priv, pub
-}
-
 // signFile is the signature file of module (with sidecar, nil for none)
 // by key.
 func signFile(key ed25519.PrivateKey, module, sidecar []byte) []byte {
@@ -72,8 +59,8 @@ func signFile(key ed25519.PrivateKey, module, sidecar []byte) []byte {
 // sidecar, for a path) are placed with it. A neuron that trusts no key
 // asks for no signature.
 func TestLoadPlugin_TrustedKeys(t *testing.T) {
-	key, pub := newKeyPair(t)
-	strangerKey, _ := newKeyPair(t)
+	signer, other := testutil.NewSigningKey(t), testutil.NewSigningKey(t)
+	key, pub, strangerKey := signer.Priv, signer.Pub, other.Priv
 	trust := signature.NewVerifier(pub)
 	manifest := []byte(`{"name": "m", "version": "1.0.0"}`)
 	good, wrong, stranger := signFile(key, module, nil), signFile(key, []byte("another module"), nil), signFile(strangerKey, module, nil)
