@@ -332,39 +332,6 @@ func TestPlainHTTP(t *testing.T) {
 	}
 }
 
-// pushArtifact pushes an artifact with oras as another tool would.
-func pushArtifact(t *testing.T, ref, artifactType string, config ocispec.Descriptor, configData []byte, layers map[string][]byte) {
-	t.Helper()
-	ctx := context.Background()
-	repo, err := remote.NewRepository(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo.PlainHTTP = true
-	var descs []ocispec.Descriptor
-	for mt, b := range layers {
-		d, err := oras.PushBytes(ctx, repo, mt, b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		descs = append(descs, d)
-	}
-	opts := oras.PackManifestOptions{Layers: descs}
-	if configData != nil {
-		if err := repo.Push(ctx, config, bytes.NewReader(configData)); err != nil {
-			t.Fatal(err)
-		}
-		opts.ConfigDescriptor = &config
-	}
-	desc, err := oras.PackManifest(ctx, repo, oras.PackManifestVersion1_1, artifactType, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := repo.Tag(ctx, desc, repo.Reference.Reference); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestPullNotAProcessor(t *testing.T) {
 	host := testutil.Registry(t, nil)
 	wasmConfig := []byte(`{"architecture":"wasm","os":"wasip1"}`)
@@ -390,7 +357,7 @@ func TestPullNotAProcessor(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ref := host + "/things/" + strings.ReplaceAll(tc.name, " ", "-") + ":1"
-			pushArtifact(t, ref, tc.artifactType, tc.config, tc.configData, tc.layers)
+			testutil.PushArtifact(t, ref, tc.artifactType, tc.config, tc.configData, tc.layers)
 			_, err := newClient(t).Pull(context.Background(), ref)
 			want := ref + " is not a neuron processor: " + tc.want
 			if err == nil || !strings.Contains(err.Error(), want) || !strings.HasSuffix(err.Error(), "; push processors with neuron plugin push") {

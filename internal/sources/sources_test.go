@@ -16,8 +16,6 @@ import (
 	"testing"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"oras.land/oras-go/v2"
-	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/empirefederation/neuron/internal/oci"
 	"github.com/empirefederation/neuron/internal/signature"
@@ -207,7 +205,8 @@ func TestFetch_Refused(t *testing.T) {
 	ref := f.reg.Host + "/proc/hello:v1"
 	f.push(t, ref, hello)
 	f.push(t, f.reg.Host+"/proc/junk:v1", oci.Processor{Module: []byte("#!/bin/sh\necho not wasm\n"), Name: "junk", Version: "1"})
-	pushOther(t, f.reg.Host+"/proc/thing:v1")
+	testutil.PushArtifact(t, f.reg.Host+"/proc/thing:v1", "application/vnd.example.thing", ocispec.Descriptor{}, nil,
+		map[string][]byte{"application/vnd.example.thing.layer": []byte("thing")})
 	tests := []struct {
 		name, ref string
 		want      sources.Want
@@ -233,29 +232,6 @@ func TestFetch_Refused(t *testing.T) {
 	}
 	if n := f.events.count(sources.EventFailed); n != len(tests) {
 		t.Errorf("%d failed events, want %d", n, len(tests))
-	}
-}
-
-// pushOther pushes an artifact that is not a processor, as another tool
-// would.
-func pushOther(t *testing.T, ref string) {
-	t.Helper()
-	ctx := context.Background()
-	repo, err := remote.NewRepository(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo.PlainHTTP = true
-	layer, err := oras.PushBytes(ctx, repo, "application/vnd.example.thing.layer", []byte("thing"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	desc, err := oras.PackManifest(ctx, repo, oras.PackManifestVersion1_1, "application/vnd.example.thing", oras.PackManifestOptions{Layers: []ocispec.Descriptor{layer}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := repo.Tag(ctx, desc, repo.Reference.Reference); err != nil {
-		t.Fatal(err)
 	}
 }
 

@@ -1,6 +1,8 @@
 package testutil
 
 import (
+	"bytes"
+	"context"
 	"io"
 	"log"
 	"net/http"
@@ -10,6 +12,9 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/registry"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/registry/remote"
 )
 
 // Registry starts an OCI registry (go-containerregistry's, in memory, with
@@ -91,3 +96,39 @@ func (r *RegistryServer) DownAtNextBlob() { r.downAtBlob.Store(true) }
 
 // Close takes the registry down: connections are refused from now on.
 func (r *RegistryServer) Close() { r.srv.Close() }
+
+// PushArtifact pushes to ref, on a registry reached over plain HTTP, an
+// artifact of artifactType with layers (by media type) and, when
+// configData is not nil, the config config describes: what another tool
+// would push, not a processor.
+func PushArtifact(t testing.TB, ref, artifactType string, config ocispec.Descriptor, configData []byte, layers map[string][]byte) {
+	t.Helper()
+	ctx := context.Background()
+	repo, err := remote.NewRepository(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo.PlainHTTP = true
+	var descs []ocispec.Descriptor
+	for mt, b := range layers {
+		d, err := oras.PushBytes(ctx, repo, mt, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		descs = append(descs, d)
+	}
+	opts := oras.PackManifestOptions{Layers: descs}
+	if configData != nil {
+		if err := repo.Push(ctx, config, bytes.NewReader(configData)); err != nil {
+			t.Fatal(err)
+		}
+		opts.ConfigDescriptor = &config
+	}
+	desc, err := oras.PackManifest(ctx, repo, oras.PackManifestVersion1_1, artifactType, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.Tag(ctx, desc, repo.Reference.Reference); err != nil {
+		t.Fatal(err)
+	}
+}
