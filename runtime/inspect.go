@@ -10,6 +10,7 @@ import (
 
 	"github.com/empirefederation/neuron/internal/modfile"
 	"github.com/empirefederation/neuron/internal/processor"
+	"github.com/empirefederation/neuron/internal/signature"
 	"github.com/empirefederation/neuron/sdk/abi"
 )
 
@@ -31,6 +32,13 @@ type Inspection struct {
 	Limits  Limits   `json:"limits"`
 	Exports []string `json:"exports"`
 	Imports []string `json:"imports"`
+	// SignedBy are the ids of the keys whose signatures the signature
+	// file beside the module (NAME.wasm.sig) holds; empty when there is
+	// none. SignatureVerified says one of them is a key Options.Trust
+	// trusts and verified: false when the runtime trusts no key, which
+	// checks no signature.
+	SignedBy          []string `json:"signedBy"`
+	SignatureVerified bool     `json:"signatureVerified"`
 }
 
 // Check opens the module file at path exactly as Sync opens a new file
@@ -57,7 +65,19 @@ func (rt *Runtime) Check(ctx context.Context, path string) (*Inspection, error) 
 	}
 	return &Inspection{Path: path, Size: p.Mod.Size, Digest: p.Mod.Digest, ABI: abi.Version, Manifest: p.Mod.Manifest,
 		ManifestSource: src, Interruptible: p.Interruptible(), Limits: p.Limits, Exports: p.Mod.Exports,
-		Imports: p.Mod.Imports}, nil
+		Imports: p.Mod.Imports, SignedBy: signers(f.Sig), SignatureVerified: rt.opts.Trust != nil}, nil
+}
+
+// signers are the key ids of the signature file sig, none when there is
+// none or it cannot be read (a runtime that trusts keys refused it then).
+func signers(sig []byte) []string {
+	ids := []string{}
+	if f, err := signature.Parse(sig); err == nil {
+		for _, s := range f.Signatures {
+			ids = append(ids, s.KeyID)
+		}
+	}
+	return ids
 }
 
 // Inspect is Check in a runtime of its own made with opts, closed before

@@ -9,6 +9,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"path/filepath"
 	goruntime "runtime"
 	"runtime/debug"
 	"slices"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/empirefederation/neuron/internal/agent"
 	"github.com/empirefederation/neuron/internal/config"
+	"github.com/empirefederation/neuron/internal/signature"
 	"github.com/empirefederation/neuron/runtime"
 	"github.com/empirefederation/neuron/sdk/abi"
 )
@@ -130,6 +132,14 @@ func printInspection(w io.Writer, info *runtime.Inspection) {
 		stop = "wazero context watch (slower: the module uses instructions the instrumentation does not know)"
 	}
 	fmt.Fprintf(tw, "timeouts\t%s\n", stop)
+	signed := "none (" + filepath.Base(info.Path) + signature.Suffix + " is absent)"
+	switch {
+	case len(info.SignedBy) > 0 && info.SignatureVerified:
+		signed = "signed by " + strings.Join(info.SignedBy, ", ") + "; verified with the trusted keys"
+	case len(info.SignedBy) > 0:
+		signed = "signed by " + strings.Join(info.SignedBy, ", ") + "; not verified (no trustedKeys configured)"
+	}
+	fmt.Fprintf(tw, "signature\t%s\n", signed)
 	fmt.Fprintf(tw, "capabilities\t%s\npermissions\t%s\nheaders\t%s\n", list(m.Capabilities), list(m.Permissions), list(m.Headers))
 	l := info.Limits
 	fmt.Fprintf(tw, "limits\tmemory %s (%s), timeout %s, body %s, response %s, pool %d..%d, queue %d, start %s\n",

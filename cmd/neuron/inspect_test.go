@@ -19,7 +19,7 @@ func TestPluginInspect_Settings(t *testing.T) {
 		t.Errorf("inspect output does not match %s:\n%s", pattern, r.stdout)
 	}
 	r = neuron(t, nil, "plugin", "inspect", hello(t))
-	r.want(t, "inspect hello.wasm", 0)
+	r.want(t, "inspect hello.wasm", 0, "signature     none (hello.wasm.sig is absent)")
 	if !regexp.MustCompile(`(?m)^settings: -$`).MatchString(r.stdout) {
 		t.Errorf("inspect output of a processor without settings lacks \"settings: -\":\n%s", r.stdout)
 	}

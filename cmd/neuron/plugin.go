@@ -37,9 +37,10 @@ var pluginCommands = map[string]pluginCommand{
 const inspectUsage = `Usage: neuron plugin inspect [--json] [--config FILE] FILE.wasm
 
 Print the module's manifest (from its neuron_manifest export or the sidecar
-FILE.json), endpoints, effective limits, exports, imports, size and sha256,
-after checking it as 'neuron plugin validate' does. --json prints the same as
-JSON, with the manifest's field names and units.
+FILE.json), endpoints, effective limits, exports, imports, size, sha256 and
+the keys that signed it (FILE.wasm.sig; verified when the configuration has
+trustedKeys), after checking it as 'neuron plugin validate' does. --json
+prints the same as JSON, with the manifest's field names and units.
 `
 
 var validateUsage = fmt.Sprintf(`Usage: neuron plugin validate [--config FILE] FILE.wasm

@@ -78,6 +78,10 @@ func TestPluginSign(t *testing.T) {
 	decide("signed by a key not trusted", trustNew, "signed by "+oldID+", none of them a key this neuron trusts ("+newID+")")
 
 	neuron(t, nil, "plugin", "sign", "--key", newKey+".key", file).want(t, "sign with the new key", exitOK, "holds 2 signatures")
+	neuron(t, trustNew, "plugin", "inspect", file).want(t, "inspect with a trusted key", exitOK,
+		"signed by "+oldID+", "+newID+"; verified with the trusted keys")
+	neuron(t, nil, "plugin", "inspect", file).want(t, "inspect without trusted keys", exitOK,
+		"signed by "+oldID+", "+newID+"; not verified (no trustedKeys configured)")
 	decide("signed by both, the new trusted", trustNew, "")
 	decide("signed by both, the old trusted", trustOld, "")
 	neuron(t, nil, "plugin", "sign", "--key", newKey+".key", file).want(t, "sign again with the new key", exitOK, "holds 2 signatures")
