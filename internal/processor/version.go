@@ -114,7 +114,7 @@ func (p *Version) Digest12() string {
 // loads it and fills its pool, then runs the module's self-test: a file
 // whose signature is missing or wrong is refused before anything of it is
 // prepared or compiled (see docs/design.md, "Why are signatures checked
-// before compiling?"). On error everything it made is closed, and the
+// before compiling, and in processor.Open?"). On error everything it made is closed, and the
 // error is a *modfile.Error naming the processor when its manifest was
 // read.
 func Open(ctx context.Context, svc *Services, f *modfile.File, fromArchive bool) (*Version, error) {
