@@ -2,15 +2,13 @@ package devfed
 
 import (
 	"cmp"
-	"errors"
 	"maps"
 	"slices"
 	"strings"
 	"time"
 
-	"oras.land/oras-go/v2/registry"
-
 	"github.com/empirefederation/neuron/internal/devfed/store"
+	"github.com/empirefederation/neuron/internal/ociref"
 )
 
 // Registration metadata keys a neuron describes what it runs with (see
@@ -21,14 +19,6 @@ const (
 	metadataProcessors = "processors"
 	metadataSources    = "sources"
 )
-
-// maxRefLen bounds an OCI reference in a load_plugin command: registry
-// host, repository path (255 bytes at most by the distribution spec) and
-// tag or digest fit well within it.
-const maxRefLen = 1024
-
-// refForm says what an OCI reference must look like, in refusals.
-const refForm = "an OCI reference host[:port]/repository:tag or host[:port]/repository@sha256:DIGEST"
 
 // sourceView is one registry reference a neuron runs and the digest of
 // the OCI artifact (manifest) it runs, "sha256:HEX"; "" when the neuron
@@ -62,69 +52,24 @@ func parseSources(v string) []sourceView {
 	out := make([]sourceView, len(entries))
 	for i, e := range entries {
 		out[i] = sourceView{Ref: e}
-		if at := strings.LastIndexByte(e, '@'); at > 0 && isSHA256Digest(e[at+1:]) {
+		if at := strings.LastIndexByte(e, '@'); at > 0 && ociref.CheckDigest(e[at+1:]) == nil {
 			out[i] = sourceView{Ref: e[:at], Digest: e[at+1:]}
 		}
 	}
 	return out
 }
 
-// isSHA256Digest reports whether d is "sha256:" and 64 lower-case hex
-// digits, the form of OCI digests the neuron uses.
-func isSHA256Digest(d string) bool {
-	hex, found := strings.CutPrefix(d, "sha256:")
-	return found && isSHA256Hex(hex)
-}
-
-// isSHA256Hex reports whether s is 64 lower-case hex digits.
-func isSHA256Hex(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-// checkRef checks that ref names one artifact in a registry: host[:port],
-// a repository, and a tag or a sha256 digest. The parsing is oras-go's,
-// the client the neuron pulls with. See docs/design.md, "Why does the
-// development federation check a registry reference before queuing?".
-func checkRef(ref string) error {
-	if strings.Contains(ref, "://") {
-		return errScheme
-	}
-	r, err := registry.ParseReference(ref)
-	switch {
-	case err != nil:
-		return err
-	case r.Reference == "":
-		return errNoTag
-	case strings.Contains(r.Reference, ":") && !isSHA256Digest(r.Reference):
-		return errDigestForm
-	}
-	return nil
-}
-
-// Reasons checkRef gives beside oras-go's.
-var (
-	errScheme     = errors.New("a reference has no scheme (load a module from a web server with url instead)")
-	errNoTag      = errors.New("no tag or digest: add :TAG or @sha256:DIGEST, the neuron never assumes latest")
-	errDigestForm = errors.New("the digest must be sha256: and 64 lower-case hex digits")
-)
-
 // validateLoadPlugin checks the registry form of a load_plugin command's
-// data: ref (see checkRef) alone as the source, and sha256, when given,
-// the module's 64 hex digits. The path and url forms are the neuron's to
-// check.
+// data: ref alone as the source, parsed as the neurons parse it
+// (internal/ociref), and sha256, when given, the module's 64 hex digits.
+// The path and url forms are the neuron's to check. See docs/design.md,
+// "Why does the development federation check a registry reference before
+// queuing?".
 func validateLoadPlugin(data object) error {
 	if !data.has("ref") {
 		return nil
 	}
-	ref, err := data.str("ref", true, maxRefLen)
+	ref, err := data.str("ref", true, ociref.MaxLen)
 	if err != nil {
 		return err
 	}
@@ -133,11 +78,11 @@ func validateLoadPlugin(data object) error {
 			return badField(data.field(other), "give one source: ref, path or url, not both ref and %s", other)
 		}
 	}
-	if err := checkRef(ref); err != nil {
-		return badField(data.field("ref"), "must be %s: %v", refForm, err)
+	if _, err := ociref.Parse(ref); err != nil {
+		return badField(data.field("ref"), "must be an OCI reference: %v", err)
 	}
 	sum, err := data.str("sha256", false, maxNameLen)
-	if err == nil && sum != "" && !isSHA256Hex(strings.ToLower(sum)) {
+	if err == nil && sum != "" && ociref.CheckDigest("sha256:"+strings.ToLower(sum)) != nil {
 		err = badField(data.field("sha256"), "must be the module's sha256, 64 hex digits, got %q", sum)
 	}
 	return err

@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/empirefederation/neuron/internal/ociref"
 )
 
 // Artifact digests of the tests.
@@ -56,7 +58,7 @@ func FuzzParseSources(f *testing.F) {
 			whole := s.Ref
 			if s.Digest != "" {
 				whole += "@" + s.Digest
-				if !isSHA256Digest(s.Digest) || s.Ref == "" {
+				if ociref.CheckDigest(s.Digest) != nil || s.Ref == "" {
 					t.Errorf("source %+v", s)
 				}
 			}
@@ -65,33 +67,6 @@ func FuzzParseSources(f *testing.F) {
 			}
 		}
 	})
-}
-
-func TestCheckRef(t *testing.T) {
-	for _, ref := range []string{
-		"127.0.0.1:5000/dp:1.1.0",
-		"localhost/processors/data-processor:latest",
-		"127.0.0.1:5000/processors/dp@" + digestA,
-		"127.0.0.1:5000/processors/dp:1.1.0@" + digestA, // the tag is informative only
-	} {
-		if err := checkRef(ref); err != nil {
-			t.Errorf("checkRef(%q): %v", ref, err)
-		}
-	}
-	for _, tc := range []struct{ ref, want string }{
-		{"", "missing registry or repository"},
-		{"dp:1.1.0", "missing registry or repository"},
-		{"127.0.0.1:5000/dp", "no tag or digest"},
-		{"127.0.0.1:5000/DP:1", "invalid repository"},
-		{"127.0.0.1:5000/dp:bad tag", "invalid tag"},
-		{"https://127.0.0.1:5000/dp:1", "no scheme"},
-		{"127.0.0.1:5000/dp@sha256:abcd", "invalid digest"},
-		{"127.0.0.1:5000/dp@sha512:" + strings.Repeat("0", 128), "sha256: and 64"},
-	} {
-		if err := checkRef(tc.ref); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("checkRef(%q): %v, want an error saying %q", tc.ref, err, tc.want)
-		}
-	}
 }
 
 // withSources is a registration of id at baseURL reporting sources.
@@ -116,14 +91,15 @@ func TestLoadPluginRef(t *testing.T) {
 		{"data.ref", "dp:1.1.0", "data.ref"},
 		{"data.ref", "127.0.0.1:5000/dp", "data.ref"},
 		{"data.ref", "127.0.0.1:5000/dp@sha256:abc", "data.ref"},
-		{"data.ref", "127.0.0.1:5000/" + strings.Repeat("a", maxRefLen), "data.ref"},
+		{"data.ref", "127.0.0.1:5000/" + strings.Repeat("a", ociref.MaxLen), "data.ref"},
+		{"data.ref", "127.0.0.1:5000/dp:1.1.0@" + digestA, "data.ref"}, // refused by the neurons too
 		{"data.path", "dp.wasm", "data.path"},
 		{"data.url", "http://127.0.0.1/dp.wasm", "data.url"},
 		{"data.sha256", "abc", "data.sha256"},
 		{"data.sha256", 1, "data.sha256"},
 	})
 	status, env := f.call("POST", "/api/admin/commands", f.opts.AdminToken, with(cmd, "data.ref", "127.0.0.1:5000/dp"))
-	if status != 400 || !strings.Contains(env.Error, "host[:port]/repository:tag") || !strings.Contains(env.Error, "no tag or digest") {
+	if status != 400 || !strings.Contains(env.Error, ociref.Forms) || !strings.Contains(env.Error, "no tag or digest") {
 		t.Errorf("refusal %d %q: want the form expected and what is wrong", status, env.Error)
 	}
 	var cmds []commandView
