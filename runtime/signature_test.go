@@ -2,29 +2,23 @@ package runtime_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/empirefederation/neuron/internal/modfile"
 	"github.com/empirefederation/neuron/internal/signature"
 	"github.com/empirefederation/neuron/internal/testutil"
 	"github.com/empirefederation/neuron/runtime"
 )
-
-func hexSum(b []byte) string {
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
-}
 
 // signedBy returns b's files FILE.wasm and FILE.json with FILE.wasm.sig,
 // the build signed by keys, as `neuron plugin sign` writes it.
 func (b build) signedBy(file string, keys ...testutil.SigningKey) map[string][]byte {
 	var f signature.File
 	for _, k := range keys {
-		f.Sign(k.Priv, signature.Subject{Module: hexSum(b.wasm), Sidecar: hexSum(b.sidecar)})
+		f.Sign(k.Priv, signature.Subject{Module: modfile.SHA256Hex(b.wasm), Sidecar: modfile.SHA256Hex(b.sidecar)})
 	}
 	files := b.files(file)
 	files[file+".wasm"+signature.Suffix] = f.Marshal()

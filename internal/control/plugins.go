@@ -3,7 +3,6 @@ package control
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -333,7 +332,7 @@ func (l loader) download(ctx context.Context, u *url.URL, want string) (*placed,
 	if err != nil {
 		return nil, err
 	}
-	if got := sha256Hex(bin); got != want { // what the far side sent is not told: see Downloads
+	if got := modfile.SHA256Hex(bin); got != want { // what the far side sent is not told: see Downloads
 		l.downloads.Log.Warn("load_plugin download has another digest", "url", u.Redacted(), "sha256", got, "want", want)
 		return nil, errors.New("sha256 mismatch: the module downloaded is not the one data.sha256 names (the neuron's log has its digest); nothing was loaded")
 	}
@@ -363,7 +362,7 @@ func (l loader) read(rel, want string) (*placed, error) {
 	if p.module, err = os.ReadFile(full); err != nil {
 		return nil, err
 	}
-	if got := sha256Hex(p.module); want != "" && got != want {
+	if got := modfile.SHA256Hex(p.module); want != "" && got != want {
 		return nil, fmt.Errorf("sha256 mismatch: the module's is %s, the command says %s; nothing was loaded", got, want)
 	}
 	if p.sidecar, err = readIfExists(modfile.SidecarPath(full), modfile.MaxBytes); err != nil {
@@ -384,9 +383,9 @@ func (l loader) verify(p *placed, u *url.URL) error {
 	if l.trust == nil {
 		return nil
 	}
-	f := &modfile.File{Path: filepath.Join(l.dir, p.name), Digest: sha256Hex(p.module), Sig: p.sigFile}
+	f := &modfile.File{Path: filepath.Join(l.dir, p.name), Digest: modfile.SHA256Hex(p.module), Sig: p.sigFile}
 	if p.sidecar != nil {
-		f.SidecarSum = sha256Hex(p.sidecar)
+		f.SidecarSum = modfile.SHA256Hex(p.sidecar)
 	}
 	if err := f.Verify(l.trust); err != nil {
 		if u != nil {
@@ -454,11 +453,6 @@ func readIfExists(path string, limit int64) ([]byte, error) {
 		err = fmt.Errorf("%s is larger than %d bytes", path, limit)
 	}
 	return b, err
-}
-
-func sha256Hex(b []byte) string {
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
 }
 
 func isHexDigest(s string) bool {

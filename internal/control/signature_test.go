@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/empirefederation/neuron/internal/modfile"
 	"github.com/empirefederation/neuron/internal/signature"
 	"github.com/empirefederation/neuron/internal/testutil"
 	"github.com/empirefederation/neuron/runtime"
@@ -44,9 +45,9 @@ func (s *swaps) count() int {
 // signFile is the signature file of module (with sidecar, nil for none)
 // by key.
 func signFile(key ed25519.PrivateKey, module, sidecar []byte) []byte {
-	subj := signature.Subject{Module: sha256Hex(module)}
+	subj := signature.Subject{Module: modfile.SHA256Hex(module)}
 	if sidecar != nil {
-		subj.Sidecar = sha256Hex(sidecar)
+		subj.Sidecar = modfile.SHA256Hex(sidecar)
 	}
 	var f signature.File
 	f.Sign(key, subj)
@@ -153,7 +154,7 @@ func TestLoadPlugin_TrustedKeys(t *testing.T) {
 			load := PluginCommands(rt, dir, d, nil, tc.trust)["load_plugin"]
 			args := map[string]string{"path": tc.path}
 			if tc.url != "" {
-				args = map[string]string{"url": srv.URL + tc.url, "sha256": sha256Hex(module)}
+				args = map[string]string{"url": srv.URL + tc.url, "sha256": modfile.SHA256Hex(module)}
 			}
 			data, _ := json.Marshal(args)
 			if err := load.Check(data); err != nil {

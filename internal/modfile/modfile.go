@@ -181,7 +181,7 @@ func ReadFile(path string) (*File, error) {
 	side, err := os.ReadFile(SidecarPath(path))
 	switch {
 	case err == nil:
-		f.Sidecar, f.SidecarSum = side, sha256Hex(side)
+		f.Sidecar, f.SidecarSum = side, SHA256Hex(side)
 	case !errors.Is(err, os.ErrNotExist):
 		return f, fmt.Errorf("read sidecar manifest: %w", err)
 	}
@@ -195,7 +195,9 @@ func ReadFile(path string) (*File, error) {
 	return f, nil
 }
 
-func sha256Hex(b []byte) string {
+// SHA256Hex is the hex sha256 of b: how the neuron names a module's and a
+// sidecar's content (File.Digest, File.SidecarSum).
+func SHA256Hex(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }

@@ -47,8 +47,8 @@ func TestReadFileLimit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(got, want) || digest != sha256Hex(want) {
-				t.Fatalf("read %d bytes with digest %s; want %d bytes with %s", len(got), digest, len(want), sha256Hex(want))
+			if !bytes.Equal(got, want) || digest != SHA256Hex(want) {
+				t.Fatalf("read %d bytes with digest %s; want %d bytes with %s", len(got), digest, len(want), SHA256Hex(want))
 			}
 		})
 	}

@@ -167,9 +167,9 @@ func (s *Store) reconcile() error {
 			delete(s.entries, ref)
 			changed = true
 			continue
-		case sha256Hex(b) != e.Module:
+		case modfile.SHA256Hex(b) != e.Module:
 			s.opts.Log.Warn("pulled processor is not the one recorded (a pull was interrupted); it is pulled again at the next fetch", "ref", ref)
-			e.Digest, e.Module = "", sha256Hex(b)
+			e.Digest, e.Module = "", modfile.SHA256Hex(b)
 			s.entries[ref] = e
 			changed = true
 		}
@@ -295,7 +295,7 @@ func (s *Store) fetch(ctx context.Context, ref string, want Want) (Result, error
 	if err != nil {
 		return Result{Entry: cur}, err
 	}
-	e := Entry{Ref: ref, Digest: digest, Module: sha256Hex(p.Module), Stem: Stem(ref), Origin: origin, Pulled: time.Now().UTC()}
+	e := Entry{Ref: ref, Digest: digest, Module: modfile.SHA256Hex(p.Module), Stem: Stem(ref), Origin: origin, Pulled: time.Now().UTC()}
 	if err := s.check(e, p, want); err != nil {
 		return Result{Entry: cur}, err
 	}
@@ -343,7 +343,7 @@ func (s *Store) read(e Entry) (*oci.Processor, error) {
 	if p.Module, err = os.ReadFile(s.module(e)); err != nil {
 		return nil, err
 	}
-	if sha256Hex(p.Module) != e.Module {
+	if modfile.SHA256Hex(p.Module) != e.Module {
 		return nil, fmt.Errorf("%s changed on disk", s.module(e))
 	}
 	if p.Sidecar, err = optional(modfile.SidecarPath(s.module(e))); err != nil {
@@ -547,9 +547,4 @@ func optional(path string) ([]byte, error) {
 		return nil, nil
 	}
 	return b, err
-}
-
-func sha256Hex(b []byte) string {
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
 }
