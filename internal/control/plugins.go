@@ -184,20 +184,16 @@ func (l loader) args(data json.RawMessage) (loadArgs, error) {
 	switch {
 	case given != 1:
 		return a, errors.New(`give exactly one of data.path (a .wasm file inside the plugins directory), data.url (with data.sha256) or data.ref (an OCI reference, ` + ociref.Forms + `)`)
+	case a.SHA256 != "" && !isHexDigest(a.SHA256):
+		return a, fmt.Errorf("data.sha256 %q: want 64 hex digits", a.SHA256)
 	case a.Ref != "" && l.sources == nil:
 		return a, errors.New("data.ref: this neuron keeps no processors pulled from registries")
 	case a.Ref != "":
 		if _, err := ociref.Parse(a.Ref); err != nil {
 			return a, fmt.Errorf("data.ref: %w", err)
 		}
-		if a.SHA256 != "" && !isHexDigest(a.SHA256) {
-			return a, fmt.Errorf("data.sha256 %q: want 64 hex digits", a.SHA256)
-		}
-		return a, nil
 	case a.URL != "" && a.SHA256 == "":
 		return a, errors.New("data.sha256 is required with data.url: the module's digest is checked before anything is compiled")
-	case a.SHA256 != "" && !isHexDigest(a.SHA256):
-		return a, fmt.Errorf("data.sha256 %q: want 64 hex digits", a.SHA256)
 	case a.URL != "":
 		u, err := url.Parse(a.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
