@@ -17,17 +17,15 @@ import (
 )
 
 // Retries of a declared reference that could not be pulled at start and
-// was never stored: the first after sourcesRetryMin, doubling up to
-// sourcesRetryMax, until it is pulled or the neuron stops.
-// At start the declared references are fetched within
+// was never stored follow sourcesRetry (from 1 s, doubling up to 5 min,
+// jittered so that a fleet whose registry was down does not come back to
+// it in lockstep), until it is pulled or the neuron stops. At start the declared references are fetched within
 // sourcesStartTimeout all told, so that a registry that accepts
 // connections but does not answer delays /ready by that at most; what it
 // cut short is retried in the background like a registry down.
-const (
-	sourcesRetryMin     = time.Second
-	sourcesRetryMax     = 5 * time.Minute
-	sourcesStartTimeout = time.Minute
-)
+const sourcesStartTimeout = time.Minute
+
+var sourcesRetry = federation.Backoff{Base: time.Second, Max: 5 * time.Minute}
 
 // SourcesDir is where a neuron configured with cfg keeps the processors it
 // pulled from OCI registries: DATA/sources.
@@ -135,14 +133,10 @@ func (a *Agent) stopSources(context.Context) error {
 // retrySources fetches refs again, with backoff, until each is stored;
 // each one stored is swapped in.
 func (a *Agent) retrySources(ctx context.Context, refs []string) {
-	wait := sourcesRetryMin
-	for len(refs) > 0 {
-		select {
-		case <-ctx.Done():
+	for attempt := 0; len(refs) > 0; attempt++ {
+		if sourcesRetry.Wait(ctx, attempt, 0) != nil {
 			return
-		case <-time.After(wait):
 		}
-		wait = min(2*wait, sourcesRetryMax)
 		pulled := false
 		refs = slices.DeleteFunc(refs, func(ref string) bool {
 			_, err := a.sources.Fetch(ctx, ref, sources.Want{Origin: sources.Declared})
