@@ -9,6 +9,8 @@
 package atomicfile
 
 import (
+	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 )
@@ -17,6 +19,23 @@ import (
 // it starts with a dot). A crash can leave one behind; a reader of the
 // directory skips or removes such files.
 const TempSuffix = ".tmp"
+
+// Replace makes path hold exactly data as Write does, unless it holds it
+// already; a nil data removes path (if it is there). It keeps the files
+// that go beside a module (its sidecar manifest, its signature) in step
+// with the module written after them.
+func Replace(path string, data []byte) error {
+	cur, err := os.ReadFile(path)
+	switch {
+	case data == nil && errors.Is(err, os.ErrNotExist):
+		return nil
+	case data == nil:
+		return os.Remove(path)
+	case err == nil && bytes.Equal(cur, data):
+		return nil
+	}
+	return Write(path, data)
+}
 
 // Write makes path hold exactly data: it writes a hidden temporary file in
 // the same directory (created if missing), syncs it, renames it over path

@@ -1,7 +1,6 @@
 package control
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -412,25 +411,11 @@ func (l loader) place(p *placed) error {
 		if !f.write {
 			continue
 		}
-		if err := replace(f.path, f.b); err != nil {
+		if err := atomicfile.Replace(f.path, f.b); err != nil {
 			return fmt.Errorf("write into the plugins directory: %w", err)
 		}
 	}
 	return nil
-}
-
-// replace makes path hold b (remove it when b is nil), unless it does.
-func replace(path string, b []byte) error {
-	cur, err := os.ReadFile(path)
-	switch {
-	case b == nil && errors.Is(err, os.ErrNotExist):
-		return nil
-	case b == nil:
-		return os.Remove(path)
-	case err == nil && bytes.Equal(cur, b):
-		return nil
-	}
-	return atomicfile.Write(path, b)
 }
 
 // readIfExists reads path, at most limit bytes; nil when there is no

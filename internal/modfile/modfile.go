@@ -46,6 +46,9 @@ const DigestLabelLen = 12
 // wasmMagic starts every Wasm binary.
 var wasmMagic = []byte{0x00, 'a', 's', 'm'}
 
+// IsModule reports whether b starts like a Wasm binary.
+func IsModule(b []byte) bool { return bytes.HasPrefix(b, wasmMagic) }
+
 // Module is a module file read and checked against the ABI, before any
 // instance of it serves traffic.
 type Module struct {
@@ -175,7 +178,7 @@ func ReadFile(path string) (*File, error) {
 		return nil, err
 	}
 	f := &File{Path: path, Raw: raw, Digest: digest, Size: len(raw)}
-	if !bytes.HasPrefix(raw, wasmMagic) {
+	if !IsModule(raw) {
 		return f, errors.New("not a WebAssembly module (no \\0asm header); build processors with GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared")
 	}
 	side, err := os.ReadFile(SidecarPath(path))

@@ -22,7 +22,6 @@
 package sources
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -359,7 +358,7 @@ func (s *Store) read(e Entry) (*oci.Processor, error) {
 // want names, or is not signed by a trusted key.
 func (s *Store) check(e Entry, p *oci.Processor, want Want) error {
 	switch {
-	case !bytes.HasPrefix(p.Module, []byte("\x00asm")):
+	case !modfile.IsModule(p.Module):
 		return fmt.Errorf("%s: the artifact's module is not a WebAssembly module (no \\0asm header); nothing was changed", e.Ref)
 	case want.SHA256 != "" && e.Module != want.SHA256:
 		return fmt.Errorf("%s: sha256 mismatch: the module pulled is %s, the command says %s; nothing was changed", e.Ref, e.Module, want.SHA256)
@@ -376,13 +375,7 @@ func (s *Store) check(e Entry, p *oci.Processor, want Want) error {
 func (s *Store) write(e Entry, p *oci.Processor) error {
 	mod := s.module(e)
 	for path, b := range map[string][]byte{signature.Path(mod): p.Signature, modfile.SidecarPath(mod): p.Sidecar} {
-		var err error
-		if b == nil {
-			err = os.Remove(path)
-		} else {
-			err = atomicfile.Write(path, b)
-		}
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := atomicfile.Replace(path, b); err != nil {
 			return fmt.Errorf("write into the sources directory: %w", err)
 		}
 	}
